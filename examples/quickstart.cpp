@@ -1,0 +1,32 @@
+// Quickstart: connect, set, get. REDIS_URL defaults to redis://127.0.0.1:6379.
+#include <uvredis/uvredis.hpp>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+int main() {
+  const char* url = std::getenv("REDIS_URL");
+  auto opts = uvredis::ClientOptions::from_url(url ? url : "redis://127.0.0.1:6379");
+  if (!opts) {
+    std::fprintf(stderr, "%s\n", opts.error().message.c_str());
+    return 2;
+  }
+  uv_loop_t* loop = uv_default_loop();
+  uvredis::Client client(loop, *opts);
+  int status = 1;
+  client.command({"SET", "greeting", "hello from uvredis"}, [&](uvredis::Result<uvredis::Reply> r) {
+    if (!r) std::fprintf(stderr, "SET failed: %s\n", r.error().to_string().c_str());
+  });
+  client.command({"GET", "greeting"}, [&](uvredis::Result<uvredis::Reply> r) {
+    if (r) {
+      std::printf("GET greeting -> %s\n", std::string(r->str()).c_str());
+      status = 0;
+    } else {
+      std::fprintf(stderr, "GET failed: %s\n", r.error().to_string().c_str());
+    }
+    client.close();
+  });
+  uv_run(loop, UV_RUN_DEFAULT);
+  return uv_loop_close(loop) == 0 ? status : 1;
+}

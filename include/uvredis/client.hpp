@@ -1,0 +1,139 @@
+#pragma once
+/// @file client.hpp
+/// Client: commands to one Redis server from a libuv loop the caller owns.
+///
+/// Threading: a Client and everything it hands out belong to the thread that
+/// runs its loop. The only exception is Poster::post(), which other threads
+/// may call to hand work to the loop.
+///
+/// Lifetime: the Client borrows the loop; it never runs or closes it. Close
+/// it with close(cb) (graceful) or destroy it (pending commands fail with
+/// ErrorKind::closed on a later loop turn). Either way keep running the loop
+/// until it returns: uvredis closes its handles asynchronously, like libuv.
+
+#include <uvredis/detail/function.hpp>
+#include <uvredis/options.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+struct uv_loop_s;
+
+namespace uvredis {
+
+namespace detail {
+class ClientImpl;
+struct PostState;
+}  // namespace detail
+
+/// A completion callback. It runs exactly once, on the loop thread, never
+/// inside the call that issued the command.
+template <class T>
+using Callback = detail::Function<void(Result<T>)>;
+
+/// State of a client's main connection as reported to on_state_change.
+enum class ConnectionState {
+  connecting,    ///< First connect in progress.
+  connected,     ///< Handshake done; commands flow.
+  reconnecting,  ///< The link dropped (or a connect failed); retrying with backoff.
+  failed,        ///< Permanently unusable (configuration error, or reconnect disabled
+                 ///< and the link dropped): every command fails with that error.
+  closed,        ///< close() finished or the client was destroyed.
+};
+
+std::string_view to_string(ConnectionState s) noexcept;
+
+/// Counters a user can read at any time (loop thread).
+struct ClientStats {
+  std::uint64_t sent = 0;        ///< Commands written to the server.
+  std::uint64_t replies = 0;     ///< Replies received (errors included).
+  std::uint64_t errors = 0;      ///< Commands that completed with any error.
+  std::uint64_t timeouts = 0;    ///< Commands that timed out.
+  std::uint64_t reconnects = 0;  ///< Successful connects after the first.
+  std::size_t in_flight = 0;     ///< Sent, reply not yet in.
+  std::size_t queued = 0;        ///< Waiting for a connection or the socket.
+};
+
+/// Per-command settings.
+struct CommandOptions {
+  /// Overrides ClientOptions::command_timeout; zero means no timeout.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+/// A thread-safe handle for handing work to a client's loop (uv_async).
+/// Copyable; it stays safe to use after the client is gone (post then
+/// returns false). The only uvredis call that may be made off the loop thread.
+class Poster {
+ public:
+  Poster() = default;
+  /// Queues `fn` to run on the loop thread soon. False when the client has
+  /// been closed or destroyed (fn is then dropped, not run).
+  bool post(std::function<void()> fn) const;
+
+ private:
+  friend class detail::ClientImpl;
+  explicit Poster(std::shared_ptr<detail::PostState> s) : state_(std::move(s)) {}
+  std::shared_ptr<detail::PostState> state_;
+};
+
+/// A Redis client on one server: implicit pipelining (all commands issued in
+/// one loop turn leave in one write), per-command timeouts, reconnect with
+/// backoff, a separate connection for blocking commands.
+class Client {
+ public:
+  /// Starts connecting at once (name resolution never blocks the loop).
+  /// An invalid option (for example rediss:// on a build without TLS) does
+  /// not throw: every command then fails with that error.
+  Client(uv_loop_s* loop, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Sends any command, binary-safe: `client.command({"SET", key, value}, cb)`.
+  /// The arguments are copied before the call returns. SELECT, the SUBSCRIBE
+  /// family, MONITOR and bare MULTI/EXEC/WATCH are refused with a usage error
+  /// (use the options' db, Subscriber, transaction()).
+  void command(std::initializer_list<std::string_view> argv, Callback<Reply> cb,
+               CommandOptions opts = {});
+  void command(std::span<const std::string_view> argv, Callback<Reply> cb,
+               CommandOptions opts = {});
+  void command(std::span<const std::string> argv, Callback<Reply> cb, CommandOptions opts = {});
+
+  /// PING; yields the server's answer ("PONG").
+  void ping(Callback<std::string> cb);
+
+  /// Stops accepting commands, lets in-flight and queued ones finish or fail,
+  /// closes every handle, then calls `done` (on the loop, exactly once).
+  /// Calling it again, or destroying the client meanwhile, is fine.
+  void close(detail::Function<void()> done = {});
+
+  /// State of the main connection.
+  ConnectionState state() const noexcept;
+
+  /// Calls `fn` on every change of state, with the error that caused a drop
+  /// (null when there is none). Replaces any earlier listener.
+  void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
+
+  /// Counters summed over the main and the blocking connections.
+  ClientStats stats() const noexcept;
+
+  /// A thread-safe poster bound to this client's loop.
+  Poster poster();
+
+  uv_loop_s* loop() const noexcept;
+  const ClientOptions& options() const noexcept;
+
+ private:
+  detail::ClientImpl* impl_;
+};
+
+}  // namespace uvredis

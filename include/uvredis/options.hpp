@@ -1,0 +1,86 @@
+#pragma once
+/// @file options.hpp
+/// Where to connect and how to behave: Address (parsed from text) and
+/// ClientOptions. Plain structs: build them anywhere, hand them to a Client
+/// on its loop thread.
+
+#include <uvredis/result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace spdlog {
+class logger;
+}
+
+namespace uvredis {
+
+/// A server address with its credentials and database.
+struct Address {
+  enum class Kind { tcp, unix_socket };
+
+  Kind kind = Kind::tcp;
+  std::string host = "127.0.0.1";  ///< Host name or IP literal (tcp).
+  std::uint16_t port = 6379;       ///< TCP port.
+  std::string path;                ///< Socket path (unix_socket).
+  bool tls = false;                ///< rediss:// (needs a build with TLS support).
+  std::string username;            ///< ACL user; empty means the default user.
+  std::string password;            ///< Empty means no AUTH.
+  int db = 0;                      ///< Database selected after connecting.
+
+  /// Parses `host:port`, `[v6]:port`, `redis://[user:pass@]host[:port][/db]`,
+  /// `rediss://...` and `unix:///path[?db=N]`. Percent-escapes in user and
+  /// password are decoded. On failure the error (kind usage) names the part
+  /// that is wrong.
+  static Result<Address> parse(std::string_view text);
+
+  /// The address as a URL with the password replaced by "***": safe to log.
+  std::string to_string() const;
+};
+
+/// Client behaviour. Every field has a usable default.
+struct ClientOptions {
+  Address address;
+
+  /// CLIENT SETNAME sent on every (re)connect; empty sends nothing.
+  std::string client_name;
+
+  /// Resolve + TCP connect + handshake must finish within this.
+  std::chrono::milliseconds connect_timeout{5000};
+  /// Default per-command timeout; zero means none. A timed-out command's
+  /// late reply is dropped, never handed to another command.
+  std::chrono::milliseconds command_timeout{5000};
+
+  /// Reconnect after the link drops, with exponential backoff and jitter.
+  bool reconnect = true;
+  std::chrono::milliseconds reconnect_min_delay{50};
+  std::chrono::milliseconds reconnect_max_delay{5000};
+
+  /// Commands waiting for a connection (while connecting or reconnecting) or
+  /// for the socket: beyond either bound a new command fails with overflow.
+  std::size_t max_queued_commands = 1'000'000;
+  std::size_t max_queued_bytes = 256u * 1024 * 1024;
+
+  /// Send PING this often and drop the link when it fails; zero disables.
+  std::chrono::milliseconds health_check_interval{0};
+
+  /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, WAIT ...)
+  /// each take a connection of their own, opened on demand, at most this many;
+  /// more wait for a free one.
+  std::size_t max_blocking_connections = 8;
+
+  /// TCP keepalive on the socket (detects dead peers on idle links).
+  bool tcp_keepalive = true;
+
+  /// Where log lines go. Null means a silent logger. Passwords never appear.
+  std::shared_ptr<spdlog::logger> logger;
+
+  /// Options for `address` parsed from text; other fields keep defaults.
+  static Result<ClientOptions> from_url(std::string_view url);
+};
+
+}  // namespace uvredis

@@ -1,0 +1,80 @@
+#pragma once
+/// @file result.hpp
+/// Result<T>: a value or an Error, handed to every completion callback.
+/// A plain value type; no exceptions cross the loop. Loop-thread objects
+/// never hide inside it, so it may be moved to other threads freely.
+
+#include <uvredis/error.hpp>
+
+#include <cstdlib>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace uvredis {
+
+/// Holds either a T or an Error. `if (r) use(*r); else log(r.error());`
+/// Reading value() of an error result (or error() of a value) is a
+/// programming error and aborts.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  using value_type = T;
+
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+
+  T& value() & { check_value(); return *std::get_if<0>(&v_); }
+  const T& value() const& { check_value(); return *std::get_if<0>(&v_); }
+  T&& value() && { check_value(); return std::move(*std::get_if<0>(&v_)); }
+
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  const Error& error() const& {
+    if (ok()) std::abort();
+    return *std::get_if<1>(&v_);
+  }
+  Error&& error() && {
+    if (ok()) std::abort();
+    return std::move(*std::get_if<1>(&v_));
+  }
+
+  /// The value, or `fallback` when this holds an error.
+  T value_or(T fallback) const& { return ok() ? value() : std::move(fallback); }
+
+ private:
+  void check_value() const {
+    if (!ok()) std::abort();
+  }
+  std::variant<T, Error> v_;
+};
+
+/// Result of an operation that yields no value: success or an Error.
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  using value_type = void;
+
+  Result() = default;
+  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+
+  bool ok() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+  const Error& error() const& {
+    if (ok_) std::abort();
+    return error_;
+  }
+
+ private:
+  Error error_;
+  bool ok_ = true;
+};
+
+}  // namespace uvredis

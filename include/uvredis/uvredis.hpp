@@ -1,0 +1,10 @@
+#pragma once
+/// @file uvredis.hpp
+/// The umbrella header: everything public in uvredis. All objects are
+/// loop-thread only unless their comment says otherwise.
+
+#include <uvredis/client.hpp>
+#include <uvredis/error.hpp>
+#include <uvredis/options.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/result.hpp>

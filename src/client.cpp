@@ -1,0 +1,238 @@
+#include "client_impl.hpp"
+
+#include "command_info.hpp"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <array>
+
+namespace uvredis {
+
+std::string_view to_string(ConnectionState s) noexcept {
+  switch (s) {
+    case ConnectionState::connecting: return "connecting";
+    case ConnectionState::connected: return "connected";
+    case ConnectionState::reconnecting: return "reconnecting";
+    case ConnectionState::failed: return "failed";
+    case ConnectionState::closed: return "closed";
+  }
+  return "unknown";
+}
+
+namespace detail {
+
+ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
+    : loop_(loop), opts_(std::move(options)), post_(std::make_shared<PostState>()) {
+  main_ = new Connection(loop_, config_for("main"));
+  main_->set_state_listener([this](ConnectionState s, const Error* e) {
+    if (on_state_) on_state_(s, e);
+  });
+
+  uv_async_t* a = async_.allocate();
+  uv_async_init(loop_, a, [](uv_async_t* h) {
+    auto* st = static_cast<PostState*>(h->data);
+    std::vector<std::function<void()>> work;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      work.swap(st->queue);
+    }
+    for (auto& fn : work) fn();
+  });
+  a->data = post_.get();
+  // Posting is optional; an idle poster must not keep the loop alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(a));
+  post_->async = a;
+
+  main_->start();
+}
+
+ClientImpl::~ClientImpl() {
+  {
+    std::lock_guard<std::mutex> lock(post_->mu);
+    post_->closed = true;
+    post_->queue.clear();
+  }
+  async_.close();
+  for (WaitingBlocking& w : blocking_wait_)
+    main_->fail_later(std::move(w.cb), Error{ErrorKind::closed, "client destroyed"});
+  blocking_wait_.clear();
+  for (Connection* c : blocking_) c->destroy();
+  main_->destroy();
+}
+
+ConnectionConfig ClientImpl::config_for(std::string name) const {
+  ConnectionConfig c;
+  c.address = opts_.address;
+  c.client_name = opts_.client_name;
+  c.connect_timeout = opts_.connect_timeout;
+  c.command_timeout = opts_.command_timeout;
+  c.reconnect = opts_.reconnect;
+  c.reconnect_min_delay = opts_.reconnect_min_delay;
+  c.reconnect_max_delay = opts_.reconnect_max_delay;
+  c.max_queued_commands = opts_.max_queued_commands;
+  c.max_queued_bytes = opts_.max_queued_bytes;
+  c.health_check_interval = opts_.health_check_interval;
+  c.tcp_keepalive = opts_.tcp_keepalive;
+  c.logger = opts_.logger;
+  c.name = std::move(name);
+  return c;
+}
+
+void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts) {
+  if (closing_) {
+    main_->fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
+    return;
+  }
+  CommandClass cls = classify_command(argv);
+  switch (cls.route) {
+    case CommandRoute::refused:
+      main_->fail_later(std::move(cb), Error{ErrorKind::usage, std::string(cls.reason)});
+      return;
+    case CommandRoute::blocking: {
+      std::optional<std::chrono::milliseconds> timeout = opts.timeout;
+      if (!timeout) {
+        // The command may legitimately wait for its own timeout; the client's
+        // timeout counts on top of that. A wait of "forever" gets none.
+        if (cls.block_time && opts_.command_timeout.count() > 0)
+          timeout = *cls.block_time + opts_.command_timeout;
+        else
+          timeout = std::chrono::milliseconds(0);
+      }
+      blocking_command(argv, std::move(cb), timeout);
+      return;
+    }
+    case CommandRoute::normal: break;
+  }
+  main_->submit(argv, std::move(cb), opts.timeout);
+}
+
+Connection* ClientImpl::idle_blocking_connection() {
+  for (Connection* c : blocking_)
+    if (c->pending() == 0 && c->state() != ConnectionState::failed) return c;
+  if (blocking_.size() >= std::max<std::size_t>(opts_.max_blocking_connections, 1)) return nullptr;
+  auto cfg = config_for("blocking-" + std::to_string(blocking_.size() + 1));
+  cfg.drop_on_timeout = true;
+  cfg.health_check_interval = std::chrono::milliseconds(0);
+  auto* c = new Connection(loop_, std::move(cfg));
+  c->set_idle_listener([this] { dispatch_waiting_blocking(); });
+  blocking_.push_back(c);
+  c->start();
+  return c;
+}
+
+void ClientImpl::blocking_command(std::span<const std::string_view> argv, Callback<Reply> cb,
+                                  std::optional<std::chrono::milliseconds> timeout) {
+  if (blocking_wait_.empty()) {
+    if (Connection* c = idle_blocking_connection()) {
+      c->submit(argv, std::move(cb), timeout);
+      return;
+    }
+  }
+  WaitingBlocking w;
+  w.argv.assign(argv.begin(), argv.end());
+  w.cb = std::move(cb);
+  w.timeout = timeout;
+  blocking_wait_.push_back(std::move(w));
+}
+
+void ClientImpl::dispatch_waiting_blocking() {
+  while (!blocking_wait_.empty() && !closing_) {
+    Connection* c = idle_blocking_connection();
+    if (!c) return;
+    WaitingBlocking w = std::move(blocking_wait_.front());
+    blocking_wait_.pop_front();
+    std::vector<std::string_view> args(w.argv.begin(), w.argv.end());
+    c->submit(args, std::move(w.cb), w.timeout);
+  }
+}
+
+void ClientImpl::close(detail::Function<void()> done) {
+  if (!closing_) {
+    closing_ = true;
+    for (WaitingBlocking& w : blocking_wait_)
+      main_->fail_later(std::move(w.cb), Error{ErrorKind::closed, "client closed before the command was sent"});
+    blocking_wait_.clear();
+    {
+      std::lock_guard<std::mutex> lock(post_->mu);
+      post_->closed = true;
+    }
+    async_.close();
+  }
+  // Every connection reports back; the last one calls `done`.
+  struct Countdown {
+    std::size_t left;
+    detail::Function<void()> done;
+  };
+  auto cd = std::make_shared<Countdown>(Countdown{1 + blocking_.size(), std::move(done)});
+  auto one = [cd] {
+    if (--cd->left == 0 && cd->done) {
+      auto d = std::move(cd->done);
+      d();
+    }
+  };
+  main_->close(one);
+  for (Connection* c : blocking_) c->close(one);
+}
+
+void ClientImpl::on_state_change(std::function<void(ConnectionState, const Error*)> fn) { on_state_ = std::move(fn); }
+
+ClientStats ClientImpl::stats() const noexcept {
+  ClientStats s = main_->stats();
+  for (const Connection* c : blocking_) {
+    const ClientStats& b = c->stats();
+    s.sent += b.sent;
+    s.replies += b.replies;
+    s.errors += b.errors;
+    s.timeouts += b.timeouts;
+    s.reconnects += b.reconnects;
+    s.in_flight += b.in_flight;
+    s.queued += b.queued;
+  }
+  s.queued += blocking_wait_.size();
+  return s;
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------------- Client
+
+Client::Client(uv_loop_s* loop, ClientOptions options) : impl_(new detail::ClientImpl(loop, std::move(options))) {}
+
+Client::~Client() { delete impl_; }
+
+void Client::command(std::initializer_list<std::string_view> argv, Callback<Reply> cb, CommandOptions opts) {
+  impl_->command(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb), opts);
+}
+
+void Client::command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts) {
+  impl_->command(argv, std::move(cb), opts);
+}
+
+void Client::command(std::span<const std::string> argv, Callback<Reply> cb, CommandOptions opts) {
+  std::vector<std::string_view> v(argv.begin(), argv.end());
+  impl_->command(v, std::move(cb), opts);
+}
+
+void Client::ping(Callback<std::string> cb) {
+  impl_->command(std::array<std::string_view, 1>{"PING"},
+                 [cb = std::move(cb)](Result<Reply> r) mutable {
+                   if (!r)
+                     cb(std::move(r).error());
+                   else
+                     cb(r->take_str());
+                 },
+                 {});
+}
+
+void Client::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+ConnectionState Client::state() const noexcept { return impl_->state(); }
+void Client::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
+  impl_->on_state_change(std::move(fn));
+}
+ClientStats Client::stats() const noexcept { return impl_->stats(); }
+Poster Client::poster() { return impl_->poster(); }
+uv_loop_s* Client::loop() const noexcept { return impl_->loop(); }
+const ClientOptions& Client::options() const noexcept { return impl_->options(); }
+
+}  // namespace uvredis

@@ -1,0 +1,60 @@
+#pragma once
+// The state behind a Client: the main connection, the pool of blocking
+// connections and the poster. Connections outlive it when they still have
+// handles to close; they delete themselves.
+
+#include <uvredis/client.hpp>
+
+#include "connection.hpp"
+#include "post_state.hpp"
+#include "uv_handle.hpp"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace uvredis::detail {
+
+class ClientImpl {
+ public:
+  ClientImpl(uv_loop_t* loop, ClientOptions options);
+  ~ClientImpl();
+  ClientImpl(const ClientImpl&) = delete;
+  ClientImpl& operator=(const ClientImpl&) = delete;
+
+  void command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts);
+  void close(detail::Function<void()> done);
+  ConnectionState state() const noexcept { return main_->state(); }
+  void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
+  ClientStats stats() const noexcept;
+  Poster poster() { return Poster(post_); }
+
+  uv_loop_t* loop() const noexcept { return loop_; }
+  const ClientOptions& options() const noexcept { return opts_; }
+
+ private:
+  struct WaitingBlocking {
+    std::vector<std::string> argv;
+    Callback<Reply> cb;
+    std::optional<std::chrono::milliseconds> timeout;
+  };
+
+  ConnectionConfig config_for(std::string name) const;
+  void blocking_command(std::span<const std::string_view> argv, Callback<Reply> cb,
+                        std::optional<std::chrono::milliseconds> timeout);
+  Connection* idle_blocking_connection();
+  void dispatch_waiting_blocking();
+
+  uv_loop_t* loop_;
+  ClientOptions opts_;
+  Connection* main_ = nullptr;
+  std::vector<Connection*> blocking_;
+  std::deque<WaitingBlocking> blocking_wait_;
+  std::shared_ptr<PostState> post_;
+  UvHandle<uv_async_t> async_;
+  std::function<void(ConnectionState, const Error*)> on_state_;
+  bool closing_ = false;
+};
+
+}  // namespace uvredis::detail

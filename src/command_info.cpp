@@ -1,0 +1,71 @@
+#include "command_info.hpp"
+
+#include "encode.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <string>
+
+namespace uvredis::detail {
+
+namespace {
+
+// A timeout argument in seconds (may be fractional, as BLPOP accepts).
+std::optional<std::chrono::milliseconds> seconds_arg(std::string_view s) {
+  std::string tmp(s);
+  char* end = nullptr;
+  double v = std::strtod(tmp.c_str(), &end);
+  if (tmp.empty() || end != tmp.c_str() + tmp.size() || !std::isfinite(v) || v <= 0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(v * 1000.0)));
+}
+
+std::optional<std::chrono::milliseconds> millis_arg(std::string_view s) {
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v <= 0) return std::nullopt;
+  return std::chrono::milliseconds(v);
+}
+
+CommandClass refused(std::string_view why) { return {CommandRoute::refused, why, std::nullopt}; }
+CommandClass blocking(std::optional<std::chrono::milliseconds> t) { return {CommandRoute::blocking, {}, t}; }
+
+}  // namespace
+
+CommandClass classify_command(std::span<const std::string_view> argv) {
+  if (argv.empty()) return refused("empty command");
+  const std::string_view name = argv[0];
+  const std::size_t n = argv.size();
+
+  if (iequals(name, "SELECT"))
+    return refused("SELECT is not allowed: the database belongs to the client's options (address.db)");
+  if (iequals(name, "SUBSCRIBE") || iequals(name, "PSUBSCRIBE") || iequals(name, "SSUBSCRIBE") ||
+      iequals(name, "UNSUBSCRIBE") || iequals(name, "PUNSUBSCRIBE") || iequals(name, "SUNSUBSCRIBE"))
+    return refused("subscriptions need a connection of their own: use uvredis::Subscriber");
+  if (iequals(name, "MONITOR")) return refused("MONITOR is not supported on a Client");
+  if (iequals(name, "MULTI") || iequals(name, "EXEC") || iequals(name, "DISCARD") ||
+      iequals(name, "WATCH") || iequals(name, "UNWATCH"))
+    return refused("transactions would interleave with other commands on the shared connection: use the transaction API");
+  if (iequals(name, "AUTH") || iequals(name, "HELLO") || iequals(name, "RESET"))
+    return refused("connection state (credentials, protocol) belongs to the client's options");
+  if (iequals(name, "QUIT")) return refused("QUIT is not allowed: use Client::close()");
+  if (iequals(name, "SYNC") || iequals(name, "PSYNC")) return refused("replication commands are not supported");
+  if (iequals(name, "CLIENT") && n >= 2 && iequals(argv[1], "REPLY"))
+    return refused("CLIENT REPLY would break reply ordering on the shared connection");
+
+  if (iequals(name, "BLPOP") || iequals(name, "BRPOP") || iequals(name, "BZPOPMIN") ||
+      iequals(name, "BZPOPMAX") || iequals(name, "BLMOVE") || iequals(name, "BRPOPLPUSH"))
+    return blocking(n >= 2 ? seconds_arg(argv[n - 1]) : std::nullopt);
+  if (iequals(name, "BLMPOP") || iequals(name, "BZMPOP"))
+    return blocking(n >= 2 ? seconds_arg(argv[1]) : std::nullopt);
+  if (iequals(name, "WAIT")) return blocking(n >= 3 ? millis_arg(argv[2]) : std::nullopt);
+  if (iequals(name, "WAITAOF")) return blocking(n >= 4 ? millis_arg(argv[3]) : std::nullopt);
+  if (iequals(name, "XREAD") || iequals(name, "XREADGROUP")) {
+    for (std::size_t i = 1; i + 1 < n; ++i) {
+      if (iequals(argv[i], "STREAMS")) break;
+      if (iequals(argv[i], "BLOCK")) return blocking(millis_arg(argv[i + 1]));
+    }
+  }
+  return {};
+}
+
+}  // namespace uvredis::detail

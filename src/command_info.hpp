@@ -1,0 +1,31 @@
+#pragma once
+// Which commands a Client must refuse or route to a blocking connection, and
+// how long a blocking command may legitimately wait. Pure functions, no I/O.
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace uvredis::detail {
+
+enum class CommandRoute {
+  normal,    ///< Shared, pipelined connection.
+  blocking,  ///< Needs a connection of its own (it may wait on the server).
+  refused,   ///< Not allowed through Client::command (see reason).
+};
+
+struct CommandClass {
+  CommandRoute route = CommandRoute::normal;
+  /// For refused commands: why, and what to use instead.
+  std::string_view reason;
+  /// For blocking commands: the wait the command asks the server for;
+  /// nullopt means "forever" (a timeout argument of 0) or unknown.
+  std::optional<std::chrono::milliseconds> block_time;
+};
+
+/// Classifies argv (argv[0] is the command name, any case). An empty argv is
+/// refused.
+CommandClass classify_command(std::span<const std::string_view> argv);
+
+}  // namespace uvredis::detail

@@ -1,0 +1,226 @@
+#pragma once
+// One logical link to a server: resolve, connect, handshake, ready, and back
+// again after a drop. Owns one redisAsyncContext at a time plus its uv
+// handles, the queue of commands waiting for the socket and the FIFO of
+// commands awaiting replies. This is the only layer that talks to hiredis.
+//
+// Lifetime: created with `new`, driven by its owner, and ended with
+// destroy(); it deletes itself once hiredis and every uv handle are done with
+// it, which may be several loop turns later.
+
+#include <uvredis/client.hpp>
+
+#include "uv_handle.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+struct redisAsyncContext;
+struct addrinfo;
+
+namespace spdlog {
+class logger;
+}
+
+namespace uvredis {
+struct ReplyBuilder;
+}
+
+namespace uvredis::detail {
+
+struct ConnectionConfig {
+  Address address;
+  std::string client_name;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds command_timeout{5000};
+  bool reconnect = true;
+  std::chrono::milliseconds reconnect_min_delay{50};
+  std::chrono::milliseconds reconnect_max_delay{5000};
+  std::size_t max_queued_commands = 1'000'000;
+  std::size_t max_queued_bytes = 256u * 1024 * 1024;
+  std::chrono::milliseconds health_check_interval{0};
+  bool tcp_keepalive = true;
+  /// Blocking connections: a command timeout leaves the server blocked on
+  /// this link, so drop it rather than reuse it.
+  bool drop_on_timeout = false;
+  std::shared_ptr<spdlog::logger> logger;
+  std::string name = "main";  // for log lines
+};
+
+class Connection {
+ public:
+  using StateFn = std::function<void(ConnectionState, const Error*)>;
+  using IdleFn = std::function<void()>;
+
+  Connection(uv_loop_t* loop, ConnectionConfig cfg);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Begins connecting (idempotent).
+  void start();
+
+  /// Queues a command; it leaves with the next flush (once per loop turn).
+  /// `timeout` overrides the configured command timeout (zero: none).
+  void submit(std::span<const std::string_view> argv, Callback<Reply> cb,
+              std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+  /// Fails `cb` with `err` on a later loop turn (never inside the caller).
+  void fail_later(Callback<Reply> cb, Error err);
+
+  /// Graceful close: see Client::close.
+  void close(detail::Function<void()> done);
+  /// The owner lets go: fail what is pending with `closed`, tear down, and
+  /// delete this once nothing refers to it any more.
+  void destroy();
+
+  ConnectionState state() const noexcept { return state_; }
+  const ClientStats& stats() const noexcept { return stats_; }
+  /// Commands queued or in flight (user commands only).
+  std::size_t pending() const noexcept { return stats_.in_flight + stats_.queued; }
+
+  void set_state_listener(StateFn fn) { on_state_ = std::move(fn); }
+  /// Called (on a reply callback's return) whenever pending() drops to zero.
+  void set_idle_listener(IdleFn fn) { on_idle_ = std::move(fn); }
+
+ private:
+  friend struct uvredis::ReplyBuilder;
+
+  enum class Link { idle, resolving, connecting, handshaking, ready, waiting, failed, closed };
+
+  struct Request {
+    std::uint64_t seq = 0;
+    Callback<Reply> cb;
+    std::uint32_t len = 0;  // bytes in out_ while queued
+    bool done = false;      // completed early (timeout); its reply is dropped
+    bool internal = false;  // handshake or health check, not counted as user traffic
+    std::uint32_t timeout_ms = 0;
+  };
+
+  ~Connection();
+
+  // --- link life cycle
+  void begin_connect();
+  void connect_next();
+  void attach(redisAsyncContext* ac);
+  void on_resolved(int status, addrinfo* res);
+  void on_connected(int status);
+  void on_ready();
+  void after_link_gone();
+  void connect_attempt_failed(Error err);
+  void schedule_reconnect(bool immediate);
+  void on_link_timer();
+  void request_drop(Error reason);
+  void send_health_check();
+
+  // --- I/O
+  void flush(bool from_writable);
+  void hand(Request&& r, const char* bytes);
+  void expire(std::uint64_t seq);
+  void prune_deadlines();
+  void finish();
+  void update_poll();
+  void on_poll(int status, int events);
+  bool accept_reply() noexcept;
+  void on_reply(Reply* reply);
+  Error drop_error() const;
+
+  // --- completion and timeouts
+  void complete(Request& r, Result<Reply> result);
+  void add_deadline(std::uint64_t seq, std::chrono::milliseconds timeout);
+  void arm_timeout_timer();
+  void on_timeout_timer();
+  Request* find(std::uint64_t seq);
+  void fail_queued(const Error& err);
+
+  // --- deferred work and teardown
+  void schedule_flush();
+  void schedule_deferred();
+  void run_deferred();
+  void maybe_finish_close();
+  void close_handles();
+  void handle_closed();
+  void maybe_delete();
+  void set_state(ConnectionState s, const Error* why);
+  void notify_idle_if_drained();
+
+  // hiredis hooks (ev.data == this)
+  static void hook_add_read(void* p);
+  static void hook_del_read(void* p);
+  static void hook_add_write(void* p);
+  static void hook_del_write(void* p);
+  static void hook_cleanup(void* p);
+  static void reply_cb(redisAsyncContext* ac, void* reply, void* priv);
+  static void connect_cb(const redisAsyncContext* ac, int status);
+  static void disconnect_cb(const redisAsyncContext* ac, int status);
+
+  uv_loop_t* loop_;
+  ConnectionConfig cfg_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  redisAsyncContext* ac_ = nullptr;
+  UvHandle<uv_poll_t> poll_;
+  UvHandle<uv_prepare_t> prepare_;
+  UvHandle<uv_idle_t> idle_;
+  UvHandle<uv_timer_t> cmd_timer_;
+  UvHandle<uv_timer_t> link_timer_;
+  UvHandle<uv_timer_t> health_timer_;
+  int open_handles_ = 0;
+  uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its callback frees it
+
+  Link link_ = Link::idle;
+  ConnectionState state_ = ConnectionState::connecting;
+  bool ever_ready_ = false;
+  bool reading_ = false;
+  bool want_writable_ = false;
+  int poll_events_ = 0;
+  bool in_flush_ = false;
+  bool in_write_ = false;
+  bool in_finish_ = false;
+  bool flush_scheduled_ = false;
+  bool deferred_scheduled_ = false;
+  bool link_gone_ = false;
+  bool drop_requested_ = false;
+  bool closing_ = false;
+  bool destroyed_ = false;
+  bool handles_closing_ = false;
+  bool finished_ = false;
+  bool protocol_violation_ = false;
+  bool health_in_flight_ = false;
+  std::optional<Error> drop_reason_;
+  Error last_error_;
+  unsigned attempt_ = 0;
+  std::vector<std::string> addrs_;
+  std::size_t addr_index_ = 0;
+  std::size_t handshake_left_ = 0;
+
+  std::deque<Request> queued_;    // not yet handed to hiredis, in order
+  std::deque<Request> inflight_;  // handed to hiredis, awaiting replies, in order
+  std::vector<Request> handshake_;
+  std::string handshake_bytes_;
+  std::string out_;               // bytes of queued_ requests, from out_pos_
+  std::size_t out_pos_ = 0;
+  std::uint64_t next_seq_ = 1;
+
+  // Deadlines: the default timeout is the same for all, so its deadlines
+  // arrive in order and a FIFO suffices; other timeouts go to a heap.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> fifo_deadlines_;  // (deadline ms, seq)
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_deadlines_;
+  std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
+
+  std::vector<std::pair<Callback<Reply>, Error>> immediate_;
+  std::vector<detail::Function<void()>> close_cbs_;
+
+  ClientStats stats_;
+  std::size_t queued_bytes_ = 0;
+  StateFn on_state_;
+  IdleFn on_idle_;
+};
+
+}  // namespace uvredis::detail
