@@ -18,9 +18,9 @@ int main() {
   client.command({"SET", "greeting", "hello from uvredis"}, [&](uvredis::Result<uvredis::Reply> r) {
     if (!r) std::fprintf(stderr, "SET failed: %s\n", r.error().to_string().c_str());
   });
-  client.command({"GET", "greeting"}, [&](uvredis::Result<uvredis::Reply> r) {
+  client.get("greeting", [&](uvredis::Result<std::optional<std::string>> r) {
     if (r) {
-      std::printf("GET greeting -> %s\n", std::string(r->str()).c_str());
+      std::printf("GET greeting -> %s\n", r->value_or("(nil)").c_str());
       status = 0;
     } else {
       std::fprintf(stderr, "GET failed: %s\n", r.error().to_string().c_str());

@@ -226,6 +226,7 @@ void Client::ping(Callback<std::string> cb) {
 }
 
 void Client::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void Client::fail_later(Callback<Reply> cb, Error err) { impl_->fail_later(std::move(cb), std::move(err)); }
 ConnectionState Client::state() const noexcept { return impl_->state(); }
 void Client::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
   impl_->on_state_change(std::move(fn));

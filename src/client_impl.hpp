@@ -25,6 +25,7 @@ class ClientImpl {
 
   void command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts);
   void close(detail::Function<void()> done);
+  void fail_later(Callback<Reply> cb, Error err) { main_->fail_later(std::move(cb), std::move(err)); }
   ConnectionState state() const noexcept { return main_->state(); }
   void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
   ClientStats stats() const noexcept;

@@ -11,6 +11,7 @@
 /// ErrorKind::closed on a later loop turn). Either way keep running the loop
 /// until it returns: uvredis closes its handles asynchronously, like libuv.
 
+#include <uvredis/commands.hpp>
 #include <uvredis/detail/function.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
@@ -35,10 +36,14 @@ class ClientImpl;
 struct PostState;
 }  // namespace detail
 
-/// A completion callback. It runs exactly once, on the loop thread, never
-/// inside the call that issued the command.
-template <class T>
-using Callback = detail::Function<void(Result<T>)>;
+class Client;
+
+/// On a Client, typed helpers take a callback and return nothing.
+template <>
+struct SinkTraits<Client> {
+  template <class T>
+  using result = void;
+};
 
 /// State of a client's main connection as reported to on_state_change.
 enum class ConnectionState {
@@ -88,7 +93,7 @@ class Poster {
 /// A Redis client on one server: implicit pipelining (all commands issued in
 /// one loop turn leave in one write), per-command timeouts, reconnect with
 /// backoff, a separate connection for blocking commands.
-class Client {
+class Client : public Commands<Client> {
  public:
   /// Starts connecting at once (name resolution never blocks the loop).
   /// An invalid option (for example rediss:// on a build without TLS) does
@@ -132,7 +137,25 @@ class Client {
   uv_loop_s* loop() const noexcept;
   const ClientOptions& options() const noexcept;
 
+  /// The sink of the typed helpers (see commands.hpp): sends argv and
+  /// decodes the reply into T for `cb`.
+  template <class T>
+  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
+    command(argv, [decode, cb = std::move(cb)](Result<Reply> r) mutable {
+      if (cb) cb(decode(std::move(r)));
+    });
+  }
+  /// Delivers a usage error found before sending, on a later loop turn.
+  template <class T>
+  void fail(Error err, Callback<T> cb) {
+    fail_later([cb = std::move(cb)](Result<Reply> r) mutable {
+      if (cb) cb(std::move(r).error());
+    }, std::move(err));
+  }
+
  private:
+  void fail_later(Callback<Reply> cb, Error err);
+
   detail::ClientImpl* impl_;
 };
 
