@@ -186,6 +186,7 @@ ClientStats ClientImpl::stats() const noexcept {
     s.errors += b.errors;
     s.timeouts += b.timeouts;
     s.reconnects += b.reconnects;
+    s.writes += b.writes;
     s.in_flight += b.in_flight;
     s.queued += b.queued;
   }
@@ -200,10 +201,6 @@ ClientStats ClientImpl::stats() const noexcept {
 Client::Client(uv_loop_s* loop, ClientOptions options) : impl_(new detail::ClientImpl(loop, std::move(options))) {}
 
 Client::~Client() { delete impl_; }
-
-void Client::command(std::initializer_list<std::string_view> argv, Callback<Reply> cb, CommandOptions opts) {
-  impl_->command(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb), opts);
-}
 
 void Client::command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts) {
   impl_->command(argv, std::move(cb), opts);

@@ -459,6 +459,7 @@ void Connection::connect_attempt_failed(Error err) {
   fail_queued(err);
   if (closing_) {
     link_ = Link::closed;
+    schedule_deferred();  // close() was waiting for this attempt
     return;
   }
   if (!cfg_.reconnect) {
@@ -581,6 +582,7 @@ void Connection::flush(bool from_writable) {
     if (!ac_ || sdslen(ac_->c.obuf) == 0) break;
     if (want_writable_ && !from_writable) break;  // kernel buffer full: wait for POLLOUT
     in_write_ = true;
+    ++stats_.writes;
     redisAsyncHandleWrite(ac_);
     in_write_ = false;
     from_writable = false;
@@ -927,13 +929,16 @@ void Connection::destroy() {
 
 void Connection::maybe_finish_close() {
   if (!closing_ || handles_closing_) return;
-  const bool live = link_ == Link::ready && !destroyed_;
-  if (!live && !queued_.empty())
-    fail_queued(Error{ErrorKind::closed, destroyed_ ? "client destroyed" : "client closed before the command was sent"});
-  if (live) {
-    bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.done; });
-    if (!inflight_.empty() || queued_live) return;  // graceful: wait for replies
+  const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.done; });
+  if (!destroyed_) {
+    // Graceful: commands issued before close() still go out. While a connect
+    // attempt is under way it decides their fate (bounded by connect_timeout).
+    const bool attempting = link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;
+    if (attempting && queued_live) return;
+    if (link_ == Link::ready && (!inflight_.empty() || queued_live)) return;
   }
+  if (!queued_.empty())
+    fail_queued(Error{ErrorKind::closed, destroyed_ ? "client destroyed" : "client closed before the command was sent"});
   if (ac_) {
     if (!drop_reason_) drop_reason_ = Error{ErrorKind::closed, "client closed"};
     redisAsyncFree(ac_);  // synchronous here: fails what is left, runs hook_cleanup

@@ -12,6 +12,7 @@
 /// until it returns: uvredis closes its handles asynchronously, like libuv.
 
 #include <uvredis/commands.hpp>
+#include <uvredis/executor.hpp>
 #include <uvredis/detail/function.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
@@ -36,14 +37,6 @@ class ClientImpl;
 struct PostState;
 }  // namespace detail
 
-class Client;
-
-/// On a Client, typed helpers take a callback and return nothing.
-template <>
-struct SinkTraits<Client> {
-  template <class T>
-  using result = void;
-};
 
 /// State of a client's main connection as reported to on_state_change.
 enum class ConnectionState {
@@ -64,14 +57,9 @@ struct ClientStats {
   std::uint64_t errors = 0;      ///< Commands that completed with any error.
   std::uint64_t timeouts = 0;    ///< Commands that timed out.
   std::uint64_t reconnects = 0;  ///< Successful connects after the first.
+  std::uint64_t writes = 0;      ///< Socket writes (implicit pipelining: far fewer than `sent`).
   std::size_t in_flight = 0;     ///< Sent, reply not yet in.
   std::size_t queued = 0;        ///< Waiting for a connection or the socket.
-};
-
-/// Per-command settings.
-struct CommandOptions {
-  /// Overrides ClientOptions::command_timeout; zero means no timeout.
-  std::optional<std::chrono::milliseconds> timeout;
 };
 
 /// A thread-safe handle for handing work to a client's loop (uv_async).
@@ -93,7 +81,7 @@ class Poster {
 /// A Redis client on one server: implicit pipelining (all commands issued in
 /// one loop turn leave in one write), per-command timeouts, reconnect with
 /// backoff, a separate connection for blocking commands.
-class Client : public Commands<Client> {
+class Client final : public Executor {
  public:
   /// Starts connecting at once (name resolution never blocks the loop).
   /// An invalid option (for example rediss:// on a build without TLS) does
@@ -107,10 +95,9 @@ class Client : public Commands<Client> {
   /// The arguments are copied before the call returns. SELECT, the SUBSCRIBE
   /// family, MONITOR and bare MULTI/EXEC/WATCH are refused with a usage error
   /// (use the options' db, Subscriber, transaction()).
-  void command(std::initializer_list<std::string_view> argv, Callback<Reply> cb,
-               CommandOptions opts = {});
+  using Executor::command;
   void command(std::span<const std::string_view> argv, Callback<Reply> cb,
-               CommandOptions opts = {});
+               CommandOptions opts = {}) override;
   void command(std::span<const std::string> argv, Callback<Reply> cb, CommandOptions opts = {});
 
   /// PING; yields the server's answer ("PONG").
@@ -134,27 +121,12 @@ class Client : public Commands<Client> {
   /// A thread-safe poster bound to this client's loop.
   Poster poster();
 
-  uv_loop_s* loop() const noexcept;
+  uv_loop_s* loop() const noexcept override;
   const ClientOptions& options() const noexcept;
 
-  /// The sink of the typed helpers (see commands.hpp): sends argv and
-  /// decodes the reply into T for `cb`.
-  template <class T>
-  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
-    command(argv, [decode, cb = std::move(cb)](Result<Reply> r) mutable {
-      if (cb) cb(decode(std::move(r)));
-    });
-  }
-  /// Delivers a usage error found before sending, on a later loop turn.
-  template <class T>
-  void fail(Error err, Callback<T> cb) {
-    fail_later([cb = std::move(cb)](Result<Reply> r) mutable {
-      if (cb) cb(std::move(r).error());
-    }, std::move(err));
-  }
+  void fail_later(Callback<Reply> cb, Error err) override;
 
  private:
-  void fail_later(Callback<Reply> cb, Error err);
 
   detail::ClientImpl* impl_;
 };

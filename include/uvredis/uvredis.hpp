@@ -7,6 +7,7 @@
 #include <uvredis/commands.hpp>
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
+#include <uvredis/executor.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>

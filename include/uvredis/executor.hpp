@@ -1,0 +1,76 @@
+#pragma once
+/// @file executor.hpp
+/// Executor: anything that runs Redis commands (Client today, ClusterClient
+/// later). Recipes (locks, limiters, caches ...) take an Executor& and so
+/// work unchanged on one server or a cluster. Every typed helper of
+/// commands.hpp is available on it.
+///
+/// Loop-thread only. An Executor must outlive the calls made on it; callbacks
+/// run exactly once, never inside the issuing call.
+
+#include <uvredis/commands.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/result.hpp>
+
+#include <chrono>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string_view>
+
+struct uv_loop_s;
+
+namespace uvredis {
+
+/// Per-command settings.
+struct CommandOptions {
+  /// Overrides the client's command timeout; zero means no timeout.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+class Executor;
+
+/// On an Executor, typed helpers take a callback and return nothing.
+template <>
+struct SinkTraits<Executor> {
+  template <class T>
+  using result = void;
+};
+
+class Executor : public Commands<Executor> {
+ public:
+  virtual ~Executor() = default;
+
+  /// Sends any command, binary-safe; the arguments are copied before the
+  /// call returns.
+  virtual void command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts = {}) = 0;
+  void command(std::initializer_list<std::string_view> argv, Callback<Reply> cb, CommandOptions opts = {}) {
+    command(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb), opts);
+  }
+
+  /// The loop this executor runs on (for recipes that need timers).
+  virtual uv_loop_s* loop() const noexcept = 0;
+
+  /// Delivers `err` to `cb` on a later loop turn (never inside the caller).
+  virtual void fail_later(Callback<Reply> cb, Error err) = 0;
+
+  /// The sink of the typed helpers (see commands.hpp): sends argv and
+  /// decodes the reply into T for `cb`.
+  template <class T>
+  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
+    command(argv, [decode, cb = std::move(cb)](Result<Reply> r) mutable {
+      if (cb) cb(decode(std::move(r)));
+    });
+  }
+  /// Delivers a usage error found before sending, on a later loop turn.
+  template <class T>
+  void fail(Error err, Callback<T> cb) {
+    fail_later(
+        [cb = std::move(cb)](Result<Reply> r) mutable {
+          if (cb) cb(std::move(r).error());
+        },
+        std::move(err));
+  }
+};
+
+}  // namespace uvredis

@@ -1,0 +1,470 @@
+// Client against real redis-server processes: connecting, handshake,
+// ordering, binary safety, refusals, routing, poster, logging.
+#include <uvredis/uvredis.hpp>
+
+#include "support/loop.hpp"
+#include "support/redis_server.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <atomic>
+#include <sstream>
+#include <thread>
+
+using namespace std::chrono_literals;
+using uvredis::Client;
+using uvredis::ClientOptions;
+using uvredis::ErrorKind;
+using uvredis::Reply;
+using uvredis::Result;
+using uvredis::test::RedisServer;
+using uvredis::test::TestLoop;
+
+namespace {
+
+ClientOptions opts_for(const RedisServer& s) {
+  auto o = ClientOptions::from_url(s.url());
+  EXPECT_TRUE(o);
+  return *o;
+}
+
+// Runs one command to completion and returns its result.
+Result<Reply> run_one(TestLoop& loop, Client& c, std::initializer_list<std::string_view> argv) {
+  std::optional<Result<Reply>> out;
+  int calls = 0;
+  c.command(argv, [&](Result<Reply> r) {
+    ++calls;
+    out.emplace(std::move(r));
+  });
+  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
+  EXPECT_EQ(calls, 1);
+  if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
+  return std::move(*out);
+}
+
+void close_client(TestLoop& loop, Client& c) {
+  bool closed = false;
+  c.close([&] { closed = true; });
+  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
+}
+
+}  // namespace
+
+TEST(Client, ConnectsByIpAndRoundTrips) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    auto set = run_one(loop, c, {"SET", "k", "v"});
+    ASSERT_TRUE(set) << set.error().to_string();
+    EXPECT_EQ(set->str(), "OK");
+    auto get = run_one(loop, c, {"GET", "k"});
+    ASSERT_TRUE(get);
+    EXPECT_EQ(get->str(), "v");
+    EXPECT_EQ(c.state(), uvredis::ConnectionState::connected);
+    close_client(loop, c);
+    EXPECT_EQ(c.state(), uvredis::ConnectionState::closed);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, ConnectsByHostName) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = ClientOptions::from_url("redis://localhost:" + std::to_string(server.port()));
+    ASSERT_TRUE(o);
+    Client c(loop.get(), *o);
+    auto r = run_one(loop, c, {"PING"});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->str(), "PONG");
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, ConnectsByUnixSocketAndSelectsDb) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = ClientOptions::from_url("unix://" + server.unix_path() + "?db=3");
+    ASSERT_TRUE(o) << o.error().message;
+    Client c(loop.get(), *o);
+    ASSERT_TRUE(run_one(loop, c, {"SET", "in3", "x"}));
+    Client c0(loop.get(), opts_for(server));
+    auto n0 = run_one(loop, c0, {"EXISTS", "in3"});
+    ASSERT_TRUE(n0);
+    EXPECT_EQ(n0->integer(), 0);
+    auto n3 = run_one(loop, c, {"EXISTS", "in3"});
+    ASSERT_TRUE(n3);
+    EXPECT_EQ(n3->integer(), 1);
+    close_client(loop, c);
+    close_client(loop, c0);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, SetsClientName) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.client_name = "game-server-7";
+    Client c(loop.get(), o);
+    auto r = run_one(loop, c, {"CLIENT", "GETNAME"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->str(), "game-server-7");
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, WrongPasswordIsReportedNotHung) {
+  RedisServer server({{"--requirepass", "right"}});
+  TestLoop loop;
+  {
+    auto o = ClientOptions::from_url("redis://:wrong@127.0.0.1:" + std::to_string(server.port()));
+    ASSERT_TRUE(o);
+    o->connect_timeout = 2s;
+    Client c(loop.get(), *o);
+    auto r = run_one(loop, c, {"PING"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::connect);
+    EXPECT_NE(r.error().message.find("AUTH failed"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("WRONGPASS"), std::string::npos) << r.error().message;
+    close_client(loop, c);
+
+    auto good = ClientOptions::from_url("redis://:right@127.0.0.1:" + std::to_string(server.port()));
+    Client c2(loop.get(), *good);
+    auto ok = run_one(loop, c2, {"PING"});
+    ASSERT_TRUE(ok) << ok.error().to_string();
+    close_client(loop, c2);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, AclUserAuthenticates) {
+  RedisServer server;
+  server.cmd({"ACL", "SETUSER", "alice", "on", ">pw1", "~*", "+@all"});
+  TestLoop loop;
+  {
+    auto good = ClientOptions::from_url("redis://alice:pw1@127.0.0.1:" + std::to_string(server.port()));
+    Client c(loop.get(), *good);
+    auto who = run_one(loop, c, {"ACL", "WHOAMI"});
+    ASSERT_TRUE(who) << who.error().to_string();
+    EXPECT_EQ(who->str(), "alice");
+    close_client(loop, c);
+
+    auto bad = ClientOptions::from_url("redis://mallory:pw1@127.0.0.1:" + std::to_string(server.port()));
+    Client c2(loop.get(), *bad);
+    auto r = run_one(loop, c2, {"PING"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::connect);
+    EXPECT_NE(r.error().message.find("WRONGPASS"), std::string::npos) << r.error().message;
+    close_client(loop, c2);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, RefusedConnectionIsReportedWithinConnectTimeout) {
+  std::uint16_t port;
+  {
+    RedisServer s;  // learn a free port, then stop the server
+    port = s.port();
+  }
+  TestLoop loop;
+  {
+    auto o = ClientOptions::from_url("127.0.0.1:" + std::to_string(port));
+    o->connect_timeout = 1s;
+    Client c(loop.get(), *o);
+    std::vector<uvredis::ConnectionState> states;
+    std::string why;
+    c.on_state_change([&](uvredis::ConnectionState s, const uvredis::Error* e) {
+      states.push_back(s);
+      if (e) why = e->message;
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = run_one(loop, c, {"PING"});
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::connect);
+    EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+    EXPECT_LT(took, 1s);
+    ASSERT_FALSE(states.empty());
+    EXPECT_EQ(states.front(), uvredis::ConnectionState::reconnecting);
+    EXPECT_NE(why.find("refused"), std::string::npos);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, CallbacksNeverRunInsideTheIssuingCall) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    bool inside = true;
+    int refused = 0;
+    c.command({"SELECT", "1"}, [&](Result<Reply> r) {
+      EXPECT_FALSE(inside);
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().kind, ErrorKind::usage);
+      EXPECT_NE(r.error().message.find("options"), std::string::npos);
+      ++refused;
+    });
+    c.command({"SUBSCRIBE", "ch"}, [&](Result<Reply> r) {
+      EXPECT_FALSE(inside);
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().kind, ErrorKind::usage);
+      EXPECT_NE(r.error().message.find("Subscriber"), std::string::npos);
+      ++refused;
+    });
+    c.command(std::span<const std::string_view>{}, [&](Result<Reply> r) {
+      EXPECT_FALSE(inside);
+      EXPECT_FALSE(r);
+      ++refused;
+    });
+    inside = false;
+    EXPECT_EQ(refused, 0);
+    ASSERT_TRUE(loop.run_until([&] { return refused == 3; }));
+    auto still = run_one(loop, c, {"PING"});
+    EXPECT_TRUE(still);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, HundredThousandCommandsInOneTurnArriveInOrderInFewWrites) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    const int n = 100000;
+    std::vector<int> calls(n, 0);
+    int next = 0;
+    bool in_order = true;
+    const auto writes_before = c.stats().writes;
+    for (int i = 0; i < n; ++i) {
+      std::string v = std::to_string(i);
+      c.command({"ECHO", v}, [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(i)];
+        if (i != next || !r || r->str() != std::to_string(i)) in_order = false;
+        ++next;
+      });
+    }
+    EXPECT_EQ(c.stats().queued, static_cast<std::size_t>(n));
+    ASSERT_TRUE(loop.run_until([&] { return next == n; }, 30s));
+    EXPECT_TRUE(in_order);
+    for (int x : calls) ASSERT_EQ(x, 1);
+    const auto writes = c.stats().writes - writes_before;
+    // ~1.9 MB of commands: a handful of large writes, not one per command.
+    EXPECT_LT(writes, 200u) << "writes: " << writes;
+    EXPECT_GE(c.stats().sent, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(c.stats().in_flight, 0u);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, BinaryKeysAndValuesRoundTrip) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    const std::string key("bin\0key\r\n", 9);
+    const std::string val("\0\r\n$3\r\n*1\r\n\xff", 13);
+    std::string big(1 << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+    ASSERT_TRUE(run_one(loop, c, {"SET", key, val}));
+    ASSERT_TRUE(run_one(loop, c, {"SET", "big", big}));
+    auto g = run_one(loop, c, {"GET", key});
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->str(), val);
+    auto b = run_one(loop, c, {"GET", "big"});
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->str().size(), big.size());
+    EXPECT_TRUE(b->str() == big);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, InjectionLookingKeysStayData) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    const std::string k1 = "a\r\nFLUSHALL\r\n";
+    const std::string k2 = "%s%n%x";
+    const std::string k3("*1\r\n$8\r\nFLUSHALL\r\n", 18);
+    ASSERT_TRUE(run_one(loop, c, {"SET", k1, k2}));
+    ASSERT_TRUE(run_one(loop, c, {"SET", k2, k3}));
+    ASSERT_TRUE(run_one(loop, c, {"SET", k3, k1}));
+    auto n = run_one(loop, c, {"DBSIZE"});
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->integer(), 3);
+    EXPECT_EQ(run_one(loop, c, {"GET", k1})->str(), k2);
+    EXPECT_EQ(run_one(loop, c, {"GET", k2})->str(), k3);
+    EXPECT_EQ(run_one(loop, c, {"GET", k3})->str(), k1);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, ServerErrorsCarryTheirPrefix) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    ASSERT_TRUE(run_one(loop, c, {"LPUSH", "list", "x"}));
+    auto r = run_one(loop, c, {"GET", "list"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::server);
+    EXPECT_EQ(r.error().code(), "WRONGTYPE");
+    EXPECT_FALSE(r.error().is_transport());
+    auto u = run_one(loop, c, {"NOSUCHCOMMAND"});
+    ASSERT_FALSE(u);
+    EXPECT_EQ(u.error().code(), "ERR");
+    EXPECT_TRUE(run_one(loop, c, {"PING"}));
+    EXPECT_EQ(c.stats().errors, 2u);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, BlockingCommandsDoNotDelayOthers) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    bool blpop_done = false;
+    bool get_done_first = false;
+    c.command({"BLPOP", "emptylist", "1"}, [&](Result<Reply> r) {
+      ASSERT_TRUE(r) << r.error().to_string();
+      EXPECT_TRUE(r->is_nil());  // timed out on the server: nil, not an error
+      blpop_done = true;
+    });
+    c.command({"SET", "k", "v"}, [&](Result<Reply> r) {
+      EXPECT_TRUE(r);
+      get_done_first = !blpop_done;
+    });
+    ASSERT_TRUE(loop.run_until([&] { return blpop_done; }, 5s));
+    EXPECT_TRUE(get_done_first);
+
+    // Two blocking pops at once take two connections; a push feeds one.
+    int popped = 0;
+    for (int i = 0; i < 2; ++i)
+      c.command({"BRPOP", "jobs", "2"}, [&](Result<Reply> r) {
+        ASSERT_TRUE(r);
+        if (r->is_array()) ++popped;
+      });
+    c.command({"LPUSH", "jobs", "a", "b"}, [](Result<Reply> r) { EXPECT_TRUE(r); });
+    ASSERT_TRUE(loop.run_until([&] { return popped == 2; }, 5s));
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, QueueOverflowFailsClearly) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.max_queued_commands = 10;
+    Client c(loop.get(), o);
+    int ok = 0, overflow = 0;
+    for (int i = 0; i < 25; ++i)
+      c.command({"PING"}, [&](Result<Reply> r) {
+        if (r)
+          ++ok;
+        else if (r.error().kind == ErrorKind::overflow)
+          ++overflow;
+      });
+    ASSERT_TRUE(loop.run_until([&] { return ok + overflow == 25; }));
+    EXPECT_EQ(ok, 10);
+    EXPECT_EQ(overflow, 15);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, PosterRunsWorkFromOtherThreadsOnTheLoop) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    auto poster = c.poster();
+    const auto loop_thread = std::this_thread::get_id();
+    int done = 0;
+    bool all_on_loop = true;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 25; ++i)
+          EXPECT_TRUE(poster.post([&, t, i] {
+            if (std::this_thread::get_id() != loop_thread) all_on_loop = false;
+            c.command({"INCR", "posted"}, [&](Result<Reply> r) {
+              EXPECT_TRUE(r);
+              ++done;
+            });
+            (void)t;
+            (void)i;
+          }));
+      });
+    for (auto& th : threads) th.join();
+    ASSERT_TRUE(loop.run_until([&] { return done == 100; }));
+    EXPECT_TRUE(all_on_loop);
+    EXPECT_EQ(server.cmd_int({"GET", "posted"}), 100);
+    close_client(loop, c);
+    EXPECT_FALSE(poster.post([] {}));
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, LogsNeverContainThePassword) {
+  RedisServer server({{"--requirepass", "Sup3r-Secret"}});
+  TestLoop loop;
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto logger = std::make_shared<spdlog::logger>("test", sink);
+  logger->set_level(spdlog::level::trace);
+  {
+    auto o = ClientOptions::from_url("redis://default:Sup3r-Secret@127.0.0.1:" + std::to_string(server.port()));
+    o->logger = logger;
+    Client c(loop.get(), *o);
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    close_client(loop, c);
+    auto bad = ClientOptions::from_url("redis://default:Wr0ng-Secret@127.0.0.1:" + std::to_string(server.port()));
+    bad->logger = logger;
+    Client c2(loop.get(), *bad);
+    EXPECT_FALSE(run_one(loop, c2, {"PING"}));
+    close_client(loop, c2);
+  }
+  EXPECT_EQ(loop.close(), 0);
+  logger->flush();
+  const std::string log = captured.str();
+  EXPECT_FALSE(log.empty());
+  EXPECT_EQ(log.find("Sup3r-Secret"), std::string::npos) << log;
+  EXPECT_EQ(log.find("Wr0ng-Secret"), std::string::npos) << log;
+  EXPECT_NE(log.find("***"), std::string::npos) << log;
+}
+
+TEST(Client, TlsUrlWithoutTlsSupportFailsClearly) {
+  TestLoop loop;
+  {
+    auto o = ClientOptions::from_url("rediss://127.0.0.1:1");
+    ASSERT_TRUE(o);
+    Client c(loop.get(), *o);
+    auto r = run_one(loop, c, {"PING"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::usage);
+    EXPECT_NE(r.error().message.find("TLS"), std::string::npos);
+    EXPECT_EQ(c.state(), uvredis::ConnectionState::failed);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}

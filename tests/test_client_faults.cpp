@@ -1,0 +1,404 @@
+// Faults against real redis-server processes: kills, hangs, timeouts,
+// CLIENT KILL under load, server error replies, close/destroy in callbacks.
+#include <uvredis/uvredis.hpp>
+
+#include "support/loop.hpp"
+#include "support/redis_server.hpp"
+
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <memory>
+
+using namespace std::chrono_literals;
+using uvredis::Client;
+using uvredis::ClientOptions;
+using uvredis::ConnectionState;
+using uvredis::ErrorKind;
+using uvredis::Reply;
+using uvredis::Result;
+using uvredis::test::RedisServer;
+using uvredis::test::TestLoop;
+
+namespace {
+
+ClientOptions opts_for(const RedisServer& s) {
+  auto o = ClientOptions::from_url(s.url());
+  EXPECT_TRUE(o);
+  return *o;
+}
+
+Result<Reply> run_one(TestLoop& loop, Client& c, std::initializer_list<std::string_view> argv,
+                      std::chrono::milliseconds limit = 10s) {
+  std::optional<Result<Reply>> out;
+  int calls = 0;
+  c.command(argv, [&](Result<Reply> r) {
+    ++calls;
+    out.emplace(std::move(r));
+  });
+  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, limit));
+  EXPECT_EQ(calls, 1);
+  if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
+  return std::move(*out);
+}
+
+void close_client(TestLoop& loop, Client& c) {
+  bool closed = false;
+  c.close([&] { closed = true; });
+  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
+}
+
+double ms_since(std::uint64_t t0_ns) { return static_cast<double>(uv_hrtime() - t0_ns) / 1e6; }
+
+}  // namespace
+
+TEST(Faults, ServerKilledMidStreamThenBack) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.reconnect_min_delay = 20ms;
+    o.reconnect_max_delay = 200ms;
+    Client c(loop.get(), o);
+    std::vector<ConnectionState> states;
+    c.on_state_change([&](ConnectionState s, const uvredis::Error*) { states.push_back(s); });
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+
+    // Many commands in flight, then the server dies under them.
+    int ok = 0, lost = 0, other = 0;
+    const int n = 20000;
+    for (int i = 0; i < n; ++i)
+      c.command({"INCR", "ctr"}, [&](Result<Reply> r) {
+        if (r)
+          ++ok;
+        else if (r.error().kind == ErrorKind::connection_lost)
+          ++lost;
+        else
+          ++other;
+      });
+    ASSERT_TRUE(loop.run_until([&] { return ok > 0; }));
+    server.kill();
+    ASSERT_TRUE(loop.run_until([&] { return ok + lost + other == n; }, 15s));
+    EXPECT_GT(lost + other, 0) << "the kill should have caught commands in flight";
+    ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::reconnecting; }));
+
+    server.start();
+    // Later commands succeed once the client is back.
+    ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::connected; }, 10s));
+    auto r = run_one(loop, c, {"SET", "after", "1"});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_GE(c.stats().reconnects, 1u);
+    ASSERT_GE(states.size(), 2u);
+    EXPECT_EQ(states.front(), ConnectionState::connected);
+    EXPECT_NE(std::find(states.begin(), states.end(), ConnectionState::reconnecting), states.end());
+    EXPECT_EQ(states.back(), ConnectionState::connected);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, DebugSleepLongerThanTimeoutThenNextCommandGetsItsOwnReply) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.command_timeout = 200ms;
+    Client c(loop.get(), o);
+    ASSERT_TRUE(run_one(loop, c, {"SET", "k", "first"}));
+    server.debug_sleep(0.8);
+    const auto t0 = uv_hrtime();
+    auto r = run_one(loop, c, {"GET", "k"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::timeout);
+    EXPECT_LT(ms_since(t0), 600.0);
+    EXPECT_EQ(c.stats().timeouts, 1u);
+    // Once the server wakes up, the late "first" reply must not reach the
+    // next command.
+    auto e = run_one(loop, c, {"ECHO", "second"}, 5s);
+    if (!e) {
+      // Still asleep: this one may time out too; the one after must not mix.
+      EXPECT_EQ(e.error().kind, ErrorKind::timeout);
+    } else {
+      EXPECT_EQ(e->str(), "second");
+    }
+    ASSERT_TRUE(loop.run_until([&] { return server.cmd({"PING"}) == "PONG"; }, 5s));
+    auto e2 = run_one(loop, c, {"ECHO", "third"});
+    ASSERT_TRUE(e2) << e2.error().to_string();
+    EXPECT_EQ(e2->str(), "third");
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, HungServerTimesOutOnScheduleThenRecoversAlignment) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.command_timeout = 400ms;
+    Client c(loop.get(), o);
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    server.pause();
+    std::vector<double> took;
+    int timed_out = 0;
+    const auto t0 = uv_hrtime();
+    for (int i = 0; i < 50; ++i)
+      c.command({"ECHO", "hung-" + std::to_string(i)}, [&](Result<Reply> r) {
+        took.push_back(ms_since(t0));
+        if (!r && r.error().kind == ErrorKind::timeout) ++timed_out;
+      });
+    ASSERT_TRUE(loop.run_until([&] { return took.size() == 50; }, 5s));
+    server.resume();
+    EXPECT_EQ(timed_out, 50);
+    for (double t : took) {
+      EXPECT_GE(t, 0.8 * 400);
+      EXPECT_LE(t, 1.2 * 400);
+    }
+    // The hung replies arrive late and are dropped; 10,000 unique ECHOs
+    // afterwards each get their own reply.
+    const int n = 10000;
+    int good = 0, bad = 0;
+    for (int i = 0; i < n; ++i) {
+      std::string v = "after-" + std::to_string(i);
+      c.command({"ECHO", v}, [&, v](Result<Reply> r) {
+        if (r && r->str() == v)
+          ++good;
+        else
+          ++bad;
+      });
+    }
+    ASSERT_TRUE(loop.run_until([&] { return good + bad == n; }, 20s));
+    EXPECT_EQ(good, n);
+    EXPECT_EQ(bad, 0);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, ClientKillUnderLoadNeverReplays) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.reconnect_min_delay = 10ms;
+    Client c(loop.get(), o);
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    long long ok = 0, lost = 0, other = 0, issued = 0;
+    const long long total = 30000;
+    bool killed = false;
+    // Keep ~200 INCRs in flight; kill the connection part way.
+    std::function<void()> issue = [&] {
+      if (issued >= total) return;
+      ++issued;
+      c.command({"INCR", "counter"}, [&](Result<Reply> r) {
+        if (r)
+          ++ok;
+        else if (r.error().kind == ErrorKind::connection_lost)
+          ++lost;
+        else
+          ++other;
+        if (!killed && ok == 5000) {
+          killed = true;
+          server.cmd({"CLIENT", "KILL", "TYPE", "normal"});
+        }
+        issue();
+      });
+    };
+    for (int i = 0; i < 200; ++i) issue();
+    ASSERT_TRUE(loop.run_until([&] { return ok + lost + other == total; }, 30s));
+    EXPECT_TRUE(killed);
+    EXPECT_GT(lost, 0);
+    EXPECT_EQ(other, 0);
+    // Nothing silently re-sent: the server counted exactly our successes.
+    EXPECT_EQ(server.cmd_int({"GET", "counter"}), ok);
+    EXPECT_GE(c.stats().reconnects, 1u);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, OomReplyIsATypedServerErrorAndTheLinkSurvives) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    ASSERT_TRUE(run_one(loop, c, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}));
+    ASSERT_TRUE(run_one(loop, c, {"CONFIG", "SET", "maxmemory", "1"}));
+    auto r = run_one(loop, c, {"SET", "k", "v"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::server);
+    EXPECT_EQ(r.error().code(), "OOM");
+    ASSERT_TRUE(run_one(loop, c, {"CONFIG", "SET", "maxmemory", "0"}));
+    EXPECT_TRUE(run_one(loop, c, {"SET", "k", "v"}));
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, BusyReplyIsATypedServerError) {
+  RedisServer server({{"--busy-reply-threshold", "100"}});
+  TestLoop loop;
+  {
+    Client looper(loop.get(), opts_for(server));
+    auto o = opts_for(server);
+    Client c(loop.get(), o);
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    int eval_calls = 0;
+    std::optional<uvredis::Error> eval_error;
+    looper.command({"EVAL", "while true do end", "0"},
+                   [&](Result<Reply> r) {
+                     ++eval_calls;
+                     if (!r) eval_error = r.error();
+                   },
+                   uvredis::CommandOptions{0ms});
+    // Poll until the script is running and the server answers BUSY.
+    std::optional<uvredis::Error> busy;
+    ASSERT_TRUE(loop.run_until(
+        [&] {
+          auto r = run_one(loop, c, {"GET", "x"});
+          if (!r && r.error().code() == "BUSY") busy = r.error();
+          return busy.has_value();
+        },
+        10s));
+    EXPECT_EQ(busy->kind, ErrorKind::server);
+    auto kill = run_one(loop, c, {"SCRIPT", "KILL"});
+    EXPECT_TRUE(kill) << kill.error().to_string();
+    ASSERT_TRUE(loop.run_until([&] { return eval_calls == 1; }));
+    ASSERT_TRUE(eval_error);
+    EXPECT_EQ(eval_error->kind, ErrorKind::server);
+    EXPECT_TRUE(run_one(loop, c, {"PING"}));
+    close_client(loop, c);
+    close_client(loop, looper);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, ReadonlyReplicaErrorIsTyped) {
+  RedisServer master;
+  RedisServer replica({{"--replicaof", "127.0.0.1", std::to_string(master.port())}});
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(replica));
+    auto r = run_one(loop, c, {"SET", "k", "v"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::server);
+    EXPECT_EQ(r.error().code(), "READONLY");
+    EXPECT_TRUE(run_one(loop, c, {"GET", "k"}));
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, CloseWithCommandsInFlightCompletesThemAll) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 1000; ++i)
+      c.command({"INCR", "n"}, [&](Result<Reply> r) { r ? ++ok : ++failed; });
+    bool closed = false;
+    c.close([&] { closed = true; });
+    int after = 0;
+    c.command({"PING"}, [&](Result<Reply> r) {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().kind, ErrorKind::closed);
+      ++after;
+    });
+    ASSERT_TRUE(loop.run_until([&] { return closed; }));
+    EXPECT_EQ(ok + failed, 1000);
+    EXPECT_EQ(after, 1);
+    EXPECT_EQ(ok, 1000);  // graceful: queued commands still went out
+    EXPECT_EQ(server.cmd_int({"GET", "n"}), 1000);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, CloseInsideACallback) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    int calls = 0;
+    bool closed = false;
+    for (int i = 0; i < 100; ++i)
+      c.command({"PING"}, [&, i](Result<Reply>) {
+        ++calls;
+        if (i == 10) c.close([&] { closed = true; });
+      });
+    ASSERT_TRUE(loop.run_until([&] { return closed; }));
+    EXPECT_EQ(calls, 100);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, DestroyInsideACallbackRunsEveryCallbackOnce) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto c = std::make_unique<Client>(loop.get(), opts_for(server));
+    std::vector<int> calls(500, 0);
+    int closed_errors = 0;
+    for (int i = 0; i < 500; ++i)
+      c->command({"PING"}, [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(i)];
+        if (!r) {
+          EXPECT_EQ(r.error().kind, ErrorKind::closed);
+          ++closed_errors;
+        }
+        if (i == 3) c.reset();
+      });
+    ASSERT_TRUE(loop.run_until([&] {
+      for (int x : calls)
+        if (x == 0) return false;
+      return true;
+    }));
+    loop.run_for(50ms);
+    for (int x : calls) EXPECT_EQ(x, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, DestroyWithCommandsQueuedFailsThemClosed) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    int closed = 0, total = 0;
+    {
+      Client c(loop.get(), opts_for(server));
+      for (int i = 0; i < 10; ++i)
+        c.command({"PING"}, [&](Result<Reply> r) {
+          ++total;
+          if (!r && r.error().kind == ErrorKind::closed) ++closed;
+        });
+    }
+    EXPECT_EQ(total, 0);  // not inside the destructor
+    ASSERT_TRUE(loop.run_until([&] { return total == 10; }));
+    EXPECT_EQ(closed, 10);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Faults, HealthCheckNoticesAHungServer) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.health_check_interval = 100ms;
+    o.command_timeout = 300ms;
+    o.connect_timeout = 300ms;
+    o.reconnect_min_delay = 20ms;
+    o.reconnect_max_delay = 100ms;
+    Client c(loop.get(), o);
+    std::vector<ConnectionState> states;
+    c.on_state_change([&](ConnectionState s, const uvredis::Error*) { states.push_back(s); });
+    ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::connected; }));
+    server.pause();
+    ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::reconnecting; }, 5s));
+    server.resume();
+    ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::connected; }, 10s));
+    EXPECT_TRUE(run_one(loop, c, {"PING"}));
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
