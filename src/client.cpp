@@ -26,7 +26,8 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
     : loop_(loop), opts_(std::move(options)), post_(std::make_shared<PostState>()) {
   main_ = new Connection(loop_, config_for("main"));
   main_->set_state_listener([this](ConnectionState s, const Error* e) {
-    if (on_state_) on_state_(s, e);
+    auto fn = on_state_;  // the listener may destroy the client
+    if (fn) fn(s, e);
   });
 
   uv_async_t* a = async_.allocate();

@@ -74,6 +74,28 @@ struct ReplyBuilder {
     return r;
   }
   static void free_object(void* p) { delete static_cast<Reply*>(p); }
+
+  // Pub/sub connections keep hiredis' own reply objects (its subscription
+  // bookkeeping reads them); this copies one into a Reply.
+  static Reply from_hiredis(const redisReply* r) {
+    Reply out;
+    switch (r->type) {
+      case REDIS_REPLY_STRING: out.type_ = ReplyType::string; break;
+      case REDIS_REPLY_STATUS: out.type_ = ReplyType::status; break;
+      case REDIS_REPLY_ERROR: out.type_ = ReplyType::error; break;
+      case REDIS_REPLY_INTEGER: out.type_ = ReplyType::integer; break;
+      case REDIS_REPLY_ARRAY: out.type_ = ReplyType::array; break;
+      default: out.type_ = ReplyType::nil; break;
+    }
+    if (out.type_ == ReplyType::string || out.type_ == ReplyType::status || out.type_ == ReplyType::error)
+      out.str_.assign(r->str, r->len);
+    out.integer_ = r->integer;
+    if (out.type_ == ReplyType::array) {
+      out.elements_.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) out.elements_.push_back(from_hiredis(r->element[i]));
+    }
+    return out;
+  }
 };
 
 namespace detail {
@@ -302,8 +324,10 @@ void Connection::attach(redisAsyncContext* ac) {
   ac_ = ac;
   link_ = Link::connecting;
   protocol_violation_ = false;
-  ac->c.reader->fn = reply_functions();
-  ac->c.reader->privdata = this;
+  if (!cfg_.pubsub) {
+    ac->c.reader->fn = reply_functions();
+    ac->c.reader->privdata = this;
+  }
   ac->data = this;
   if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp) redisEnableKeepAlive(&ac->c);
 
@@ -622,7 +646,13 @@ void Connection::on_poll(int status, int events) {
       flush(true);
     }
   }
-  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) redisAsyncHandleRead(ac_);
+  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) {
+    redisAsyncHandleRead(ac_);
+    if (on_read_) {
+      auto fn = on_read_;
+      fn();
+    }
+  }
   if (ac_ && status < 0) update_poll();
 }
 
@@ -673,7 +703,29 @@ bool Connection::accept_reply() noexcept {
 }
 
 void Connection::reply_cb(redisAsyncContext*, void* reply, void* priv) {
-  static_cast<Connection*>(priv)->on_reply(static_cast<Reply*>(reply));
+  auto* self = static_cast<Connection*>(priv);
+  if (self->cfg_.pubsub && reply) {
+    Reply copy = ReplyBuilder::from_hiredis(static_cast<redisReply*>(reply));
+    self->on_reply(&copy);
+    return;
+  }
+  self->on_reply(static_cast<Reply*>(reply));
+}
+
+void Connection::push_cb(redisAsyncContext*, void* reply, void* priv) {
+  auto* self = static_cast<Connection*>(priv);
+  if (reply == nullptr || !self->on_push_ || self->destroyed_) return;  // NULL: the link is going away
+  auto fn = self->on_push_;
+  fn(ReplyBuilder::from_hiredis(static_cast<redisReply*>(reply)));
+}
+
+bool Connection::send_pubsub(std::span<const std::string_view> argv) {
+  if (!ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
+  // hiredis scans the channel names of a (P)SUBSCRIBE up to a NUL byte, so
+  // the command gets a buffer of its own.
+  std::string bytes;
+  encode_command(bytes, argv);
+  return redisAsyncFormattedCommand(ac_, &push_cb, this, bytes.c_str(), bytes.size()) == REDIS_OK;
 }
 
 void Connection::on_reply(Reply* reply) {
@@ -752,11 +804,15 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
 
 void Connection::fail_later(Callback<Reply> cb, Error err) {
   ++stats_.errors;
+  post([cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
+}
+
+void Connection::post(detail::Function<void()> fn) {
   if (handles_closing_) {
-    post_detached(loop_, [cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
+    post_detached(loop_, std::move(fn));
     return;
   }
-  immediate_.emplace_back(std::move(cb), std::move(err));
+  immediate_.push_back(std::move(fn));
   schedule_deferred();
 }
 
@@ -896,7 +952,7 @@ void Connection::run_deferred() {
   if (!immediate_.empty()) {
     auto v = std::move(immediate_);
     immediate_.clear();
-    for (auto& [cb, err] : v) cb(std::move(err));
+    for (auto& fn : v) fn();
   }
   if (closing_) maybe_finish_close();
 }
@@ -916,6 +972,8 @@ void Connection::close(detail::Function<void()> done) {
 void Connection::destroy() {
   on_state_ = nullptr;
   on_idle_ = nullptr;
+  on_push_ = nullptr;
+  on_read_ = nullptr;
   if (destroyed_) return;
   destroyed_ = true;
   if (finished_) {

@@ -50,6 +50,9 @@ struct ConnectionConfig {
   /// Blocking connections: a command timeout leaves the server blocked on
   /// this link, so drop it rather than reuse it.
   bool drop_on_timeout = false;
+  /// Subscriber connection: hiredis' own reply objects and pub/sub
+  /// bookkeeping; replies to (P)SUBSCRIBE go to the push listener.
+  bool pubsub = false;
   std::shared_ptr<spdlog::logger> logger;
   std::string name = "main";  // for log lines
 };
@@ -58,6 +61,7 @@ class Connection {
  public:
   using StateFn = std::function<void(ConnectionState, const Error*)>;
   using IdleFn = std::function<void()>;
+  using PushFn = std::function<void(Reply&&)>;
 
   Connection(uv_loop_t* loop, ConnectionConfig cfg);
   Connection(const Connection&) = delete;
@@ -73,6 +77,17 @@ class Connection {
 
   /// Fails `cb` with `err` on a later loop turn (never inside the caller).
   void fail_later(Callback<Reply> cb, Error err);
+  /// Runs `fn` on a later loop turn.
+  void post(detail::Function<void()> fn);
+
+  /// Pub/sub mode only, and only while connected: sends a (P)SUBSCRIBE or
+  /// (P)UNSUBSCRIBE whose replies and messages go to the push listener.
+  /// False when the link is not usable (the caller resends on reconnect).
+  bool send_pubsub(std::span<const std::string_view> argv);
+  void set_push_listener(PushFn fn) { on_push_ = std::move(fn); }
+  /// Called after each batch of input was processed (once per loop turn at
+  /// most), so a subscriber can count messages per turn.
+  void set_read_listener(IdleFn fn) { on_read_ = std::move(fn); }
 
   /// Graceful close: see Client::close.
   void close(detail::Function<void()> done);
@@ -157,6 +172,7 @@ class Connection {
   static void hook_del_write(void* p);
   static void hook_cleanup(void* p);
   static void reply_cb(redisAsyncContext* ac, void* reply, void* priv);
+  static void push_cb(redisAsyncContext* ac, void* reply, void* priv);
   static void connect_cb(const redisAsyncContext* ac, int status);
   static void disconnect_cb(const redisAsyncContext* ac, int status);
 
@@ -214,13 +230,15 @@ class Connection {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_deadlines_;
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
 
-  std::vector<std::pair<Callback<Reply>, Error>> immediate_;
+  std::vector<detail::Function<void()>> immediate_;
   std::vector<detail::Function<void()>> close_cbs_;
 
   ClientStats stats_;
   std::size_t queued_bytes_ = 0;
   StateFn on_state_;
   IdleFn on_idle_;
+  PushFn on_push_;
+  IdleFn on_read_;
 };
 
 }  // namespace uvredis::detail

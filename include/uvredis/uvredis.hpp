@@ -11,3 +11,4 @@
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
+#include <uvredis/subscriber.hpp>
