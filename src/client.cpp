@@ -176,6 +176,20 @@ void ClientImpl::close(detail::Function<void()> done) {
   for (Connection* c : blocking_) c->close(one);
 }
 
+void ClientImpl::command_group(const std::vector<std::vector<std::string>>& cmds,
+                               detail::Function<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts) {
+  if (closing_ || cmds.empty()) {
+    Error err = closing_ ? Error{ErrorKind::closed, "client is closed"} : Error{ErrorKind::usage, "empty command group"};
+    main_->post([done = std::move(done), err = std::move(err), n = cmds.size()]() mutable {
+      std::vector<Result<Reply>> v(n, Result<Reply>(err));
+      if (v.empty()) v.emplace_back(err);
+      done(std::move(v));
+    });
+    return;
+  }
+  main_->submit_group(cmds, std::move(done), opts.timeout);
+}
+
 void ClientImpl::on_state_change(std::function<void(ConnectionState, const Error*)> fn) { on_state_ = std::move(fn); }
 
 ClientStats ClientImpl::stats() const noexcept {
@@ -224,7 +238,11 @@ void Client::ping(Callback<std::string> cb) {
 }
 
 void Client::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
-void Client::fail_later(Callback<Reply> cb, Error err) { impl_->fail_later(std::move(cb), std::move(err)); }
+void Client::command_group(const std::vector<std::vector<std::string>>& cmds,
+                           detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
+  impl_->command_group(cmds, std::move(done), opts);
+}
+void Client::post(detail::Function<void()> fn) { impl_->post(std::move(fn)); }
 ConnectionState Client::state() const noexcept { return impl_->state(); }
 void Client::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
   impl_->on_state_change(std::move(fn));

@@ -581,8 +581,13 @@ void Connection::flush(bool from_writable) {
       handshake_bytes_.clear();
     }
     if (link_ == Link::ready) {
-      while (ac_ && !queued_.empty() && sdslen(ac_->c.obuf) < kHandoffBytes) {
+      std::size_t group_left = 0;  // members of a group still to hand in this pass
+      while (ac_ && !queued_.empty() && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
         Request& r = queued_.front();
+        if (group_left > 0)
+          --group_left;
+        else if (r.group > 1)
+          group_left = r.group - 1;
         const char* bytes = out_.data() + out_pos_;
         out_pos_ += r.len;
         if (!r.done) {
@@ -762,6 +767,20 @@ Error Connection::drop_error() const {
 
 // --------------------------------------------------------- commands, timeouts
 
+bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
+  if (stats_.queued + extra_cmds > cfg_.max_queued_commands) {
+    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(stats_.queued) +
+                                         " commands are waiting (max_queued_commands)"};
+    return true;
+  }
+  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
+    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
+                                         " bytes are waiting (max_queued_bytes)"};
+    return true;
+  }
+  return false;
+}
+
 void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
                         std::optional<std::chrono::milliseconds> timeout) {
   if (closing_ || destroyed_) {
@@ -772,17 +791,11 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
     fail_later(std::move(cb), last_error_);
     return;
   }
-  if (stats_.queued >= cfg_.max_queued_commands) {
-    fail_later(std::move(cb), Error{ErrorKind::overflow, "queue full: " + std::to_string(stats_.queued) +
-                                                             " commands are waiting (max_queued_commands)"});
-    return;
-  }
   const std::size_t before = out_.size();
   const std::size_t len = encode_command(out_, argv);
-  if (queued_bytes_ + len > cfg_.max_queued_bytes || len > UINT32_MAX) {
+  if (Error err; overflowed(len, 1, err)) {
     out_.resize(before);
-    fail_later(std::move(cb), Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
-                                                             " bytes are waiting (max_queued_bytes)"});
+    fail_later(std::move(cb), std::move(err));
     return;
   }
   Request r;
@@ -796,6 +809,66 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
   ++stats_.queued;
   queued_bytes_ += len;
   if (t.count() > 0) add_deadline(seq, t);
+  if (link_ == Link::ready)
+    schedule_flush();
+  else if (link_ == Link::idle)
+    start();
+}
+
+void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
+                              detail::Function<void(std::vector<Result<Reply>>)> done,
+                              std::optional<std::chrono::milliseconds> timeout) {
+  struct Gather {
+    std::vector<std::optional<Result<Reply>>> results;
+    std::size_t left;
+    detail::Function<void(std::vector<Result<Reply>>)> done;
+  };
+  auto fail_all = [this, n = cmds.size()](detail::Function<void(std::vector<Result<Reply>>)> d, Error err) {
+    stats_.errors += n;
+    post([d = std::move(d), err = std::move(err), n]() mutable {
+      std::vector<Result<Reply>> v(n, Result<Reply>(err));
+      d(std::move(v));
+    });
+  };
+  if (closing_ || destroyed_) return fail_all(std::move(done), Error{ErrorKind::closed, "client is closed"});
+  if (link_ == Link::failed) return fail_all(std::move(done), last_error_);
+  const std::size_t before = out_.size();
+  std::vector<std::size_t> lens;
+  std::vector<std::string_view> argv;
+  for (const auto& cmd : cmds) {
+    argv.assign(cmd.begin(), cmd.end());
+    lens.push_back(encode_command(out_, argv));
+  }
+  if (Error err; overflowed(out_.size() - before, cmds.size(), err)) {
+    out_.resize(before);
+    return fail_all(std::move(done), std::move(err));
+  }
+  auto g = std::make_shared<Gather>();
+  g->results.resize(cmds.size());
+  g->left = cmds.size();
+  g->done = std::move(done);
+  auto t = timeout.value_or(cfg_.command_timeout);
+  const std::uint64_t first = next_seq_;
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    Request r;
+    r.seq = next_seq_++;
+    r.len = static_cast<std::uint32_t>(lens[i]);
+    r.group = i == 0 ? static_cast<std::uint32_t>(cmds.size()) : 0;
+    r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+    r.cb = [g, i](Result<Reply> res) {
+      g->results[i].emplace(std::move(res));
+      if (--g->left != 0) return;
+      std::vector<Result<Reply>> out;
+      out.reserve(g->results.size());
+      for (auto& x : g->results) out.push_back(std::move(*x));
+      auto d = std::move(g->done);
+      d(std::move(out));
+    };
+    queued_.push_back(std::move(r));
+    ++stats_.queued;
+    queued_bytes_ += lens[i];
+  }
+  if (t.count() > 0) add_deadline(first, t);
   if (link_ == Link::ready)
     schedule_flush();
   else if (link_ == Link::idle)
@@ -885,28 +958,39 @@ void Connection::prune_deadlines() {
   }
 }
 
-Connection::Request* Connection::find(std::uint64_t seq) {
+std::pair<std::deque<Connection::Request>*, std::size_t> Connection::find(std::uint64_t seq) {
   auto by_seq = [](const Request& r, std::uint64_t s) { return r.seq < s; };
   for (auto* q : {&inflight_, &queued_}) {
     auto it = std::lower_bound(q->begin(), q->end(), seq, by_seq);
-    if (it != q->end() && it->seq == seq) return &*it;
+    if (it != q->end() && it->seq == seq) return {q, static_cast<std::size_t>(it - q->begin())};
   }
-  return nullptr;
+  return {nullptr, 0};
 }
 
 void Connection::expire(std::uint64_t seq) {
-  Request* r = find(seq);
-  if (r == nullptr || r->done) return;
-  const bool sent = !inflight_.empty() && seq >= inflight_.front().seq && seq <= inflight_.back().seq;
-  if (!sent) {
-    // Never sent: it stays in the queue, marked done, and is skipped there.
-    queued_bytes_ -= r->len;
-    if (!r->internal) --stats_.queued;
+  auto [q, idx] = find(seq);
+  if (q == nullptr || (*q)[idx].done) return;
+  const bool sent = q == &inflight_;
+  // A group (MULTI ... EXEC) times out as a whole: never half of it sent.
+  const std::size_t count = std::max<std::uint32_t>((*q)[idx].group, 1);
+  const bool internal = (*q)[idx].internal;
+  const std::uint32_t ms = (*q)[idx].timeout_ms;
+  const Error err{ErrorKind::timeout, "no reply within " + std::to_string(ms) + " ms"};
+  // Completing may run user code that queues more (push_back keeps element
+  // references valid in a deque), so walk by sequence number.
+  const std::uint64_t first = seq;
+  for (std::size_t k = 0; k < count; ++k) {
+    auto [qq, i] = find(first + k);
+    if (qq == nullptr) continue;
+    Request& r = (*qq)[i];
+    if (r.done) continue;
+    if (!sent) {
+      queued_bytes_ -= r.len;
+      if (!r.internal) --stats_.queued;
+    }
+    if (!r.internal) ++stats_.timeouts;
+    complete(r, err);
   }
-  if (!r->internal) ++stats_.timeouts;
-  const bool internal = r->internal;
-  const std::uint32_t ms = r->timeout_ms;
-  complete(*r, Error{ErrorKind::timeout, "no reply within " + std::to_string(ms) + " ms"});
   // A blocking connection stays blocked on the server: drop it, never reuse.
   if (sent && cfg_.drop_on_timeout && !internal)
     request_drop(Error{ErrorKind::connection_lost, "dropped after a blocking command timed out"});

@@ -75,6 +75,13 @@ class Connection {
   void submit(std::span<const std::string_view> argv, Callback<Reply> cb,
               std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
+  /// Queues commands that must leave together on one link (MULTI...EXEC):
+  /// handed to hiredis in one piece, timed out as one, never split by a
+  /// reconnect. `done` gets every result, in order.
+  void submit_group(const std::vector<std::vector<std::string>>& cmds,
+                    detail::Function<void(std::vector<Result<Reply>>)> done,
+                    std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
   /// Fails `cb` with `err` on a later loop turn (never inside the caller).
   void fail_later(Callback<Reply> cb, Error err);
   /// Runs `fn` on a later loop turn.
@@ -116,6 +123,7 @@ class Connection {
     bool done = false;      // completed early (timeout); its reply is dropped
     bool internal = false;  // handshake or health check, not counted as user traffic
     std::uint32_t timeout_ms = 0;
+    std::uint32_t group = 1;  // on a group's first request: how many leave together
   };
 
   ~Connection();
@@ -151,7 +159,8 @@ class Connection {
   void add_deadline(std::uint64_t seq, std::chrono::milliseconds timeout);
   void arm_timeout_timer();
   void on_timeout_timer();
-  Request* find(std::uint64_t seq);
+  std::pair<std::deque<Request>*, std::size_t> find(std::uint64_t seq);
+  bool overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const;
   void fail_queued(const Error& err);
 
   // --- deferred work and teardown

@@ -124,7 +124,9 @@ class Client final : public Executor {
   uv_loop_s* loop() const noexcept override;
   const ClientOptions& options() const noexcept;
 
-  void fail_later(Callback<Reply> cb, Error err) override;
+  void command_group(const std::vector<std::vector<std::string>>& cmds,
+                     detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
+  void post(detail::Function<void()> fn) override;
 
  private:
 

@@ -9,6 +9,7 @@
 /// run exactly once, never inside the issuing call.
 
 #include <uvredis/commands.hpp>
+#include <uvredis/detail/function.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 
@@ -17,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 struct uv_loop_s;
 
@@ -51,8 +53,21 @@ class Executor : public Commands<Executor> {
   /// The loop this executor runs on (for recipes that need timers).
   virtual uv_loop_s* loop() const noexcept = 0;
 
+  /// Sends `cmds` back to back on one connection: nothing else is
+  /// interleaved and the group is never split across a reconnect (the
+  /// transport for MULTI ... EXEC). `done` gets one result per command, in
+  /// order, once all are in (or failed). `opts.timeout` covers the group.
+  /// No command is refused here: the caller owns the group's meaning.
+  virtual void command_group(const std::vector<std::vector<std::string>>& cmds,
+                             detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) = 0;
+
+  /// Runs `fn` on a later loop turn (never inside the caller).
+  virtual void post(detail::Function<void()> fn) = 0;
+
   /// Delivers `err` to `cb` on a later loop turn (never inside the caller).
-  virtual void fail_later(Callback<Reply> cb, Error err) = 0;
+  void fail_later(Callback<Reply> cb, Error err) {
+    post([cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
+  }
 
   /// The sink of the typed helpers (see commands.hpp): sends argv and
   /// decodes the reply into T for `cb`.
