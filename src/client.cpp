@@ -2,6 +2,8 @@
 
 #include "command_info.hpp"
 
+#include <uvredis/lease.hpp>
+
 #include <uv.h>
 
 #include <algorithm>
@@ -25,6 +27,9 @@ namespace detail {
 ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
     : loop_(loop), opts_(std::move(options)), post_(std::make_shared<PostState>()) {
   main_ = new Connection(loop_, config_for("main"));
+  leases_ = std::make_shared<LeasePool>();
+  leases_->loop = loop_;
+  leases_->config = config_for("lease");
   main_->set_state_listener([this](ConnectionState s, const Error* e) {
     auto fn = on_state_;  // the listener may destroy the client
     if (fn) fn(s, e);
@@ -59,6 +64,7 @@ ClientImpl::~ClientImpl() {
     main_->fail_later(std::move(w.cb), Error{ErrorKind::closed, "client destroyed"});
   blocking_wait_.clear();
   for (Connection* c : blocking_) c->destroy();
+  leases_->shut(true, {});
   main_->destroy();
 }
 
@@ -90,19 +96,9 @@ void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>
     case CommandRoute::refused:
       main_->fail_later(std::move(cb), Error{ErrorKind::usage, std::string(cls.reason)});
       return;
-    case CommandRoute::blocking: {
-      std::optional<std::chrono::milliseconds> timeout = opts.timeout;
-      if (!timeout) {
-        // The command may legitimately wait for its own timeout; the client's
-        // timeout counts on top of that. A wait of "forever" gets none.
-        if (cls.block_time && opts_.command_timeout.count() > 0)
-          timeout = *cls.block_time + opts_.command_timeout;
-        else
-          timeout = std::chrono::milliseconds(0);
-      }
-      blocking_command(argv, std::move(cb), timeout);
+    case CommandRoute::blocking:
+      blocking_command(argv, std::move(cb), effective_timeout(cls, opts.timeout, opts_.command_timeout));
       return;
-    }
     case CommandRoute::normal: break;
   }
   main_->submit(argv, std::move(cb), opts.timeout);
@@ -165,7 +161,7 @@ void ClientImpl::close(detail::Function<void()> done) {
     std::size_t left;
     detail::Function<void()> done;
   };
-  auto cd = std::make_shared<Countdown>(Countdown{1 + blocking_.size(), std::move(done)});
+  auto cd = std::make_shared<Countdown>(Countdown{1 + blocking_.size() + leases_->idle.size(), std::move(done)});
   auto one = [cd] {
     if (--cd->left == 0 && cd->done) {
       auto d = std::move(cd->done);
@@ -174,6 +170,7 @@ void ClientImpl::close(detail::Function<void()> done) {
   };
   main_->close(one);
   for (Connection* c : blocking_) c->close(one);
+  leases_->shut(false, [&one]() -> detail::Function<void()> { return one; });
 }
 
 void ClientImpl::command_group(const std::vector<std::vector<std::string>>& cmds,
@@ -249,6 +246,10 @@ void Client::on_state_change(std::function<void(ConnectionState, const Error*)> 
 }
 ClientStats Client::stats() const noexcept { return impl_->stats(); }
 Poster Client::poster() { return impl_->poster(); }
+std::unique_ptr<Lease> Client::lease() {
+  auto& pool = impl_->leases();
+  return std::unique_ptr<Lease>(new Lease(pool, pool->take()));
+}
 uv_loop_s* Client::loop() const noexcept { return impl_->loop(); }
 const ClientOptions& Client::options() const noexcept { return impl_->options(); }
 

@@ -6,6 +6,7 @@
 #include <uvredis/client.hpp>
 
 #include "connection.hpp"
+#include "lease_pool.hpp"
 #include "post_state.hpp"
 #include "uv_handle.hpp"
 
@@ -32,6 +33,7 @@ class ClientImpl {
   void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
   ClientStats stats() const noexcept;
   Poster poster() { return Poster(post_); }
+  const std::shared_ptr<LeasePool>& leases() const noexcept { return leases_; }
 
   uv_loop_t* loop() const noexcept { return loop_; }
   const ClientOptions& options() const noexcept { return opts_; }
@@ -57,6 +59,7 @@ class ClientImpl {
   std::shared_ptr<PostState> post_;
   UvHandle<uv_async_t> async_;
   std::function<void(ConnectionState, const Error*)> on_state_;
+  std::shared_ptr<LeasePool> leases_;
   bool closing_ = false;
 };
 

@@ -68,4 +68,18 @@ CommandClass classify_command(std::span<const std::string_view> argv) {
   return {};
 }
 
+std::optional<std::chrono::milliseconds> effective_timeout(const CommandClass& cls,
+                                                           std::optional<std::chrono::milliseconds> requested,
+                                                           std::chrono::milliseconds command_timeout) {
+  if (requested) return requested;
+  if (cls.route != CommandRoute::blocking) return std::nullopt;
+  if (cls.block_time && command_timeout.count() > 0) return *cls.block_time + command_timeout;
+  return std::chrono::milliseconds(0);
+}
+
+bool is_transaction_command(std::string_view name) noexcept {
+  return iequals(name, "MULTI") || iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "WATCH") ||
+         iequals(name, "UNWATCH");
+}
+
 }  // namespace uvredis::detail

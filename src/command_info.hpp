@@ -28,4 +28,15 @@ struct CommandClass {
 /// refused.
 CommandClass classify_command(std::span<const std::string_view> argv);
 
+/// The timeout a command gets: the caller's override, else for a blocking
+/// command its own wait plus the client's timeout (none when it waits
+/// forever), else nullopt (the connection's default).
+std::optional<std::chrono::milliseconds> effective_timeout(const CommandClass& cls,
+                                                           std::optional<std::chrono::milliseconds> requested,
+                                                           std::chrono::milliseconds command_timeout);
+
+/// MULTI, EXEC, DISCARD, WATCH, UNWATCH: refused on a shared connection,
+/// allowed on a leased one.
+bool is_transaction_command(std::string_view name) noexcept;
+
 }  // namespace uvredis::detail

@@ -81,6 +81,8 @@ class Poster {
 /// A Redis client on one server: implicit pipelining (all commands issued in
 /// one loop turn leave in one write), per-command timeouts, reconnect with
 /// backoff, a separate connection for blocking commands.
+class Lease;
+
 class Client final : public Executor {
  public:
   /// Starts connecting at once (name resolution never blocks the loop).
@@ -117,6 +119,10 @@ class Client final : public Executor {
 
   /// Counters summed over the main and the blocking connections.
   ClientStats stats() const noexcept;
+
+  /// Borrows a connection of its own (for WATCH ... MULTI/EXEC); see
+  /// lease.hpp. Commands on it queue until it is connected.
+  std::unique_ptr<Lease> lease();
 
   /// A thread-safe poster bound to this client's loop.
   Poster poster();

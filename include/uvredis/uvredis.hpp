@@ -8,6 +8,7 @@
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/lease.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
 #include <uvredis/reply.hpp>
