@@ -57,6 +57,10 @@ struct ConnectionConfig {
   std::string name = "main";  // for log lines
 };
 
+/// Runs fn on a later loop turn through a self-closing timer: for the rare
+/// completions that arrive after a connection's own handles are gone.
+void post_detached(uv_loop_t* loop, detail::Function<void()> fn);
+
 class Connection {
  public:
   using StateFn = std::function<void(ConnectionState, const Error*)>;

@@ -1,0 +1,521 @@
+#include "connection.hpp"
+
+#include "encode.hpp"
+#include "hiredis_replies.hpp"
+#include "logging.hpp"
+
+extern "C" {
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+}
+
+#include <algorithm>
+#include <climits>
+
+// Connection, part 2: the libuv adapter for hiredis (poll, prepare-driven
+// flush), replies, commands, timeouts and deferred work.
+
+namespace uvredis::detail {
+
+// Runs fn on a later loop turn through a self-closing timer: for the rare
+// completions that arrive after the connection's own handles are gone.
+void post_detached(uv_loop_t* loop, detail::Function<void()> fn) {
+  struct Box {
+    uv_timer_t timer;
+    detail::Function<void()> fn;
+  };
+  auto* b = new Box{};
+  b->fn = std::move(fn);
+  uv_timer_init(loop, &b->timer);
+  b->timer.data = b;
+  uv_timer_start(
+      &b->timer,
+      [](uv_timer_t* t) {
+        auto* box = static_cast<Box*>(t->data);
+        auto f = std::move(box->fn);
+        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
+        if (f) f();
+      },
+      0, 0);
+}
+
+namespace {
+constexpr std::size_t kHandoffBytes = 256 * 1024;
+}  // namespace
+
+// ----------------------------------------------------------------------- I/O
+
+void Connection::schedule_flush() {
+  if (flush_scheduled_ || !prepare_) return;
+  flush_scheduled_ = true;
+  uv_prepare_start(prepare_.get(), [](uv_prepare_t* p) { static_cast<Connection*>(p->data)->flush(false); });
+}
+
+void Connection::hand(Request&& r, const char* bytes) {
+  if (redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, r.len) != REDIS_OK) {
+    complete(r, drop_error());
+    return;
+  }
+  if (!r.internal) {
+    ++stats_.sent;
+    ++stats_.in_flight;
+  }
+  inflight_.push_back(std::move(r));
+}
+
+// Once per loop turn (prepare) or when the socket turns writable: move
+// commands from our queue into hiredis, a bounded amount at a time (hiredis
+// 0.14 memmoves its whole buffer after a partial write), and write.
+void Connection::flush(bool from_writable) {
+  flush_scheduled_ = false;
+  uv_prepare_stop(prepare_.get());
+  if (!ac_ || in_flush_ || !(ac_->c.flags & REDIS_CONNECTED)) return;
+  in_flush_ = true;
+  for (;;) {
+    if (link_ == Link::handshaking && !handshake_.empty()) {
+      std::size_t off = 0;
+      auto hs = std::move(handshake_);
+      handshake_.clear();
+      for (auto& r : hs) {
+        const char* bytes = handshake_bytes_.data() + off;
+        off += r.len;
+        hand(std::move(r), bytes);
+        if (!ac_) break;
+      }
+      handshake_bytes_.clear();
+    }
+    if (link_ == Link::ready) {
+      std::size_t group_left = 0;  // members of a group still to hand in this pass
+      while (ac_ && !queued_.empty() && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
+        Request& r = queued_.front();
+        if (group_left > 0)
+          --group_left;
+        else if (r.group > 1)
+          group_left = r.group - 1;
+        const char* bytes = out_.data() + out_pos_;
+        out_pos_ += r.len;
+        if (!r.done) {
+          queued_bytes_ -= r.len;
+          if (!r.internal) --stats_.queued;
+          Request moved = std::move(r);
+          queued_.pop_front();
+          hand(std::move(moved), bytes);
+        } else {
+          queued_.pop_front();
+        }
+      }
+      if (queued_.empty()) {
+        out_.clear();
+        out_pos_ = 0;
+      } else if (out_pos_ > (1u << 20) && out_pos_ * 2 > out_.size()) {
+        out_.erase(0, out_pos_);
+        out_pos_ = 0;
+      }
+    }
+    if (!ac_ || sdslen(ac_->c.obuf) == 0) break;
+    if (want_writable_ && !from_writable) break;  // kernel buffer full: wait for POLLOUT
+    in_write_ = true;
+    ++stats_.writes;
+    redisAsyncHandleWrite(ac_);
+    in_write_ = false;
+    from_writable = false;
+    if (!ac_ || want_writable_ || link_ != Link::ready || queued_.empty()) break;
+  }
+  in_flush_ = false;
+  if (ac_ && link_ == Link::ready && !queued_.empty() && !want_writable_) schedule_flush();
+}
+
+void Connection::update_poll() {
+  if (!poll_) return;
+  int ev = (reading_ ? UV_READABLE : 0) | (want_writable_ ? UV_WRITABLE : 0);
+  if (ev == poll_events_) return;
+  poll_events_ = ev;
+  if (ev == 0) {
+    uv_poll_stop(poll_.get());
+  } else {
+    uv_poll_start(poll_.get(), ev,
+                  [](uv_poll_t* h, int status, int events) { static_cast<Connection*>(h->data)->on_poll(status, events); });
+  }
+}
+
+void Connection::on_poll(int status, int events) {
+  if (status < 0) {
+    // libuv stopped the handle. hiredis' own adapter returns here and the
+    // connect callback never runs; we let hiredis meet the error instead.
+    poll_events_ = 0;
+    events = UV_READABLE | UV_WRITABLE;
+  }
+  if (!ac_) return;
+  if (events & UV_WRITABLE) {
+    if (!(ac_->c.flags & REDIS_CONNECTED)) {
+      in_write_ = true;
+      redisAsyncHandleWrite(ac_);
+      in_write_ = false;
+    } else {
+      flush(true);
+    }
+  }
+  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) {
+    redisAsyncHandleRead(ac_);
+    if (on_read_) {
+      auto fn = on_read_;
+      fn();
+    }
+  }
+  if (ac_ && status < 0) update_poll();
+}
+
+void Connection::hook_add_read(void* p) {
+  auto* c = static_cast<Connection*>(p);
+  c->reading_ = true;
+  c->update_poll();
+}
+void Connection::hook_del_read(void* p) {
+  auto* c = static_cast<Connection*>(p);
+  c->reading_ = false;
+  c->update_poll();
+}
+void Connection::hook_add_write(void* p) {
+  auto* c = static_cast<Connection*>(p);
+  // While connecting, or when a write came up short, wait for POLLOUT.
+  // Otherwise new bytes are waiting: flush once, before the loop polls.
+  if (!c->ac_ || !(c->ac_->c.flags & REDIS_CONNECTED) || c->in_write_) {
+    c->want_writable_ = true;
+    c->update_poll();
+  } else if (!c->in_flush_) {
+    c->schedule_flush();
+  }
+}
+void Connection::hook_del_write(void* p) {
+  auto* c = static_cast<Connection*>(p);
+  c->want_writable_ = false;
+  c->update_poll();
+}
+
+void Connection::hook_cleanup(void* p) {
+  auto* c = static_cast<Connection*>(p);
+  if (!c->ac_) return;
+  c->last_error_ = c->drop_error();
+  c->poll_.close();  // the fd is still open: hiredis closes it after this hook
+  c->poll_events_ = 0;
+  c->reading_ = false;
+  c->want_writable_ = false;
+  c->ac_ = nullptr;
+  c->link_gone_ = true;
+  c->schedule_deferred();
+}
+
+bool Connection::accept_reply() noexcept {
+  if (!inflight_.empty()) return true;
+  protocol_violation_ = true;
+  return false;
+}
+
+void Connection::reply_cb(redisAsyncContext*, void* reply, void* priv) {
+  auto* self = static_cast<Connection*>(priv);
+  if (self->cfg_.pubsub && reply) {
+    Reply copy = from_hiredis(static_cast<redisReply*>(reply));
+    self->on_reply(&copy);
+    return;
+  }
+  self->on_reply(static_cast<Reply*>(reply));
+}
+
+void Connection::push_cb(redisAsyncContext*, void* reply, void* priv) {
+  auto* self = static_cast<Connection*>(priv);
+  if (reply == nullptr || !self->on_push_ || self->destroyed_) return;  // NULL: the link is going away
+  auto fn = self->on_push_;
+  fn(from_hiredis(static_cast<redisReply*>(reply)));
+}
+
+bool Connection::send_pubsub(std::span<const std::string_view> argv) {
+  if (!ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
+  // hiredis scans the channel names of a (P)SUBSCRIBE up to a NUL byte, so
+  // the command gets a buffer of its own.
+  std::string bytes;
+  encode_command(bytes, argv);
+  return redisAsyncFormattedCommand(ac_, &push_cb, this, bytes.c_str(), bytes.size()) == REDIS_OK;
+}
+
+void Connection::on_reply(Reply* reply) {
+  if (inflight_.empty()) return;  // cannot happen: one entry per hiredis callback
+  Request r = std::move(inflight_.front());
+  inflight_.pop_front();
+  if (!r.internal) {
+    --stats_.in_flight;
+    if (reply) ++stats_.replies;
+  }
+  if (!r.done) {
+    if (reply == nullptr)
+      complete(r, drop_error());
+    else if (reply->is_error())
+      complete(r, Error{ErrorKind::server, reply->take_str()});
+    else
+      complete(r, std::move(*reply));
+  }
+  prune_deadlines();
+  if (closing_ && inflight_.empty()) schedule_deferred();
+}
+
+Error Connection::drop_error() const {
+  if (drop_reason_) return *drop_reason_;
+  if (destroyed_) return Error{ErrorKind::closed, "client destroyed"};
+  if (!ac_) return last_error_;
+  std::string msg = ac_->c.errstr;
+  if (protocol_violation_) return Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for"};
+  if (ac_->c.err == REDIS_ERR_PROTOCOL) return Error{ErrorKind::protocol, "protocol error: " + msg};
+  if (msg.empty()) msg = "connection closed";
+  if (link_ != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
+  return Error{ErrorKind::connection_lost, "connection lost: " + msg};
+}
+
+// --------------------------------------------------------- commands, timeouts
+
+bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
+  if (stats_.queued + extra_cmds > cfg_.max_queued_commands) {
+    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(stats_.queued) +
+                                         " commands are waiting (max_queued_commands)"};
+    return true;
+  }
+  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
+    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
+                                         " bytes are waiting (max_queued_bytes)"};
+    return true;
+  }
+  return false;
+}
+
+void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
+                        std::optional<std::chrono::milliseconds> timeout) {
+  if (closing_ || destroyed_) {
+    fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
+    return;
+  }
+  if (link_ == Link::failed) {
+    fail_later(std::move(cb), last_error_);
+    return;
+  }
+  const std::size_t before = out_.size();
+  const std::size_t len = encode_command(out_, argv);
+  if (Error err; overflowed(len, 1, err)) {
+    out_.resize(before);
+    fail_later(std::move(cb), std::move(err));
+    return;
+  }
+  Request r;
+  r.seq = next_seq_++;
+  r.cb = std::move(cb);
+  r.len = static_cast<std::uint32_t>(len);
+  auto t = timeout.value_or(cfg_.command_timeout);
+  r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+  const std::uint64_t seq = r.seq;
+  queued_.push_back(std::move(r));
+  ++stats_.queued;
+  queued_bytes_ += len;
+  if (t.count() > 0) add_deadline(seq, t);
+  if (link_ == Link::ready)
+    schedule_flush();
+  else if (link_ == Link::idle)
+    start();
+}
+
+void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
+                              detail::Function<void(std::vector<Result<Reply>>)> done,
+                              std::optional<std::chrono::milliseconds> timeout) {
+  struct Gather {
+    std::vector<std::optional<Result<Reply>>> results;
+    std::size_t left;
+    detail::Function<void(std::vector<Result<Reply>>)> done;
+  };
+  auto fail_all = [this, n = cmds.size()](detail::Function<void(std::vector<Result<Reply>>)> d, Error err) {
+    stats_.errors += n;
+    post([d = std::move(d), err = std::move(err), n]() mutable {
+      std::vector<Result<Reply>> v(n, Result<Reply>(err));
+      d(std::move(v));
+    });
+  };
+  if (closing_ || destroyed_) return fail_all(std::move(done), Error{ErrorKind::closed, "client is closed"});
+  if (link_ == Link::failed) return fail_all(std::move(done), last_error_);
+  const std::size_t before = out_.size();
+  std::vector<std::size_t> lens;
+  std::vector<std::string_view> argv;
+  for (const auto& cmd : cmds) {
+    argv.assign(cmd.begin(), cmd.end());
+    lens.push_back(encode_command(out_, argv));
+  }
+  if (Error err; overflowed(out_.size() - before, cmds.size(), err)) {
+    out_.resize(before);
+    return fail_all(std::move(done), std::move(err));
+  }
+  auto g = std::make_shared<Gather>();
+  g->results.resize(cmds.size());
+  g->left = cmds.size();
+  g->done = std::move(done);
+  auto t = timeout.value_or(cfg_.command_timeout);
+  const std::uint64_t first = next_seq_;
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    Request r;
+    r.seq = next_seq_++;
+    r.len = static_cast<std::uint32_t>(lens[i]);
+    r.group = i == 0 ? static_cast<std::uint32_t>(cmds.size()) : 0;
+    r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+    r.cb = [g, i](Result<Reply> res) {
+      g->results[i].emplace(std::move(res));
+      if (--g->left != 0) return;
+      std::vector<Result<Reply>> out;
+      out.reserve(g->results.size());
+      for (auto& x : g->results) out.push_back(std::move(*x));
+      auto d = std::move(g->done);
+      d(std::move(out));
+    };
+    queued_.push_back(std::move(r));
+    ++stats_.queued;
+    queued_bytes_ += lens[i];
+  }
+  if (t.count() > 0) add_deadline(first, t);
+  if (link_ == Link::ready)
+    schedule_flush();
+  else if (link_ == Link::idle)
+    start();
+}
+
+void Connection::fail_later(Callback<Reply> cb, Error err) {
+  ++stats_.errors;
+  post([cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
+}
+
+void Connection::post(detail::Function<void()> fn) {
+  if (handles_closing_) {
+    post_detached(loop_, std::move(fn));
+    return;
+  }
+  immediate_.push_back(std::move(fn));
+  schedule_deferred();
+}
+
+void Connection::complete(Request& r, Result<Reply> result) {
+  auto cb = std::move(r.cb);
+  r.done = true;
+  if (!r.internal && !result) ++stats_.errors;
+  if (cb) cb(std::move(result));
+  if (!r.internal) notify_idle_if_drained();
+}
+
+void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeout) {
+  const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
+  if (timeout == cfg_.command_timeout) {
+    fifo_deadlines_.emplace_back(due, seq);
+  } else {
+    heap_deadlines_.emplace_back(due, seq);
+    std::push_heap(heap_deadlines_.begin(), heap_deadlines_.end(), std::greater<>());
+  }
+  if (timer_due_ == 0 || due < timer_due_) arm_timeout_timer();
+}
+
+void Connection::arm_timeout_timer() {
+  std::uint64_t next = 0;
+  if (!fifo_deadlines_.empty()) next = fifo_deadlines_.front().first;
+  if (!heap_deadlines_.empty() && (next == 0 || heap_deadlines_.front().first < next))
+    next = heap_deadlines_.front().first;
+  if (next == 0) {
+    if (timer_due_ != 0) uv_timer_stop(cmd_timer_.get());
+    timer_due_ = 0;
+    return;
+  }
+  if (timer_due_ == next) return;
+  timer_due_ = next;
+  const std::uint64_t now = uv_now(loop_);
+  uv_timer_start(
+      cmd_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_timeout_timer(); },
+      next > now ? next - now : 0, 0);
+}
+
+void Connection::on_timeout_timer() {
+  timer_due_ = 0;
+  const std::uint64_t now = uv_now(loop_);
+  while (!fifo_deadlines_.empty() && fifo_deadlines_.front().first <= now) {
+    auto seq = fifo_deadlines_.front().second;
+    fifo_deadlines_.pop_front();
+    expire(seq);
+  }
+  while (!heap_deadlines_.empty() && heap_deadlines_.front().first <= now) {
+    std::pop_heap(heap_deadlines_.begin(), heap_deadlines_.end(), std::greater<>());
+    auto seq = heap_deadlines_.back().second;
+    heap_deadlines_.pop_back();
+    expire(seq);
+  }
+  arm_timeout_timer();
+}
+
+// Deadline entries of commands that already completed are dropped as replies
+// arrive, so the FIFO holds only what is still pending.
+void Connection::prune_deadlines() {
+  std::uint64_t oldest = next_seq_;
+  if (!inflight_.empty())
+    oldest = inflight_.front().seq;
+  else if (!queued_.empty())
+    oldest = queued_.front().seq;
+  while (!fifo_deadlines_.empty() && fifo_deadlines_.front().second < oldest) fifo_deadlines_.pop_front();
+  if (fifo_deadlines_.empty() && heap_deadlines_.empty() && timer_due_ != 0) {
+    uv_timer_stop(cmd_timer_.get());
+    timer_due_ = 0;
+  }
+}
+
+std::pair<std::deque<Connection::Request>*, std::size_t> Connection::find(std::uint64_t seq) {
+  auto by_seq = [](const Request& r, std::uint64_t s) { return r.seq < s; };
+  for (auto* q : {&inflight_, &queued_}) {
+    auto it = std::lower_bound(q->begin(), q->end(), seq, by_seq);
+    if (it != q->end() && it->seq == seq) return {q, static_cast<std::size_t>(it - q->begin())};
+  }
+  return {nullptr, 0};
+}
+
+void Connection::expire(std::uint64_t seq) {
+  auto [q, idx] = find(seq);
+  if (q == nullptr || (*q)[idx].done) return;
+  const bool sent = q == &inflight_;
+  // A group (MULTI ... EXEC) times out as a whole: never half of it sent.
+  const std::size_t count = std::max<std::uint32_t>((*q)[idx].group, 1);
+  const bool internal = (*q)[idx].internal;
+  const std::uint32_t ms = (*q)[idx].timeout_ms;
+  const Error err{ErrorKind::timeout, "no reply within " + std::to_string(ms) + " ms"};
+  // Completing may run user code that queues more (push_back keeps element
+  // references valid in a deque), so walk by sequence number.
+  const std::uint64_t first = seq;
+  for (std::size_t k = 0; k < count; ++k) {
+    auto [qq, i] = find(first + k);
+    if (qq == nullptr) continue;
+    Request& r = (*qq)[i];
+    if (r.done) continue;
+    if (!sent) {
+      queued_bytes_ -= r.len;
+      if (!r.internal) --stats_.queued;
+    }
+    if (!r.internal) ++stats_.timeouts;
+    complete(r, err);
+  }
+  // A blocking connection stays blocked on the server: drop it, never reuse.
+  if (sent && cfg_.drop_on_timeout && !internal)
+    request_drop(Error{ErrorKind::connection_lost, "dropped after a blocking command timed out"});
+}
+
+void Connection::fail_queued(const Error& err) {
+  if (queued_.empty()) return;
+  auto q = std::move(queued_);
+  queued_.clear();
+  out_.clear();
+  out_pos_ = 0;
+  queued_bytes_ = 0;
+  for (auto& r : q)
+    if (!r.done && !r.internal) --stats_.queued;
+  for (auto& r : q)
+    if (!r.done) complete(r, err);
+  prune_deadlines();
+}
+
+void Connection::notify_idle_if_drained() {
+  if (on_idle_ && pending() == 0 && !closing_) on_idle_();
+}
+
+}  // namespace uvredis::detail
