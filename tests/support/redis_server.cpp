@@ -1,0 +1,274 @@
+#include "redis_server.hpp"
+
+extern "C" {
+#include <hiredis/hiredis.h>
+}
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace uvredis::test {
+
+namespace {
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  std::uint16_t p = ntohs(a.sin_port);
+  if (p == 6379) return free_port();
+  return p;
+}
+
+std::string render(const redisReply* r) {
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS: return std::string(r->str, r->len);
+    case REDIS_REPLY_ERROR: return "(error) " + std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER: return std::to_string(r->integer);
+    case REDIS_REPLY_NIL: return "(nil)";
+    case REDIS_REPLY_ARRAY: {
+      std::string s;
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        if (i) s += "\n";
+        s += render(r->element[i]);
+      }
+      return s;
+    }
+    default: return "?";
+  }
+}
+
+}  // namespace
+
+RedisServer::RedisServer(ServerOptions opts) : opts_(std::move(opts)) {
+  for (std::size_t i = 0; i + 1 < opts_.extra_args.size(); ++i)
+    if (opts_.extra_args[i] == "--requirepass") password_ = opts_.extra_args[i + 1];
+  char tmpl[] = "/tmp/uvredis-test-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = free_port();
+    spawn();
+    if (wait_ready(5000)) return;
+    kill();
+  }
+  throw std::runtime_error("redis-server did not start: " + log_tail());
+}
+
+RedisServer::~RedisServer() {
+  drop_connections();
+  kill();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void RedisServer::spawn() {
+  std::vector<std::string> args = {"redis-server",
+                                   "--port", std::to_string(port_),
+                                   "--bind", "127.0.0.1",
+                                   "--save", "",
+                                   "--appendonly", "no",
+                                   "--dir", dir_,
+                                   "--unixsocket", unix_path(),
+                                   "--unixsocketperm", "700",
+                                   "--enable-debug-command", "local",
+                                   "--daemonize", "no",
+                                   "--logfile", dir_ + "/redis.log"};
+  for (const auto& a : opts_.extra_args) args.push_back(a);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execvp("redis-server", argv.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+  paused_ = false;
+}
+
+bool RedisServer::wait_ready(int ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    timeval tv{0, 200000};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    if (c && !c->err) {
+      redisReply* r = static_cast<redisReply*>(
+          password_.empty() ? redisCommand(c, "PING") : redisCommand(c, "AUTH %s", password_.c_str()));
+      bool ok = r && r->type != REDIS_REPLY_ERROR;
+      if (r) freeReplyObject(r);
+      redisFree(c);
+      if (ok) return true;
+    } else if (c) {
+      redisFree(c);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void RedisServer::drop_connections() {
+  if (sync_) redisFree(sync_);
+  sync_ = nullptr;
+  for (auto* c : sleepers_) redisFree(c);
+  sleepers_.clear();
+}
+
+void RedisServer::kill() {
+  drop_connections();
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  paused_ = false;
+}
+
+void RedisServer::stop() {
+  drop_connections();
+  if (pid_ <= 0) return;
+  if (paused_) ::kill(pid_, SIGCONT);
+  ::kill(pid_, SIGTERM);
+  for (int i = 0; i < 300; ++i) {
+    if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill();
+}
+
+void RedisServer::start() {
+  if (pid_ > 0) return;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    spawn();
+    if (wait_ready(5000)) return;
+    kill();
+    // The port may still be in TIME_WAIT trouble or taken; try again shortly.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error("redis-server did not restart: " + log_tail());
+}
+
+void RedisServer::restart() {
+  stop();
+  start();
+}
+
+void RedisServer::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  paused_ = true;
+}
+
+void RedisServer::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
+  paused_ = false;
+}
+
+std::string RedisServer::cmd(const std::vector<std::string>& argv) {
+  if (!sync_) {
+    timeval tv{5, 0};
+    sync_ = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    if (!sync_ || sync_->err) {
+      std::string e = sync_ ? sync_->errstr : "oom";
+      if (sync_) redisFree(sync_);
+      sync_ = nullptr;
+      throw std::runtime_error("harness connect failed: " + e);
+    }
+    redisSetTimeout(sync_, tv);
+    if (!password_.empty()) {
+      auto* r = static_cast<redisReply*>(redisCommand(sync_, "AUTH %s", password_.c_str()));
+      if (r) freeReplyObject(r);
+    }
+  }
+  std::vector<const char*> p;
+  std::vector<size_t> l;
+  for (const auto& a : argv) {
+    p.push_back(a.data());
+    l.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(redisCommandArgv(sync_, static_cast<int>(argv.size()), p.data(), l.data()));
+  if (!r) {
+    std::string e = sync_->errstr;
+    redisFree(sync_);
+    sync_ = nullptr;
+    throw std::runtime_error("harness command failed: " + e);
+  }
+  std::string out = render(r);
+  freeReplyObject(r);
+  return out;
+}
+
+long long RedisServer::cmd_int(const std::vector<std::string>& argv) {
+  std::string s = cmd(argv);
+  try {
+    return std::stoll(s);
+  } catch (...) {
+    throw std::runtime_error("not an integer reply: " + s);
+  }
+}
+
+void RedisServer::client_pause(int ms) { cmd({"CLIENT", "PAUSE", std::to_string(ms)}); }
+
+void RedisServer::debug_sleep(double seconds) {
+  timeval tv{5, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+  if (!c || c->err) throw std::runtime_error("harness connect failed");
+  if (!password_.empty()) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "AUTH %s", password_.c_str()));
+    if (r) freeReplyObject(r);
+  }
+  std::string s = std::to_string(seconds);
+  redisAppendCommand(c, "DEBUG SLEEP %s", s.c_str());
+  int done = 0;
+  while (!done)
+    if (redisBufferWrite(c, &done) != REDIS_OK) break;
+  sleepers_.push_back(c);
+}
+
+std::string RedisServer::log_tail() const {
+  std::ifstream f(dir_ + "/redis.log");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+}
+
+}  // namespace uvredis::test

@@ -1,0 +1,67 @@
+#pragma once
+// Test harness: a private redis-server process on a free loopback port, in a
+// temp directory, with no persistence. Always stopped by pid (and killed by
+// the kernel if the test process dies: PR_SET_PDEATHSIG).
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct redisContext;
+
+namespace uvredis::test {
+
+struct ServerOptions {
+  std::vector<std::string> extra_args;  ///< Appended to the command line.
+};
+
+class RedisServer {
+ public:
+  explicit RedisServer(ServerOptions opts = {});
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string host() const { return "127.0.0.1"; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  std::string unix_path() const { return dir_ + "/redis.sock"; }
+  const std::string& dir() const { return dir_; }
+  pid_t pid() const { return pid_; }
+
+  void kill();     ///< SIGKILL and reap.
+  void stop();     ///< SIGTERM (SIGKILL after 3 s) and reap.
+  void start();    ///< Starts again on the same port; waits until it answers.
+  void restart();  ///< stop() + start().
+  void pause();    ///< SIGSTOP: the kernel still accepts, nothing answers.
+  void resume();   ///< SIGCONT.
+
+  /// Runs one command on a private synchronous connection and renders the
+  /// reply: strings/status as text, integers in decimal, nil as "(nil)",
+  /// errors as "(error) text", arrays as elements joined by "\n". Throws on
+  /// transport failure.
+  std::string cmd(const std::vector<std::string>& argv);
+  long long cmd_int(const std::vector<std::string>& argv);
+  void client_pause(int ms);
+  /// Sends DEBUG SLEEP on its own connection and returns at once.
+  void debug_sleep(double seconds);
+
+ private:
+  void spawn();
+  bool wait_ready(int ms);
+  void drop_connections();
+  std::string log_tail() const;
+
+  ServerOptions opts_;
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  bool paused_ = false;
+  std::string password_;
+  redisContext* sync_ = nullptr;
+  std::vector<redisContext*> sleepers_;
+};
+
+}  // namespace uvredis::test
