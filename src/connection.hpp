@@ -154,6 +154,7 @@ class Connection {
   void finish();
   void update_poll();
   void on_poll(int status, int events);
+  void read_input();
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);
   Error drop_error() const;

@@ -155,14 +155,16 @@ void Connection::on_poll(int status, int events) {
       flush(true);
     }
   }
-  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) {
-    redisAsyncHandleRead(ac_);
-    if (on_read_) {
-      auto fn = on_read_;
-      fn();
-    }
-  }
+  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) read_input();
   if (ac_ && status < 0) update_poll();
+}
+
+void Connection::read_input() {
+  redisAsyncHandleRead(ac_);
+  if (on_read_) {
+    auto fn = on_read_;
+    fn();
+  }
 }
 
 void Connection::hook_add_read(void* p) {
@@ -402,6 +404,10 @@ void Connection::complete(Request& r, Result<Reply> result) {
 }
 
 void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeout) {
+  // The loop's clock is as old as this turn: a caller that blocked the loop
+  // before issuing the command would otherwise lose that time from its
+  // timeout. (libuv's coarse clock: a few nanoseconds.)
+  uv_update_time(loop_);
   const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
   if (timeout == cfg_.command_timeout) {
     fifo_deadlines_.emplace_back(due, seq);
@@ -432,6 +438,13 @@ void Connection::arm_timeout_timer() {
 
 void Connection::on_timeout_timer() {
   timer_due_ = 0;
+  // Timers run before the loop polls: when the loop was busy, replies may
+  // be waiting in the socket. Read them first, so only commands that really
+  // got no answer time out.
+  if (ac_ && reading_ && link_ == Link::ready && !inflight_.empty()) {
+    read_input();
+    if (destroyed_ || timer_due_ != 0) return;  // a callback closed us, or re-armed the timer
+  }
   const std::uint64_t now = uv_now(loop_);
   while (!fifo_deadlines_.empty() && fifo_deadlines_.front().first <= now) {
     auto seq = fifo_deadlines_.front().second;

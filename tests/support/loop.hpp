@@ -35,14 +35,16 @@ class TestLoop {
   bool run_until(const std::function<bool()>& done,
                  std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
     const std::uint64_t deadline = uv_hrtime() + static_cast<std::uint64_t>(timeout.count()) * 1000000ull;
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 1, 1);
+    // Predicates may run a nested run_until (run one command, then check):
+    // only the outermost call stops the tick.
+    if (depth_++ == 0) uv_timer_start(&tick_, [](uv_timer_t*) {}, 1, 1);
     bool ok = false;
     for (;;) {
       if (done()) { ok = true; break; }
       if (uv_hrtime() >= deadline) break;
       uv_run(&loop_, UV_RUN_ONCE);
     }
-    uv_timer_stop(&tick_);
+    if (--depth_ == 0) uv_timer_stop(&tick_);
     return ok;
   }
 
@@ -74,6 +76,7 @@ class TestLoop {
   uv_loop_t loop_{};
   uv_timer_t tick_{};
   bool closed_ = false;
+  int depth_ = 0;
 };
 
 }  // namespace uvredis::test
