@@ -41,10 +41,16 @@ void LeasePool::shut(bool destroy, const std::function<detail::Function<void()>(
   auto conns = std::move(idle);
   idle.clear();
   for (Connection* c : conns) {
-    if (destroy)
+    if (destroy) {
       c->destroy();
-    else
-      c->close(each_done());
+    } else {
+      // Nobody owns an idle connection once the pool is shut: it frees
+      // itself right after its graceful close.
+      c->close([c, done = each_done()]() mutable {
+        if (done) done();
+        c->destroy();
+      });
+    }
   }
 }
 

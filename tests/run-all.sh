@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Builds uvredis twice (plain, and AddressSanitizer + UndefinedBehaviorSanitizer),
+# runs every test suite of both against private redis-server processes that
+# the tests start on free loopback ports, and ends with one line
+# "N passed, N failed" (", N skipped" when any). Exits non-zero on any failure.
+# Installs what is missing first (as root, Debian 12). Non-interactive.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash tests/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc 2>/dev/null || echo 2)
+results=$(mktemp -d /tmp/uvredis-results-XXXXXX)
+trap 'rm -rf "$results"' EXIT
+
+build() {  # dir, meson options...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" -Dwerror=true "$@" >"$results/setup-$(basename "$dir").log" 2>&1 ||
+      { cat "$results/setup-$(basename "$dir").log"; return 1; }
+  fi
+  ninja -C "$dir" -j "$jobs" >"$results/build-$(basename "$dir").log" 2>&1 ||
+    { tail -n 60 "$results/build-$(basename "$dir").log"; return 1; }
+}
+
+build_failures=0
+echo "== building (plain)"
+build build || build_failures=$((build_failures + 1))
+echo "== building (address + undefined sanitizers)"
+build build-sanitize -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+  -Dcpp_args=-fno-sanitize-recover=undefined -Dcpp_link_args=-fno-sanitize-recover=undefined ||
+  build_failures=$((build_failures + 1))
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+suites=$(sed -n "/^test_suites = \[/,/^\]/p" tests/meson.build | grep -o "'[a-z_0-9]*'" | tr -d "'")
+for cfg in build build-sanitize; do
+  [ -d "$cfg/tests" ] || continue
+  for s in $suites; do
+    exe="$cfg/tests/test_$s"
+    out="$results/$cfg-$s"
+    if [ ! -x "$exe" ]; then
+      echo "MISSING $exe" >"$out.crash"
+      continue
+    fi
+    start=$(date +%s)
+    timeout 600 "$exe" --gtest_output="json:$out.json" >"$out.log" 2>&1
+    rc=$?
+    echo "== $cfg/test_$s: exit $rc in $(( $(date +%s) - start ))s"
+    grep -E '^\[  FAILED  \]|Failure$|ERROR: (Address|Leak)Sanitizer|runtime error:' "$out.log" | sort -u | head -n 20
+    if [ $rc -ne 0 ]; then
+      # A crash, a sanitizer report or a timeout: show the tail and count it.
+      if ! grep -q '^\[  FAILED  \]' "$out.log"; then
+        tail -n 40 "$out.log"
+        echo "exit $rc" >"$out.crash"
+      fi
+    fi
+  done
+done
+
+# Browser test of the WebSocket fan-out example, when it is in the tree.
+if [ -x tests/ws/run.sh ] || [ -f tests/ws/run.sh ]; then
+  echo "== tests/ws/run.sh (headless chromium)"
+  bash tests/ws/run.sh >"$results/ws.log" 2>&1
+  rc=$?
+  tail -n 15 "$results/ws.log"
+  last=$(tail -n 1 "$results/ws.log")
+  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}" >"$results/ws.count"
+  fi
+  [ $rc -ne 0 ] && [ ! -f "$results/ws.count" ] && echo "exit $rc" >"$results/ws.crash"
+fi
+
+python3 - "$results" "$build_failures" <<'PY'
+import json, os, sys
+d, build_failures = sys.argv[1], int(sys.argv[2])
+passed = failed = skipped = 0
+for f in sorted(os.listdir(d)):
+    p = os.path.join(d, f)
+    if f.endswith('.json'):
+        data = json.load(open(p))
+        for suite in data.get('testsuites', []):
+            for t in suite.get('testsuite', []):
+                if t.get('result') == 'SKIPPED' or t.get('status') == 'NOTRUN':
+                    skipped += 1
+                    print(f"skipped: {t['classname']}.{t['name']}: {t.get('skipped', {}).get('message', 'no reason given') if isinstance(t.get('skipped'), dict) else 'see log'}")
+                elif t.get('failures'):
+                    failed += 1
+                else:
+                    passed += 1
+    elif f.endswith('.crash'):
+        # The binary died, timed out or a sanitizer reported after the tests.
+        print(f"failed: {f[:-6]}: {open(p).read().strip()}")
+        failed += 1
+    elif f.endswith('.count'):
+        a, b = open(p).read().split()
+        passed += int(a); failed += int(b)
+failed += build_failures
+line = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
+print(line)
+sys.exit(1 if failed else 0)
+PY
