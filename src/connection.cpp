@@ -78,6 +78,7 @@ void Connection::start() {
 }
 
 void Connection::begin_connect() {
+  uv_update_time(loop_);  // the connect timeout counts from now, not from this turn's start
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
       static_cast<std::uint64_t>(std::max<long long>(cfg_.connect_timeout.count(), 1)), 0);

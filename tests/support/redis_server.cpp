@@ -261,6 +261,24 @@ void RedisServer::debug_sleep(double seconds) {
   while (!done)
     if (redisBufferWrite(c, &done) != REDIS_OK) break;
   sleepers_.push_back(c);
+  // Return only once the server is asleep: a PING on a fresh connection
+  // that gets no answer within 50 ms says so (the server is single-threaded).
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    timeval probe_tv{0, 50000};
+    redisContext* p = redisConnectWithTimeout("127.0.0.1", port_, probe_tv);
+    if (!p || p->err) {
+      if (p) redisFree(p);
+      return;  // not even accepting in time: asleep
+    }
+    redisSetTimeout(p, probe_tv);
+    auto* r = static_cast<redisReply*>(redisCommand(p, "PING"));
+    // With a password the PING answers NOAUTH at once: also "awake".
+    const bool awake = r != nullptr;
+    if (r) freeReplyObject(r);
+    redisFree(p);
+    if (!awake) return;
+  }
+  throw std::runtime_error("DEBUG SLEEP did not take effect");
 }
 
 std::string RedisServer::log_tail() const {
