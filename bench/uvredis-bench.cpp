@@ -349,6 +349,10 @@ Sample run_uvredis(uv_loop_t* loop, const Target& t, Op op, std::size_t n, std::
   opts.address.host = t.host;
   opts.address.port = t.port;
   opts.reconnect = false;  // a dropped link is a failed run, not something to hide
+  // The loop sat idle while other contenders ran (redis-benchmark blocks us
+  // for seconds): refresh its cached clock, or the command timeouts armed
+  // below start from a stale "now" and fire at once.
+  uv_update_time(loop);
   uvredis::Client client(loop, opts);
   UvredisRun run(client, op, n, depth);
   client.ping([&](uvredis::Result<std::string> r) {
