@@ -1,0 +1,697 @@
+// uvredis-bench: uvredis against raw hiredis async (stock libuv adapter) and
+// redis-benchmark, in one run, on one private redis-server.
+//
+// Run by hand, never by the tests:
+//
+//   meson setup build-rel --buildtype=release -Dtests=false
+//   ninja -C build-rel && build-rel/bench/uvredis-bench            # full run
+//   build-rel/bench/uvredis-bench --quick                          # smoke test
+//   REDIS_URL=127.0.0.1:7000 build-rel/bench/uvredis-bench         # your server
+//
+// Workload: SET, then GET, of 16-byte values over 100,000 distinct keys
+// ("key:" + 12 digits, the names redis-benchmark -r uses), N commands per
+// run on one connection, with `depth` commands in flight (a sliding window:
+// the next command is issued when a reply arrives), and in one burst (all N
+// issued in one loop turn). The three contenders take turns within each
+// round, in an order that rotates from round to round; medians over the
+// rounds are quoted, because these machines are noisy.
+//
+// Client CPU per command = getrusage(RUSAGE_SELF) user+sys delta over the
+// measured phase / N. The private redis-server is a child process, so its CPU
+// is not counted. For redis-benchmark only its throughput is used.
+//
+// Instructions per command (repeatable where wall-clock is not): the
+// measured phase of each uvredis/hiredis run is bracketed by callgrind's
+// START/STOP_INSTRUMENTATION requests, so with --instr-atstart=no callgrind
+// counts nothing but that phase (setup, connect, PING and close excluded).
+// Start a server first so that valgrind does not see its start-up, then:
+//
+//   REDIS_URL=127.0.0.1:PORT valgrind --tool=callgrind --instr-atstart=no
+//     --callgrind-out-file=cg.uv build-rel/bench/uvredis-bench --only uvredis
+//     --depths 128 --no-burst --rounds 1 --n 100000      (one command line)
+//   callgrind_annotate cg.uv | head -30
+//
+// and divide the total Ir by 2 x N (one SET run and one GET run); repeat
+// with `--only hiredis` for the baseline. The requests compile to a few
+// no-op instructions outside valgrind (and to nothing where
+// <valgrind/callgrind.h> is missing).
+
+#include <uvredis/uvredis.hpp>
+
+extern "C" {
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+}
+#include <hiredis/adapters/libuv.h>
+#include <uv.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define BENCH_CG_START() CALLGRIND_START_INSTRUMENTATION
+#define BENCH_CG_STOP() CALLGRIND_STOP_INSTRUMENTATION
+#else
+#define BENCH_CG_START() ((void)0)
+#define BENCH_CG_STOP() ((void)0)
+#endif
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr std::size_t kKeys = 100'000;
+constexpr std::string_view kValue = "xxxxxxxxxxxxxxxx";  // 16 bytes, like redis-benchmark -d 16
+
+std::vector<std::string> g_keys;
+
+[[noreturn]] void die(const std::string& msg) { throw std::runtime_error(msg); }
+
+// ------------------------------------------------------------ private server
+
+// What the signal handler needs to clean up, prepared in advance as plain C
+// strings (only async-signal-safe calls are allowed there).
+volatile pid_t g_server_pid = -1;
+char g_server_log[512];
+char g_server_dir[512];
+
+extern "C" void on_fatal_signal(int sig) {
+  if (g_server_pid > 0) {
+    kill(g_server_pid, SIGKILL);
+    waitpid(g_server_pid, nullptr, 0);
+    unlink(g_server_log);
+    rmdir(g_server_dir);
+  }
+  const char msg[] = "uvredis-bench: interrupted (or watchdog fired); private server stopped\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  _exit(128 + sig);
+}
+
+std::uint16_t free_loopback_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) die("socket: " + std::string(strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    die("bind 127.0.0.1:0: " + std::string(strerror(errno)));
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One blocking PING; true on +PONG.
+bool ping_blocking(std::uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && write(fd, "PING\r\n", 6) == 6) {
+    char buf[16] = {};
+    ok = read(fd, buf, sizeof buf - 1) >= 5 && std::strncmp(buf, "+PONG", 5) == 0;
+  }
+  close(fd);
+  return ok;
+}
+
+// A redis-server of our own: free loopback port, temp dir, no persistence.
+// Stopped by pid in the destructor, by the signal handler, and by the kernel
+// (PR_SET_PDEATHSIG) should this process die some other way.
+class PrivateServer {
+ public:
+  PrivateServer() {
+    char tmpl[] = "/tmp/uvredis-bench-XXXXXX";
+    if (!mkdtemp(tmpl)) die("mkdtemp: " + std::string(strerror(errno)));
+    dir_ = tmpl;
+    log_ = dir_ + "/redis.log";
+    std::snprintf(g_server_dir, sizeof g_server_dir, "%s", dir_.c_str());
+    std::snprintf(g_server_log, sizeof g_server_log, "%s", log_.c_str());
+    for (int attempt = 0; attempt < 3; ++attempt) {  // the free port may be taken meanwhile
+      port_ = free_loopback_port();
+      if (spawn()) return;
+    }
+    std::string tail = log_tail();
+    cleanup_dir();
+    die("redis-server did not start; its log ends with:\n" + tail);
+  }
+  ~PrivateServer() { stop(); }
+  PrivateServer(const PrivateServer&) = delete;
+  PrivateServer& operator=(const PrivateServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  void stop() noexcept {
+    if (pid_ > 0) {
+      const pid_t pid = pid_;
+      kill(pid, SIGTERM);
+      bool gone = false;
+      for (int i = 0; i < 300 && !gone; ++i) {
+        if (waitpid(pid, nullptr, WNOHANG) == pid)
+          gone = true;
+        else
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (!gone) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+      pid_ = -1;
+      g_server_pid = -1;
+    }
+    cleanup_dir();
+  }
+
+ private:
+  bool spawn() {
+    const pid_t parent = getpid();
+    const std::string port = std::to_string(port_);
+    const pid_t pid = fork();
+    if (pid < 0) die("fork: " + std::string(strerror(errno)));
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
+      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+      }
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", dir_.c_str(), "--daemonize", "no", "--loglevel", "warning",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    pid_ = pid;
+    g_server_pid = pid;
+    for (int i = 0; i < 500; ++i) {  // up to ~5 s
+      if (waitpid(pid, nullptr, WNOHANG) == pid) {  // exited: port taken, or no redis-server
+        pid_ = -1;
+        g_server_pid = -1;
+        return false;
+      }
+      if (ping_blocking(port_)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    stop();
+    die("redis-server on port " + port + " did not answer PING within 5 s");
+  }
+
+  std::string log_tail() const {
+    std::string s;
+    if (FILE* f = std::fopen(log_.c_str(), "r")) {
+      char buf[4096];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+      std::fclose(f);
+    }
+    return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+  }
+
+  void cleanup_dir() noexcept {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);  // ours: made by mkdtemp above
+    dir_.clear();
+  }
+
+  std::string dir_, log_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// --------------------------------------------------------------- measuring
+
+enum class Op { set, get };
+const char* op_name(Op op) { return op == Op::set ? "SET" : "GET"; }
+
+struct Sample {
+  double ops = 0;     // commands per second
+  double cpu_us = 0;  // client CPU (user+sys) per command, microseconds; <0: not measured
+};
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// The sliding window shared by the in-process contenders. Self provides
+// issue(i) and finish(); replies come back through reply(ok).
+template <class Self>
+class Window {
+ public:
+  Window(std::size_t n, std::size_t depth) : n_(n), depth_(depth == 0 ? n : depth) {}
+
+  void begin() {
+    BENCH_CG_START();
+    cpu0_ = cpu_seconds();
+    t0_ = std::chrono::steady_clock::now();
+    const std::size_t first = std::min(n_, depth_);
+    while (issued_ < first) self().issue(issued_++);
+  }
+
+  void reply(bool ok) {
+    if (!ok) ++bad_;
+    ++done_;
+    if (issued_ < n_) {
+      self().issue(issued_++);
+    } else if (done_ == n_) {
+      const auto t1 = std::chrono::steady_clock::now();
+      const double cpu1 = cpu_seconds();
+      BENCH_CG_STOP();
+      const double secs = std::chrono::duration<double>(t1 - t0_).count();
+      sample_.ops = static_cast<double>(n_) / secs;
+      sample_.cpu_us = (cpu1 - cpu0_) * 1e6 / static_cast<double>(n_);
+      self().finish();
+    }
+  }
+
+  Sample result(const char* who, Op op) const {
+    if (done_ != n_ || bad_ != 0 || !error_.empty())
+      die(std::string(who) + " " + op_name(op) + ": " + std::to_string(done_) + "/" + std::to_string(n_) +
+          " replies, " + std::to_string(bad_) + " wrong" + (error_.empty() ? "" : "; " + error_));
+    return sample_;
+  }
+
+  std::string error_;
+
+ private:
+  Self& self() { return static_cast<Self&>(*this); }
+
+  std::size_t n_, depth_, issued_ = 0, done_ = 0, bad_ = 0;
+  double cpu0_ = 0;
+  std::chrono::steady_clock::time_point t0_;
+  Sample sample_;
+};
+
+struct Target {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+};
+
+// --------------------------------------------------------------- contenders
+
+class UvredisRun : public Window<UvredisRun> {
+ public:
+  UvredisRun(uvredis::Client& c, Op op, std::size_t n, std::size_t depth) : Window(n, depth), client_(c), op_(op) {}
+
+  void issue(std::size_t i) {
+    const std::string_view key = g_keys[i % kKeys];
+    if (op_ == Op::set) {
+      client_.command({"SET", key, kValue},
+                      [this](uvredis::Result<uvredis::Reply> r) { reply(r && r->is_status()); });
+    } else {
+      client_.get(key, [this](uvredis::Result<std::optional<std::string>> r) {
+        reply(r && r->has_value() && (*r)->size() == kValue.size());
+      });
+    }
+  }
+  void finish() { client_.close(); }
+
+ private:
+  uvredis::Client& client_;
+  Op op_;
+};
+
+Sample run_uvredis(uv_loop_t* loop, const Target& t, Op op, std::size_t n, std::size_t depth) {
+  uvredis::ClientOptions opts;
+  opts.address.host = t.host;
+  opts.address.port = t.port;
+  opts.reconnect = false;  // a dropped link is a failed run, not something to hide
+  // The loop sat idle while other contenders ran (redis-benchmark blocks us
+  // for seconds): refresh its cached clock, or the command timeouts armed
+  // below start from a stale "now" and fire at once.
+  uv_update_time(loop);
+  uvredis::Client client(loop, opts);
+  UvredisRun run(client, op, n, depth);
+  client.ping([&](uvredis::Result<std::string> r) {
+    if (!r) {
+      run.error_ = r.error().to_string();
+      client.close();
+      return;
+    }
+    run.begin();
+  });
+  uv_run(loop, UV_RUN_DEFAULT);
+  return run.result("uvredis", op);
+}
+
+class HiredisRun : public Window<HiredisRun> {
+ public:
+  HiredisRun(redisAsyncContext* ac, Op op, std::size_t n, std::size_t depth) : Window(n, depth), ac_(ac), op_(op) {}
+
+  void issue(std::size_t i) {
+    const std::string& key = g_keys[i % kKeys];
+    const char* argv[3] = {op_ == Op::set ? "SET" : "GET", key.data(), kValue.data()};
+    const size_t lens[3] = {3, key.size(), kValue.size()};
+    redisAsyncCommandArgv(ac_, &HiredisRun::on_reply, this, op_ == Op::set ? 3 : 2, argv, lens);
+  }
+  void finish() { redisAsyncDisconnect(ac_); }
+
+  static void on_reply(redisAsyncContext*, void* r, void* priv) {
+    auto* self = static_cast<HiredisRun*>(priv);
+    const auto* rep = static_cast<const redisReply*>(r);
+    if (rep == nullptr) return;  // the link went away; result() reports the shortfall
+    const bool ok = self->op_ == Op::set
+                        ? rep->type == REDIS_REPLY_STATUS
+                        : rep->type == REDIS_REPLY_STRING && rep->len == static_cast<int>(kValue.size());
+    self->reply(ok);
+  }
+
+ private:
+  redisAsyncContext* ac_;
+  Op op_;
+};
+
+Sample run_hiredis(uv_loop_t* loop, const Target& t, Op op, std::size_t n, std::size_t depth) {
+  redisAsyncContext* ac = redisAsyncConnect(t.host.c_str(), t.port);
+  if (ac == nullptr) die("hiredis: out of memory");
+  if (ac->err) {
+    std::string e = ac->errstr;
+    redisAsyncFree(ac);
+    die("hiredis connect: " + e);
+  }
+  HiredisRun run(ac, op, n, depth);
+  ac->data = &run;
+  // The stock adapter, as a user of hiredis would take it. (It never reports
+  // a refused connect; the watchdog covers that here.)
+  if (redisLibuvAttach(ac, loop) != REDIS_OK) die("redisLibuvAttach failed");
+  redisAsyncSetConnectCallback(ac, [](const redisAsyncContext* c, int status) {
+    if (status != REDIS_OK) static_cast<HiredisRun*>(c->data)->error_ = std::string("connect: ") + c->errstr;
+  });
+  redisAsyncSetDisconnectCallback(ac, [](const redisAsyncContext* c, int status) {
+    if (status != REDIS_OK) static_cast<HiredisRun*>(c->data)->error_ = std::string("disconnect: ") + c->errstr;
+  });
+  redisAsyncCommand(
+      ac,
+      [](redisAsyncContext*, void* r, void* priv) {
+        auto* self = static_cast<HiredisRun*>(priv);
+        if (r == nullptr) return;
+        self->begin();
+      },
+      &run, "PING");
+  uv_run(loop, UV_RUN_DEFAULT);
+  return run.result("hiredis", op);
+}
+
+// Runs one command line with stdout captured; returns stdout and the exit status.
+std::pair<std::string, int> capture(const std::vector<std::string>& args) {
+  int fds[2];
+  if (pipe(fds) != 0) die("pipe: " + std::string(strerror(errno)));
+  const pid_t pid = fork();
+  if (pid < 0) die("fork: " + std::string(strerror(errno)));
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t k = read(fds[0], buf, sizeof buf);
+    if (k > 0)
+      out.append(buf, static_cast<std::size_t>(k));
+    else if (k == 0 || errno != EINTR)
+      break;
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+}
+
+// redis-benchmark -P is a batch (send P, wait for all P replies), not a
+// sliding window; depth 0 (one burst) becomes -P N.
+std::array<Sample, 2> run_redis_benchmark(const Target& t, std::size_t n, std::size_t depth) {
+  const std::vector<std::string> args = {
+      "timeout", "60", "redis-benchmark", "-h", t.host, "-p", std::to_string(t.port), "-r", std::to_string(kKeys),
+      "-d", std::to_string(kValue.size()), "-c", "1", "-P", std::to_string(depth == 0 ? n : depth), "-n",
+      std::to_string(n), "-t", "set,get", "--csv", "-q"};
+  auto [out, status] = capture(args);
+  if (status != 0) die("redis-benchmark exited with status " + std::to_string(status) + ":\n" + out);
+  std::array<Sample, 2> s{};
+  bool seen[2] = {false, false};
+  std::size_t pos = 0;
+  while (pos < out.size()) {  // lines like "SET","123456.79",...
+    std::size_t eol = out.find('\n', pos);
+    if (eol == std::string::npos) eol = out.size();
+    const std::string line = out.substr(pos, eol - pos);
+    pos = eol + 1;
+    for (int i = 0; i < 2; ++i) {
+      const std::string head = std::string("\"") + op_name(i == 0 ? Op::set : Op::get) + "\",\"";
+      if (line.rfind(head, 0) != 0) continue;
+      s[i].ops = std::strtod(line.c_str() + head.size(), nullptr);
+      s[i].cpu_us = -1;
+      seen[i] = s[i].ops > 0;
+    }
+  }
+  if (!seen[0] || !seen[1]) die("could not read redis-benchmark's CSV output:\n" + out);
+  return s;
+}
+
+// ------------------------------------------------------------------ report
+
+enum Contender { kUvredis, kHiredis, kRedisBenchmark, kContenders };
+const char* contender_name(int c) {
+  static const char* names[] = {"uvredis", "hiredis", "redis-benchmark"};
+  return names[c];
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+std::string grouped(double x) {
+  const std::string d = std::to_string(static_cast<long long>(x + 0.5));
+  std::string out;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
+    out += d[i];
+  }
+  return out;
+}
+
+std::string fixed(double x, int prec) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, x);
+  return buf;
+}
+
+std::string mode_name(std::size_t depth) { return depth == 0 ? "burst" : std::to_string(depth); }
+
+struct Config {
+  std::size_t n = 100'000;
+  int rounds = 5;
+  std::vector<std::size_t> depths = {1, 16, 128, 1024};
+  bool burst = true;
+  bool enabled[kContenders] = {true, true, true};
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "uvredis-bench: %s\n"
+               "usage: uvredis-bench [--quick] [--n N] [--rounds R] [--depths 1,16,128,1024]\n"
+               "                     [--no-burst] [--only uvredis|hiredis|redis-benchmark]\n"
+               "REDIS_URL=host:port uses that server instead of a private one.\n",
+               why);
+  std::exit(2);
+}
+
+Config parse_args(int argc, char** argv) {
+  Config c;
+  auto number = [&](int& i) -> std::size_t {
+    if (i + 1 >= argc) usage("missing number");
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(argv[++i], &end, 10);
+    if (*end != '\0' || v == 0) usage("bad number");
+    return static_cast<std::size_t>(v);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--quick") {
+      c.n = 10'000;
+      c.rounds = 1;
+    } else if (a == "--n") {
+      c.n = number(i);
+    } else if (a == "--rounds") {
+      c.rounds = static_cast<int>(number(i));
+    } else if (a == "--no-burst") {
+      c.burst = false;
+    } else if (a == "--depths") {
+      if (i + 1 >= argc) usage("missing depths");
+      c.depths.clear();
+      std::string_view s = argv[++i];
+      while (!s.empty()) {
+        const auto comma = s.find(',');
+        const std::string part(s.substr(0, comma));
+        const long v = std::strtol(part.c_str(), nullptr, 10);
+        if (v <= 0) usage("bad depth");
+        c.depths.push_back(static_cast<std::size_t>(v));
+        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+      }
+    } else if (a == "--only") {
+      if (i + 1 >= argc) usage("missing contender");
+      const std::string_view who = argv[++i];
+      for (int k = 0; k < kContenders; ++k) c.enabled[k] = who == contender_name(k);
+      if (!c.enabled[0] && !c.enabled[1] && !c.enabled[2]) usage("unknown contender");
+    } else {
+      usage("unknown argument");
+    }
+  }
+  return c;
+}
+
+Target target_from_env() {
+  Target t;
+  const char* url = std::getenv("REDIS_URL");
+  auto a = uvredis::Address::parse(url);
+  if (!a) die("REDIS_URL: " + a.error().message);
+  if (a->kind != uvredis::Address::Kind::tcp || a->tls || !a->password.empty() || a->db != 0)
+    die("REDIS_URL: the benchmark wants a plain host:port (no TLS, password, db or unix socket)");
+  t.host = a->host;
+  t.port = a->port;
+  return t;
+}
+
+int bench(const Config& cfg) {
+  std::optional<PrivateServer> server;
+  Target target;
+  if (std::getenv("REDIS_URL") && *std::getenv("REDIS_URL")) {
+    target = target_from_env();
+  } else {
+    server.emplace();
+    target.port = server->port();
+  }
+  std::fprintf(stderr, "server %s:%u (%s); N=%zu commands per run, %d round(s)\n", target.host.c_str(),
+               target.port, server ? "private" : "REDIS_URL", cfg.n, cfg.rounds);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+
+  std::vector<std::size_t> modes = cfg.depths;
+  if (cfg.burst) modes.push_back(0);
+  // samples[mode][op][contender]
+  std::map<std::size_t, std::array<std::array<std::vector<Sample>, kContenders>, 2>> samples;
+
+  for (int round = 0; round < cfg.rounds; ++round) {
+    for (std::size_t depth : modes) {
+      for (int k = 0; k < kContenders; ++k) {
+        const int c = (k + round) % kContenders;  // rotate who goes first
+        if (!cfg.enabled[c]) continue;
+        alarm(120);  // watchdog: a hung run must not keep the server alive forever
+        std::array<Sample, 2> s{};
+        if (c == kRedisBenchmark) {
+          s = run_redis_benchmark(target, cfg.n, depth);
+        } else {
+          for (int o = 0; o < 2; ++o) {
+            const Op op = o == 0 ? Op::set : Op::get;
+            s[o] = c == kUvredis ? run_uvredis(&loop, target, op, cfg.n, depth)
+                                 : run_hiredis(&loop, target, op, cfg.n, depth);
+          }
+        }
+        alarm(0);
+        for (int o = 0; o < 2; ++o) {
+          samples[depth][o][c].push_back(s[o]);
+          std::fprintf(stderr, "round %d  depth %-5s  %-15s  %s  %10s ops/s", round + 1, mode_name(depth).c_str(),
+                       contender_name(c), o == 0 ? "SET" : "GET", grouped(s[o].ops).c_str());
+          if (s[o].cpu_us >= 0) std::fprintf(stderr, "  %6.3f us CPU/cmd", s[o].cpu_us);
+          std::fprintf(stderr, "\n");
+        }
+      }
+    }
+  }
+
+  if (uv_loop_close(&loop) != 0) std::fprintf(stderr, "warning: uv_loop_close found open handles\n");
+
+  std::printf("\nMedians of %d round(s), N=%zu commands per run; ratios are of the medians.\n\n", cfg.rounds, cfg.n);
+  std::printf(
+      "| depth | op | uvredis ops/s | hiredis ops/s | redis-benchmark ops/s | uvredis / redis-benchmark | "
+      "uvredis / hiredis | uvredis CPU µs/cmd | hiredis CPU µs/cmd | CPU uvredis / hiredis |\n");
+  std::printf("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  for (std::size_t depth : modes) {
+    for (int o = 0; o < 2; ++o) {
+      double ops[kContenders], cpu[kContenders];
+      for (int c = 0; c < kContenders; ++c) {
+        std::vector<double> o_v, c_v;
+        for (const Sample& s : samples[depth][o][c]) {
+          o_v.push_back(s.ops);
+          c_v.push_back(s.cpu_us);
+        }
+        ops[c] = median(o_v);
+        cpu[c] = median(c_v);
+      }
+      auto cell = [](double v, int prec) { return v > 0 ? (prec < 0 ? grouped(v) : fixed(v, prec)) : std::string("–"); };
+      auto ratio = [](double a, double b) { return a > 0 && b > 0 ? fixed(a / b, 2) : std::string("–"); };
+      std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mode_name(depth).c_str(), o == 0 ? "SET" : "GET",
+                  cell(ops[kUvredis], -1).c_str(), cell(ops[kHiredis], -1).c_str(),
+                  cell(ops[kRedisBenchmark], -1).c_str(), ratio(ops[kUvredis], ops[kRedisBenchmark]).c_str(),
+                  ratio(ops[kUvredis], ops[kHiredis]).c_str(), cell(cpu[kUvredis], 3).c_str(),
+                  cell(cpu[kHiredis], 3).c_str(), ratio(cpu[kUvredis], cpu[kHiredis]).c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Config cfg = parse_args(argc, argv);
+  g_keys.reserve(kKeys);
+  for (std::size_t i = 0; i < kKeys; ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "key:%012zu", i);
+    g_keys.emplace_back(buf);
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_fatal_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGALRM}) sigaction(sig, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a reset peer is an error to report, not a death
+  try {
+    return bench(cfg);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "uvredis-bench: %s\n", e.what());
+    return 1;
+  }
+}
