@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -78,4 +79,34 @@ TEST(Encode, IequalsIsAsciiCaseInsensitive) {
   EXPECT_TRUE(iequals("blpop", "BLPOP"));
   EXPECT_FALSE(iequals("blpo", "BLPOP"));
   EXPECT_FALSE(iequals("b1pop", "BLPOP"));
+}
+
+// The (letter, length) pre-filter must never let a special name through as
+// normal, in any letter case.
+TEST(CommandInfo, PreFilterKeepsEverySpecialNameInAnyCase) {
+  const std::vector<std::vector<std::string>> special = {
+      {"SELECT", "1"}, {"SUBSCRIBE", "c"}, {"PSUBSCRIBE", "c"}, {"SSUBSCRIBE", "c"}, {"UNSUBSCRIBE"},
+      {"PUNSUBSCRIBE"}, {"SUNSUBSCRIBE"}, {"MONITOR"}, {"MULTI"}, {"EXEC"}, {"DISCARD"}, {"WATCH", "k"},
+      {"UNWATCH"}, {"AUTH", "p"}, {"HELLO"}, {"RESET"}, {"QUIT"}, {"SYNC"}, {"PSYNC", "?", "-1"},
+      {"CLIENT", "REPLY", "OFF"}, {"BLPOP", "k", "1"}, {"BRPOP", "k", "1"}, {"BZPOPMIN", "k", "1"},
+      {"BZPOPMAX", "k", "1"}, {"BLMOVE", "a", "b", "LEFT", "RIGHT", "1"}, {"BRPOPLPUSH", "a", "b", "1"},
+      {"BLMPOP", "1", "1", "k", "LEFT"}, {"BZMPOP", "1", "1", "k", "MIN"}, {"WAIT", "1", "100"},
+      {"WAITAOF", "1", "0", "100"}, {"XREAD", "BLOCK", "100", "STREAMS", "s", "$"},
+      {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "100", "STREAMS", "s", ">"}};
+  for (auto argv : special) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::string& name = argv[0];
+      for (std::size_t i = 0; i < name.size(); ++i) {
+        const char up = static_cast<char>(std::toupper(static_cast<unsigned char>(name[i])));
+        const char low = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+        name[i] = variant == 0 ? up : variant == 1 ? low : (i % 2 ? low : up);
+      }
+      std::vector<std::string_view> v(argv.begin(), argv.end());
+      EXPECT_NE(classify(v).route, CommandRoute::normal) << name;
+    }
+  }
+  // Same letter and length as a special name, but ordinary.
+  EXPECT_EQ(classify({"SUBSTR", "k", "0", "1"}).route, CommandRoute::normal);  // like SELECT's shape
+  EXPECT_EQ(classify({"EXISTS", "k"}).route, CommandRoute::normal);
+  EXPECT_EQ(classify({"\xff", "k"}).route, CommandRoute::normal);
 }

@@ -19,7 +19,7 @@ class Function;
 template <class R, class... Args>
 class Function<R(Args...)> {
  public:
-  static constexpr std::size_t kInline = 64;
+  static constexpr std::size_t kInline = 96;  // a typed helper's wrapper (decoder + user callback) fits
 
   Function() noexcept = default;
   Function(std::nullptr_t) noexcept {}  // NOLINT
