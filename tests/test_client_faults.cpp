@@ -235,6 +235,41 @@ TEST(Faults, OomReplyIsATypedServerErrorAndTheLinkSurvives) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST(Faults, LoadingReplyIsATypedServerErrorAndTheLinkSurvives) {
+  RedisServer server;
+  // A data set that takes a second or so to load: 20,000 keys, 50 us each,
+  // with the server answering (LOADING) between every 4 KiB read.
+  server.cmd({"DEBUG", "POPULATE", "20000"});
+  ASSERT_EQ(server.cmd({"SAVE"}), "OK");
+  server.stop();
+  server.add_args({"--dbfilename", "dump.rdb", "--key-load-delay", "50",
+                   "--loading-process-events-interval-bytes", "4096"});
+  server.start_loading();
+  TestLoop loop;
+  {
+    auto o = opts_for(server);
+    o.command_timeout = 10s;
+    Client c(loop.get(), o);
+    auto r = run_one(loop, c, {"GET", "key:1"});
+    ASSERT_FALSE(r) << "the data set loaded before the first command";
+    EXPECT_EQ(r.error().kind, ErrorKind::server) << r.error().to_string();
+    EXPECT_EQ(r.error().code(), "LOADING");
+    // Same connection, once the load is over: the value is there.
+    std::optional<Result<Reply>> got;
+    ASSERT_TRUE(loop.run_until(
+        [&] {
+          got.emplace(run_one(loop, c, {"GET", "key:1"}));
+          return got->ok() || got->error().code() != "LOADING";
+        },
+        30s));
+    ASSERT_TRUE(*got) << got->error().to_string();
+    EXPECT_EQ((*got)->str(), "value:1");
+    EXPECT_EQ(c.stats().reconnects, 0u);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST(Faults, BusyReplyIsATypedServerError) {
   RedisServer server({{"--busy-reply-threshold", "100"}});
   TestLoop loop;

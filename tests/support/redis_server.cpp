@@ -132,7 +132,8 @@ bool RedisServer::wait_ready(int ms) {
     if (c && !c->err) {
       redisReply* r = static_cast<redisReply*>(
           password_.empty() ? redisCommand(c, "PING") : redisCommand(c, "AUTH %s", password_.c_str()));
-      bool ok = r && r->type != REDIS_REPLY_ERROR;
+      // LOADING means the process is up and reading its data set.
+      bool ok = r && (r->type != REDIS_REPLY_ERROR || (accept_loading_ && std::strncmp(r->str, "LOADING", 7) == 0));
       if (r) freeReplyObject(r);
       redisFree(c);
       if (ok) return true;
@@ -185,6 +186,21 @@ void RedisServer::start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   throw std::runtime_error("redis-server did not restart: " + log_tail());
+}
+
+void RedisServer::add_args(const std::vector<std::string>& args) {
+  opts_.extra_args.insert(opts_.extra_args.end(), args.begin(), args.end());
+}
+
+void RedisServer::start_loading() {
+  accept_loading_ = true;
+  try {
+    start();
+  } catch (...) {
+    accept_loading_ = false;
+    throw;
+  }
+  accept_loading_ = false;
 }
 
 void RedisServer::restart() {

@@ -35,6 +35,11 @@ class RedisServer {
   void stop();     ///< SIGTERM (SIGKILL after 3 s) and reap.
   void start();    ///< Starts again on the same port; waits until it answers.
   void restart();  ///< stop() + start().
+  /// Adds command-line arguments for the next start() (e.g. a load delay).
+  void add_args(const std::vector<std::string>& args);
+  /// Starts without waiting until the data set is loaded: returns once the
+  /// server accepts connections (a LOADING reply counts as up).
+  void start_loading();
   void pause();    ///< SIGSTOP: the kernel still accepts, nothing answers.
   void resume();   ///< SIGCONT.
 
@@ -59,6 +64,7 @@ class RedisServer {
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   bool paused_ = false;
+  bool accept_loading_ = false;
   std::string password_;
   redisContext* sync_ = nullptr;
   std::vector<redisContext*> sleepers_;
