@@ -11,6 +11,7 @@
 #include <uvredis/lease.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
+#include <uvredis/registry.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 #include <uvredis/subscriber.hpp>
