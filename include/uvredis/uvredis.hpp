@@ -3,6 +3,7 @@
 /// The umbrella header: everything public in uvredis. All objects are
 /// loop-thread only unless their comment says otherwise.
 
+#include <uvredis/cache.hpp>
 #include <uvredis/client.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/decode.hpp>
