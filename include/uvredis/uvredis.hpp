@@ -12,7 +12,9 @@
 #include <uvredis/lease.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
+#include <uvredis/presence.hpp>
 #include <uvredis/registry.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
+#include <uvredis/session_store.hpp>
 #include <uvredis/subscriber.hpp>
