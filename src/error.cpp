@@ -12,6 +12,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::overflow: return "overflow";
     case ErrorKind::usage: return "usage";
     case ErrorKind::closed: return "closed";
+    case ErrorKind::decode: return "decode";
   }
   return "unknown";
 }

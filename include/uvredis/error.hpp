@@ -19,6 +19,7 @@ enum class ErrorKind {
   overflow,         ///< A bounded queue was full; the command was never sent.
   usage,            ///< The call itself is wrong (bad argument, command not allowed here).
   closed,           ///< The client was closed or destroyed before the command completed.
+  decode,           ///< A stored value could not be turned into the requested type (the link is fine).
 };
 
 /// Name of an ErrorKind, for logs and messages ("server", "timeout", ...).

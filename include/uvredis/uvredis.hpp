@@ -9,6 +9,7 @@
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/kv_store.hpp>
 #include <uvredis/lease.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>

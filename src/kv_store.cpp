@@ -1,0 +1,155 @@
+#include <uvredis/kv_store.hpp>
+#include <uvredis/pipeline.hpp>
+
+#include <memory>
+#include <unordered_set>
+
+namespace uvredis::detail {
+
+namespace {
+
+Callback<Reply> as_void(Callback<void> cb) {
+  return [cb = std::move(cb)](Result<Reply> r) mutable {
+    if (!cb) return;
+    if (r) cb(Result<void>());
+    else cb(std::move(r).error());
+  };
+}
+
+// SCAN MATCH treats * ? [ ] and \ as glob syntax: escape them so a prefix
+// matches only itself.
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 4);
+  for (char c : s) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+struct ScanWalk {
+  Executor* ex;
+  std::string pattern;
+  std::size_t strip;
+  std::unordered_set<std::string> seen;  // SCAN may return a key twice
+  std::vector<std::string> keys;
+  Callback<std::vector<std::string>> cb;
+};
+
+void scan_step(const std::shared_ptr<ScanWalk>& w, std::string cursor) {
+  w->ex->command({"SCAN", cursor, "MATCH", w->pattern, "COUNT", "1000"}, [w](Result<Reply> r) {
+    if (!r) return w->cb(std::move(r).error());
+    if (!r->is_array() || r->size() != 2 || !(*r)[1].is_array())
+      return w->cb(decode::unexpected(*r, "a SCAN reply"));
+    for (auto& k : r->elements()[1].elements()) {
+      std::string key = k.take_str();
+      if (w->seen.insert(key).second) w->keys.push_back(key.substr(w->strip));
+    }
+    std::string next((*r)[0].str());
+    if (next == "0") return w->cb(std::move(w->keys));
+    scan_step(w, std::move(next));  // the next batch leaves once this reply is in: the loop stays free
+  });
+}
+
+}  // namespace
+
+KvCore::KvCore(Executor& ex, std::string prefix) : ex_(&ex), prefix_(std::move(prefix)) {}
+
+Error KvCore::decode_error(std::string_view key, const Error& why) {
+  return Error{ErrorKind::decode, "value of key '" + std::string(key) + "' does not decode: " + why.message};
+}
+
+void KvCore::set_bytes(std::string_view key, std::string bytes, std::chrono::milliseconds ttl, Callback<void> cb) {
+  const std::string k = prefix_ + std::string(key);
+  if (ttl.count() > 0) {
+    const std::string px = std::to_string(ttl.count());
+    ex_->command({"SET", k, bytes, "PX", px}, as_void(std::move(cb)));
+  } else {
+    ex_->command({"SET", k, bytes}, as_void(std::move(cb)));
+  }
+}
+
+void KvCore::get_bytes(std::string_view key, Callback<std::optional<std::string>> cb) {
+  ex_->get(prefix_ + std::string(key), std::move(cb));
+}
+
+void KvCore::remove(std::string_view key, Callback<bool> cb) {
+  const std::string k = prefix_ + std::string(key);
+  ex_->command({"DEL", k}, [cb = std::move(cb)](Result<Reply> r) mutable {
+    if (!r) return cb(std::move(r).error());
+    cb(r->integer() > 0);
+  });
+}
+
+void KvCore::batch_set_bytes(std::vector<std::pair<std::string, std::string>> items, std::chrono::milliseconds ttl,
+                             Callback<void> cb) {
+  auto p = std::make_shared<Pipeline>(*ex_);
+  std::vector<Handle<Reply>> hs;
+  hs.reserve(items.size());
+  const std::string px = std::to_string(ttl.count());
+  for (const auto& [key, bytes] : items) {
+    const std::string k = prefix_ + key;
+    if (ttl.count() > 0)
+      hs.push_back(p->command({"SET", k, bytes, "PX", px}));
+    else
+      hs.push_back(p->command({"SET", k, bytes}));
+  }
+  p->exec([p, hs = std::move(hs), cb = std::move(cb)](ExecSummary) mutable {
+    if (!cb) return;
+    for (auto& h : hs)
+      if (!h.result()) return cb(h.result().error());  // the first failure stands for all
+    cb(Result<void>());
+  });
+}
+
+void KvCore::batch_get_bytes(std::vector<std::string> keys, Callback<std::vector<std::optional<std::string>>> cb) {
+  auto p = std::make_shared<Pipeline>(*ex_);
+  std::vector<Handle<std::optional<std::string>>> hs;
+  hs.reserve(keys.size());
+  for (const auto& key : keys) hs.push_back(p->get(prefix_ + key));
+  p->exec([p, hs = std::move(hs), cb = std::move(cb)](ExecSummary) mutable {
+    std::vector<std::optional<std::string>> out;
+    out.reserve(hs.size());
+    for (auto& h : hs) {
+      const auto& r = h.result();
+      if (!r) return cb(r.error());
+      out.push_back(*r);
+    }
+    cb(std::move(out));
+  });
+}
+
+void KvCore::batch_remove(std::vector<std::string> keys, Callback<std::size_t> cb) {
+  auto p = std::make_shared<Pipeline>(*ex_);
+  std::vector<Handle<Reply>> hs;
+  hs.reserve(keys.size());
+  for (const auto& key : keys) {
+    const std::string k = prefix_ + key;
+    hs.push_back(p->command({"DEL", k}));
+  }
+  p->exec([p, hs = std::move(hs), cb = std::move(cb)](ExecSummary) mutable {
+    std::size_t removed = 0;
+    for (auto& h : hs) {
+      const auto& r = h.result();
+      if (!r) return cb(r.error());
+      removed += static_cast<std::size_t>(r->integer());
+    }
+    cb(removed);
+  });
+}
+
+void KvCore::list(std::string_view prefix, Callback<std::vector<std::string>> cb) {
+  auto w = std::make_shared<ScanWalk>();
+  w->ex = ex_;
+  w->pattern = glob_escape(prefix_) + glob_escape(prefix) + "*";
+  w->strip = prefix_.size();
+  w->cb = std::move(cb);
+  scan_step(w, "0");
+}
+
+void KvCore::health(std::chrono::milliseconds deadline, Callback<void> cb) {
+  ex_->command({"PING"}, as_void(std::move(cb)), CommandOptions{deadline});
+}
+
+}  // namespace uvredis::detail
