@@ -57,9 +57,11 @@ constexpr std::size_t kMaxIncoming = 8 * 1024;  // one message from a browser
 constexpr std::size_t kMaxText = 2000;
 constexpr std::size_t kMaxName = 32;
 constexpr std::size_t kMaxRoom = 64;
-// Frames written per WRITEABLE callback, at most: enough to keep up with a
-// burst read from Redis in one loop turn, few enough to stay fair.
-constexpr int kFramesPerWriteable = 32;
+// Bytes written per WRITEABLE callback, at most (then the next client gets
+// its turn). One loop turn can bring hundreds of small messages from Redis
+// (a 16 KiB read), so the budget is in bytes, not frames: writing stops
+// earlier anyway when the socket is full.
+constexpr std::size_t kBytesPerWriteable = 256 * 1024;
 constexpr std::uint64_t kTickMs = 100;
 
 enum class SlowPolicy { drop_oldest, disconnect };
@@ -70,7 +72,7 @@ struct Config {
   std::string redis_url;
   int port = 7681;
   std::string www = WS_FANOUT_WWW;
-  std::size_t queue_limit = 256;
+  std::size_t queue_limit = 1024;
   SlowPolicy policy = SlowPolicy::drop_oldest;
   bool verbose = false;
 };
@@ -122,6 +124,8 @@ struct Counters {
   std::uint64_t unrouted = 0;        // ... for a room nobody here is in
   std::uint64_t frames_queued = 0;
   std::uint64_t frames_sent = 0;
+  std::uint64_t writeables = 0;      // WRITEABLE callbacks
+  std::uint64_t socket_full = 0;     // ... that stopped because the socket was full
   std::uint64_t dropped = 0;         // frames dropped from slow clients' queues
   std::uint64_t slow_clients = 0;    // clients that lost at least one frame
   std::uint64_t slow_disconnects = 0;
@@ -499,7 +503,8 @@ class FanoutServer {
 
   int write_some(Session& s) {
     if (s.kicked) return -1;
-    for (int n = 0; n < kFramesPerWriteable; ++n) {
+    ++counters_.writeables;
+    for (std::size_t written = 0; written < kBytesPerWriteable;) {
       FramePtr frame;
       if (s.unreported_drops > 0) {
         // Placed where the gap is: just before the oldest frame still queued.
@@ -517,8 +522,12 @@ class FanoutServer {
         return -1;
       }
       ++counters_.frames_sent;
+      written += frame->size();
       // Choked also means lws kept part of that frame to send later.
-      if (lws_send_pipe_choked(s.wsi)) break;
+      if (lws_send_pipe_choked(s.wsi)) {
+        ++counters_.socket_full;
+        break;
+      }
     }
     if (!s.queue.empty() || s.unreported_drops > 0) lws_callback_on_writable(s.wsi);
     return 0;
@@ -571,6 +580,8 @@ class FanoutServer {
         {"unrouted", c.unrouted},
         {"frames_queued", c.frames_queued},
         {"frames_sent", c.frames_sent},
+        {"writeables", c.writeables},
+        {"socket_full", c.socket_full},
         {"dropped", c.dropped},
         {"slow_clients", c.slow_clients},
         {"slow_disconnects", c.slow_disconnects},
@@ -640,7 +651,8 @@ void usage(const char* argv0) {
                "  --redis   Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)\n"
                "  --port    TCP port on 127.0.0.1 (default 7681; 0 picks a free one)\n"
                "  --www     directory of the static page (default %s)\n"
-               "  --queue   frames queued per client before the slow-client policy applies (default 256)\n"
+               "  --queue   frames queued per client before the slow-client policy applies (default 1024;\n"
+               "            keep it above what one loop turn brings from Redis: up to ~270 tiny messages)\n"
                "  --policy  what to do with a slow client: drop its oldest frames, or disconnect it\n",
                argv0, WS_FANOUT_WWW);
 }
