@@ -16,11 +16,18 @@ export const repoRoot = path.resolve(here, '..', '..');
 export const fanoutBin = process.env.WS_FANOUT_BIN || path.join(repoRoot, 'build', 'examples', 'ws_fanout');
 
 const children = new Set();
-process.on('exit', () => {
+function killChildren() {
   for (const c of children) {
     try { process.kill(c.pid, 'SIGKILL'); } catch { /* already gone */ }
   }
-});
+}
+process.on('exit', killChildren);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(1);
+  });
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
