@@ -15,7 +15,7 @@
 // disconnected, with --policy disconnect), and is told how many it lost.
 //
 // Usage: ws_fanout [--redis URL] [--port N] [--www DIR] [--queue N]
-//                  [--policy drop-oldest|disconnect] [--verbose]
+//                  [--queue-bytes N] [--policy drop-oldest|disconnect] [--verbose]
 // Listens on 127.0.0.1 only; with --port 0 the kernel picks a free port.
 // The one line on stdout, once listening, is `listening on 127.0.0.1:PORT`.
 
@@ -73,6 +73,7 @@ struct Config {
   int port = 7681;
   std::string www = WS_FANOUT_WWW;
   std::size_t queue_limit = 1024;
+  std::size_t queue_bytes = 8u << 20;  // also the largest message forwarded
   SlowPolicy policy = SlowPolicy::drop_oldest;
   bool verbose = false;
 };
@@ -107,6 +108,7 @@ struct Session {
   std::string name;
   std::string rx;    // a message arriving in fragments
   std::deque<FramePtr> queue;
+  std::size_t queued_bytes = 0;
   std::uint64_t dropped = 0;           // frames lost to the queue limit, ever
   std::uint64_t unreported_drops = 0;  // not yet told to the client
   bool kicked = false;                 // being disconnected for being slow
@@ -122,6 +124,7 @@ struct Counters {
   std::uint64_t publish_errors = 0;  // ... that failed (Redis down, timeout)
   std::uint64_t redis_messages = 0;  // messages received from Redis
   std::uint64_t unrouted = 0;        // ... for a room nobody here is in
+  std::uint64_t oversize = 0;        // ... larger than a client queue may hold (not forwarded)
   std::uint64_t frames_queued = 0;
   std::uint64_t frames_sent = 0;
   std::uint64_t writeables = 0;      // WRITEABLE callbacks
@@ -244,8 +247,8 @@ class FanoutServer {
     }
     lws_vhost* vh = lws_get_vhost_by_name(ctx_, "default");
     port_ = vh ? lws_get_vhost_listen_port(vh) : cfg_.port;
-    log_->info("serving {} and ws protocol '{}' on 127.0.0.1:{}; slow clients: queue {} frames, {}", cfg_.www,
-               kProtocolName, port_, cfg_.queue_limit, to_string(cfg_.policy));
+    log_->info("serving {} and ws protocol '{}' on 127.0.0.1:{}; slow clients: queue {} frames / {} bytes, {}",
+               cfg_.www, kProtocolName, port_, cfg_.queue_limit, cfg_.queue_bytes, to_string(cfg_.policy));
     return true;
   }
 
@@ -433,6 +436,12 @@ class FanoutServer {
       ++counters_.unrouted;
       return;
     }
+    if (m.payload.size() > cfg_.queue_bytes) {
+      if (counters_.oversize++ == 0)
+        log_->warn("a {}-byte message on {} is larger than a client queue may hold ({}): not forwarded",
+                   m.payload.size(), m.channel, cfg_.queue_bytes);
+      return;
+    }
     FramePtr frame = frame_for(it->first, m.payload);
     for (Session* s : it->second) enqueue(*s, frame);
   }
@@ -473,20 +482,26 @@ class FanoutServer {
 
   // ------------------------------------------------------------ queues
 
+  // Bounded in frames and in bytes. Frames are shared between clients, so
+  // the bytes are what one client could hold on its own at worst.
   void enqueue(Session& s, FramePtr frame) {
     if (stopping_ || s.kicked) return;
-    if (s.queue.size() >= cfg_.queue_limit) {
+    if (frame->size() > cfg_.queue_bytes) return;  // only Redis messages can be this big, and they are checked
+    while (!s.queue.empty() &&
+           (s.queue.size() >= cfg_.queue_limit || s.queued_bytes + frame->size() > cfg_.queue_bytes)) {
       if (cfg_.policy == SlowPolicy::disconnect) return kick(s);
+      s.queued_bytes -= s.queue.front()->size();
       s.queue.pop_front();
       ++counters_.dropped;
       ++s.unreported_drops;
       if (s.dropped++ == 0) {
         ++counters_.slow_clients;
-        log_->warn("client #{} ({}) is slow: dropping its oldest messages (queue limit {})", s.id, s.name,
-                   cfg_.queue_limit);
+        log_->warn("client #{} ({}) is slow: dropping its oldest messages (queue limit {} frames / {} bytes)", s.id,
+                   s.name, cfg_.queue_limit, cfg_.queue_bytes);
       }
     }
     bool was_idle = s.queue.empty() && s.unreported_drops == 0;
+    s.queued_bytes += frame->size();
     s.queue.push_back(std::move(frame));
     ++counters_.frames_queued;
     if (was_idle) lws_callback_on_writable(s.wsi);
@@ -495,6 +510,7 @@ class FanoutServer {
   void kick(Session& s) {
     s.kicked = true;
     s.queue.clear();
+    s.queued_bytes = 0;
     ++counters_.slow_disconnects;
     log_->warn("client #{} ({}) is slow: disconnecting it (queue limit {})", s.id, s.name, cfg_.queue_limit);
     // Asynchronous: we may be iterating over the room right now.
@@ -513,6 +529,7 @@ class FanoutServer {
       } else if (!s.queue.empty()) {
         frame = std::move(s.queue.front());
         s.queue.pop_front();
+        s.queued_bytes -= frame->size();
       } else {
         break;
       }
@@ -562,8 +579,11 @@ class FanoutServer {
   }
 
   json stats_json() const {
-    std::size_t deepest = 0;
-    for (const auto& [id, s] : sessions_) deepest = std::max(deepest, s->queue.size());
+    std::size_t deepest = 0, deepest_bytes = 0;
+    for (const auto& [id, s] : sessions_) {
+      deepest = std::max(deepest, s->queue.size());
+      deepest_bytes = std::max(deepest_bytes, s->queued_bytes);
+    }
     uvredis::SubscriberStats sub = subscriber_.stats();
     uvredis::ClientStats cli = redis_.stats();
     const Counters& c = counters_;
@@ -572,12 +592,15 @@ class FanoutServer {
         {"rooms", rooms_.size()},
         {"connections", c.connections},
         {"queue_limit", cfg_.queue_limit},
+        {"queue_bytes", cfg_.queue_bytes},
         {"slow_policy", to_string(cfg_.policy)},
         {"deepest_queue", deepest},
+        {"deepest_queue_bytes", deepest_bytes},
         {"published", c.published},
         {"publish_errors", c.publish_errors},
         {"redis_messages", c.redis_messages},
         {"unrouted", c.unrouted},
+        {"oversize", c.oversize},
         {"frames_queued", c.frames_queued},
         {"frames_sent", c.frames_sent},
         {"writeables", c.writeables},
@@ -646,13 +669,14 @@ int chat_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, s
 
 void usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--redis URL] [--port N] [--www DIR] [--queue N]\n"
+               "usage: %s [--redis URL] [--port N] [--www DIR] [--queue N] [--queue-bytes N]\n"
                "          [--policy drop-oldest|disconnect] [--verbose]\n"
                "  --redis   Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)\n"
                "  --port    TCP port on 127.0.0.1 (default 7681; 0 picks a free one)\n"
                "  --www     directory of the static page (default %s)\n"
                "  --queue   frames queued per client before the slow-client policy applies (default 1024;\n"
                "            keep it above what one loop turn brings from Redis: up to ~270 tiny messages)\n"
+               "  --queue-bytes  the same bound in bytes (default 8 MiB); larger messages are not forwarded\n"
                "  --policy  what to do with a slow client: drop its oldest frames, or disconnect it\n",
                argv0, WS_FANOUT_WWW);
 }
@@ -691,6 +715,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
       auto n = number(1, 1'000'000);
       if (!n) return std::nullopt;
       cfg.queue_limit = static_cast<std::size_t>(*n);
+    } else if (a == "--queue-bytes") {
+      auto n = number(1024, std::numeric_limits<int>::max());
+      if (!n) return std::nullopt;
+      cfg.queue_bytes = static_cast<std::size_t>(*n);
     } else if (a == "--policy") {
       auto v = next();
       if (v == "drop-oldest") cfg.policy = SlowPolicy::drop_oldest;

@@ -16,6 +16,7 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 const QUEUE = 64;  // per-client queue limit of the server under test
+const QUEUE_BYTES = 2 * 1024 * 1024;  // ... in bytes (64 flood frames fit: the frame bound acts first)
 
 let redis;
 let server;
@@ -24,7 +25,7 @@ const track = (c) => (clients.push(c), c);
 
 before(async () => {
   redis = await startRedis();
-  server = await startFanout(redis.url, ['--queue', String(QUEUE)]);
+  server = await startFanout(redis.url, ['--queue', String(QUEUE), '--queue-bytes', String(QUEUE_BYTES)]);
 });
 
 after(async () => {
@@ -71,6 +72,7 @@ describe('ws_fanout', () => {
     const st = await stats(server);
     assert.equal(st.redis.subscribed, true);
     assert.equal(st.queue_limit, QUEUE);
+    assert.equal(st.queue_bytes, QUEUE_BYTES);
     assert.equal(st.slow_policy, 'drop-oldest');
   });
 
@@ -150,6 +152,22 @@ describe('ws_fanout', () => {
     await c.waitFor((f) => f.type === 'error' && /text/.test(f.error), 3000, 'error for a long text');
   });
 
+  test('a message larger than a client queue may hold is not forwarded, and counted', async () => {
+    const c = track(await joined(server.port, 'big', 'bea'));
+    const pub = await Resp.connect(redis.port);
+    try {
+      const before = (await stats(server)).oversize;
+      const huge = JSON.stringify({ type: 'message', room: 'big', from: 'huge', text: 'z'.repeat(QUEUE_BYTES) });
+      await pub.command('PUBLISH', 'chat:room:big', huge);
+      await pub.command('PUBLISH', 'chat:room:big', JSON.stringify({ type: 'message', room: 'big', from: 'small', text: 'ok' }));
+      await c.waitFor((f) => f.from === 'small', 5000, 'the small message');
+      assert.equal(c.frames.filter((f) => f.from === 'huge').length, 0);
+      assert.equal((await stats(server)).oversize, before + 1);
+    } finally {
+      pub.close();
+    }
+  });
+
   test('a client that never reads loses its oldest frames, counted; others get everything', async (t) => {
     const room = 'flood';
     const fast = track(await joined(server.port, room, 'fast'));
@@ -168,6 +186,7 @@ describe('ws_fanout', () => {
       assert.ok(r.stats.dropped > before.dropped, `no drops after ${r.sent} messages: ${JSON.stringify(r.stats)}`);
       assert.equal(r.stats.slow_clients - before.slow_clients, 1);
       assert.ok(r.stats.deepest_queue <= QUEUE, `queue over its bound: ${r.stats.deepest_queue}`);
+      assert.ok(r.stats.deepest_queue_bytes <= QUEUE_BYTES, `queue over its bound: ${r.stats.deepest_queue_bytes}`);
       // The loop kept answering while it was flooded.
       assert.ok(r.worstStatsMs < 2000, `/stats took ${r.worstStatsMs} ms`);
       assert.ok(r.stats.loop_lag_ms.max < 1000, `loop lag ${r.stats.loop_lag_ms.max} ms`);
@@ -198,14 +217,15 @@ describe('ws_fanout', () => {
     }
   });
 
-  test('--policy disconnect closes a client that never reads', async () => {
-    const srv2 = await startFanout(redis.url, ['--queue', '16', '--policy', 'disconnect']);
+  test('--policy disconnect closes a client that never reads (byte bound)', async () => {
+    // 128 KiB hold 7 flood frames: here the byte bound acts, not the frame bound.
+    const srv2 = await startFanout(redis.url, ['--queue', '1000', '--queue-bytes', '131072', '--policy', 'disconnect']);
     const pub = await Resp.connect(redis.port);
     try {
       const fast = track(await joined(srv2.port, 'kick', 'fast'));
       const slow = track(await joined(srv2.port, 'kick', 'slow'));
       slow.ws._socket.pause();
-      const r = await flood(srv2, pub, 'kick', fast, { batch: 8, done: (s) => s.slow_disconnects > 0 });
+      const r = await flood(srv2, pub, 'kick', fast, { batch: 4, done: (s) => s.slow_disconnects > 0 });
       assert.equal(r.stats.slow_disconnects, 1, JSON.stringify(r.stats));
       assert.equal(r.stats.dropped, 0);
       await waitStats(srv2, (s) => s.clients === 1, 5000);
