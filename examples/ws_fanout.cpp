@@ -27,6 +27,11 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -161,6 +166,21 @@ std::optional<std::string> string_field(const json& j, const char* key) {
   return it->get<std::string>();
 }
 
+// Whether 127.0.0.1:port can be bound now (with SO_REUSEADDR, as lws does).
+bool port_is_free(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
 std::int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -187,9 +207,15 @@ class FanoutServer {
   FanoutServer(const FanoutServer&) = delete;
   FanoutServer& operator=(const FanoutServer&) = delete;
 
+  enum class Started { ok, port_taken, lws_failed };
+
   /// Subscribes, starts the timers and signal watchers, creates the lws
-  /// context. False when the context could not be created (port in use).
-  bool start() {
+  /// context. After lws_failed the loop must not run again (see below).
+  Started start() {
+    if (cfg_.port != 0 && !port_is_free(cfg_.port)) {
+      log_->error("127.0.0.1:{} is in use", cfg_.port);
+      return Started::port_taken;
+    }
     subscriber_.on_state_change([this](uvredis::ConnectionState s, const uvredis::Error* e) { on_redis_state(s, e); });
     subscriber_.psubscribe({kPattern}, [this](const uvredis::Message& m) { on_redis_message(m); },
                            [this](uvredis::Result<void> r) {
@@ -234,22 +260,33 @@ class FanoutServer {
     info.iface = "127.0.0.1";
     info.protocols = kProtocols;
     info.mounts = &stats_mount_;
+    // Without FAIL_UPON_UNABLE_TO_BIND lws returns a context without its
+    // vhost when the port is taken.
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
-                   LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8;
+                   LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     foreign_loops_[0] = loop_;
     info.foreign_loops = foreign_loops_;
     info.user = this;
     info.server_string = "uvredis-ws-fanout";
     ctx_ = lws_create_context(&info);
     if (ctx_ == nullptr) {
-      log_->error("could not create the WebSocket server on 127.0.0.1:{}", cfg_.port);
-      return false;
+      // lws 4.1 in foreign-loop mode: a failed lws_create_context leaves
+      // closing handles on our loop whose callbacks live in its libuv plugin,
+      // which it has already unloaded; running the loop then crashes. Hence
+      // the port check above, and no more uv_run after this.
+      log_->error("could not start the WebSocket server on 127.0.0.1:{}", cfg_.port);
+      return Started::lws_failed;
     }
     lws_vhost* vh = lws_get_vhost_by_name(ctx_, "default");
-    port_ = vh ? lws_get_vhost_listen_port(vh) : cfg_.port;
+    if (vh == nullptr) {
+      log_->error("could not listen on 127.0.0.1:{}", cfg_.port);
+      return Started::port_taken;
+    }
+    port_ = lws_get_vhost_listen_port(vh);
     log_->info("serving {} and ws protocol '{}' on 127.0.0.1:{}; slow clients: queue {} frames / {} bytes, {}",
                cfg_.www, kProtocolName, port_, cfg_.queue_limit, cfg_.queue_bytes, to_string(cfg_.policy));
-    return true;
+    return Started::ok;
   }
 
   int port() const { return port_; }
@@ -778,12 +815,18 @@ int main(int argc, char** argv) {
   int status = 0;
   {
     FanoutServer server(&loop, *cfg, *redis_opts, log);
-    if (server.start()) {
-      std::printf("listening on 127.0.0.1:%d\n", server.port());
-      std::fflush(stdout);
-    } else {
-      status = 1;
-      server.shutdown();
+    switch (server.start()) {
+      case FanoutServer::Started::ok:
+        std::printf("listening on 127.0.0.1:%d\n", server.port());
+        std::fflush(stdout);
+        break;
+      case FanoutServer::Started::port_taken:
+        status = 1;
+        server.shutdown();
+        break;
+      case FanoutServer::Started::lws_failed:
+        std::fflush(nullptr);
+        std::_Exit(1);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     server.finish();

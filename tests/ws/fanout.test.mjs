@@ -3,11 +3,13 @@
 // Run through tests/ws/run.sh (it installs and builds what is needed).
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
-  Resp, joined, sleep, startFanout, startRedis, stats, stopProcess, tempDir, waitExit, waitStats, wsClient,
+  Resp, fanoutBin, joined, sleep, startFanout, startRedis, stats, stopProcess, tempDir, waitExit, waitStats, wsClient,
 } from './harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -262,6 +264,26 @@ describe('ws_fanout', () => {
       } catch (e) {
         if (Date.now() > deadline) throw e;
       }
+    }
+  });
+
+  test('a port in use is an error: exit status 1, no listening line', async () => {
+    const blocker = net.createServer();
+    await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+    const { port } = blocker.address();
+    try {
+      const child = spawn(fanoutBin, ['--redis', redis.url, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { err += d; });
+      const st = await waitExit(child, 5000);
+      if (st === null) await stopProcess(child);
+      assert.deepEqual(st, { code: 1, signal: null }, err);
+      assert.equal(out, '');
+      assert.match(err, /in use/);
+    } finally {
+      blocker.close();
     }
   });
 
