@@ -19,6 +19,8 @@
 // Listens on 127.0.0.1 only; with --port 0 the kernel picks a free port.
 // The one line on stdout, once listening, is `listening on 127.0.0.1:PORT`.
 
+#include "ws_fanout_hub.hpp"
+
 #include <uvredis/uvredis.hpp>
 
 #include <libwebsockets.h>
@@ -37,14 +39,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #ifndef WS_FANOUT_WWW
@@ -54,6 +54,9 @@
 namespace {
 
 using json = nlohmann::json;
+using fanout::Client;
+using fanout::FramePtr;
+using fanout::SlowPolicy;
 
 constexpr std::string_view kChannelPrefix = "chat:room:";
 constexpr const char* kPattern = "chat:room:*";
@@ -69,58 +72,26 @@ constexpr std::size_t kMaxRoom = 64;
 constexpr std::size_t kBytesPerWriteable = 256 * 1024;
 constexpr std::uint64_t kTickMs = 100;
 
-enum class SlowPolicy { drop_oldest, disconnect };
-
-const char* to_string(SlowPolicy p) { return p == SlowPolicy::drop_oldest ? "drop-oldest" : "disconnect"; }
-
 struct Config {
   std::string redis_url;
   int port = 7681;
   std::string www = WS_FANOUT_WWW;
-  std::size_t queue_limit = 1024;
-  std::size_t queue_bytes = 8u << 20;  // also the largest message forwarded
-  SlowPolicy policy = SlowPolicy::drop_oldest;
+  fanout::Limits limits;  // per-client queue: frames, bytes (also the largest message forwarded), policy
   bool verbose = false;
 };
 
-// One outgoing text frame, built once and shared by every client it is
-// queued for. lws writes the frame header into the LWS_PRE bytes in front of
-// the payload; that is safe to repeat per client because lws_write either
-// sends the frame or copies what it could not send before returning.
-class Frame {
- public:
-  explicit Frame(std::string_view payload) : buf_(LWS_PRE + payload.size(), '\0') {
-    payload.copy(buf_.data() + LWS_PRE, payload.size());
-  }
-  unsigned char* data() { return reinterpret_cast<unsigned char*>(buf_.data()) + LWS_PRE; }
-  std::size_t size() const { return buf_.size() - LWS_PRE; }
-
- private:
-  std::string buf_;
-};
-using FramePtr = std::shared_ptr<Frame>;
-
-FramePtr make_frame(const json& j) {
-  return std::make_shared<Frame>(j.dump(-1, ' ', false, json::error_handler_t::replace));
+// lws writes a frame's header into the LWS_PRE bytes in front of its
+// payload. A frame is shared by every client it is queued for; writing the
+// header again per client is safe because lws_write either sends the frame
+// or copies what it could not send before returning.
+FramePtr make_frame(const fanout::Hub& hub, const json& j) {
+  return hub.make_frame(j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-// One WebSocket client. Lives in FanoutServer::sessions_ (lws's per-session
-// memory is raw bytes without constructors: it only holds the id).
-struct Session {
-  std::uint64_t id = 0;
-  lws* wsi = nullptr;
-  std::string room;  // empty until joined
-  std::string name;
-  std::string rx;    // a message arriving in fragments
-  std::deque<FramePtr> queue;
-  std::size_t queued_bytes = 0;
-  std::uint64_t dropped = 0;           // frames lost to the queue limit, ever
-  std::uint64_t unreported_drops = 0;  // not yet told to the client
-  bool kicked = false;                 // being disconnected for being slow
-};
-
+// lws's per-session memory is raw bytes without constructors: it holds only
+// the id of our Client (in the Hub).
 struct Pss {
-  std::uint64_t id;  // 0: no session (lws zero-fills this)
+  std::uint64_t id;  // 0: no client (lws zero-fills this)
 };
 
 struct Counters {
@@ -130,13 +101,9 @@ struct Counters {
   std::uint64_t redis_messages = 0;  // messages received from Redis
   std::uint64_t unrouted = 0;        // ... for a room nobody here is in
   std::uint64_t oversize = 0;        // ... larger than a client queue may hold (not forwarded)
-  std::uint64_t frames_queued = 0;
   std::uint64_t frames_sent = 0;
   std::uint64_t writeables = 0;      // WRITEABLE callbacks
   std::uint64_t socket_full = 0;     // ... that stopped because the socket was full
-  std::uint64_t dropped = 0;         // frames dropped from slow clients' queues
-  std::uint64_t slow_clients = 0;    // clients that lost at least one frame
-  std::uint64_t slow_disconnects = 0;
   std::uint64_t bad_requests = 0;
   std::uint64_t redis_outages = 0;   // times the subscriber lost Redis
   std::uint64_t loop_lag_ms_last = 0;
@@ -202,7 +169,19 @@ class FanoutServer {
         cfg_(std::move(cfg)),
         log_(std::move(log)),
         redis_(loop, redis_opts),
-        subscriber_(loop, redis_opts) {}
+        subscriber_(loop, redis_opts),
+        hub_(cfg_.limits, LWS_PRE,
+             {.wake = [](Client& c) { lws_callback_on_writable(static_cast<lws*>(c.handle)); },
+              .kick =
+                  [this](Client& c) {
+                    log_->warn("client #{} ({}) is slow: disconnecting it", c.id, c.name);
+                    // Asynchronous: the hub may be iterating over a room.
+                    lws_set_timeout(static_cast<lws*>(c.handle), PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                  },
+              .first_drop =
+                  [this](Client& c) {
+                    log_->warn("client #{} ({}) is slow: dropping its oldest messages", c.id, c.name);
+                  }}) {}
 
   FanoutServer(const FanoutServer&) = delete;
   FanoutServer& operator=(const FanoutServer&) = delete;
@@ -285,7 +264,8 @@ class FanoutServer {
     }
     port_ = lws_get_vhost_listen_port(vh);
     log_->info("serving {} and ws protocol '{}' on 127.0.0.1:{}; slow clients: queue {} frames / {} bytes, {}",
-               cfg_.www, kProtocolName, port_, cfg_.queue_limit, cfg_.queue_bytes, to_string(cfg_.policy));
+               cfg_.www, kProtocolName, port_, cfg_.limits.frames, cfg_.limits.bytes,
+               fanout::to_string(cfg_.limits.policy));
     return Started::ok;
   }
 
@@ -297,6 +277,7 @@ class FanoutServer {
   void shutdown() {
     if (stopping_) return;
     stopping_ = true;
+    hub_.stop();
     for (uv_signal_t* s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) {
         delete reinterpret_cast<uv_signal_t*>(h);
       });
@@ -359,48 +340,50 @@ class FanoutServer {
   int on_chat(lws* wsi, lws_callback_reasons reason, Pss* pss, void* in, std::size_t len) {
     switch (reason) {
       case LWS_CALLBACK_ESTABLISHED: {
-        auto s = std::make_unique<Session>();
-        s->id = ++next_id_;
-        s->wsi = wsi;
-        s->name = "guest-" + std::to_string(s->id);
-        pss->id = s->id;
+        Client& c = hub_.add(wsi);
+        pss->id = c.id;
         ++counters_.connections;
-        if (cfg_.verbose) log_->info("client #{} connected", s->id);
-        sessions_.emplace(s->id, std::move(s));
+        if (cfg_.verbose) log_->info("client #{} connected", c.id);
         return 0;
       }
       case LWS_CALLBACK_RECEIVE: {
-        Session* s = find(pss->id);
-        if (s == nullptr) return -1;
+        Client* c = hub_.find(pss->id);
+        if (c == nullptr) return -1;
         if (lws_frame_is_binary(wsi)) {
           static const char why[] = "text frames only";
           lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
                            reinterpret_cast<unsigned char*>(const_cast<char*>(why)), sizeof why - 1);
           return -1;
         }
-        s->rx.append(static_cast<const char*>(in), len);
-        if (s->rx.size() > kMaxIncoming) {
+        bool complete = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+        auto part = partial_.find(c->id);
+        if (complete && part == partial_.end()) {  // the usual case: the whole message at once
+          on_client_message(*c, std::string(static_cast<const char*>(in), len));
+          return 0;
+        }
+        if (part == partial_.end()) part = partial_.emplace(c->id, std::string()).first;
+        part->second.append(static_cast<const char*>(in), len);
+        if (part->second.size() > kMaxIncoming) {
           static const char why[] = "message too large";
           lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                            reinterpret_cast<unsigned char*>(const_cast<char*>(why)), sizeof why - 1);
           return -1;
         }
-        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) return 0;
-        std::string text = std::move(s->rx);
-        s->rx.clear();
-        on_client_message(*s, text);
+        if (!complete) return 0;
+        std::string text = std::move(part->second);
+        partial_.erase(part);
+        on_client_message(*c, text);
         return 0;
       }
       case LWS_CALLBACK_SERVER_WRITEABLE: {
-        Session* s = find(pss->id);
-        return s ? write_some(*s) : -1;
+        Client* c = hub_.find(pss->id);
+        return c ? write_some(*c) : -1;
       }
       case LWS_CALLBACK_CLOSED: {
-        Session* s = find(pss->id);
-        if (s == nullptr) return 0;
-        if (cfg_.verbose) log_->info("client #{} disconnected", s->id);
-        leave_room(*s);
-        sessions_.erase(s->id);
+        if (pss->id == 0) return 0;
+        if (cfg_.verbose) log_->info("client #{} disconnected", pss->id);
+        partial_.erase(pss->id);
+        hub_.remove(pss->id);
         pss->id = 0;
         return 0;
       }
@@ -410,14 +393,9 @@ class FanoutServer {
   }
 
  private:
-  Session* find(std::uint64_t id) {
-    auto it = sessions_.find(id);
-    return it == sessions_.end() ? nullptr : it->second.get();
-  }
-
   // ---------------------------------------------------- browser -> Redis
 
-  void on_client_message(Session& s, const std::string& text) {
+  void on_client_message(Client& s, const std::string& text) {
     json msg = json::parse(text, nullptr, false);
     if (msg.is_discarded() || !msg.is_object()) return reply_error(s, "not a JSON object");
     std::string type = string_field(msg, "type").value_or("");
@@ -428,11 +406,9 @@ class FanoutServer {
         if (!valid_name(*name)) return reply_error(s, "name must be 1-32 bytes, no control characters");
         s.name = *name;
       }
-      leave_room(s);
-      s.room = *room;
-      rooms_[s.room].insert(&s);
+      hub_.join(s, *room);
       if (cfg_.verbose) log_->info("client #{} ({}) joined room {}", s.id, s.name, s.room);
-      enqueue(s, make_frame({{"type", "joined"}, {"room", s.room}, {"name", s.name}}));
+      hub_.send(s, make_frame(hub_, {{"type", "joined"}, {"room", s.room}, {"name", s.name}}));
     } else if (type == "say") {
       if (s.room.empty()) return reply_error(s, "join a room first");
       auto body = string_field(msg, "text");
@@ -443,12 +419,12 @@ class FanoutServer {
     }
   }
 
-  void reply_error(Session& s, std::string_view what) {
+  void reply_error(Client& s, std::string_view what) {
     ++counters_.bad_requests;
-    enqueue(s, make_frame({{"type", "error"}, {"error", what}}));
+    hub_.send(s, make_frame(hub_, {{"type", "error"}, {"error", what}}));
   }
 
-  void publish(Session& s, const std::string& text) {
+  void publish(Client& s, const std::string& text) {
     json msg = {{"type", "message"}, {"room", s.room}, {"from", s.name}, {"text", text}, {"ts", now_ms()}};
     std::string payload = msg.dump(-1, ' ', false, json::error_handler_t::replace);
     std::string channel = std::string(kChannelPrefix) + s.room;
@@ -458,7 +434,8 @@ class FanoutServer {
       if (r) return;
       ++counters_.publish_errors;
       log_->warn("PUBLISH failed: {}", r.error().to_string());
-      if (Session* s = find(id)) enqueue(*s, make_frame({{"type", "error"}, {"error", "not sent: " + r.error().to_string()}}));
+      if (Client* c = hub_.find(id))
+        hub_.send(*c, make_frame(hub_, {{"type", "error"}, {"error", "not sent: " + r.error().to_string()}}));
     });
   }
 
@@ -468,34 +445,30 @@ class FanoutServer {
     ++counters_.redis_messages;
     std::string_view channel = m.channel;
     if (!channel.starts_with(kChannelPrefix)) return;
-    auto it = rooms_.find(std::string(channel.substr(kChannelPrefix.size())));
-    if (it == rooms_.end() || it->second.empty()) {
+    std::string room(channel.substr(kChannelPrefix.size()));
+    if (!hub_.has_room(room)) {
       ++counters_.unrouted;
       return;
     }
-    if (m.payload.size() > cfg_.queue_bytes) {
+    if (m.payload.size() > cfg_.limits.bytes) {
       if (counters_.oversize++ == 0)
         log_->warn("a {}-byte message on {} is larger than a client queue may hold ({}): not forwarded",
-                   m.payload.size(), m.channel, cfg_.queue_bytes);
+                   m.payload.size(), m.channel, cfg_.limits.bytes);
       return;
     }
-    FramePtr frame = frame_for(it->first, m.payload);
-    for (Session* s : it->second) enqueue(*s, frame);
+    hub_.send_room(room, frame_for(room, m.payload));
   }
 
   // A JSON object is forwarded byte for byte (the parse also proves it is
   // valid UTF-8, which a text frame must be). Anything else, for example
   // `redis-cli PUBLISH chat:room:lobby hello`, is wrapped in a message.
-  static FramePtr frame_for(const std::string& room, const std::string& payload) {
+  FramePtr frame_for(const std::string& room, const std::string& payload) const {
     json j = json::parse(payload, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) return std::make_shared<Frame>(payload);
-    return make_frame({{"type", "message"}, {"room", room}, {"from", "redis"}, {"text", payload}});
+    if (!j.is_discarded() && j.is_object()) return hub_.make_frame(payload);
+    return make_frame(hub_, {{"type", "message"}, {"room", room}, {"from", "redis"}, {"text", payload}});
   }
 
-  void broadcast(const json& j) {
-    FramePtr frame = make_frame(j);
-    for (auto& [id, s] : sessions_) enqueue(*s, frame);
-  }
+  void broadcast(const json& j) { hub_.send_all(make_frame(hub_, j)); }
 
   void on_redis_state(uvredis::ConnectionState st, const uvredis::Error* e) {
     using uvredis::ConnectionState;
@@ -517,84 +490,30 @@ class FanoutServer {
     }
   }
 
-  // ------------------------------------------------------------ queues
+  // ------------------------------------------------------------ writes
 
-  // Bounded in frames and in bytes. Frames are shared between clients, so
-  // the bytes are what one client could hold on its own at worst.
-  void enqueue(Session& s, FramePtr frame) {
-    if (stopping_ || s.kicked) return;
-    if (frame->size() > cfg_.queue_bytes) return;  // only Redis messages can be this big, and they are checked
-    while (!s.queue.empty() &&
-           (s.queue.size() >= cfg_.queue_limit || s.queued_bytes + frame->size() > cfg_.queue_bytes)) {
-      if (cfg_.policy == SlowPolicy::disconnect) return kick(s);
-      s.queued_bytes -= s.queue.front()->size();
-      s.queue.pop_front();
-      ++counters_.dropped;
-      ++s.unreported_drops;
-      if (s.dropped++ == 0) {
-        ++counters_.slow_clients;
-        log_->warn("client #{} ({}) is slow: dropping its oldest messages (queue limit {} frames / {} bytes)", s.id,
-                   s.name, cfg_.queue_limit, cfg_.queue_bytes);
-      }
-    }
-    bool was_idle = s.queue.empty() && s.unreported_drops == 0;
-    s.queued_bytes += frame->size();
-    s.queue.push_back(std::move(frame));
-    ++counters_.frames_queued;
-    if (was_idle) lws_callback_on_writable(s.wsi);
-  }
-
-  void kick(Session& s) {
-    s.kicked = true;
-    s.queue.clear();
-    s.queued_bytes = 0;
-    ++counters_.slow_disconnects;
-    log_->warn("client #{} ({}) is slow: disconnecting it (queue limit {})", s.id, s.name, cfg_.queue_limit);
-    // Asynchronous: we may be iterating over the room right now.
-    lws_set_timeout(s.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-  }
-
-  int write_some(Session& s) {
-    if (s.kicked) return -1;
+  int write_some(Client& c) {
+    if (c.kicked) return -1;
     ++counters_.writeables;
+    auto* wsi = static_cast<lws*>(c.handle);
     for (std::size_t written = 0; written < kBytesPerWriteable;) {
-      FramePtr frame;
-      if (s.unreported_drops > 0) {
-        // Placed where the gap is: just before the oldest frame still queued.
-        frame = make_frame({{"type", "dropped"}, {"count", s.unreported_drops}});
-        s.unreported_drops = 0;
-      } else if (!s.queue.empty()) {
-        frame = std::move(s.queue.front());
-        s.queue.pop_front();
-        s.queued_bytes -= frame->size();
-      } else {
-        break;
-      }
-      int sent = lws_write(s.wsi, frame->data(), frame->size(), LWS_WRITE_TEXT);
+      FramePtr frame = hub_.next(c);
+      if (!frame) break;
+      int sent = lws_write(wsi, frame->data(), frame->size(), LWS_WRITE_TEXT);
       if (sent < static_cast<int>(frame->size())) {
-        log_->warn("client #{}: write failed ({})", s.id, sent);
+        log_->warn("client #{}: write failed ({})", c.id, sent);
         return -1;
       }
       ++counters_.frames_sent;
       written += frame->size();
       // Choked also means lws kept part of that frame to send later.
-      if (lws_send_pipe_choked(s.wsi)) {
+      if (lws_send_pipe_choked(wsi)) {
         ++counters_.socket_full;
         break;
       }
     }
-    if (!s.queue.empty() || s.unreported_drops > 0) lws_callback_on_writable(s.wsi);
+    if (hub_.pending(c)) lws_callback_on_writable(wsi);
     return 0;
-  }
-
-  void leave_room(Session& s) {
-    if (s.room.empty()) return;
-    auto it = rooms_.find(s.room);
-    if (it != rooms_.end()) {
-      it->second.erase(&s);
-      if (it->second.empty()) rooms_.erase(it);
-    }
-    s.room.clear();
   }
 
   // ------------------------------------------------------------ stats
@@ -607,44 +526,40 @@ class FanoutServer {
     if (lag > counters_.loop_lag_ms_max) counters_.loop_lag_ms_max = lag;
     // Every 5 s, a line when slow clients lost something since the last one.
     if (++ticks_ % 50 != 0) return;
-    if (counters_.dropped != logged_dropped_ || counters_.slow_disconnects != logged_kicks_) {
-      log_->warn("slow clients: {} frames dropped, {} clients disconnected so far", counters_.dropped,
-                 counters_.slow_disconnects);
-      logged_dropped_ = counters_.dropped;
-      logged_kicks_ = counters_.slow_disconnects;
+    const fanout::HubCounters& h = hub_.counters();
+    if (h.dropped != logged_dropped_ || h.slow_disconnects != logged_kicks_) {
+      log_->warn("slow clients: {} frames dropped, {} clients disconnected so far", h.dropped, h.slow_disconnects);
+      logged_dropped_ = h.dropped;
+      logged_kicks_ = h.slow_disconnects;
     }
   }
 
   json stats_json() const {
-    std::size_t deepest = 0, deepest_bytes = 0;
-    for (const auto& [id, s] : sessions_) {
-      deepest = std::max(deepest, s->queue.size());
-      deepest_bytes = std::max(deepest_bytes, s->queued_bytes);
-    }
     uvredis::SubscriberStats sub = subscriber_.stats();
     uvredis::ClientStats cli = redis_.stats();
     const Counters& c = counters_;
+    const fanout::HubCounters& h = hub_.counters();
     return {
-        {"clients", sessions_.size()},
-        {"rooms", rooms_.size()},
+        {"clients", hub_.clients()},
+        {"rooms", hub_.rooms()},
         {"connections", c.connections},
-        {"queue_limit", cfg_.queue_limit},
-        {"queue_bytes", cfg_.queue_bytes},
-        {"slow_policy", to_string(cfg_.policy)},
-        {"deepest_queue", deepest},
-        {"deepest_queue_bytes", deepest_bytes},
+        {"queue_limit", cfg_.limits.frames},
+        {"queue_bytes", cfg_.limits.bytes},
+        {"slow_policy", fanout::to_string(cfg_.limits.policy)},
+        {"deepest_queue", hub_.deepest_queue()},
+        {"deepest_queue_bytes", hub_.deepest_queue_bytes()},
         {"published", c.published},
         {"publish_errors", c.publish_errors},
         {"redis_messages", c.redis_messages},
         {"unrouted", c.unrouted},
         {"oversize", c.oversize},
-        {"frames_queued", c.frames_queued},
+        {"frames_queued", h.frames_queued},
         {"frames_sent", c.frames_sent},
         {"writeables", c.writeables},
         {"socket_full", c.socket_full},
-        {"dropped", c.dropped},
-        {"slow_clients", c.slow_clients},
-        {"slow_disconnects", c.slow_disconnects},
+        {"dropped", h.dropped},
+        {"slow_clients", h.slow_clients},
+        {"slow_disconnects", h.slow_disconnects},
         {"bad_requests", c.bad_requests},
         {"loop_lag_ms", {{"last", c.loop_lag_ms_last}, {"max", c.loop_lag_ms_max}}},
         {"redis",
@@ -678,9 +593,8 @@ class FanoutServer {
   std::uint64_t logged_dropped_ = 0;
   std::uint64_t logged_kicks_ = 0;
 
-  std::uint64_t next_id_ = 0;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
-  std::unordered_map<std::string, std::unordered_set<Session*>> rooms_;
+  fanout::Hub hub_;
+  std::unordered_map<std::uint64_t, std::string> partial_;  // messages arriving in fragments
   std::unordered_map<lws*, std::string> http_bodies_;  // /stats responses waiting for WRITEABLE
   Counters counters_;
   bool subscribed_ = false;
@@ -751,15 +665,15 @@ std::optional<Config> parse_args(int argc, char** argv) {
     } else if (a == "--queue") {
       auto n = number(1, 1'000'000);
       if (!n) return std::nullopt;
-      cfg.queue_limit = static_cast<std::size_t>(*n);
+      cfg.limits.frames = static_cast<std::size_t>(*n);
     } else if (a == "--queue-bytes") {
       auto n = number(1024, std::numeric_limits<int>::max());
       if (!n) return std::nullopt;
-      cfg.queue_bytes = static_cast<std::size_t>(*n);
+      cfg.limits.bytes = static_cast<std::size_t>(*n);
     } else if (a == "--policy") {
       auto v = next();
-      if (v == "drop-oldest") cfg.policy = SlowPolicy::drop_oldest;
-      else if (v == "disconnect") cfg.policy = SlowPolicy::disconnect;
+      if (v == "drop-oldest") cfg.limits.policy = SlowPolicy::drop_oldest;
+      else if (v == "disconnect") cfg.limits.policy = SlowPolicy::disconnect;
       else return std::nullopt;
     } else if (a == "--verbose") {
       cfg.verbose = true;
