@@ -249,7 +249,7 @@ describe('ws_fanout', () => {
     const c = track(await joined(server.port, 'restart', 'rita'));
     await stopProcess(redis.child);
     await c.waitFor((f) => f.type === 'status' && f.redis === 'down', 5000, 'redis down status');
-    redis = { ...(await startRedis(redis.port)), dir: redis.dir };
+    redis = await startRedis(redis.port, redis.dir);
     await c.waitFor((f) => f.type === 'status' && f.redis === 'up' && f.gap === true, 10000, 'redis up status');
     const st = await stats(server);
     assert.equal(st.redis.outages, 1);

@@ -198,9 +198,10 @@ export class Resp {
 
 // ---------------------------------------------------------- processes
 
-/** A private redis-server on a free loopback port in a temp dir. */
-export async function startRedis(port) {
-  const dir = tempDir('redis');
+/** A private redis-server on a free loopback port in a temp dir (or on
+ * `port` in `dir`, to start one again where it was). */
+export async function startRedis(port, dir) {
+  dir = dir ?? tempDir('redis');
   port = port ?? (await freePort());
   const child = track(spawn('redis-server', [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
