@@ -67,6 +67,9 @@ rc=${PIPESTATUS[0]}
 
 passed="$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)"
 failed="$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)"
+# Tests that never ran because a hook failed count as failed.
+cancelled="$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)"
+[[ -n "$failed" ]] && failed=$((failed + ${cancelled:-0}))
 if [[ -z "$passed" || -z "$failed" ]]; then
   echo "tests/ws: the test runner gave no summary (exit status $rc)" >&2
   echo "${passed:-0} passed, $(( ${failed:-0} + 1 )) failed"
