@@ -9,7 +9,8 @@ packages=(
   libuv1-dev libhiredis-dev libspdlog-dev
   redis-server redis-tools
   googletest libgtest-dev libgmock-dev
-  iptables iproute2 procps nlohmann-json3-dev
+  iptables iproute2 procps
+  nlohmann-json3-dev libwebsockets-dev chromium
   "$@"
 )
 
