@@ -35,8 +35,11 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 
 status=0
-for ex in $(sed -n "s/^foreach ex : \[\(.*\)\]/\1/p" examples/meson.build | tr -d "'," ); do
-  [ -x "build-demo/examples/$ex" ] || continue
+# The examples that run to completion on their own (ws_fanout is a server:
+# see the README to run it).
+for ex in quickstart recipes locks; do
+  [ -f "examples/$ex.cpp" ] || continue
+  [ -x "build-demo/examples/$ex" ] || { echo "examples/$ex.cpp was not built" >&2; status=1; continue; }
   echo "== examples/$ex.cpp"
   "build-demo/examples/$ex" || status=1
 done
