@@ -11,6 +11,10 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 using namespace std::chrono_literals;
 using uvredis::Client;
@@ -330,6 +334,154 @@ TEST(Subscriber, HundredThousandMessagesInOrder) {
     EXPECT_EQ(st.messages, static_cast<std::uint64_t>(n));
     EXPECT_GT(st.max_turn_messages, 0u);
     EXPECT_LT(st.max_turn_messages, static_cast<std::size_t>(n));  // spread over many turns: bounded reads
+    close_all(loop, sub, pub);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// Numbered messages at ~1,000/s while the subscriber is killed every 2 s:
+// each time it is back within 500 ms, nothing arrives twice or out of order,
+// and every missing number was published inside a reported disconnect window.
+TEST(Subscriber, KilledEveryTwoSecondsUnderSteadyTrafficLosesOnlyInsideItsWindows) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Subscriber sub(loop.get(), opts_for(server));
+    Client pub(loop.get(), opts_for(server));
+    std::vector<long long> received;
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"seq"}, [&](const Message& m) { received.push_back(std::stoll(m.payload)); }));
+
+    struct Window {
+      long long last_received_at_kill;  // everything after this may be lost ...
+      long long next_at_connected = -1; // ... up to (not including) this number
+      std::uint64_t killed_ns;
+      std::uint64_t back_ns = 0;
+    };
+    std::vector<Window> windows;
+    long long next = 0;
+    sub.on_state_change([&](ConnectionState s, const uvredis::Error*) {
+      if (s == ConnectionState::connected && !windows.empty() && windows.back().back_ns == 0) {
+        windows.back().back_ns = uv_hrtime();
+        windows.back().next_at_connected = next;
+      }
+    });
+
+    long long acked = 0, unheard = 0;
+    struct Ctx {
+      Client* pub;
+      long long* next;
+      long long* acked;
+      long long* unheard;
+    } ctx{&pub, &next, &acked, &unheard};
+    uv_timer_t publisher;
+    uv_timer_init(loop.get(), &publisher);
+    publisher.data = &ctx;
+    uv_timer_start(&publisher, [](uv_timer_t* t) {
+      auto* c = static_cast<Ctx*>(t->data);
+      const std::string n = std::to_string((*c->next)++);
+      c->pub->command({"PUBLISH", "seq", n}, [c](Result<Reply> r) {
+        EXPECT_TRUE(r);
+        ++*c->acked;
+        if (r && r->integer() == 0) ++*c->unheard;
+      });
+    }, 1, 1);
+
+    const int kills = 3;
+    for (int k = 0; k < kills; ++k) {
+      const std::uint64_t until = uv_hrtime() + 2'000'000'000ull;
+      ASSERT_TRUE(loop.run_until([&] { return uv_hrtime() >= until; }, 5s));  // traffic flows for 2 s
+      windows.push_back(Window{received.empty() ? -1 : received.back(), -1, uv_hrtime()});
+      server.cmd({"CLIENT", "KILL", "TYPE", "pubsub"});
+      ASSERT_TRUE(loop.run_until([&] { return windows.back().back_ns != 0; }, 5s)) << "kill " << k;
+    }
+    // Traffic goes on after the last recovery, so the end is not in a window.
+    const std::uint64_t tail = uv_hrtime() + 300'000'000ull;
+    ASSERT_TRUE(loop.run_until([&] { return uv_hrtime() >= tail; }, 5s));
+    const long long last = next;
+    uv_timer_stop(&publisher);
+    uv_close(reinterpret_cast<uv_handle_t*>(&publisher), nullptr);
+    // The last numbers are still on their way: wait for them.
+    ASSERT_TRUE(loop.run_until([&] { return !received.empty() && received.back() == last - 1; }, 5s))
+        << "last published " << last - 1 << ", last received " << (received.empty() ? -1 : received.back())
+        << ", received " << received.size() << ", acked " << acked << ", published to no subscriber " << unheard;
+
+    EXPECT_EQ(sub.stats().resubscribes, static_cast<std::uint64_t>(kills));
+    for (const Window& w : windows) {
+      const double ms = static_cast<double>(w.back_ns - w.killed_ns) / 1e6;
+      EXPECT_LT(ms, 500.0) << "resubscribed " << ms << " ms after the kill";
+    }
+    ASSERT_GT(received.size(), 1000u);
+    EXPECT_GT(last, 3000);  // traffic really flowed (a 1 ms timer for 6 s, on a loaded machine)
+    for (std::size_t i = 1; i < received.size(); ++i) {
+      ASSERT_GT(received[i], received[i - 1]) << "duplicate or reordered at " << i;
+      if (received[i] == received[i - 1] + 1) continue;
+      // A gap: it must sit inside one of the disconnect windows.
+      const long long first_missing = received[i - 1] + 1, last_missing = received[i] - 1;
+      const bool explained = std::any_of(windows.begin(), windows.end(), [&](const Window& w) {
+        return first_missing > w.last_received_at_kill && last_missing < w.next_at_connected;
+      });
+      EXPECT_TRUE(explained) << "messages " << first_missing << ".." << last_missing << " lost outside any window";
+    }
+    EXPECT_EQ(received.front(), 0);
+    close_all(loop, sub, pub);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A handler that stalls the loop while a burst arrives: the server cuts the
+// subscriber off at its pubsub output-buffer limit; uvredis notices, logs
+// it, reconnects, resubscribes, and later messages arrive. Nothing of the
+// burst piles up on our side.
+TEST(Subscriber, ServerOutputBufferLimitDisconnectIsDetectedLoggedAndRecovered) {
+  RedisServer server({{"--client-output-buffer-limit", "pubsub 64kb 32kb 1"}});
+  TestLoop loop;
+  {
+    std::ostringstream captured;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+    auto logger = std::make_shared<spdlog::logger>("sub", sink);
+    logger->set_level(spdlog::level::info);
+    auto o = opts_for(server);
+    o.logger = logger;
+    Subscriber sub(loop.get(), o);
+    Client pub(loop.get(), opts_for(server));
+    std::vector<ConnectionState> states;
+    std::string why;
+    sub.on_state_change([&](ConnectionState s, const uvredis::Error* e) {
+      states.push_back(s);
+      if (e && why.empty()) why = e->to_string();
+    });
+    int got = 0, after = 0;
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"burst"}, [&](const Message& m) {
+      if (m.payload == "after") {
+        ++after;
+        return;
+      }
+      if (++got <= 20) uv_sleep(10);  // a slow consumer: 200 ms of stalled loop
+    }));
+    const std::string big(4096, 'x');
+    int published = 0;
+    for (int i = 0; i < 2000; ++i)  // 8 MB in one burst
+      pub.command({"PUBLISH", "burst", big}, [&](Result<Reply> r) {
+        EXPECT_TRUE(r);
+        ++published;
+      });
+    ASSERT_TRUE(loop.run_until([&] { return published == 2000; }));
+    ASSERT_TRUE(loop.run_until([&] {
+      return std::count(states.begin(), states.end(), ConnectionState::connected) >= 1 &&
+             std::find(states.begin(), states.end(), ConnectionState::reconnecting) != states.end() &&
+             states.back() == ConnectionState::connected;
+    }, 10s));
+    EXPECT_LT(got, 2000) << "the server should have cut the subscriber off";
+    EXPECT_FALSE(why.empty());
+    EXPECT_GE(sub.stats().resubscribes, 1u);
+    // The server says why in its log.
+    EXPECT_NE(server.log_tail().find("output buffer limits"), std::string::npos) << server.log_tail();
+    EXPECT_NE(captured.str().find("lost"), std::string::npos) << captured.str();
+    // Recovered: a later message arrives.
+    ASSERT_TRUE(loop.run_until([&] {
+      publish(loop, pub, "burst", "after");
+      return after > 0;
+    }, 5s));
     close_all(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);

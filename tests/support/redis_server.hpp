@@ -52,12 +52,13 @@ class RedisServer {
   void client_pause(int ms);
   /// Sends DEBUG SLEEP on its own connection and returns at once.
   void debug_sleep(double seconds);
+  /// The last 2,000 bytes of the server's log file.
+  std::string log_tail() const;
 
  private:
   void spawn();
   bool wait_ready(int ms);
   void drop_connections();
-  std::string log_tail() const;
 
   ServerOptions opts_;
   std::string dir_;
