@@ -98,7 +98,8 @@ class SubscriberImpl {
   ConnectionState state() const noexcept {
     ConnectionState s = conn_->state();
     // Connected means "connected and subscribed again".
-    if (s == ConnectionState::connected && !reported_connected_) return ConnectionState::reconnecting;
+    if (s == ConnectionState::connected && !reported_connected_)
+      return ever_connected_ ? ConnectionState::reconnecting : ConnectionState::connecting;
     return s;
   }
 

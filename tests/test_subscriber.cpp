@@ -486,3 +486,30 @@ TEST(Subscriber, ServerOutputBufferLimitDisconnectIsDetectedLoggedAndRecovered) 
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+TEST(Subscriber, FirstConnectIsReportedAsConnectingNotReconnecting) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Subscriber sub(loop.get(), opts_for(server));
+    Client pub(loop.get(), opts_for(server));
+    std::vector<ConnectionState> seen{sub.state()};
+    sub.on_state_change([&](ConnectionState s, const uvredis::Error*) { seen.push_back(s); });
+    int confirmed = 0;
+    sub.subscribe({"c"}, [](const Message&) {}, [&](Result<void> r) {
+      EXPECT_TRUE(r);
+      seen.push_back(sub.state());
+      ++confirmed;
+    });
+    // Poll the state on every turn until the subscription is confirmed.
+    ASSERT_TRUE(loop.run_until([&] {
+      seen.push_back(sub.state());
+      return confirmed == 1;
+    }));
+    EXPECT_EQ(seen.front(), ConnectionState::connecting);
+    EXPECT_EQ(seen.back(), ConnectionState::connected);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), ConnectionState::reconnecting), 0);
+    close_all(loop, sub, pub);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
