@@ -1,5 +1,7 @@
 #include <uvredis/cache.hpp>
 
+#include "callbacks.hpp"
+
 #include <algorithm>
 #include <random>
 #include <unordered_map>
@@ -98,20 +100,12 @@ void Cache::put(std::string_view key, std::string_view value, std::chrono::milli
     });
     return;
   }
-  st_->store(std::string(key), 'v', value, ttl, [cb = std::move(cb)](Result<Reply> r) mutable {
-    if (!cb) return;
-    if (r) cb(Result<void>());
-    else cb(std::move(r).error());
-  });
+  st_->store(std::string(key), 'v', value, ttl, detail::ignore_value(std::move(cb)));
 }
 
 void Cache::invalidate(std::string_view key, Callback<void> cb) {
   const std::string fk = st_->full_key(key);
-  st_->ex->command({"DEL", fk}, [cb = std::move(cb)](Result<Reply> r) mutable {
-    if (!cb) return;
-    if (r) cb(Result<void>());
-    else cb(std::move(r).error());
-  });
+  st_->ex->command({"DEL", fk}, detail::ignore_value(std::move(cb)));
 }
 
 }  // namespace uvredis

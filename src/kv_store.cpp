@@ -1,20 +1,14 @@
 #include <uvredis/kv_store.hpp>
 #include <uvredis/pipeline.hpp>
 
+#include "callbacks.hpp"
+
 #include <memory>
 #include <unordered_set>
 
 namespace uvredis::detail {
 
 namespace {
-
-Callback<Reply> as_void(Callback<void> cb) {
-  return [cb = std::move(cb)](Result<Reply> r) mutable {
-    if (!cb) return;
-    if (r) cb(Result<void>());
-    else cb(std::move(r).error());
-  };
-}
 
 // SCAN MATCH treats * ? [ ] and \ as glob syntax: escape them so a prefix
 // matches only itself.
@@ -64,9 +58,9 @@ void KvCore::set_bytes(std::string_view key, std::string bytes, std::chrono::mil
   const std::string k = prefix_ + std::string(key);
   if (ttl.count() > 0) {
     const std::string px = std::to_string(ttl.count());
-    ex_->command({"SET", k, bytes, "PX", px}, as_void(std::move(cb)));
+    ex_->command({"SET", k, bytes, "PX", px}, ignore_value(std::move(cb)));
   } else {
-    ex_->command({"SET", k, bytes}, as_void(std::move(cb)));
+    ex_->command({"SET", k, bytes}, ignore_value(std::move(cb)));
   }
 }
 
@@ -149,7 +143,7 @@ void KvCore::list(std::string_view prefix, Callback<std::vector<std::string>> cb
 }
 
 void KvCore::health(std::chrono::milliseconds deadline, Callback<void> cb) {
-  ex_->command({"PING"}, as_void(std::move(cb)), CommandOptions{deadline});
+  ex_->command({"PING"}, ignore_value(std::move(cb)), CommandOptions{deadline});
 }
 
 }  // namespace uvredis::detail

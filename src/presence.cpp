@@ -1,19 +1,11 @@
 #include <uvredis/presence.hpp>
 #include <uvredis/pipeline.hpp>
 
+#include "callbacks.hpp"
+
 #include <memory>
 
 namespace uvredis {
-
-namespace {
-Callback<Reply> as_void(Callback<void> cb) {
-  return [cb = std::move(cb)](Result<Reply> r) mutable {
-    if (!cb) return;
-    if (r) cb(Result<void>());
-    else cb(std::move(r).error());
-  };
-}
-}  // namespace
 
 Presence::Presence(Executor& ex, std::string prefix) : ex_(&ex), prefix_(std::move(prefix)) {}
 
@@ -26,12 +18,12 @@ void Presence::online(std::string_view user, std::chrono::milliseconds ttl, Call
   }
   const std::string k = key(user);
   const std::string px = std::to_string(ttl.count());
-  ex_->command({"SET", k, "1", "PX", px}, as_void(std::move(cb)));
+  ex_->command({"SET", k, "1", "PX", px}, detail::ignore_value(std::move(cb)));
 }
 
 void Presence::offline(std::string_view user, Callback<void> cb) {
   const std::string k = key(user);
-  ex_->command({"DEL", k}, as_void(std::move(cb)));
+  ex_->command({"DEL", k}, detail::ignore_value(std::move(cb)));
 }
 
 void Presence::is_online(std::string_view user, Callback<bool> cb) {

@@ -2,6 +2,7 @@
 // caching, invalidation, loader errors, TTL jitter.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -14,6 +15,9 @@ using uvredis::Client;
 using uvredis::Result;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::await;
+using uvredis::test::close_and_wait;
+using uvredis::test::run_one;
 using Value = std::optional<std::string>;
 
 namespace {
@@ -38,12 +42,6 @@ Result<Value> fetch(TestLoop& loop, Cache& cache, std::string_view key, Cache::L
   EXPECT_TRUE(loop.run_until([&] { return calls > 0; }));
   EXPECT_EQ(calls, 1);
   return out ? std::move(*out) : Result<Value>(uvredis::Error{uvredis::ErrorKind::usage, "no reply"});
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }));
 }
 
 }  // namespace
@@ -79,7 +77,7 @@ TEST(Cache, StampedeOfAThousandCallersRunsTheLoaderOnce) {
     EXPECT_EQ(*again, Value("fresh"));
     EXPECT_EQ(loader_calls, 1);
     EXPECT_EQ(cache.hits(), 1u);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -126,7 +124,7 @@ TEST(Cache, NotFoundIsCachedOnlyWhenAskedAndInvalidateReloads) {
     ASSERT_TRUE(c4);
     EXPECT_EQ(*c4, Value(std::string("bin\0ary", 7)));
     EXPECT_EQ(neg_calls, 2);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -155,7 +153,7 @@ TEST(Cache, LoaderErrorReachesEveryWaiterAndNothingIsStored) {
     });
     EXPECT_EQ(bad, 0);
     ASSERT_TRUE(loop.run_until([&] { return bad == 1; }));
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -182,7 +180,7 @@ TEST(Cache, TtlJitterSpreadsExpiries) {
     EXPECT_GE(lo, 79000);
     EXPECT_LE(hi, 120000);
     EXPECT_GT(hi - lo, 1000);  // 50 draws over +/-20 s: not all alike
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -3,6 +3,7 @@
 #include <uvredis/json_codec.hpp>
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -21,6 +22,9 @@ using uvredis::RawCodec;
 using uvredis::Result;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::await;
+using uvredis::test::close_and_wait;
+using uvredis::test::run_one;
 
 namespace game {
 struct Player {
@@ -35,25 +39,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Player, name, level, items)
 namespace {
 
 uvredis::ClientOptions opts_for(const RedisServer& s) { return *uvredis::ClientOptions::from_url(s.url()); }
-
-template <class T, class F>
-Result<T> await(TestLoop& loop, F start) {
-  std::optional<Result<T>> out;
-  int calls = 0;
-  start([&](Result<T> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 60s));
-  EXPECT_EQ(calls, 1);
-  return out ? std::move(*out) : Result<T>(uvredis::Error{ErrorKind::usage, "no reply"});
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }));
-}
 
 }  // namespace
 
@@ -109,7 +94,7 @@ TEST(KvStore, JsonValuesRoundTripAndBadValuesNameTheirKey) {
     server.resume();
     ASSERT_FALSE(h2);
     EXPECT_EQ(h2.error().kind, ErrorKind::timeout);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -143,7 +128,7 @@ TEST(KvStore, BatchesOfTenThousandKeys) {
     ASSERT_TRUE(removed);
     EXPECT_EQ(*removed, static_cast<std::size_t>(n));
     EXPECT_EQ(server.cmd_int({"DBSIZE"}), 0);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -180,7 +165,7 @@ TEST(KvStore, ListWalksAHundredThousandKeysWithoutHoldingTheLoop) {
     auto none = await<std::vector<std::string>>(loop, [&](auto cb) { kv.list("nothing:", cb); });
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->empty());
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }

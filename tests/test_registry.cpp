@@ -1,6 +1,7 @@
 // Named pools: validation of registrations, isolation of databases.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -14,23 +15,9 @@ using uvredis::Reply;
 using uvredis::Result;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
-
-namespace {
-
-Result<Reply> run_one(TestLoop& loop, uvredis::Client& c, std::initializer_list<std::string_view> argv) {
-  std::optional<Result<Reply>> out;
-  int calls = 0;
-  c.command(argv, [&](Result<Reply> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
-  EXPECT_EQ(calls, 1);
-  if (!out) return uvredis::Error{uvredis::ErrorKind::usage, "no reply"};
-  return std::move(*out);
-}
-
-}  // namespace
+using uvredis::test::await;
+using uvredis::test::close_and_wait;
+using uvredis::test::run_one;
 
 TEST(Registry, ValidateReportsEveryProblemAtOnceAndConnectsNothing) {
   TestLoop loop;

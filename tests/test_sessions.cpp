@@ -1,6 +1,7 @@
 // SessionStore and Presence against a real server.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -14,30 +15,13 @@ using uvredis::Result;
 using uvredis::SessionData;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::await;
+using uvredis::test::close_and_wait;
+using uvredis::test::run_one;
 
 namespace {
 
 uvredis::ClientOptions opts_for(const RedisServer& s) { return *uvredis::ClientOptions::from_url(s.url()); }
-
-// Calls `start(cb)` and waits for its one callback; returns the result.
-template <class T, class F>
-Result<T> await(TestLoop& loop, F start) {
-  std::optional<Result<T>> out;
-  int calls = 0;
-  start([&](Result<T> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }));
-  EXPECT_EQ(calls, 1);
-  return out ? std::move(*out) : Result<T>(uvredis::Error{uvredis::ErrorKind::usage, "no reply"});
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }));
-}
 
 }  // namespace
 
@@ -84,7 +68,7 @@ TEST(Sessions, CreateGetUpdateExtendDelete) {
     EXPECT_EQ(server.cmd({"EXISTS", "sess:" + *id}), "0");
     auto ext2 = await<bool>(loop, [&](auto cb) { store.extend(*id, cb); });
     EXPECT_FALSE(*ext2);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -120,7 +104,7 @@ TEST(Sessions, EmptySessionExistsExpiredIsGoneIdsAreUnique) {
     auto reserved = await<std::string>(loop, [&](auto cb) { store.create({{"__session", "x"}}, cb); });
     ASSERT_FALSE(reserved);
     EXPECT_EQ(reserved.error().kind, uvredis::ErrorKind::usage);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -153,7 +137,7 @@ TEST(Presence, OnlineOfflineAndListsOfASet) {
     auto none = await<std::vector<std::string>>(loop, [&](auto cb) { presence.online_in_set("room:empty", cb); });
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->empty());
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
