@@ -38,7 +38,9 @@ void publish(TestLoop& loop, Client& c, std::string_view ch, std::string_view ms
   bool done = false;
   c.command({"PUBLISH", ch, msg}, [&](Result<Reply> r) {
     ASSERT_TRUE(r) << r.error().to_string();
-    if (expect_receivers >= 0) EXPECT_EQ(r->integer(), expect_receivers);
+    if (expect_receivers >= 0) {
+      EXPECT_EQ(r->integer(), expect_receivers);
+    }
     done = true;
   });
   ASSERT_TRUE(loop.run_until([&] { return done; }));
