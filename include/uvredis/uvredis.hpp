@@ -13,4 +13,6 @@
 #include <uvredis/pipeline.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
+#include <uvredis/script.hpp>
+#include <uvredis/script_recipes.hpp>
 #include <uvredis/subscriber.hpp>
