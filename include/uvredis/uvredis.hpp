@@ -9,6 +9,7 @@
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/lease.hpp>
+#include <uvredis/lock.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
 #include <uvredis/reply.hpp>
