@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <set>
@@ -610,4 +612,23 @@ TEST(Lock, MutualExclusionAcrossFourProcesses) {
   std::printf("4 processes x 200 cycles in %.0f ms\n", ms_since(t0));
   EXPECT_EQ(server.cmd_int({"GET", "counter"}), kProcs * kCycles);
   EXPECT_EQ(server.cmd_int({"GET", "{plock}:fence"}), kProcs * kCycles);
+}
+
+TEST(LockExample, SeedScenarioRunsAgainstARealServer) {
+  const char* dir = std::getenv("UVREDIS_EXAMPLES_DIR");
+  if (!dir) GTEST_SKIP() << "UVREDIS_EXAMPLES_DIR not set (run through meson test)";
+  RedisServer server;
+  const std::string cmd = "REDIS_URL=" + server.url() + " " + dir + "/locks 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int st = ::pclose(p);
+  EXPECT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("B: wait 0 -> not obtained"), std::string::npos) << out;
+  EXPECT_NE(out.find("(decreasing)"), std::string::npos) << out;
+  EXPECT_NE(out.find("A: refreshed, ttl"), std::string::npos) << out;
+  EXPECT_NE(out.find("B: obtained (fencing token 2"), std::string::npos) << out;
+  EXPECT_LT(out.find("A: released"), out.find("B: obtained")) << out;
 }
