@@ -12,8 +12,10 @@
 #include <uvredis/lock.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
+#include <uvredis/rate_limiter.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 #include <uvredis/script.hpp>
 #include <uvredis/script_recipes.hpp>
 #include <uvredis/subscriber.hpp>
+#include <uvredis/window_limiter.hpp>
