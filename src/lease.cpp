@@ -40,11 +40,17 @@ void LeasePool::shut(bool destroy, const std::function<detail::Function<void()>(
   closed = true;
   auto conns = std::move(idle);
   idle.clear();
+  if (destroy) {
+    for (Connection* c : closing) c->destroy();
+    closing.clear();
+  }
   for (Connection* c : conns) {
-    if (destroy)
+    if (destroy) {
       c->destroy();
-    else
+    } else {
       c->close(each_done());
+      closing.push_back(c);
+    }
   }
 }
 
