@@ -68,9 +68,11 @@ class Lock {
   Lock& operator=(const Lock&) = delete;
   ~Lock();
 
+  /// The locked key.
   const std::string& key() const noexcept;
   /// The owner token (32 hex characters).
   const std::string& token() const noexcept;
+  /// What ObtainOptions::metadata stored with the lock.
   const std::string& metadata() const noexcept;
   /// The fencing token of this grant: strictly greater than that of every
   /// earlier grant of the same lock.
@@ -128,6 +130,7 @@ class Locker {
   void obtain(std::string_view key, std::chrono::milliseconds ttl, std::chrono::milliseconds wait_timeout,
               Callback<std::optional<Lock>> cb, ObtainOptions options = {});
 
+  /// The Executor this Locker sends through.
   Executor& executor() const noexcept { return *ex_; }
 
  private:

@@ -51,6 +51,9 @@ struct RateResult {
   std::chrono::microseconds reset_after{0};
 };
 
+/// GCRA limiter over an Executor. Holds no state of its own beyond the key
+/// prefix: any number of limiters (in any number of processes) on the same
+/// keys share the limits.
 class RateLimiter {
  public:
   /// Keys are `prefix + key` ("rate:" as in redis_rate).

@@ -51,9 +51,11 @@ class Script {
   /// Keeps `source` and computes its SHA1.
   explicit Script(std::string source, ScriptOptions options = {});
 
+  /// The Lua source.
   const std::string& source() const noexcept;
   /// Lower-case hex SHA1 of the source (40 characters).
   const std::string& sha1() const noexcept;
+  /// How run() sends it.
   const ScriptOptions& options() const noexcept;
 
   /// Runs the script with `keys` (KEYS[1..]) and `args` (ARGV[1..]), both

@@ -37,6 +37,7 @@ struct WindowResult {
   std::chrono::milliseconds reset_after{0};
 };
 
+/// Fixed-window counter over an Executor (see the file comment).
 class FixedWindowLimiter {
  public:
   /// Keys are `prefix + key`.
@@ -51,6 +52,7 @@ class FixedWindowLimiter {
   std::string prefix_;
 };
 
+/// Sliding-window log over an Executor (see the file comment).
 class SlidingWindowLimiter {
  public:
   /// Keys are `prefix + key`.
