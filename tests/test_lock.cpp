@@ -540,9 +540,25 @@ TEST(Lock, SixteenContendersTimesFiveHundredNeverMoreThanOneHolder) {
 
 namespace {
 
+// Runs `fn` after `ms` on `loop` (a one-shot timer that frees itself).
+void after(uv_loop_t* loop, std::uint64_t ms, std::function<void()> fn) {
+  auto* t = new uv_timer_t;
+  uv_timer_init(loop, t);
+  t->data = new std::function<void()>(std::move(fn));
+  uv_timer_start(t, [](uv_timer_t* h) {
+    auto* f = static_cast<std::function<void()>*>(h->data);
+    (*f)();
+    delete f;
+    uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* hh) { delete reinterpret_cast<uv_timer_t*>(hh); });
+  }, ms, 0);
+}
+
 // One child process: its own loop and client; `cycles` rounds of obtain,
-// non-atomic GET then SET of the counter, release. Exit status 0 on success.
-int child_main(const std::string& url, int cycles) {
+// GET the counter, wait a millisecond, SET it to the value plus one, release.
+// The read-then-write is deliberately non-atomic and slow: only the lock
+// keeps updates from being lost. `use_lock` false is the control run.
+// Exit status 0 on success.
+int child_main(const std::string& url, int cycles, bool use_lock) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   int status = 0;
@@ -552,35 +568,44 @@ int child_main(const std::string& url, int cycles) {
     Client c(&loop, *o);
     Locker locker(c, LockerOptions{1ms, 8ms});
     int done = 0;
-    std::function<void()> cycle = [&] {
-      locker.obtain("plock", 5s, 60s, [&](Result<std::optional<Lock>> r) {
-        if (!r || !r->has_value()) {
-          status = 11;
+    std::function<void()> cycle;
+    auto critical = [&](std::shared_ptr<Lock> lock) {
+      c.get("counter", [&, lock](Result<std::optional<std::string>> v) {
+        if (!v) {
+          status = 12;
           return c.close();
         }
-        auto lock = std::make_shared<Lock>(std::move(**r));
-        c.get("counter", [&, lock](Result<std::optional<std::string>> v) {
-          if (!v) {
-            status = 12;
-            return c.close();
-          }
-          const long long n = v->has_value() ? std::stoll(**v) : 0;
-          // A deliberately non-atomic read-then-write: only the lock protects it.
+        const long long n = v->has_value() ? std::stoll(**v) : 0;
+        after(&loop, 1, [&, lock, n] {
           c.command({"SET", "counter", std::to_string(n + 1)}, [&, lock](Result<Reply> w) {
             if (!w) {
               status = 13;
               return c.close();
             }
-            lock->release([&, lock](Result<bool> rel) {
+            auto next = [&] {
+              if (++done == cycles) return c.close();
+              cycle();
+            };
+            if (!lock) return next();
+            lock->release([&, lock, next](Result<bool> rel) {
               if (!rel || !*rel) {
                 status = 14;
                 return c.close();
               }
-              if (++done == cycles) return c.close();
-              cycle();
+              next();
             });
           });
         });
+      });
+    };
+    cycle = [&] {
+      if (!use_lock) return critical(nullptr);
+      locker.obtain("plock", 5s, 60s, [&](Result<std::optional<Lock>> r) {
+        if (!r || !r->has_value()) {
+          status = 11;
+          return c.close();
+        }
+        critical(std::make_shared<Lock>(std::move(**r)));
       });
     };
     cycle();
@@ -590,28 +615,52 @@ int child_main(const std::string& url, int cycles) {
   return status;
 }
 
-}  // namespace
-
-TEST(Lock, MutualExclusionAcrossFourProcesses) {
-  RedisServer server;
-  constexpr int kProcs = 4, kCycles = 200;
+// Forks `procs` children that start together (they wait on a pipe the
+// parent closes once all exist) and returns when all have exited.
+void run_children(RedisServer& server, int procs, int cycles, bool use_lock) {
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
   std::vector<pid_t> kids;
-  const auto t0 = uv_hrtime();
-  for (int i = 0; i < kProcs; ++i) {
+  for (int i = 0; i < procs; ++i) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) ::_exit(child_main(server.url(), kCycles));  // never returns into gtest
+    if (pid == 0) {
+      ::close(gate[1]);
+      char ch;
+      while (::read(gate[0], &ch, 1) > 0) {
+      }
+      ::_exit(child_main(server.url(), cycles, use_lock));  // never returns into gtest
+    }
     kids.push_back(pid);
   }
+  ::close(gate[0]);
+  ::close(gate[1]);  // go
   for (pid_t pid : kids) {
     int st = 0;
     ASSERT_EQ(::waitpid(pid, &st, 0), pid);
     ASSERT_TRUE(WIFEXITED(st)) << "child died";
     EXPECT_EQ(WEXITSTATUS(st), 0) << "child " << pid << " failed";
   }
-  std::printf("4 processes x 200 cycles in %.0f ms\n", ms_since(t0));
+}
+
+}  // namespace
+
+TEST(Lock, MutualExclusionAcrossFourProcesses) {
+  RedisServer server;
+  constexpr int kProcs = 4, kCycles = 200;
+  const auto t0 = uv_hrtime();
+  run_children(server, kProcs, kCycles, true);
+  std::printf("4 processes x 200 locked cycles in %.0f ms\n", ms_since(t0));
   EXPECT_EQ(server.cmd_int({"GET", "counter"}), kProcs * kCycles);
   EXPECT_EQ(server.cmd_int({"GET", "{plock}:fence"}), kProcs * kCycles);
+
+  // Control: the same children without the lock lose updates, so the exact
+  // count above is the lock's doing.
+  server.cmd({"DEL", "counter"});
+  run_children(server, kProcs, 50, false);
+  const long long unlocked = server.cmd_int({"GET", "counter"});
+  std::printf("control without the lock: %lld of %d increments survived\n", unlocked, kProcs * 50);
+  EXPECT_LT(unlocked, kProcs * 50);
 }
 
 TEST(LockExample, SeedScenarioRunsAgainstARealServer) {
