@@ -195,6 +195,14 @@ TEST(Script, NoscriptFallsBackToEvalAlsoAfterScriptFlushOnALiveServer) {
     loop.run_for(10ms);
     EXPECT_EQ(done, 50);
     EXPECT_EQ(server.cmd({"GET", "counter"}), "54");
+
+    // Owned strings work too.
+    std::vector<std::string> keys{"counter"}, args{"owned"};
+    std::optional<Result<Reply>> owned;
+    script.run(c, keys, args, [&](Result<Reply> rr) { owned.emplace(std::move(rr)); });
+    ASSERT_TRUE(loop.run_until([&] { return owned.has_value(); }));
+    ASSERT_TRUE(*owned);
+    EXPECT_EQ((**owned)[1].str(), "owned");
     close_client(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);

@@ -104,7 +104,9 @@ class Lock {
   /// - with the last error when no refresh succeeded for a whole TTL (the
   ///   link is down or the server unreachable): the key has expired by then,
   ///   as far as this client can tell.
-  /// Calling it again replaces the callback and the interval.
+  /// Calling it again replaces the callback and the interval. The timer
+  /// keeps the loop alive: stop it (or destroy the Lock) before closing the
+  /// Executor, or on_lost reports the closed Executor within a TTL.
   void auto_refresh(detail::Function<void(const Error*)> on_lost, std::chrono::milliseconds every = {});
   /// Stops auto-refresh (the lock itself stays until its TTL).
   void stop_auto_refresh();

@@ -69,6 +69,13 @@ class Script {
         std::span<const std::string_view>(args.begin(), args.size()), std::move(cb), opts);
   }
 
+  /// The same with owned strings (for keys and arguments built at run time).
+  void run(Executor& ex, std::span<const std::string> keys, std::span<const std::string> args, Callback<Reply> cb,
+           CommandOptions opts = {}) const {
+    std::vector<std::string_view> k(keys.begin(), keys.end()), a(args.begin(), args.end());
+    run(ex, std::span<const std::string_view>(k), std::span<const std::string_view>(a), std::move(cb), opts);
+  }
+
   /// As run(), with the reply turned into T by `decode` (one of
   /// uvredis::decode or uvredis::script_decode, or your own).
   template <class T>
