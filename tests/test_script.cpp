@@ -342,6 +342,14 @@ TEST(Script, ReadOnlyScriptsUseTheRoCommandsAndRunOnAReplica) {
     auto ro_refused = run_script(loop, r, plain_writer, {"k"});
     ASSERT_FALSE(ro_refused);
     EXPECT_EQ(ro_refused.error().code(), "READONLY");
+    // A script that declares itself `no-writes` runs on the replica through
+    // plain EVALSHA/EVAL (no option needed).
+    const Script flagged("#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])");
+    for (int i = 0; i < 2; ++i) {  // EVAL fallback, then EVALSHA
+      auto f = run_script(loop, r, flagged, {"k"});
+      ASSERT_TRUE(f) << f.error().to_string();
+      EXPECT_EQ(f->str(), "v");
+    }
     int n = 0;
     m.close([&] { ++n; });
     r.close([&] { ++n; });
