@@ -40,16 +40,16 @@ void LeasePool::shut(bool destroy, const std::function<detail::Function<void()>(
   closed = true;
   auto conns = std::move(idle);
   idle.clear();
+  if (destroy) {
+    for (Connection* c : closing) c->destroy();
+    closing.clear();
+  }
   for (Connection* c : conns) {
     if (destroy) {
       c->destroy();
     } else {
-      // Nobody owns an idle connection once the pool is shut: it frees
-      // itself right after its graceful close.
-      c->close([c, done = each_done()]() mutable {
-        if (done) done();
-        c->destroy();
-      });
+      c->close(each_done());
+      closing.push_back(c);
     }
   }
 }

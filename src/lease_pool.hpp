@@ -13,6 +13,9 @@ struct LeasePool {
   uv_loop_t* loop = nullptr;
   ConnectionConfig config;
   std::vector<Connection*> idle;
+  /// Closed gracefully by shut(false): still ours to destroy() (a Connection
+  /// deletes itself only once destroyed), which the final shut(true) does.
+  std::vector<Connection*> closing;
   std::size_t created = 0;
   bool closed = false;
 

@@ -1,6 +1,6 @@
 #include <uvredis/session_store.hpp>
 
-#include "random_token.hpp"
+#include "random.hpp"
 
 namespace uvredis {
 
@@ -36,7 +36,7 @@ void SessionStore::create(const SessionData& data, Callback<std::string> cb) {
   for (const auto& [f, v] : data)
     if (f == kMarker)
       return ex_->fail<std::string>(Error{ErrorKind::usage, "the field name __session is reserved"}, std::move(cb));
-  std::string id = detail::random_hex(16);
+  std::string id = detail::random_hex_token(16);
   const std::string k = key(id);
   const std::string ttl = std::to_string(opts_.ttl.count());
   std::vector<std::string_view> argv{"EVAL", kCreate, "1", k, ttl};

@@ -48,7 +48,7 @@ for cfg in build build-sanitize; do
       continue
     fi
     start=$(date +%s)
-    timeout 600 "$exe" --gtest_output="json:$out.json" >"$out.log" 2>&1
+    UVREDIS_EXAMPLES_DIR="$root/$cfg/examples" timeout 600 "$exe" --gtest_output="json:$out.json" >"$out.log" 2>&1
     rc=$?
     echo "== $cfg/test_$s: exit $rc in $(( $(date +%s) - start ))s"
     grep -E '^\[  FAILED  \]|Failure$|ERROR: (Address|Leak)Sanitizer|runtime error:' "$out.log" | sort -u | head -n 20

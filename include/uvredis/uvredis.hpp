@@ -11,11 +11,16 @@
 #include <uvredis/executor.hpp>
 #include <uvredis/kv_store.hpp>
 #include <uvredis/lease.hpp>
+#include <uvredis/lock.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
 #include <uvredis/presence.hpp>
+#include <uvredis/rate_limiter.hpp>
 #include <uvredis/registry.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
+#include <uvredis/script.hpp>
+#include <uvredis/script_recipes.hpp>
 #include <uvredis/session_store.hpp>
 #include <uvredis/subscriber.hpp>
+#include <uvredis/window_limiter.hpp>

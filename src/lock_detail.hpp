@@ -1,0 +1,26 @@
+#pragma once
+// Pure parts of the lock recipe (no I/O), kept apart so tests can check them
+// without a server.
+
+#include <uvredis/lock.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace uvredis::detail {
+
+/// The fencing counter's key for a lock key, in the lock's cluster slot.
+/// A key with a hash tag gets ":fence" appended (same tag); a key without
+/// braces becomes "{key}:fence" (its tag is the whole key, which hashes like
+/// the key itself). Anything else (a stray '}' or an empty tag) gets
+/// ":fence" appended: right on one server; on a cluster pass
+/// ObtainOptions::fence_key.
+std::string fence_key_for(std::string_view key);
+
+/// The wait before retry number `attempt` (0-based): d = min(retry_max,
+/// retry_min * 2^attempt), scaled into [d/2, d] by `random`; at least 1 ms.
+std::chrono::milliseconds lock_retry_delay(unsigned attempt, const LockerOptions& o, std::uint64_t random) noexcept;
+
+}  // namespace uvredis::detail
