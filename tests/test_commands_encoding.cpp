@@ -2,6 +2,8 @@
 // each typed helper builds, or the usage error it reports instead.
 #include <uvredis/commands.hpp>
 
+#include "../src/command_info.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -267,4 +269,28 @@ TEST(CommandsEncoding, BinaryArgumentsPassUntouched) {
   ASSERT_EQ(v.size(), 3u);
   EXPECT_EQ(v[1], key);
   EXPECT_EQ(v[2], value);
+}
+
+// The Client learns from the argv that a command blocks and for how long
+// (src/command_info.cpp), and adds its command timeout on top: the typed
+// blocking helpers must produce argv it understands.
+TEST(CommandsEncoding, BlockingHelpersAreRecognisedWithTheirWait) {
+  auto cls = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    return detail::classify_command(views);
+  };
+  const std::vector<std::pair<V, std::optional<std::chrono::milliseconds>>> cases{
+      {argv_of([](Recorder& r) { r.blpop({"a", "b"}, 1500ms); }), 1500ms},
+      {argv_of([](Recorder& r) { r.brpop("q", 2s); }), 2000ms},
+      {argv_of([](Recorder& r) { r.blmove("s", "d", ListEnd::left, ListEnd::right, 5ms); }), 5ms},
+      {argv_of([](Recorder& r) { r.bzpopmin("z", 999ms); }), 999ms},
+      {argv_of([](Recorder& r) { r.bzpopmax({"z", "y"}, 0ms); }), std::nullopt},  // forever
+  };
+  for (const auto& [argv, wait] : cases) {
+    auto c = cls(argv);
+    EXPECT_EQ(c.route, detail::CommandRoute::blocking) << argv[0];
+    EXPECT_EQ(c.block_time, wait) << argv[0];
+  }
+  EXPECT_EQ(cls(argv_of([](Recorder& r) { r.lmove("s", "d", ListEnd::left, ListEnd::right); })).route,
+            detail::CommandRoute::normal);
 }

@@ -91,6 +91,7 @@ TEST_F(CommandsStrings, GetdelAndGetex) {
   EXPECT_EQ(*call<OptStr>([&](auto cb) { c().getex("g", {.persist = true}, std::move(cb)); }), "v");
   EXPECT_EQ(server().cmd_int({"TTL", "g"}), -1);
   EXPECT_EQ(*call<OptStr>([&](auto cb) { c().getex("none", {}, std::move(cb)); }), std::nullopt);
+  EXPECT_EQ(*call<OptStr>([&](auto cb) { c().getex("g", std::move(cb)); }), "v");
 }
 
 TEST_F(CommandsStrings, SetexPsetexAndSetnx) {

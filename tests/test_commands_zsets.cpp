@@ -205,4 +205,9 @@ TEST_F(CommandsZsets, LeaderboardScenario) {
   EXPECT_EQ(*call<long long>([&](auto cb) { c().zremrangebyrank(board, 0, -4, std::move(cb)); }), 2);
   EXPECT_EQ(*call<Strs>([&](auto cb) { c().zrange(board, ZRange::by_rank(0, -1).rev(), std::move(cb)); }),
             (Strs{"bob", "fay", "cid"}));
+  // Archive the final standings: a WITHSCORES result can be written back as is.
+  auto final_board = call<Scored>([&](auto cb) { c().zrange_withscores(board, ZRange::by_rank(0, -1), std::move(cb)); });
+  ASSERT_TRUE(final_board);
+  EXPECT_EQ(*call<long long>([&](auto cb) { c().zadd("archive:season1", *final_board, std::move(cb)); }), 3);
+  EXPECT_EQ(*call<OptD>([&](auto cb) { c().zscore("archive:season1", "bob", std::move(cb)); }), 1250);
 }

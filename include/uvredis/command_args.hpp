@@ -40,6 +40,13 @@ concept member_score_range = std::ranges::input_range<R> && requires(std::ranges
   { p.first } -> std::convertible_to<std::string_view>;
   { p.second } -> std::convertible_to<double>;
 };
+
+// Ranges of ScoredMember (what WITHSCORES reads), so results can be written back.
+template <class R>
+concept scored_member_range = std::ranges::input_range<R> && requires(std::ranges::range_reference_t<R> p) {
+  { p.member } -> std::convertible_to<std::string_view>;
+  { p.score } -> std::convertible_to<double>;
+};
 }  // namespace detail
 
 /// Keys, members, fields or values: `{"a", "b"}`, one string, or any range of
@@ -91,8 +98,9 @@ class PairList {
 };
 
 /// Sorted-set members with their scores, for ZADD: `{{"ann", 10}, {"bob",
-/// 7.5}}` or any range of (member, score) pairs (std::map<std::string,
-/// double>, ...). A view: valid only during the call it is passed to.
+/// 7.5}}`, any range of (member, score) pairs (std::map<std::string,
+/// double>, ...) or of ScoredMember (a WITHSCORES result). A view: valid only
+/// during the call it is passed to.
 class MemberScores {
  public:
   using Pair = std::pair<std::string_view, double>;
@@ -102,6 +110,11 @@ class MemberScores {
     requires detail::member_score_range<R>
   MemberScores(const R& range) {  // NOLINT
     for (auto&& p : range) items_.emplace_back(std::string_view(p.first), static_cast<double>(p.second));
+  }
+  template <class R>
+    requires detail::scored_member_range<R>
+  MemberScores(const R& range) {  // NOLINT
+    for (auto&& p : range) items_.emplace_back(std::string_view(p.member), static_cast<double>(p.score));
   }
 
   std::size_t size() const noexcept { return items_.size(); }

@@ -4,6 +4,8 @@
 /// loop-thread only unless their comment says otherwise.
 
 #include <uvredis/client.hpp>
+#include <uvredis/command_args.hpp>
+#include <uvredis/command_types.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>

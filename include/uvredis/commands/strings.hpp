@@ -71,6 +71,9 @@ class StringCommands {
     detail::add_getex_options(a, opts);
     return run(a, &decode::optional_string, std::move(cb));
   }
+  Ret<OptString> getex(std::string_view key, Callback<OptString> cb = {}) {
+    return getex(key, GetExOptions{}, std::move(cb));
+  }
 
   /// SETEX key seconds value (PSETEX when `ttl` is not whole seconds). The
   /// ttl must be positive.
