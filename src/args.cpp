@@ -1,17 +1,41 @@
 #include <uvredis/detail/args.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
 namespace uvredis::detail {
 
 Args::Args(std::string_view name, std::size_t reserve) {
-  argv_.reserve(reserve);
-  argv_.push_back(name);
+  if (reserve > kInlineArgs) spill(reserve);
+  push(name);
 }
 
-std::string_view Args::own(std::string s) {
-  owned_.push_front(std::move(s));
+void Args::spill(std::size_t capacity) {
+  heap_.reserve(capacity);
+  heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
+  on_heap_ = true;
+}
+
+void Args::push(std::string_view s) {
+  if (!on_heap_) {
+    if (n_ < kInlineArgs) {
+      inline_[n_++] = s;
+      return;
+    }
+    spill(2 * kInlineArgs);
+  }
+  heap_.push_back(s);
+  ++n_;
+}
+
+std::string_view Args::own(std::string_view text) {
+  if (text.size() <= kNumberSize && numbers_used_ < kInlineNumbers) {
+    char* slot = numbers_[numbers_used_++].data();
+    std::copy(text.begin(), text.end(), slot);
+    return {slot, text.size()};
+  }
+  owned_.emplace_front(text);
   return owned_.front();
 }
 
@@ -19,7 +43,7 @@ Args& Args::add_int(long long v) {
   char buf[24];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
   (void)ec;
-  argv_.push_back(own(std::string(buf, p)));
+  push(own(std::string_view(buf, static_cast<std::size_t>(p - buf))));
   return *this;
 }
 
@@ -27,7 +51,7 @@ Args& Args::add_u64(std::uint64_t v) {
   char buf[24];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
   (void)ec;
-  argv_.push_back(own(std::string(buf, p)));
+  push(own(std::string_view(buf, static_cast<std::size_t>(p - buf))));
   return *this;
 }
 
@@ -37,14 +61,14 @@ Args& Args::add_double(double v, std::string_view what) {
     return *this;
   }
   if (std::isinf(v)) {
-    argv_.push_back(v > 0 ? "+inf" : "-inf");
+    push(v > 0 ? "+inf" : "-inf");
     return *this;
   }
   // Shortest text that reads back as the same double: no precision lost.
   char buf[40];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
   (void)ec;
-  argv_.push_back(own(std::string(buf, p)));
+  push(own(std::string_view(buf, static_cast<std::size_t>(p - buf))));
   return *this;
 }
 
@@ -53,7 +77,8 @@ Args& Args::add_all(const StringList& items, std::string_view what) {
     fail("the list of " + std::string(what) + " is empty");
     return *this;
   }
-  argv_.insert(argv_.end(), items.begin(), items.end());
+  if (!on_heap_ && n_ + items.size() > kInlineArgs) spill(n_ + items.size());
+  for (std::string_view item : items) push(item);
   return *this;
 }
 
@@ -62,10 +87,10 @@ Args& Args::add_pairs(const PairList& pairs, std::string_view what) {
     fail("the list of " + std::string(what) + " is empty");
     return *this;
   }
-  argv_.reserve(argv_.size() + 2 * pairs.size());
+  if (!on_heap_ && n_ + 2 * pairs.size() > kInlineArgs) spill(n_ + 2 * pairs.size());
   for (const auto& [k, v] : pairs) {
-    argv_.push_back(k);
-    argv_.push_back(v);
+    push(k);
+    push(v);
   }
   return *this;
 }
@@ -84,7 +109,7 @@ Args& Args::add_timeout(std::chrono::milliseconds t) {
     s += '.';
     s.append(frac + 1, p);
   }
-  argv_.push_back(own(std::move(s)));
+  push(own(s));
   return *this;
 }
 
@@ -95,7 +120,7 @@ Args& Args::add_score_bound(const ScoreBound& b) {
   }
   if (std::isinf(b.value)) {
     // "(+inf" is valid for the server but means the same as "+inf".
-    argv_.push_back(b.value > 0 ? "+inf" : "-inf");
+    push(b.value > 0 ? "+inf" : "-inf");
     return *this;
   }
   char buf[41];
@@ -103,16 +128,16 @@ Args& Args::add_score_bound(const ScoreBound& b) {
   if (b.is_exclusive) *start++ = '(';
   auto [p, ec] = std::to_chars(start, buf + sizeof buf, b.value);
   (void)ec;
-  argv_.push_back(own(std::string(buf, p)));
+  push(own(std::string_view(buf, static_cast<std::size_t>(p - buf))));
   return *this;
 }
 
 Args& Args::add_lex_bound(const LexBound& b) {
   switch (b.kind) {
-    case LexBound::Kind::min: argv_.push_back("-"); break;
-    case LexBound::Kind::max: argv_.push_back("+"); break;
-    case LexBound::Kind::inclusive: argv_.push_back(own("[" + b.value)); break;
-    case LexBound::Kind::exclusive: argv_.push_back(own("(" + b.value)); break;
+    case LexBound::Kind::min: push("-"); break;
+    case LexBound::Kind::max: push("+"); break;
+    case LexBound::Kind::inclusive: push(own("[" + b.value)); break;
+    case LexBound::Kind::exclusive: push(own("(" + b.value)); break;
   }
   return *this;
 }
@@ -129,7 +154,7 @@ Args& Args::add_count(long long n, std::string_view what, bool positive) {
 void Args::fail(std::string_view why) {
   if (failed_) return;
   failed_ = true;
-  error_ = std::string(argv_.front()) + ": " + std::string(why);
+  error_ = std::string(argv().front()) + ": " + std::string(why);
 }
 
 Error Args::take_error() { return Error{ErrorKind::usage, std::move(error_)}; }

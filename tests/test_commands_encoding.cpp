@@ -262,6 +262,26 @@ TEST(CommandsEncoding, ServerCommands) {
             (V{"COPY", "a", "b", "DB", "2", "REPLACE"}));
 }
 
+TEST(CommandsEncoding, ManyArgumentsAndNumbersKeepTheirBytes) {
+  // Past the builder's inline room (8 arguments, 4 numbers) everything moves
+  // to the heap; every view must still read its own bytes.
+  std::vector<std::pair<std::string, double>> members;
+  V want{"ZADD", "z"};
+  for (int i = 0; i < 40; ++i) {
+    members.emplace_back("m" + std::to_string(i), i + 0.5);
+    want.push_back(std::to_string(i) + ".5");
+    want.push_back("m" + std::to_string(i));
+  }
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zadd("z", members); }), want);
+  const std::string long_bound(100, 'x');
+  EXPECT_EQ(argv_of([&](Recorder& r) {
+              r.zrange("z", ZRange::by_lex(LexBound::inclusive(long_bound), LexBound::exclusive("y")).limit(1, 2));
+            }),
+            (V{"ZRANGE", "z", "[" + long_bound, "(y", "BYLEX", "LIMIT", "1", "2"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.lpos("l", "x", 3, {.rank = -2, .maxlen = 99}); }),
+            (V{"LPOS", "l", "x", "COUNT", "3", "RANK", "-2", "MAXLEN", "99"}));
+}
+
 TEST(CommandsEncoding, BinaryArgumentsPassUntouched) {
   const std::string key("k\0\r\n", 4);
   const std::string value("\0\xff\r\nend", 7);

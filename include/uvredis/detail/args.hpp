@@ -10,6 +10,7 @@
 #include <uvredis/command_args.hpp>
 #include <uvredis/error.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <forward_list>
@@ -29,7 +30,7 @@ class Args {
   Args& operator=(const Args&) = delete;
 
   Args& add(std::string_view s) {
-    argv_.push_back(s);
+    push(s);
     return *this;
   }
   Args& add_int(long long v);
@@ -57,12 +58,28 @@ class Args {
   /// The usage error, "<COMMAND>: <why>".
   Error take_error();
 
-  std::span<const std::string_view> argv() const noexcept { return argv_; }
+  std::span<const std::string_view> argv() const noexcept {
+    return on_heap_ ? std::span<const std::string_view>(heap_) : std::span<const std::string_view>(inline_.data(), n_);
+  }
 
  private:
-  std::string_view own(std::string s);
+  // Most commands have a handful of arguments and numbers: keep those on the
+  // stack (no allocation per command); spill to the heap beyond that.
+  static constexpr std::size_t kInlineArgs = 8;
+  static constexpr std::size_t kInlineNumbers = 4;
+  static constexpr std::size_t kNumberSize = 48;  // "-1.2345678901234567e-308" with a "(" fits
 
-  std::vector<std::string_view> argv_;
+  void push(std::string_view s);
+  void spill(std::size_t capacity);
+  /// Copies formatted text into storage that lives as long as the builder.
+  std::string_view own(std::string_view text);
+
+  std::array<std::string_view, kInlineArgs> inline_{};
+  std::size_t n_ = 0;
+  bool on_heap_ = false;
+  std::vector<std::string_view> heap_;
+  std::array<std::array<char, kNumberSize>, kInlineNumbers> numbers_{};
+  std::size_t numbers_used_ = 0;
   std::forward_list<std::string> owned_;  // node-based: views into it stay valid
   std::string error_;
   bool failed_ = false;
