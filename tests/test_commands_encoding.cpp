@@ -1,6 +1,8 @@
 // The command table without a server: a recording sink captures the argv
 // each typed helper builds, or the usage error it reports instead.
 #include <uvredis/commands.hpp>
+#include <uvredis/executor.hpp>
+#include <uvredis/pipeline.hpp>
 
 #include "../src/command_info.hpp"
 
@@ -14,6 +16,30 @@
 
 using namespace std::chrono_literals;
 using namespace uvredis;
+
+// Every helper compiles on every sink (class templates only instantiate the
+// members a program uses; these force all of them).
+template class uvredis::StringCommands<uvredis::Executor>;
+template class uvredis::KeyCommands<uvredis::Executor>;
+template class uvredis::HashCommands<uvredis::Executor>;
+template class uvredis::ListCommands<uvredis::Executor>;
+template class uvredis::SetCommands<uvredis::Executor>;
+template class uvredis::SortedSetCommands<uvredis::Executor>;
+template class uvredis::ServerCommands<uvredis::Executor>;
+template class uvredis::StringCommands<uvredis::Pipeline>;
+template class uvredis::KeyCommands<uvredis::Pipeline>;
+template class uvredis::HashCommands<uvredis::Pipeline>;
+template class uvredis::ListCommands<uvredis::Pipeline>;
+template class uvredis::SetCommands<uvredis::Pipeline>;
+template class uvredis::SortedSetCommands<uvredis::Pipeline>;
+template class uvredis::ServerCommands<uvredis::Pipeline>;
+template class uvredis::StringCommands<uvredis::Transaction>;
+template class uvredis::KeyCommands<uvredis::Transaction>;
+template class uvredis::HashCommands<uvredis::Transaction>;
+template class uvredis::ListCommands<uvredis::Transaction>;
+template class uvredis::SetCommands<uvredis::Transaction>;
+template class uvredis::SortedSetCommands<uvredis::Transaction>;
+template class uvredis::ServerCommands<uvredis::Transaction>;
 
 namespace {
 
