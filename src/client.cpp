@@ -223,17 +223,6 @@ void Client::command(std::span<const std::string> argv, Callback<Reply> cb, Comm
   impl_->command(v, std::move(cb), opts);
 }
 
-void Client::ping(Callback<std::string> cb) {
-  impl_->command(std::array<std::string_view, 1>{"PING"},
-                 [cb = std::move(cb)](Result<Reply> r) mutable {
-                   if (!r)
-                     cb(std::move(r).error());
-                   else
-                     cb(r->take_str());
-                 },
-                 {});
-}
-
 void Client::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
 void Client::command_group(const std::vector<std::vector<std::string>>& cmds,
                            detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {

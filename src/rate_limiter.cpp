@@ -70,7 +70,7 @@ return {cost, remaining, -1, math.ceil(reset_after)}
   return s;
 }
 
-Result<RateResult> decode_rate(Result<Reply>&& r, const Limit& limit) {
+Result<RateResult> decode_rate(Result<Reply>&& r, const RateLimit& limit) {
   if (!r) return std::move(r).error();
   RateResult out;
   out.limit = limit;
@@ -91,15 +91,15 @@ Result<RateResult> decode_rate(Result<Reply>&& r, const Limit& limit) {
 
 RateLimiter::RateLimiter(Executor& ex, std::string prefix) : ex_(&ex), prefix_(std::move(prefix)) {}
 
-void RateLimiter::allow_n(std::string_view key, const Limit& limit, long long n, Callback<RateResult> cb) {
+void RateLimiter::allow_n(std::string_view key, const RateLimit& limit, long long n, Callback<RateResult> cb) {
   run(false, key, limit, n, std::move(cb));
 }
 
-void RateLimiter::allow_at_most(std::string_view key, const Limit& limit, long long n, Callback<RateResult> cb) {
+void RateLimiter::allow_at_most(std::string_view key, const RateLimit& limit, long long n, Callback<RateResult> cb) {
   run(true, key, limit, n, std::move(cb));
 }
 
-void RateLimiter::run(bool at_most, std::string_view key, const Limit& limit, long long n,
+void RateLimiter::run(bool at_most, std::string_view key, const RateLimit& limit, long long n,
                       Callback<RateResult> cb) {
   if (limit.rate <= 0 || limit.burst <= 0 || limit.period.count() <= 0 || n < (at_most ? 1 : 0)) {
     ex_->fail<RateResult>(Error{ErrorKind::usage, "RateLimiter: rate, burst and period must be positive, and n "
@@ -130,7 +130,7 @@ void RateLimiter::reset(std::string_view key, Callback<void> cb) {
 
 void RateLimiter::rate_limit(std::string_view key, std::chrono::milliseconds period, long long limit,
                              Callback<bool> cb) {
-  allow(key, Limit{limit, period, limit}, [cb = std::move(cb)](Result<RateResult> r) mutable {
+  allow(key, RateLimit{limit, period, limit}, [cb = std::move(cb)](Result<RateResult> r) mutable {
     if (!cb) return;
     if (!r) return cb(std::move(r).error());
     cb(r->allowed > 0);

@@ -20,7 +20,7 @@ using uvredis::Client;
 using uvredis::ClientOptions;
 using uvredis::ErrorKind;
 using uvredis::FixedWindowLimiter;
-using uvredis::Limit;
+using uvredis::RateLimit;
 using uvredis::RateLimiter;
 using uvredis::RateResult;
 using uvredis::Result;
@@ -92,7 +92,7 @@ TEST(Gcra, ScriptedSequenceFollowsTheFormula) {
     std::vector<std::unique_ptr<Client>> cs;
     cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
     RateLimiter limiter(*cs[0]);
-    const Limit limit = Limit::per_second(10);  // emission interval E = 100 ms, burst 10
+    const RateLimit limit = RateLimit::per_second(10);  // emission interval E = 100 ms, burst 10
     const microseconds E = 100ms;
 
     // Warm the scripts up so the sequence below is not stretched by fallbacks.
@@ -182,7 +182,7 @@ TEST(Gcra, BurstLargerThanRate) {
     std::vector<std::unique_ptr<Client>> cs;
     cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
     RateLimiter limiter(*cs[0], "custom:");
-    const Limit limit{2, 1s, 5};  // E = 500 ms, bursts of 5
+    const RateLimit limit{2, 1s, 5};  // E = 500 ms, bursts of 5
     Batch<RateResult> b;
     b.sent_ns = uv_hrtime();
     for (int i = 0; i < 6; ++i) limiter.allow("k", limit, b.slot());
@@ -198,7 +198,7 @@ TEST(Gcra, BurstLargerThanRate) {
 
     // Usage errors, on a later turn, once.
     Batch<RateResult> bad;
-    limiter.allow("k", Limit{}, bad.slot());
+    limiter.allow("k", RateLimit{}, bad.slot());
     limiter.allow_at_most("k", limit, 0, bad.slot());
     limiter.allow_n("k", limit, -1, bad.slot());
     EXPECT_EQ(bad.calls, 0);

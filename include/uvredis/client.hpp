@@ -102,9 +102,6 @@ class Client final : public Executor {
                CommandOptions opts = {}) override;
   void command(std::span<const std::string> argv, Callback<Reply> cb, CommandOptions opts = {});
 
-  /// PING; yields the server's answer ("PONG").
-  void ping(Callback<std::string> cb);
-
   /// Stops accepting commands, lets in-flight and queued ones finish or fail,
   /// closes every handle, then calls `done` (on the loop, exactly once).
   /// Calling it again, or destroying the client meanwhile, is fine.

@@ -1,8 +1,10 @@
 #pragma once
 /// @file commands.hpp
 /// The table of typed Redis commands, written once and shared by every sink:
-/// Client (callbacks), and later Pipeline/Transaction (result handles) and
-/// ClusterClient. A sink derives from Commands<Sink> and provides
+/// Client and Lease (callbacks, through Executor), Pipeline and Transaction
+/// (result handles), and later ClusterClient. Each family lives in its own
+/// header under commands/ as a mixin; Commands<Sink> is all of them. A sink
+/// derives from Commands<Sink> and provides
 ///
 ///   template <class T>
 ///   SinkResult<Sink, T> send(std::span<const std::string_view> argv,
@@ -11,48 +13,36 @@
 ///   SinkResult<Sink, T> fail(Error usage_error, Callback<T> cb);
 ///
 /// `argv` is only valid during the call (sinks copy or encode it at once).
+/// `fail` must deliver the error on a later loop turn, never inside the call.
+/// A helper checks what it can before sending (empty key lists, NaN scores,
+/// negative counts where Redis refuses them) and reports it through `fail`.
 /// Loop-thread only, like the sink.
+///
+/// Result types: absent values are empty optionals (never errors), counts
+/// are long long, scores double (with infinities), durations std::chrono;
+/// see command_types.hpp. Argument types: command_args.hpp.
 
-#include <uvredis/decode.hpp>
-#include <uvredis/detail/function.hpp>
-#include <uvredis/result.hpp>
-
-#include <array>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
+#include <uvredis/command_args.hpp>
+#include <uvredis/command_types.hpp>
+#include <uvredis/commands/base.hpp>
+#include <uvredis/commands/hashes.hpp>
+#include <uvredis/commands/keys.hpp>
+#include <uvredis/commands/lists.hpp>
+#include <uvredis/commands/server.hpp>
+#include <uvredis/commands/sets.hpp>
+#include <uvredis/commands/sorted_sets.hpp>
+#include <uvredis/commands/strings.hpp>
 
 namespace uvredis {
 
-/// A completion callback. It runs exactly once, on the loop thread, never
-/// inside the call that issued the command.
-template <class T>
-using Callback = detail::Function<void(Result<T>)>;
-
-/// What a typed helper returns on a given sink: nothing for a Client (the
-/// callback gets the result), a result handle for a Pipeline. Specialised
-/// next to each sink.
+/// Every typed command, for a sink (see the file comment).
 template <class Sink>
-struct SinkTraits;
-
-template <class Sink, class T>
-using SinkResult = typename SinkTraits<Sink>::template result<T>;
-
-template <class Sink>
-class Commands {
- public:
-  // ------------------------------------------------------------- strings
-
-  /// GET key: the value, or an empty optional when the key does not exist.
-  SinkResult<Sink, std::optional<std::string>> get(std::string_view key,
-                                                   Callback<std::optional<std::string>> cb = {}) {
-    std::array<std::string_view, 2> argv{"GET", key};
-    return self().template send<std::optional<std::string>>(argv, &decode::optional_string, std::move(cb));
-  }
-
- protected:
-  Sink& self() { return static_cast<Sink&>(*this); }
-};
+class Commands : public StringCommands<Sink>,
+                 public KeyCommands<Sink>,
+                 public HashCommands<Sink>,
+                 public ListCommands<Sink>,
+                 public SetCommands<Sink>,
+                 public SortedSetCommands<Sink>,
+                 public ServerCommands<Sink> {};
 
 }  // namespace uvredis

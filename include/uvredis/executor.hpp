@@ -17,6 +17,7 @@
 #include <initializer_list>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -68,6 +69,18 @@ class Executor : public Commands<Executor> {
   void fail_later(Callback<Reply> cb, Error err) {
     post([cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
   }
+
+  /// Walks the whole keyspace without blocking the loop: SCAN 0, then one
+  /// SCAN per reply (the next step leaves only after the previous batch was
+  /// handled) until the cursor comes back to 0. `on_batch` gets each
+  /// non-empty batch of keys and returns false to stop early. `done` runs
+  /// once at the end: success when the walk finished or was stopped, else
+  /// the error of the step that failed (keys already delivered stay
+  /// delivered). As with SCAN, a key present throughout is seen at least
+  /// once and may be seen more than once; `opts.count` sizes the batches.
+  /// This Executor must outlive `done`.
+  void scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
+                Callback<void> done = {});
 
   /// The sink of the typed helpers (see commands.hpp): sends argv and
   /// decodes the reply into T for `cb`.

@@ -25,21 +25,21 @@
 namespace uvredis {
 
 /// `rate` requests per `period`, with bursts of up to `burst` requests.
-struct Limit {
+struct RateLimit {
   long long rate = 0;
   std::chrono::milliseconds period{1000};
   long long burst = 0;
 
-  static Limit per_second(long long rate) { return {rate, std::chrono::seconds(1), rate}; }
-  static Limit per_minute(long long rate) { return {rate, std::chrono::minutes(1), rate}; }
-  static Limit per_hour(long long rate) { return {rate, std::chrono::hours(1), rate}; }
+  static RateLimit per_second(long long rate) { return {rate, std::chrono::seconds(1), rate}; }
+  static RateLimit per_minute(long long rate) { return {rate, std::chrono::minutes(1), rate}; }
+  static RateLimit per_hour(long long rate) { return {rate, std::chrono::hours(1), rate}; }
 
-  friend bool operator==(const Limit&, const Limit&) = default;
+  friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
 /// The answer to one GCRA call.
 struct RateResult {
-  Limit limit;
+  RateLimit limit;
   /// Requests granted by this call (0 when denied; for allow_at_most up to n).
   long long allowed = 0;
   /// Requests that could still be made right now.
@@ -60,13 +60,13 @@ class RateLimiter {
   explicit RateLimiter(Executor& ex, std::string prefix = "rate:");
 
   /// One request.
-  void allow(std::string_view key, const Limit& limit, Callback<RateResult> cb) {
+  void allow(std::string_view key, const RateLimit& limit, Callback<RateResult> cb) {
     allow_n(key, limit, 1, std::move(cb));
   }
   /// `n` requests, all or nothing (n = 0 just reports the state).
-  void allow_n(std::string_view key, const Limit& limit, long long n, Callback<RateResult> cb);
+  void allow_n(std::string_view key, const RateLimit& limit, long long n, Callback<RateResult> cb);
   /// Up to `n` (>= 1) requests, as many as the limit allows right now.
-  void allow_at_most(std::string_view key, const Limit& limit, long long n, Callback<RateResult> cb);
+  void allow_at_most(std::string_view key, const RateLimit& limit, long long n, Callback<RateResult> cb);
   /// Forgets the key's history (full burst again).
   void reset(std::string_view key, Callback<void> cb);
 
@@ -75,7 +75,7 @@ class RateLimiter {
   void rate_limit(std::string_view key, std::chrono::milliseconds period, long long limit, Callback<bool> cb);
 
  private:
-  void run(bool at_most, std::string_view key, const Limit& limit, long long n, Callback<RateResult> cb);
+  void run(bool at_most, std::string_view key, const RateLimit& limit, long long n, Callback<RateResult> cb);
 
   Executor* ex_;
   std::string prefix_;

@@ -1,0 +1,302 @@
+#pragma once
+/// @file command_args.hpp
+/// Argument types of the typed commands (commands.hpp): lists of keys or
+/// members, field/value pairs, option structs with std::chrono durations,
+/// score and lexicographic bounds for sorted-set ranges.
+///
+/// The list types (StringList, PairList, MemberScores) are views: they refer
+/// to the caller's strings and are only valid during the call they are passed
+/// to (the command copies its arguments before returning). The option structs
+/// own their data and are plain values. Nothing here does I/O; usable from any
+/// thread.
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace uvredis {
+
+namespace detail {
+template <class R>
+concept string_range = std::ranges::input_range<R> &&
+                       std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>;
+
+template <class R>
+concept string_pair_range = std::ranges::input_range<R> && requires(std::ranges::range_reference_t<R> p) {
+  { p.first } -> std::convertible_to<std::string_view>;
+  { p.second } -> std::convertible_to<std::string_view>;
+};
+
+template <class R>
+concept member_score_range = std::ranges::input_range<R> && requires(std::ranges::range_reference_t<R> p) {
+  { p.first } -> std::convertible_to<std::string_view>;
+  { p.second } -> std::convertible_to<double>;
+};
+
+// Ranges of ScoredMember (what WITHSCORES reads), so results can be written back.
+template <class R>
+concept scored_member_range = std::ranges::input_range<R> && requires(std::ranges::range_reference_t<R> p) {
+  { p.member } -> std::convertible_to<std::string_view>;
+  { p.score } -> std::convertible_to<double>;
+};
+}  // namespace detail
+
+/// Keys, members, fields or values: `{"a", "b"}`, one string, or any range of
+/// strings (std::vector<std::string>, std::set<std::string_view>, ...).
+/// A view: valid only during the call it is passed to.
+class StringList {
+ public:
+  StringList() = default;
+  StringList(std::initializer_list<std::string_view> items) : items_(items) {}
+  StringList(const char* one) : items_{std::string_view(one)} {}          // NOLINT: implicit by design
+  StringList(const std::string& one) : items_{std::string_view(one)} {}   // NOLINT
+  StringList(std::string_view one) : items_{one} {}                       // NOLINT
+  template <class R>
+    requires detail::string_range<R>
+  StringList(const R& range) {  // NOLINT
+    for (auto&& s : range) items_.emplace_back(s);
+  }
+
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+
+ private:
+  std::vector<std::string_view> items_;
+};
+
+/// Field/value (or key/value) pairs: `{{"name", "ann"}, {"age", "7"}}` or any
+/// range of pairs of strings (std::map, std::unordered_map, a vector of
+/// pairs). A view: valid only during the call it is passed to.
+class PairList {
+ public:
+  using Pair = std::pair<std::string_view, std::string_view>;
+  PairList() = default;
+  PairList(std::initializer_list<Pair> items) : items_(items) {}
+  template <class R>
+    requires detail::string_pair_range<R>
+  PairList(const R& range) {  // NOLINT
+    for (auto&& p : range) items_.emplace_back(std::string_view(p.first), std::string_view(p.second));
+  }
+
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+
+ private:
+  std::vector<Pair> items_;
+};
+
+/// Sorted-set members with their scores, for ZADD: `{{"ann", 10}, {"bob",
+/// 7.5}}`, any range of (member, score) pairs (std::map<std::string,
+/// double>, ...) or of ScoredMember (a WITHSCORES result). A view: valid only
+/// during the call it is passed to.
+class MemberScores {
+ public:
+  using Pair = std::pair<std::string_view, double>;
+  MemberScores() = default;
+  MemberScores(std::initializer_list<Pair> items) : items_(items) {}
+  template <class R>
+    requires detail::member_score_range<R>
+  MemberScores(const R& range) {  // NOLINT
+    for (auto&& p : range) items_.emplace_back(std::string_view(p.first), static_cast<double>(p.second));
+  }
+  template <class R>
+    requires detail::scored_member_range<R>
+  MemberScores(const R& range) {  // NOLINT
+    for (auto&& p : range) items_.emplace_back(std::string_view(p.member), static_cast<double>(p.score));
+  }
+
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+
+ private:
+  std::vector<Pair> items_;
+};
+
+/// NX / XX: write only when the key (or member) does not exist yet, or only
+/// when it already exists.
+enum class WriteCondition {
+  always,     ///< No condition.
+  nx,         ///< Only if it does not exist.
+  xx,         ///< Only if it exists.
+};
+
+/// Options of SET. Set at most one of ttl, expire_at and keep_ttl.
+struct SetOptions {
+  /// Relative expiry: sent as EX when it is whole seconds, else PX. Must be
+  /// positive.
+  std::optional<std::chrono::milliseconds> ttl{};
+  /// Absolute expiry: sent as EXAT when it is a whole second, else PXAT
+  /// (millisecond precision).
+  std::optional<std::chrono::system_clock::time_point> expire_at{};
+  /// KEEPTTL: keep the key's current expiry.
+  bool keep_ttl = false;
+  /// NX / XX.
+  WriteCondition condition = WriteCondition::always;
+};
+
+/// Options of GETEX. Set at most one; none makes GETEX behave like GET.
+struct GetExOptions {
+  std::optional<std::chrono::milliseconds> ttl{};                    ///< EX / PX (positive).
+  std::optional<std::chrono::system_clock::time_point> expire_at{};  ///< EXAT / PXAT.
+  bool persist = false;                                            ///< PERSIST: remove the expiry.
+};
+
+/// Condition of EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (Redis 7).
+enum class ExpireCondition {
+  always,  ///< No condition.
+  nx,      ///< Only when the key has no expiry.
+  xx,      ///< Only when the key has an expiry.
+  gt,      ///< Only when the new expiry is later than the current one.
+  lt,      ///< Only when the new expiry is earlier than the current one.
+};
+
+/// Options of COPY.
+struct CopyOptions {
+  std::optional<int> db{};  ///< Destination database (DB n); unset means the client's own.
+  bool replace = false;   ///< REPLACE an existing destination.
+};
+
+/// Options of SCAN, SSCAN, HSCAN, ZSCAN. Empty strings and a zero count are
+/// left out of the command.
+struct ScanOptions {
+  std::string match{};    ///< MATCH glob pattern.
+  long long count = 0;  ///< COUNT hint (positive), 0 for the server default.
+  std::string type{};     ///< TYPE filter ("string", "hash", ...): SCAN only.
+};
+
+/// One end of a list, for LMOVE / BLMOVE.
+enum class ListEnd { left, right };
+
+/// Where LINSERT puts the new element relative to the pivot.
+enum class InsertPosition { before, after };
+
+/// Options of LPOS.
+struct LposOptions {
+  /// RANK: 1 is the first match, 2 the second ...; negative counts from the
+  /// tail. Zero is invalid.
+  long long rank = 1;
+  /// MAXLEN: compare at most this many elements; 0 means the whole list.
+  long long maxlen = 0;
+};
+
+/// ZADD score comparison (GT / LT): only update existing members whose new
+/// score is greater (or less) than the current one. New members are added
+/// regardless.
+enum class ScoreCompare { any, gt, lt };
+
+/// Options of ZADD.
+struct ZAddOptions {
+  WriteCondition condition = WriteCondition::always;  ///< NX / XX.
+  ScoreCompare compare = ScoreCompare::any;           ///< GT / LT (not with NX).
+  bool changed = false;  ///< CH: count changed members too, not only added ones.
+};
+
+/// A score bound of a sorted-set range: inclusive by default, exclusive
+/// ("(1.5"), or infinite ("-inf", "+inf"). A plain double converts to an
+/// inclusive bound.
+struct ScoreBound {
+  double value = 0;
+  bool is_exclusive = false;
+
+  constexpr ScoreBound() = default;
+  constexpr ScoreBound(double v) : value(v) {}  // NOLINT: implicit by design
+  static constexpr ScoreBound inclusive(double v) { return ScoreBound(v); }
+  static constexpr ScoreBound exclusive(double v) {
+    ScoreBound b(v);
+    b.is_exclusive = true;
+    return b;
+  }
+  static constexpr ScoreBound neg_inf() { return ScoreBound(-std::numeric_limits<double>::infinity()); }
+  static constexpr ScoreBound pos_inf() { return ScoreBound(std::numeric_limits<double>::infinity()); }
+};
+
+/// A lexicographic bound of a sorted-set range (BYLEX): "[a" inclusive,
+/// "(a" exclusive, "-" the lowest, "+" the highest. Owns its bytes.
+struct LexBound {
+  enum class Kind { inclusive, exclusive, min, max };
+  Kind kind = Kind::min;
+  std::string value{};
+
+  static LexBound inclusive(std::string_view v) { return LexBound{Kind::inclusive, std::string(v)}; }
+  static LexBound exclusive(std::string_view v) { return LexBound{Kind::exclusive, std::string(v)}; }
+  static LexBound min() { return LexBound{Kind::min, {}}; }
+  static LexBound max() { return LexBound{Kind::max, {}}; }
+};
+
+/// LIMIT offset count of a score or lex range; a negative count means "all
+/// from offset".
+struct Limit {
+  long long offset = 0;
+  long long count = -1;
+};
+
+/// What ZRANGE selects: build one with by_rank, by_score or by_lex, then
+/// optionally .rev() and .limit(). Bounds are always given low to high (min,
+/// max); rev() only reverses the order of the result (the library swaps the
+/// bounds for the server). A plain value.
+struct ZRange {
+  enum class By { rank, score, lex };
+  By by = By::rank;
+  long long start = 0;  ///< by_rank: first rank (negative counts from the end).
+  long long stop = -1;  ///< by_rank: last rank, inclusive.
+  ScoreBound min_score = ScoreBound::neg_inf();
+  ScoreBound max_score = ScoreBound::pos_inf();
+  LexBound min_lex = LexBound::min();
+  LexBound max_lex = LexBound::max();
+  bool reverse = false;
+  std::optional<Limit> page{};  ///< LIMIT (score and lex ranges only).
+
+  static ZRange by_rank(long long start, long long stop) {
+    ZRange r;
+    r.start = start;
+    r.stop = stop;
+    return r;
+  }
+  static ZRange by_score(ScoreBound min, ScoreBound max) {
+    ZRange r;
+    r.by = By::score;
+    r.min_score = min;
+    r.max_score = max;
+    return r;
+  }
+  static ZRange by_lex(LexBound min, LexBound max) {
+    ZRange r;
+    r.by = By::lex;
+    r.min_lex = std::move(min);
+    r.max_lex = std::move(max);
+    return r;
+  }
+  /// Highest first (REV).
+  ZRange& rev(bool on = true) {
+    reverse = on;
+    return *this;
+  }
+  /// LIMIT offset count.
+  ZRange& limit(long long offset, long long count) {
+    page = Limit{offset, count};
+    return *this;
+  }
+};
+
+/// FLUSHDB mode.
+enum class FlushMode {
+  server_default,  ///< Whatever the server's lazyfree-lazy-user-flush says.
+  sync,            ///< SYNC: free memory before replying.
+  async,           ///< ASYNC: free memory in the background.
+};
+
+}  // namespace uvredis

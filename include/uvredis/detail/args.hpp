@@ -1,0 +1,103 @@
+#pragma once
+/// @file detail/args.hpp
+/// Internal: builds the argv of a typed command and records the first usage
+/// error found on the way (an empty key list, a NaN score ...), so that the
+/// command table stays a list of one-screen methods. Numbers are formatted
+/// into storage the builder owns; string arguments are views of the caller's
+/// bytes, valid for the duration of the call. No I/O. Not part of the stable
+/// API.
+
+#include <uvredis/command_args.hpp>
+#include <uvredis/error.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <forward_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace uvredis::detail {
+
+class Args {
+ public:
+  /// Starts an argv with the command name (a string literal or other
+  /// storage that outlives the builder).
+  explicit Args(std::string_view name, std::size_t reserve = 4);
+  Args(const Args&) = delete;
+  Args& operator=(const Args&) = delete;
+
+  Args& add(std::string_view s) {
+    push(s);
+    return *this;
+  }
+  Args& add_int(long long v);
+  Args& add_u64(std::uint64_t v);
+  /// A finite or infinite double ("inf", "-inf"); NaN is a usage error
+  /// naming `what`.
+  Args& add_double(double v, std::string_view what = "number");
+  /// Every item; with `what` set, an empty list is a usage error.
+  Args& add_all(const StringList& items, std::string_view what = {});
+  /// field value field value ...; with `what` set, empty is a usage error.
+  Args& add_pairs(const PairList& pairs, std::string_view what = {});
+  /// A blocking command's timeout in seconds with millisecond precision
+  /// ("1.5"); zero waits forever; negative is a usage error.
+  Args& add_timeout(std::chrono::milliseconds t);
+  /// "-inf", "+inf", "1.5" or "(1.5"; NaN is a usage error.
+  Args& add_score_bound(const ScoreBound& b);
+  /// "-", "+", "[a" or "(a".
+  Args& add_lex_bound(const LexBound& b);
+  /// A count that must be >= 0 (`positive`: > 0).
+  Args& add_count(long long n, std::string_view what, bool positive = false);
+
+  /// Records a usage error; the first one wins and nothing is sent.
+  void fail(std::string_view why);
+  bool failed() const noexcept { return failed_; }
+  /// The usage error, "<COMMAND>: <why>".
+  Error take_error();
+
+  std::span<const std::string_view> argv() const noexcept {
+    return on_heap_ ? std::span<const std::string_view>(heap_) : std::span<const std::string_view>(inline_.data(), n_);
+  }
+
+ private:
+  // Most commands have a handful of arguments and numbers: keep those on the
+  // stack (no allocation per command); spill to the heap beyond that.
+  static constexpr std::size_t kInlineArgs = 8;
+  static constexpr std::size_t kInlineNumbers = 4;
+  static constexpr std::size_t kNumberSize = 48;  // "-1.2345678901234567e-308" with a "(" fits
+
+  void push(std::string_view s);
+  void spill(std::size_t capacity);
+  /// Copies formatted text into storage that lives as long as the builder.
+  std::string_view own(std::string_view text);
+
+  std::array<std::string_view, kInlineArgs> inline_{};
+  std::size_t n_ = 0;
+  bool on_heap_ = false;
+  std::vector<std::string_view> heap_;
+  std::array<std::array<char, kNumberSize>, kInlineNumbers> numbers_{};
+  std::size_t numbers_used_ = 0;
+  std::forward_list<std::string> owned_;  // node-based: views into it stay valid
+  std::string error_;
+  bool failed_ = false;
+};
+
+/// Option encoders for the commands whose options are more than a flag.
+void add_set_options(Args& a, const SetOptions& o);
+void add_getex_options(Args& a, const GetExOptions& o);
+/// EX/PX (or SETEX/PSETEX style) choice: true when `d` is whole seconds.
+bool whole_seconds(std::chrono::milliseconds d) noexcept;
+/// Milliseconds since the Unix epoch of `t` (truncated).
+long long unix_millis(std::chrono::system_clock::time_point t) noexcept;
+void add_expire_condition(Args& a, ExpireCondition c);
+void add_scan_options(Args& a, const ScanOptions& o, bool allow_type);
+void add_zadd_options(Args& a, const ZAddOptions& o);
+/// The part of ZRANGE after the key: bounds, BYSCORE/BYLEX, REV, LIMIT,
+/// WITHSCORES.
+void add_zrange(Args& a, const ZRange& q, bool withscores);
+void add_limit(Args& a, const std::optional<Limit>& l);
+
+}  // namespace uvredis::detail

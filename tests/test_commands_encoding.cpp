@@ -1,0 +1,342 @@
+// The command table without a server: a recording sink captures the argv
+// each typed helper builds, or the usage error it reports instead.
+#include <uvredis/commands.hpp>
+#include <uvredis/executor.hpp>
+#include <uvredis/pipeline.hpp>
+
+#include "../src/command_info.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+using namespace std::chrono_literals;
+using namespace uvredis;
+
+// Every helper compiles on every sink (class templates only instantiate the
+// members a program uses; these force all of them).
+template class uvredis::StringCommands<uvredis::Executor>;
+template class uvredis::KeyCommands<uvredis::Executor>;
+template class uvredis::HashCommands<uvredis::Executor>;
+template class uvredis::ListCommands<uvredis::Executor>;
+template class uvredis::SetCommands<uvredis::Executor>;
+template class uvredis::SortedSetCommands<uvredis::Executor>;
+template class uvredis::ServerCommands<uvredis::Executor>;
+template class uvredis::StringCommands<uvredis::Pipeline>;
+template class uvredis::KeyCommands<uvredis::Pipeline>;
+template class uvredis::HashCommands<uvredis::Pipeline>;
+template class uvredis::ListCommands<uvredis::Pipeline>;
+template class uvredis::SetCommands<uvredis::Pipeline>;
+template class uvredis::SortedSetCommands<uvredis::Pipeline>;
+template class uvredis::ServerCommands<uvredis::Pipeline>;
+template class uvredis::StringCommands<uvredis::Transaction>;
+template class uvredis::KeyCommands<uvredis::Transaction>;
+template class uvredis::HashCommands<uvredis::Transaction>;
+template class uvredis::ListCommands<uvredis::Transaction>;
+template class uvredis::SetCommands<uvredis::Transaction>;
+template class uvredis::SortedSetCommands<uvredis::Transaction>;
+template class uvredis::ServerCommands<uvredis::Transaction>;
+
+namespace {
+
+struct Recorder;
+
+}  // namespace
+
+template <>
+struct uvredis::SinkTraits<Recorder> {
+  template <class T>
+  using result = void;
+};
+
+namespace {
+
+// Records what the table hands to a sink. Never calls the callbacks: the
+// encoding is what is under test here.
+struct Recorder : Commands<Recorder> {
+  std::vector<std::string> argv;
+  std::optional<Error> error;
+  int sends = 0;
+
+  template <class T>
+  void send(std::span<const std::string_view> a, Decoder<T>, Callback<T>) {
+    ++sends;
+    argv.assign(a.begin(), a.end());
+    error.reset();
+  }
+  template <class T>
+  void fail(Error e, Callback<T>) {
+    argv.clear();
+    error = std::move(e);
+  }
+};
+
+using V = std::vector<std::string>;
+
+// Runs `issue` on a fresh recorder and returns the argv (empty on error).
+template <class F>
+V argv_of(F&& issue) {
+  Recorder r;
+  issue(r);
+  EXPECT_FALSE(r.error) << r.error->message;
+  return r.argv;
+}
+
+template <class F>
+std::string usage_error_of(F&& issue) {
+  Recorder r;
+  issue(r);
+  EXPECT_EQ(r.sends, 0);
+  if (!r.error) return "(no error)";
+  EXPECT_EQ(r.error->kind, ErrorKind::usage);
+  return r.error->message;
+}
+
+}  // namespace
+
+TEST(CommandsEncoding, SetOptionsPickSecondsOrMilliseconds) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.set("k", "v"); }), (V{"SET", "k", "v"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.set("k", "v", {.ttl = 10s, .condition = WriteCondition::nx}); }),
+            (V{"SET", "k", "v", "NX", "EX", "10"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.set("k", "v", {.ttl = 1500ms}); }), (V{"SET", "k", "v", "PX", "1500"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.set("k", "v", {.keep_ttl = true, .condition = WriteCondition::xx}); }),
+            (V{"SET", "k", "v", "XX", "KEEPTTL"}));
+  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(2'000'000'000));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.set("k", "v", {.expire_at = at}); }),
+            (V{"SET", "k", "v", "EXAT", "2000000000"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.set("k", "v", {.expire_at = at + 5ms}); }),
+            (V{"SET", "k", "v", "PXAT", "2000000000005"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.set_get("k", "v"); }), (V{"SET", "k", "v", "GET"}));
+}
+
+TEST(CommandsEncoding, SetRefusesContradictoryOrNonPositiveExpiry) {
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.set("k", "v", {.ttl = 0ms}); }),
+            "SET: the expiry must be positive, got 0 ms");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.set("k", "v", {.ttl = -5s}); }),
+            "SET: the expiry must be positive, got -5000 ms");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.set("k", "v", {.ttl = 1s, .keep_ttl = true}); }),
+            "SET: set at most one of ttl, expire_at and keep_ttl");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.getex("k", {.ttl = 1s, .persist = true}); }),
+            "GETEX: set at most one of ttl, expire_at and persist");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.setex("k", 0s, "v"); }),
+            "SETEX: the expiry must be positive, got 0");
+}
+
+TEST(CommandsEncoding, ExpiryCommandsFollowThePrecisionOfTheArgument) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.setex("k", 3s, "v"); }), (V{"SETEX", "k", "3", "v"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.setex("k", 2500ms, "v"); }), (V{"PSETEX", "k", "2500", "v"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.expire("k", 60s); }), (V{"EXPIRE", "k", "60"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.expire("k", 60s, ExpireCondition::gt); }), (V{"EXPIRE", "k", "60", "GT"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.expire("k", 250ms, ExpireCondition::nx); }),
+            (V{"PEXPIRE", "k", "250", "NX"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.pexpire("k", 2s, ExpireCondition::xx); }), (V{"PEXPIRE", "k", "2000", "XX"}));
+  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(1'900'000'000));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.expireat("k", at, ExpireCondition::lt); }),
+            (V{"EXPIREAT", "k", "1900000000", "LT"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.expireat("k", at + 1ms); }), (V{"PEXPIREAT", "k", "1900000000001"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.getex("k", {.ttl = 5s}); }), (V{"GETEX", "k", "EX", "5"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.getex("k", {.persist = true}); }), (V{"GETEX", "k", "PERSIST"}));
+}
+
+TEST(CommandsEncoding, ListsOfKeysAcceptManyContainerShapes) {
+  std::vector<std::string> vs{"a", "b"};
+  std::set<std::string_view> ss{"x", "y"};
+  std::string one = "solo";
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.del(vs); }), (V{"DEL", "a", "b"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.exists(ss); }), (V{"EXISTS", "x", "y"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.unlink(one); }), (V{"UNLINK", "solo"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.touch("t"); }), (V{"TOUCH", "t"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.mget({"a", "b", "c"}); }), (V{"MGET", "a", "b", "c"}));
+
+  std::map<std::string, std::string> m{{"f1", "v1"}, {"f2", "v2"}};
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.hset("h", m); }), (V{"HSET", "h", "f1", "v1", "f2", "v2"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.hset("h", "f", "v"); }), (V{"HSET", "h", "f", "v"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.mset({{"a", "1"}, {"b", "2"}}); }), (V{"MSET", "a", "1", "b", "2"}));
+  std::unordered_map<std::string, double> scores{{"solo", 2.5}};
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zadd("z", scores); }), (V{"ZADD", "z", "2.5", "solo"}));
+}
+
+TEST(CommandsEncoding, EmptyListsAreUsageErrorsNamingTheCommand) {
+  std::vector<std::string> none;
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.del(none); }), "DEL: the list of keys is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.mget(none); }), "MGET: the list of keys is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.mset(std::map<std::string, std::string>{}); }),
+            "MSET: the list of key/value pairs is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.hset("h", std::map<std::string, std::string>{}); }),
+            "HSET: the list of fields is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.hdel("h", none); }), "HDEL: the list of fields is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.lpush("l", none); }), "LPUSH: the list of elements is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.sadd("s", none); }), "SADD: the list of members is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.sunion(none); }), "SUNION: the list of keys is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.sinterstore("d", none); }), "SINTERSTORE: the list of keys is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.zadd("z", MemberScores{}); }), "ZADD: the list of members is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.zrem("z", none); }), "ZREM: the list of members is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.blpop(none, 1s); }), "BLPOP: the list of keys is empty");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.bzpopmax(none, 1s); }), "BZPOPMAX: the list of keys is empty");
+}
+
+TEST(CommandsEncoding, ScoresKeepFullPrecisionAndInfinities) {
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zadd("z", {{"a", 0.1}, {"b", -inf}, {"c", 1e300}}); }),
+            (V{"ZADD", "z", "0.1", "a", "-inf", "b", "1e+300", "c"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zincrby("z", 1.0 / 3, "a"); }), (V{"ZINCRBY", "z", "0.3333333333333333", "a"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zcount("z", ScoreBound::exclusive(1.5), ScoreBound::pos_inf()); }),
+            (V{"ZCOUNT", "z", "(1.5", "+inf"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zremrangebyscore("z", ScoreBound::neg_inf(), 3); }),
+            (V{"ZREMRANGEBYSCORE", "z", "-inf", "3"}));
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.incrbyfloat("k", -2.5); }), (V{"INCRBYFLOAT", "k", "-2.5"}));
+}
+
+TEST(CommandsEncoding, NaNIsAUsageError) {
+  const double nan = std::nan("");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.zadd("z", {{"a", 1}, {"b", nan}}); }), "ZADD: a score is NaN");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.zincrby("z", nan, "a"); }), "ZINCRBY: the increment is NaN");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.zcount("z", nan, 1); }), "ZCOUNT: a score bound is NaN");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.hincrbyfloat("h", "f", nan); }),
+            "HINCRBYFLOAT: the increment is NaN");
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.zrange("z", ZRange::by_score(nan, 1)); }),
+            "ZRANGE: a score bound is NaN");
+}
+
+TEST(CommandsEncoding, ZAddOptions) {
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.zadd("z", {{"m", 1}}, {.condition = WriteCondition::xx, .compare = ScoreCompare::gt, .changed = true});
+            }),
+            (V{"ZADD", "z", "XX", "GT", "CH", "1", "m"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zadd_incr("z", "m", 2, {.condition = WriteCondition::nx}); }),
+            (V{"ZADD", "z", "NX", "INCR", "2", "m"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) {
+              r.zadd("z", {{"m", 1}}, {.condition = WriteCondition::nx, .compare = ScoreCompare::lt});
+            }),
+            "ZADD: NX cannot be combined with GT or LT");
+}
+
+TEST(CommandsEncoding, ZRangeQueries) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zrange("z", ZRange::by_rank(0, -1)); }), (V{"ZRANGE", "z", "0", "-1"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zrange_withscores("z", ZRange::by_rank(0, 9).rev()); }),
+            (V{"ZRANGE", "z", "0", "9", "REV", "WITHSCORES"}));
+  // Bounds are given low to high; with rev() the server gets them swapped.
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.zrange("z", ZRange::by_score(ScoreBound::exclusive(1), ScoreBound::pos_inf()).rev().limit(2, 5));
+            }),
+            (V{"ZRANGE", "z", "+inf", "(1", "BYSCORE", "REV", "LIMIT", "2", "5"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zrange("z", ZRange::by_lex(LexBound::inclusive("a"), LexBound::exclusive("c"))); }),
+            (V{"ZRANGE", "z", "[a", "(c", "BYLEX"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zrange("z", ZRange::by_lex(LexBound::min(), LexBound::max()).rev()); }),
+            (V{"ZRANGE", "z", "+", "-", "BYLEX", "REV"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.zrange_withscores("z", ZRange::by_lex(LexBound::min(), LexBound::max())); }),
+            "ZRANGE: WITHSCORES cannot be combined with a lex range");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.zrange("z", ZRange::by_rank(0, 1).limit(0, 1)); }),
+            "ZRANGE: LIMIT needs a score or lex range");
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zrevrangebyscore_withscores("z", 10, 0, Limit{0, 3}); }),
+            (V{"ZREVRANGEBYSCORE", "z", "10", "0", "WITHSCORES", "LIMIT", "0", "3"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zrangebyscore("z", ScoreBound::neg_inf(), ScoreBound::exclusive(5)); }),
+            (V{"ZRANGEBYSCORE", "z", "-inf", "(5"}));
+}
+
+TEST(CommandsEncoding, BlockingTimeoutsInSecondsWithMilliseconds) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.blpop({"a", "b"}, 2s); }), (V{"BLPOP", "a", "b", "2"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.brpop("q", 1500ms); }), (V{"BRPOP", "q", "1.500"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bzpopmin("z", 5ms); }), (V{"BZPOPMIN", "z", "0.005"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bzpopmax("z", 0ms); }), (V{"BZPOPMAX", "z", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.blmove("s", "d", ListEnd::right, ListEnd::left, 1s); }),
+            (V{"BLMOVE", "s", "d", "RIGHT", "LEFT", "1"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.blpop("q", -1ms); }), "BLPOP: the timeout is negative");
+}
+
+TEST(CommandsEncoding, CountsAndRanks) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.lpop("l", 3); }), (V{"LPOP", "l", "3"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.lpop("l", -1); }), "LPOP: the count must not be negative, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.spop("s", -2); }), "SPOP: the count must not be negative, got -2");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.zpopmin("z", -2); }), "ZPOPMIN: the count must not be negative, got -2");
+  EXPECT_EQ(argv_of([](Recorder& r) { r.srandmember("s", -5); }), (V{"SRANDMEMBER", "s", "-5"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.lpos("l", "x", {.rank = -1, .maxlen = 10}); }),
+            (V{"LPOS", "l", "x", "RANK", "-1", "MAXLEN", "10"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.lpos("l", "x", 0); }), (V{"LPOS", "l", "x", "COUNT", "0"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.lpos("l", "x", {.rank = 0}); }), "LPOS: RANK must not be zero");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.lpos("l", "x", -1); }), "LPOS: COUNT must not be negative, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.setrange("k", -1, "x"); }),
+            "SETRANGE: the offset must not be negative, got -1");
+  EXPECT_EQ(argv_of([](Recorder& r) { r.sintercard({"a", "b"}, 10); }), (V{"SINTERCARD", "2", "a", "b", "LIMIT", "10"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.sintercard({"a"}, -1); }),
+            "SINTERCARD: LIMIT must not be negative, got -1");
+  EXPECT_EQ(argv_of([](Recorder& r) { r.linsert("l", InsertPosition::before, "p", "e"); }),
+            (V{"LINSERT", "l", "BEFORE", "p", "e"}));
+}
+
+TEST(CommandsEncoding, ScanOptions) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.scan(0); }), (V{"SCAN", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.scan(18446744073709551615ull, {.match = "user:*", .count = 100, .type = "hash"}); }),
+            (V{"SCAN", "18446744073709551615", "MATCH", "user:*", "COUNT", "100", "TYPE", "hash"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.zscan("z", 7, {.count = 5}); }), (V{"ZSCAN", "z", "7", "COUNT", "5"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.hscan("h", 0, {.type = "string"}); }), "HSCAN: TYPE is only valid for SCAN");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.sscan("s", 0, {.count = -1}); }),
+            "SSCAN: COUNT must be positive, got -1");
+}
+
+TEST(CommandsEncoding, ServerCommands) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.flushdb(); }), (V{"FLUSHDB"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.flushdb(FlushMode::async); }), (V{"FLUSHDB", "ASYNC"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.info(); }), (V{"INFO"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.info({"server", "memory"}); }), (V{"INFO", "server", "memory"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.ping(); }), (V{"PING"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.copy("a", "b", {.db = 2, .replace = true}); }),
+            (V{"COPY", "a", "b", "DB", "2", "REPLACE"}));
+}
+
+TEST(CommandsEncoding, ManyArgumentsAndNumbersKeepTheirBytes) {
+  // Past the builder's inline room (8 arguments, 4 numbers) everything moves
+  // to the heap; every view must still read its own bytes.
+  std::vector<std::pair<std::string, double>> members;
+  V want{"ZADD", "z"};
+  for (int i = 0; i < 40; ++i) {
+    members.emplace_back("m" + std::to_string(i), i + 0.5);
+    want.push_back(std::to_string(i) + ".5");
+    want.push_back("m" + std::to_string(i));
+  }
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.zadd("z", members); }), want);
+  const std::string long_bound(100, 'x');
+  EXPECT_EQ(argv_of([&](Recorder& r) {
+              r.zrange("z", ZRange::by_lex(LexBound::inclusive(long_bound), LexBound::exclusive("y")).limit(1, 2));
+            }),
+            (V{"ZRANGE", "z", "[" + long_bound, "(y", "BYLEX", "LIMIT", "1", "2"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.lpos("l", "x", 3, {.rank = -2, .maxlen = 99}); }),
+            (V{"LPOS", "l", "x", "COUNT", "3", "RANK", "-2", "MAXLEN", "99"}));
+}
+
+TEST(CommandsEncoding, BinaryArgumentsPassUntouched) {
+  const std::string key("k\0\r\n", 4);
+  const std::string value("\0\xff\r\nend", 7);
+  auto v = argv_of([&](Recorder& r) { r.set(key, value); });
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[1], key);
+  EXPECT_EQ(v[2], value);
+}
+
+// The Client learns from the argv that a command blocks and for how long
+// (src/command_info.cpp), and adds its command timeout on top: the typed
+// blocking helpers must produce argv it understands.
+TEST(CommandsEncoding, BlockingHelpersAreRecognisedWithTheirWait) {
+  auto cls = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    return detail::classify_command(views);
+  };
+  const std::vector<std::pair<V, std::optional<std::chrono::milliseconds>>> cases{
+      {argv_of([](Recorder& r) { r.blpop({"a", "b"}, 1500ms); }), 1500ms},
+      {argv_of([](Recorder& r) { r.brpop("q", 2s); }), 2000ms},
+      {argv_of([](Recorder& r) { r.blmove("s", "d", ListEnd::left, ListEnd::right, 5ms); }), 5ms},
+      {argv_of([](Recorder& r) { r.bzpopmin("z", 999ms); }), 999ms},
+      {argv_of([](Recorder& r) { r.bzpopmax({"z", "y"}, 0ms); }), std::nullopt},  // forever
+  };
+  for (const auto& [argv, wait] : cases) {
+    auto c = cls(argv);
+    EXPECT_EQ(c.route, detail::CommandRoute::blocking) << argv[0];
+    EXPECT_EQ(c.block_time, wait) << argv[0];
+  }
+  EXPECT_EQ(cls(argv_of([](Recorder& r) { r.lmove("s", "d", ListEnd::left, ListEnd::right); })).route,
+            detail::CommandRoute::normal);
+}
