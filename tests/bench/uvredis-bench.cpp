@@ -4,9 +4,14 @@
 // Run by hand, never by the tests:
 //
 //   meson setup build-rel --buildtype=release -Dtests=false
-//   ninja -C build-rel && build-rel/bench/uvredis-bench            # full run
-//   build-rel/bench/uvredis-bench --quick                          # smoke test
-//   REDIS_URL=127.0.0.1:7000 build-rel/bench/uvredis-bench         # your server
+//   ninja -C build-rel && build-rel/tests/bench/uvredis-bench      # full run
+//   build-rel/tests/bench/uvredis-bench --quick                    # smoke test
+//   REDIS_URL=127.0.0.1:7000 build-rel/tests/bench/uvredis-bench   # your server
+//   build-rel/tests/bench/uvredis-bench --pubsub                   # pub/sub mode
+//
+// --pubsub measures one publisher to one subscriber instead; its workload
+// and contenders are described at the top of tests/bench/pubsub.cpp. What
+// follows is about the default mode (commands).
 //
 // Workload: SET, then GET, of 16-byte values over 100,000 distinct keys
 // ("key:" + 12 digits, the names redis-benchmark -r uses), N commands per
@@ -27,7 +32,7 @@
 // Start a server first so that valgrind does not see its start-up, then:
 //
 //   REDIS_URL=127.0.0.1:PORT valgrind --tool=callgrind --instr-atstart=no
-//     --callgrind-out-file=cg.uv build-rel/bench/uvredis-bench --only uvredis
+//     --callgrind-out-file=cg.uv build-rel/tests/bench/uvredis-bench --only uvredis
 //     --depths 128 --no-burst --rounds 1 --n 100000      (one command line)
 //   callgrind_annotate cg.uv | head -30
 //
@@ -45,209 +50,36 @@ extern "C" {
 #include <hiredis/adapters/libuv.h>
 #include <uv.h>
 
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define BENCH_CG_START() CALLGRIND_START_INSTRUMENTATION
-#define BENCH_CG_STOP() CALLGRIND_STOP_INSTRUMENTATION
-#else
-#define BENCH_CG_START() ((void)0)
-#define BENCH_CG_STOP() ((void)0)
-#endif
+#include "pubsub.hpp"
+#include "support.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace {
+
+using bench::capture;
+using bench::cpu_seconds;
+using bench::die;
+using bench::fixed;
+using bench::grouped;
+using bench::median;
+using bench::Target;
 
 constexpr std::size_t kKeys = 100'000;
 constexpr std::string_view kValue = "xxxxxxxxxxxxxxxx";  // 16 bytes, like redis-benchmark -d 16
 
 std::vector<std::string> g_keys;
-
-[[noreturn]] void die(const std::string& msg) { throw std::runtime_error(msg); }
-
-// ------------------------------------------------------------ private server
-
-// What the signal handler needs to clean up, prepared in advance as plain C
-// strings (only async-signal-safe calls are allowed there).
-volatile pid_t g_server_pid = -1;
-char g_server_log[512];
-char g_server_dir[512];
-
-extern "C" void on_fatal_signal(int sig) {
-  if (g_server_pid > 0) {
-    kill(g_server_pid, SIGKILL);
-    waitpid(g_server_pid, nullptr, 0);
-    unlink(g_server_log);
-    rmdir(g_server_dir);
-  }
-  const char msg[] = "uvredis-bench: interrupted (or watchdog fired); private server stopped\n";
-  (void)!write(2, msg, sizeof msg - 1);
-  _exit(128 + sig);
-}
-
-std::uint16_t free_loopback_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) die("socket: " + std::string(strerror(errno)));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    die("bind 127.0.0.1:0: " + std::string(strerror(errno)));
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// One blocking PING; true on +PONG.
-bool ping_blocking(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  timeval tv{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && write(fd, "PING\r\n", 6) == 6) {
-    char buf[16] = {};
-    ok = read(fd, buf, sizeof buf - 1) >= 5 && std::strncmp(buf, "+PONG", 5) == 0;
-  }
-  close(fd);
-  return ok;
-}
-
-// A redis-server of our own: free loopback port, temp dir, no persistence.
-// Stopped by pid in the destructor, by the signal handler, and by the kernel
-// (PR_SET_PDEATHSIG) should this process die some other way.
-class PrivateServer {
- public:
-  PrivateServer() {
-    char tmpl[] = "/tmp/uvredis-bench-XXXXXX";
-    if (!mkdtemp(tmpl)) die("mkdtemp: " + std::string(strerror(errno)));
-    dir_ = tmpl;
-    log_ = dir_ + "/redis.log";
-    std::snprintf(g_server_dir, sizeof g_server_dir, "%s", dir_.c_str());
-    std::snprintf(g_server_log, sizeof g_server_log, "%s", log_.c_str());
-    for (int attempt = 0; attempt < 3; ++attempt) {  // the free port may be taken meanwhile
-      port_ = free_loopback_port();
-      if (spawn()) return;
-    }
-    std::string tail = log_tail();
-    cleanup_dir();
-    die("redis-server did not start; its log ends with:\n" + tail);
-  }
-  ~PrivateServer() { stop(); }
-  PrivateServer(const PrivateServer&) = delete;
-  PrivateServer& operator=(const PrivateServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-
-  void stop() noexcept {
-    if (pid_ > 0) {
-      const pid_t pid = pid_;
-      kill(pid, SIGTERM);
-      bool gone = false;
-      for (int i = 0; i < 300 && !gone; ++i) {
-        if (waitpid(pid, nullptr, WNOHANG) == pid)
-          gone = true;
-        else
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (!gone) {
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-      }
-      pid_ = -1;
-      g_server_pid = -1;
-    }
-    cleanup_dir();
-  }
-
- private:
-  bool spawn() {
-    const pid_t parent = getpid();
-    const std::string port = std::to_string(port_);
-    const pid_t pid = fork();
-    if (pid < 0) die("fork: " + std::string(strerror(errno)));
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(1);
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-      }
-      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", dir_.c_str(), "--daemonize", "no", "--loglevel", "warning",
-             static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    pid_ = pid;
-    g_server_pid = pid;
-    for (int i = 0; i < 500; ++i) {  // up to ~5 s
-      if (waitpid(pid, nullptr, WNOHANG) == pid) {  // exited: port taken, or no redis-server
-        pid_ = -1;
-        g_server_pid = -1;
-        return false;
-      }
-      if (ping_blocking(port_)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    stop();
-    die("redis-server on port " + port + " did not answer PING within 5 s");
-  }
-
-  std::string log_tail() const {
-    std::string s;
-    if (FILE* f = std::fopen(log_.c_str(), "r")) {
-      char buf[4096];
-      std::size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-      std::fclose(f);
-    }
-    return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
-  }
-
-  void cleanup_dir() noexcept {
-    if (dir_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);  // ours: made by mkdtemp above
-    dir_.clear();
-  }
-
-  std::string dir_, log_;
-  std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
-};
 
 // --------------------------------------------------------------- measuring
 
@@ -258,13 +90,6 @@ struct Sample {
   double ops = 0;     // commands per second
   double cpu_us = 0;  // client CPU (user+sys) per command, microseconds; <0: not measured
 };
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 // The sliding window shared by the in-process contenders. Self provides
 // issue(i) and finish(); replies come back through reply(ok).
@@ -313,11 +138,6 @@ class Window {
   double cpu0_ = 0;
   std::chrono::steady_clock::time_point t0_;
   Sample sample_;
-};
-
-struct Target {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
 };
 
 // --------------------------------------------------------------- contenders
@@ -425,39 +245,6 @@ Sample run_hiredis(uv_loop_t* loop, const Target& t, Op op, std::size_t n, std::
   return run.result("hiredis", op);
 }
 
-// Runs one command line with stdout captured; returns stdout and the exit status.
-std::pair<std::string, int> capture(const std::vector<std::string>& args) {
-  int fds[2];
-  if (pipe(fds) != 0) die("pipe: " + std::string(strerror(errno)));
-  const pid_t pid = fork();
-  if (pid < 0) die("fork: " + std::string(strerror(errno)));
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t k = read(fds[0], buf, sizeof buf);
-    if (k > 0)
-      out.append(buf, static_cast<std::size_t>(k));
-    else if (k == 0 || errno != EINTR)
-      break;
-  }
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
-}
-
 // redis-benchmark -P is a batch (send P, wait for all P replies), not a
 // sliding window; depth 0 (one burst) becomes -P N.
 std::array<Sample, 2> run_redis_benchmark(const Target& t, std::size_t n, std::size_t depth) {
@@ -495,29 +282,6 @@ const char* contender_name(int c) {
   return names[c];
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-std::string grouped(double x) {
-  const std::string d = std::to_string(static_cast<long long>(x + 0.5));
-  std::string out;
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
-    out += d[i];
-  }
-  return out;
-}
-
-std::string fixed(double x, int prec) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, x);
-  return buf;
-}
-
 std::string mode_name(std::size_t depth) { return depth == 0 ? "burst" : std::to_string(depth); }
 
 struct Config {
@@ -526,6 +290,9 @@ struct Config {
   std::vector<std::size_t> depths = {1, 16, 128, 1024};
   bool burst = true;
   bool enabled[kContenders] = {true, true, true};
+  bool pubsub = false;
+  bool n_set = false, rounds_set = false, depths_set = false;
+  std::vector<std::size_t> sizes = {16, 256};
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -533,13 +300,32 @@ struct Config {
                "uvredis-bench: %s\n"
                "usage: uvredis-bench [--quick] [--n N] [--rounds R] [--depths 1,16,128,1024]\n"
                "                     [--no-burst] [--only uvredis|hiredis|redis-benchmark]\n"
-               "REDIS_URL=host:port uses that server instead of a private one.\n",
+               "       uvredis-bench --pubsub [--quick] [--n N] [--rounds R] [--depths 1,128,1024]\n"
+               "                     [--sizes 16,256] [--only uvredis|hiredis|redis-benchmark]\n"
+               "--pubsub: one publisher to one subscriber (default N=50000, 5 rounds);\n"
+               "see tests/bench/pubsub.cpp. REDIS_URL=host:port uses that server instead of a\n"
+               "private one.\n",
                why);
   std::exit(2);
 }
 
+std::vector<std::size_t> number_list(std::string_view s, const char* what) {
+  std::vector<std::size_t> out;
+  while (!s.empty()) {
+    const auto comma = s.find(',');
+    const std::string part(s.substr(0, comma));
+    const long v = std::strtol(part.c_str(), nullptr, 10);
+    if (v <= 0) usage(what);
+    out.push_back(static_cast<std::size_t>(v));
+    s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+  }
+  if (out.empty()) usage(what);
+  return out;
+}
+
 Config parse_args(int argc, char** argv) {
   Config c;
+  bool quick = false;
   auto number = [&](int& i) -> std::size_t {
     if (i + 1 >= argc) usage("missing number");
     char* end = nullptr;
@@ -550,26 +336,24 @@ Config parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a == "--quick") {
-      c.n = 10'000;
-      c.rounds = 1;
+      quick = true;
+    } else if (a == "--pubsub") {
+      c.pubsub = true;
     } else if (a == "--n") {
       c.n = number(i);
+      c.n_set = true;
     } else if (a == "--rounds") {
       c.rounds = static_cast<int>(number(i));
+      c.rounds_set = true;
     } else if (a == "--no-burst") {
       c.burst = false;
     } else if (a == "--depths") {
       if (i + 1 >= argc) usage("missing depths");
-      c.depths.clear();
-      std::string_view s = argv[++i];
-      while (!s.empty()) {
-        const auto comma = s.find(',');
-        const std::string part(s.substr(0, comma));
-        const long v = std::strtol(part.c_str(), nullptr, 10);
-        if (v <= 0) usage("bad depth");
-        c.depths.push_back(static_cast<std::size_t>(v));
-        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-      }
+      c.depths = number_list(argv[++i], "bad depth");
+      c.depths_set = true;
+    } else if (a == "--sizes") {
+      if (i + 1 >= argc) usage("missing sizes");
+      c.sizes = number_list(argv[++i], "bad size");
     } else if (a == "--only") {
       if (i + 1 >= argc) usage("missing contender");
       const std::string_view who = argv[++i];
@@ -579,32 +363,16 @@ Config parse_args(int argc, char** argv) {
       usage("unknown argument");
     }
   }
+  if (quick) {  // --n and --rounds given as well win
+    if (!c.n_set) c.n = 10'000;
+    if (!c.rounds_set) c.rounds = 1;
+    c.n_set = c.rounds_set = true;
+  }
   return c;
 }
 
-Target target_from_env() {
-  Target t;
-  const char* url = std::getenv("REDIS_URL");
-  auto a = uvredis::Address::parse(url);
-  if (!a) die("REDIS_URL: " + a.error().message);
-  if (a->kind != uvredis::Address::Kind::tcp || a->tls || !a->password.empty() || a->db != 0)
-    die("REDIS_URL: the benchmark wants a plain host:port (no TLS, password, db or unix socket)");
-  t.host = a->host;
-  t.port = a->port;
-  return t;
-}
-
-int bench(const Config& cfg) {
-  std::optional<PrivateServer> server;
-  Target target;
-  if (std::getenv("REDIS_URL") && *std::getenv("REDIS_URL")) {
-    target = target_from_env();
-  } else {
-    server.emplace();
-    target.port = server->port();
-  }
-  std::fprintf(stderr, "server %s:%u (%s); N=%zu commands per run, %d round(s)\n", target.host.c_str(),
-               target.port, server ? "private" : "REDIS_URL", cfg.n, cfg.rounds);
+int run_commands(const Config& cfg, const Target& target) {
+  std::fprintf(stderr, "N=%zu commands per run, %d round(s)\n", cfg.n, cfg.rounds);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -677,19 +445,35 @@ int bench(const Config& cfg) {
 
 int main(int argc, char** argv) {
   const Config cfg = parse_args(argc, argv);
-  g_keys.reserve(kKeys);
-  for (std::size_t i = 0; i < kKeys; ++i) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "key:%012zu", i);
-    g_keys.emplace_back(buf);
-  }
-  struct sigaction sa {};
-  sa.sa_handler = on_fatal_signal;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGALRM}) sigaction(sig, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a reset peer is an error to report, not a death
+  bench::install_signal_handlers();
   try {
-    return bench(cfg);
+    std::optional<bench::PrivateServer> server;
+    Target target;
+    if (std::getenv("REDIS_URL") && *std::getenv("REDIS_URL")) {
+      target = bench::target_from_env();
+    } else {
+      server.emplace();
+      target.port = server->port();
+    }
+    std::fprintf(stderr, "server %s:%u (%s)\n", target.host.c_str(), target.port, server ? "private" : "REDIS_URL");
+    if (cfg.pubsub) {
+      bench::PubSubConfig ps;
+      if (cfg.n_set) ps.n = cfg.n;
+      if (cfg.rounds_set) ps.rounds = cfg.rounds;
+      if (cfg.depths_set) ps.depths = cfg.depths;
+      ps.sizes = cfg.sizes;
+      ps.uvredis = cfg.enabled[kUvredis];
+      ps.hiredis = cfg.enabled[kHiredis];
+      ps.redis_benchmark = cfg.enabled[kRedisBenchmark];
+      return bench::run_pubsub(ps, target);
+    }
+    g_keys.reserve(kKeys);
+    for (std::size_t i = 0; i < kKeys; ++i) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "key:%012zu", i);
+      g_keys.emplace_back(buf);
+    }
+    return run_commands(cfg, target);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "uvredis-bench: %s\n", e.what());
     return 1;
