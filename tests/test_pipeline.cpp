@@ -1,6 +1,7 @@
 // Pipelines, transactions and WATCH against a real redis-server.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -332,6 +333,52 @@ TEST(Transaction, WatchIsRefusedOnTheSharedConnection) {
       done = true;
     });
     ASSERT_TRUE(loop.run_until([&] { return done; }));
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A lease given back mid-transaction (WATCH set, MULTI open) is cleaned up
+// with DISCARD and UNWATCH before the next borrower gets the connection, and
+// DISCARD sent by hand drops what was queued.
+TEST(Transaction, AbandonedLeaseIsDiscardedUnwatchedAndReused) {
+  RedisServer server;
+  server.cmd({"SET", "k", "0"});
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    ASSERT_TRUE(uvredis::test::run_one(loop, c, {"PING"}));
+    {
+      auto lease = c.lease();
+      ASSERT_TRUE(uvredis::test::run_one(loop, *lease, {"WATCH", "k"}));
+      ASSERT_TRUE(uvredis::test::run_one(loop, *lease, {"MULTI"}));
+      auto queued = uvredis::test::run_one(loop, *lease, {"SET", "k", "from-abandoned"});
+      ASSERT_TRUE(queued);
+      EXPECT_EQ(queued->str(), "QUEUED");
+    }  // abandoned: no EXEC
+    server.cmd({"SET", "k", "changed"});  // would abort a transaction still watching k
+    auto lease = c.lease();  // the same connection, clean again
+    Transaction tx(*lease);
+    auto h = tx.command({"SET", "k", "committed"});
+    auto out = uvredis::test::await<Transaction::Outcome>(loop, [&](auto cb) { tx.exec(cb); });
+    ASSERT_TRUE(out) << out.error().to_string();
+    EXPECT_EQ(*out, Transaction::Outcome::committed) << "the next borrower must not inherit WATCH or MULTI";
+    EXPECT_TRUE(h.ok());
+    EXPECT_EQ(server.cmd({"GET", "k"}), "committed");
+    // Only the main connection and one lease connection were ever opened.
+    const std::string list = server.cmd({"CLIENT", "LIST"});
+    std::size_t conns = 0;
+    for (auto at = list.find("id="); at != std::string::npos; at = list.find("id=", at + 1)) ++conns;
+    EXPECT_EQ(conns, 3u) << list;  // + the harness' own
+
+    // DISCARD by hand.
+    ASSERT_TRUE(uvredis::test::run_one(loop, *lease, {"MULTI"}));
+    ASSERT_TRUE(uvredis::test::run_one(loop, *lease, {"SET", "k", "discarded"}));
+    auto d = uvredis::test::run_one(loop, *lease, {"DISCARD"});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->str(), "OK");
+    EXPECT_EQ(server.cmd({"GET", "k"}), "committed");
+    lease.reset();
     close_client(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
