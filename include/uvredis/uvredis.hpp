@@ -4,6 +4,7 @@
 /// loop-thread only unless their comment says otherwise.
 
 #include <uvredis/client.hpp>
+#include <uvredis/cluster.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>

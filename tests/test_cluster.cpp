@@ -1,0 +1,590 @@
+// Redis Cluster: slot hashing and key positions (pure), then ClusterClient
+// against a real 6-node cluster (3 masters, 3 replicas) on loopback.
+#include <uvredis/uvredis.hpp>
+
+#include "../src/cluster_keys.hpp"
+#include "support/loop.hpp"
+#include "support/redis_cluster.hpp"
+
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+using namespace std::chrono_literals;
+using uvredis::ClusterClient;
+using uvredis::ClusterOptions;
+using uvredis::ErrorKind;
+using uvredis::Reply;
+using uvredis::Result;
+using uvredis::test::RedisCluster;
+using uvredis::test::RedisServer;
+using uvredis::test::TestLoop;
+namespace d = uvredis::detail;
+
+// ------------------------------------------------------------ pure logic
+
+namespace {
+std::vector<std::size_t> key_positions(std::vector<std::string_view> argv) {
+  std::vector<std::size_t> v;
+  d::command_keys(argv).for_each([&](std::size_t i) { v.push_back(i); });
+  return v;
+}
+using Pos = std::vector<std::size_t>;
+}  // namespace
+
+TEST(ClusterKeys, Crc16AndSlotsMatchKnownValues) {
+  EXPECT_EQ(d::crc16("123456789"), 0x31C3);  // the XModem check value
+  EXPECT_EQ(d::key_slot("foo"), 12182);
+  EXPECT_EQ(d::key_slot("bar"), 5061);
+  EXPECT_EQ(d::key_slot(""), 0);
+  EXPECT_EQ(ClusterClient::key_slot("foo"), 12182);
+}
+
+TEST(ClusterKeys, HashTagsPickTheFirstNonEmptyBraces) {
+  EXPECT_EQ(d::key_slot("{user1000}.following"), d::key_slot("{user1000}.followers"));
+  EXPECT_EQ(d::key_slot("{user1000}.following"), d::key_slot("user1000"));
+  EXPECT_EQ(d::key_slot("foo{bar}{zap}"), d::key_slot("bar"));
+  EXPECT_EQ(d::key_slot("foo{{bar}}zap"), d::key_slot("{bar"));
+  // Empty braces: the whole key is hashed.
+  EXPECT_EQ(d::key_slot("foo{}{bar}"), d::crc16("foo{}{bar}") & 16383);
+  EXPECT_EQ(d::key_slot("{}"), d::crc16("{}") & 16383);
+  EXPECT_EQ(d::key_slot("a{b"), d::crc16("a{b") & 16383);
+  // Binary-safe.
+  EXPECT_EQ(d::key_slot(std::string_view("a\0b", 3)), d::crc16(std::string_view("a\0b", 3)) & 16383);
+}
+
+TEST(ClusterKeys, KeyPositionsForCommonAndSpecialCommands) {
+  EXPECT_EQ(key_positions({"GET", "k"}), (Pos{1}));
+  EXPECT_EQ(key_positions({"hset", "k", "f", "v"}), (Pos{1}));
+  EXPECT_EQ(key_positions({"UNKNOWNCMD", "k", "x"}), (Pos{1}));
+  EXPECT_EQ(key_positions({"PING"}), Pos{});
+  EXPECT_EQ(key_positions({"INFO", "server"}), Pos{});
+  EXPECT_EQ(key_positions({"PUBLISH", "chan", "msg"}), Pos{});
+  EXPECT_EQ(key_positions({"MGET", "a", "b", "c"}), (Pos{1, 2, 3}));
+  EXPECT_EQ(key_positions({"mset", "a", "1", "b", "2"}), (Pos{1, 3}));
+  EXPECT_EQ(key_positions({"DEL", "a", "b"}), (Pos{1, 2}));
+  EXPECT_EQ(key_positions({"EVAL", "return 1", "2", "a", "b", "arg"}), (Pos{3, 4}));
+  EXPECT_EQ(key_positions({"EVALSHA", "abc", "0", "arg"}), Pos{});
+  EXPECT_EQ(key_positions({"EVAL", "s", "5", "a"}), Pos{});  // malformed: the server will say so
+  EXPECT_EQ(key_positions({"FCALL", "f", "1", "k", "a"}), (Pos{3}));
+  EXPECT_EQ(key_positions({"ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"}), (Pos{1, 3, 4}));
+  EXPECT_EQ(key_positions({"ZINTER", "2", "a", "b"}), (Pos{2, 3}));
+  EXPECT_EQ(key_positions({"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"}), (Pos{4, 5}));
+  EXPECT_EQ(key_positions({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"}), (Pos{7}));
+  EXPECT_EQ(key_positions({"BLPOP", "a", "b", "0"}), (Pos{1, 2}));
+  EXPECT_EQ(key_positions({"BLMPOP", "0", "2", "a", "b", "LEFT"}), (Pos{3, 4}));
+  EXPECT_EQ(key_positions({"RENAME", "a", "b"}), (Pos{1, 2}));
+  EXPECT_EQ(key_positions({"BITOP", "AND", "dst", "a", "b"}), (Pos{2, 3, 4}));
+  EXPECT_EQ(key_positions({"OBJECT", "ENCODING", "k"}), (Pos{2}));
+  EXPECT_EQ(key_positions({"MEMORY", "USAGE", "k"}), (Pos{2}));
+  EXPECT_EQ(key_positions({"MEMORY", "STATS"}), Pos{});
+  EXPECT_EQ(key_positions({"XGROUP", "CREATE", "s", "g", "$"}), (Pos{2}));
+}
+
+TEST(ClusterKeys, SplittableCommands) {
+  EXPECT_EQ(d::split_kind("mget"), d::SplitKind::mget);
+  EXPECT_EQ(d::split_kind("MSET"), d::SplitKind::mset);
+  for (auto n : {"DEL", "exists", "UNLINK", "Touch"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::sum) << n;
+  for (auto n : {"MSETNX", "SUNION", "RENAME", "GET"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::none) << n;
+}
+
+TEST(ClusterKeys, RedirectionsAreParsed) {
+  auto m = d::parse_redirect("MOVED 3999 127.0.0.1:6381");
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->ask);
+  EXPECT_EQ(m->slot, 3999);
+  EXPECT_EQ(m->host, "127.0.0.1");
+  EXPECT_EQ(m->port, 6381);
+  auto a = d::parse_redirect("ASK 12182 ::1:7000");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->ask);
+  EXPECT_EQ(a->host, "::1");
+  EXPECT_EQ(a->port, 7000);
+  EXPECT_FALSE(d::parse_redirect("MOVED 16384 h:1"));
+  EXPECT_FALSE(d::parse_redirect("MOVED x h:1"));
+  EXPECT_FALSE(d::parse_redirect("MOVED 1 h"));
+  EXPECT_FALSE(d::parse_redirect("ERR MOVED 1 h:2"));
+}
+
+TEST(ClusterKeys, ClusterSlotsReplyIsRead) {
+  auto node = [](std::string host, long long port) {
+    return Reply::array({Reply::string(std::move(host)), Reply::integer(port), Reply::string("id")});
+  };
+  Reply r = Reply::array({
+      Reply::array({Reply::integer(0), Reply::integer(5460), node("10.0.0.1", 7000), node("10.0.0.2", 7003)}),
+      Reply::array({Reply::integer(5461), Reply::integer(16383), node("", 7001)}),
+  });
+  auto v = d::parse_cluster_slots(r, "seed.example");
+  ASSERT_TRUE(v);
+  ASSERT_EQ(v->size(), 2u);
+  EXPECT_EQ((*v)[0].host, "10.0.0.1");
+  EXPECT_EQ((*v)[0].replicas.size(), 1u);
+  EXPECT_EQ((*v)[1].host, "seed.example");  // empty host: the node we asked
+  EXPECT_EQ((*v)[1].first, 5461);
+  EXPECT_EQ((*v)[1].last, 16383);
+  EXPECT_FALSE(d::parse_cluster_slots(Reply::status("OK"), "h"));
+  EXPECT_FALSE(d::parse_cluster_slots(Reply::array({Reply::array({Reply::integer(9), Reply::integer(2), node("h", 1)})}), "h"));
+}
+
+// ------------------------------------------------------ against a cluster
+
+namespace {
+
+ClusterOptions opts_for(RedisCluster& c) {
+  ClusterOptions o;
+  o.seeds = {c.seeds()[0], c.seeds()[3]};
+  o.client.command_timeout = 3s;
+  o.client.connect_timeout = 2s;
+  return o;
+}
+
+void close_cluster(TestLoop& loop, ClusterClient& cc) {
+  bool closed = false;
+  cc.close([&] { closed = true; });
+  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
+}
+
+Result<Reply> run(TestLoop& loop, ClusterClient& cc, std::vector<std::string> argv) {
+  std::optional<Result<Reply>> out;
+  std::vector<std::string_view> v(argv.begin(), argv.end());
+  cc.command(v, [&](Result<Reply> r) { out.emplace(std::move(r)); });
+  EXPECT_TRUE(loop.run_until([&] { return out.has_value(); }, 15s)) << argv[0];
+  if (!out) return uvredis::Error{ErrorKind::timeout, "test gave up"};
+  return std::move(*out);
+}
+
+std::string key_in_slot_of(const std::string& tag, int i) { return "{" + tag + "}:" + std::to_string(i); }
+
+// A key whose slot the master `m` serves.
+std::string key_on(RedisCluster& c, RedisServer& m, const std::string& prefix) {
+  for (int i = 0;; ++i) {
+    std::string k = prefix + std::to_string(i);
+    if (&c.master_of(ClusterClient::key_slot(k)) == &m) return k;
+  }
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new RedisCluster(); }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override { cluster_->flush_all(); }
+  static RedisCluster* cluster_;
+};
+RedisCluster* Cluster::cluster_ = nullptr;
+
+}  // namespace
+
+TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const int n = 300;
+    std::vector<int> calls(n, 0);
+    int ok = 0;
+    for (int i = 0; i < n; ++i) {
+      std::string k = "key:" + std::to_string(i);
+      cc.command({"SET", k, "v" + std::to_string(i)}, [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(i)];
+        if (r && r->str() == "OK") ++ok;
+        else ADD_FAILURE() << (r ? r->to_string() : r.error().to_string());
+      });
+    }
+    ASSERT_TRUE(loop.run_until([&] { return ok == n; }));
+    // Typed helper (shared command table) on the cluster.
+    std::optional<Result<std::optional<std::string>>> got;
+    cc.get("key:7", [&](Result<std::optional<std::string>> r) { got.emplace(std::move(r)); });
+    ASSERT_TRUE(loop.run_until([&] { return got.has_value(); }));
+    ASSERT_TRUE(*got);
+    EXPECT_EQ(got->value(), std::optional<std::string>("v7"));
+
+    // Server side: every master holds exactly the keys of its slots.
+    auto masters = cluster_->masters();
+    ASSERT_EQ(masters.size(), 3u);
+    long long total = 0;
+    for (RedisServer* m : masters) {
+      long long size = m->cmd_int({"DBSIZE"});
+      EXPECT_GT(size, 50) << "master on port " << m->port();
+      total += size;
+    }
+    EXPECT_EQ(total, n);
+    for (int i = 0; i < n; i += 17) {
+      std::string k = "key:" + std::to_string(i);
+      RedisServer& owner = cluster_->master_of(ClusterClient::key_slot(k));
+      EXPECT_EQ(owner.cmd({"GET", k}), "v" + std::to_string(i));
+      EXPECT_EQ(cc.node_for_key(k), "127.0.0.1:" + std::to_string(owner.port()));
+    }
+    EXPECT_EQ(cc.masters().size(), 3u);
+    auto st = cc.stats();
+    EXPECT_EQ(st.masters, 3u);
+    EXPECT_EQ(st.moved, 0u);
+    // Keyless commands go to some master.
+    auto ping = run(loop, cc, {"PING"});
+    ASSERT_TRUE(ping);
+    EXPECT_EQ(ping->str(), "PONG");
+    // Per node: command_to.
+    std::string first = cc.masters()[0];
+    std::optional<Result<Reply>> dbsize;
+    std::array<std::string_view, 1> dbsize_argv{"DBSIZE"};
+    cc.command_to(first, dbsize_argv, [&](Result<Reply> r) { dbsize.emplace(std::move(r)); });
+    ASSERT_TRUE(loop.run_until([&] { return dbsize.has_value(); }));
+    ASSERT_TRUE(*dbsize);
+    EXPECT_EQ((*dbsize)->integer(), cluster_->node(static_cast<std::uint16_t>(std::stoi(first.substr(10)))).cmd_int({"DBSIZE"}));
+    close_cluster(loop, cc);
+    for (int c : calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ASSERT_TRUE(run(loop, cc, {"SADD", "{user1000}.following", "a", "b"}));
+    ASSERT_TRUE(run(loop, cc, {"SADD", "{user1000}.followers", "b", "c"}));
+    auto inter = run(loop, cc, {"SINTERSTORE", "{user1000}.both", "{user1000}.following", "{user1000}.followers"});
+    ASSERT_TRUE(inter) << inter.error().to_string();
+    EXPECT_EQ(inter->integer(), 1);
+    auto renamed = run(loop, cc, {"RENAME", "{user1000}.both", "{user1000}.common"});
+    ASSERT_TRUE(renamed) << renamed.error().to_string();
+    auto script = run(loop, cc, {"EVAL", "return redis.call('SCARD', KEYS[1]) + redis.call('SCARD', KEYS[2])", "2",
+                                 "{user1000}.following", "{user1000}.common"});
+    ASSERT_TRUE(script) << script.error().to_string();
+    EXPECT_EQ(script->integer(), 3);
+    EXPECT_EQ(cc.stats().moved, 0u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, MgetMsetDelExistsAcrossSlotsKeepTheCallersOrder) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    std::vector<std::string> mset = {"MSET"};
+    for (int i = 0; i < 40; ++i) {
+      mset.push_back("m" + std::to_string(i));
+      mset.push_back("value-" + std::to_string(i));
+    }
+    auto r = run(loop, cc, mset);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->str(), "OK");
+    std::vector<std::string> mget = {"MGET"};
+    for (int i = 0; i < 45; ++i) mget.push_back("m" + std::to_string((i * 7) % 45));  // some missing, scrambled
+    auto g = run(loop, cc, mget);
+    ASSERT_TRUE(g) << g.error().to_string();
+    ASSERT_EQ(g->size(), 45u);
+    for (int i = 0; i < 45; ++i) {
+      int k = (i * 7) % 45;
+      if (k < 40)
+        EXPECT_EQ((*g)[static_cast<std::size_t>(i)].str(), "value-" + std::to_string(k));
+      else
+        EXPECT_TRUE((*g)[static_cast<std::size_t>(i)].is_nil());
+    }
+    auto ex = run(loop, cc, {"EXISTS", "m1", "m2", "nope", "m3", "m1"});
+    ASSERT_TRUE(ex);
+    EXPECT_EQ(ex->integer(), 4);
+    auto touch = run(loop, cc, {"TOUCH", "m1", "m2", "nope"});
+    ASSERT_TRUE(touch);
+    EXPECT_EQ(touch->integer(), 2);
+    auto del = run(loop, cc, {"DEL", "m1", "m2", "m3", "nope"});
+    ASSERT_TRUE(del);
+    EXPECT_EQ(del->integer(), 3);
+    auto unlink = run(loop, cc, {"UNLINK", "m4", "m5"});
+    ASSERT_TRUE(unlink);
+    EXPECT_EQ(unlink->integer(), 2);
+    long long total = 0;
+    for (RedisServer* m : cluster_->masters()) total += m->cmd_int({"DBSIZE"});
+    EXPECT_EQ(total, 35);
+    EXPECT_GE(cc.stats().splits, 6u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, CrossSlotCommandIsAUsageErrorBeforeSending) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ASSERT_TRUE(run(loop, cc, {"PING"}));  // map known, connections up
+    const auto sent_before = cc.stats().nodes.sent;
+    ASSERT_NE(ClusterClient::key_slot("a"), ClusterClient::key_slot("b"));
+    int calls = 0;
+    std::optional<Result<Reply>> out;
+    cc.command({"SUNIONSTORE", "a", "b", "c"}, [&](Result<Reply> r) {
+      ++calls;
+      out.emplace(std::move(r));
+    });
+    EXPECT_EQ(calls, 0);  // never inside the call
+    ASSERT_TRUE(loop.run_until([&] { return calls == 1; }));
+    ASSERT_FALSE(*out);
+    EXPECT_EQ(out->error().kind, ErrorKind::usage);
+    EXPECT_NE(out->error().message.find("hash slot"), std::string::npos) << out->error().message;
+    auto msetnx = run(loop, cc, {"MSETNX", "a", "1", "b", "2"});
+    ASSERT_FALSE(msetnx);
+    EXPECT_EQ(msetnx.error().kind, ErrorKind::usage);
+    EXPECT_EQ(cc.stats().nodes.sent, sent_before);
+    // Refused on any Executor: SELECT and SUBSCRIBE.
+    auto sel = run(loop, cc, {"SELECT", "1"});
+    ASSERT_FALSE(sel);
+    EXPECT_EQ(sel.error().kind, ErrorKind::usage);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, TransactionOnOneSlotCommitsAndOnTwoSlotsIsAUsageError) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    uvredis::Transaction tx(cc);
+    auto a = tx.command({"INCR", "{acct}.a"});
+    auto b = tx.command({"INCRBY", "{acct}.b", "5"});
+    auto g = tx.get("{acct}.a");
+    std::optional<Result<uvredis::Transaction::Outcome>> out;
+    tx.exec([&](Result<uvredis::Transaction::Outcome> o) { out.emplace(std::move(o)); });
+    ASSERT_TRUE(loop.run_until([&] { return out.has_value(); }));
+    ASSERT_TRUE(*out) << out->error().to_string();
+    EXPECT_EQ(out->value(), uvredis::Transaction::Outcome::committed);
+    EXPECT_EQ(a.result()->integer(), 1);
+    EXPECT_EQ(b.result()->integer(), 5);
+    EXPECT_EQ(g.result().value(), std::optional<std::string>("1"));
+    EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot("acct")).cmd({"GET", "{acct}.b"}), "5");
+
+    uvredis::Transaction bad(cc);
+    auto x = bad.command({"INCR", "a"});
+    auto y = bad.command({"INCR", "b"});
+    std::optional<Result<uvredis::Transaction::Outcome>> bad_out;
+    bad.exec([&](Result<uvredis::Transaction::Outcome> o) { bad_out.emplace(std::move(o)); });
+    ASSERT_TRUE(loop.run_until([&] { return bad_out.has_value(); }));
+    ASSERT_FALSE(*bad_out);
+    EXPECT_EQ(bad_out->error().kind, ErrorKind::usage);
+    EXPECT_NE(bad_out->error().message.find("transaction"), std::string::npos) << bad_out->error().message;
+    ASSERT_TRUE(x.ready() && y.ready());
+    EXPECT_FALSE(x.ok());
+    EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot("a")).cmd({"EXISTS", "a"}), "0");
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, PipelineOverAllNodesDeliversResultsInOrder) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    uvredis::Pipeline p(cc);
+    std::vector<uvredis::Handle<Reply>> handles;
+    const int n = 2000;
+    std::vector<int> order;
+    for (int i = 0; i < n; ++i) {
+      std::string k = "p" + std::to_string((i / 2) % 100);
+      if (i % 2 == 0)
+        handles.push_back(p.command({"INCR", k}));
+      else
+        handles.push_back(p.command({"GET", k}));
+    }
+    std::optional<uvredis::ExecSummary> sum;
+    p.exec([&](uvredis::ExecSummary s) { sum = s; });
+    ASSERT_TRUE(loop.run_until([&] { return sum.has_value(); }));
+    EXPECT_EQ(sum->failed, 0u);
+    // INCR number j on key k returns j; the GET right after it sees the same.
+    for (int i = 0; i < n; i += 2) {
+      const long long expect = i / 200 + 1;
+      ASSERT_EQ(handles[static_cast<std::size_t>(i)].result()->integer(), expect) << i;
+      ASSERT_EQ(handles[static_cast<std::size_t>(i + 1)].result()->str(), std::to_string(expect)) << i;
+    }
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, AskDuringMigrationReachesTheImportingNodeWithoutChangingTheMap) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const std::string tag = "asktag";
+    const int slot = ClusterClient::key_slot(tag);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(run(loop, cc, {"SET", key_in_slot_of(tag, i), std::to_string(i)}));
+    RedisServer& from = cluster_->master_of(slot);
+    RedisServer* to = nullptr;
+    for (RedisServer* m : cluster_->masters())
+      if (m != &from) to = m;
+    const std::string s = std::to_string(slot);
+    ASSERT_EQ(to->cmd({"CLUSTER", "SETSLOT", s, "IMPORTING", cluster_->id_of(from)}), "OK");
+    ASSERT_EQ(from.cmd({"CLUSTER", "SETSLOT", s, "MIGRATING", cluster_->id_of(*to)}), "OK");
+    ASSERT_EQ(from.cmd({"MIGRATE", "127.0.0.1", std::to_string(to->port()), key_in_slot_of(tag, 0), "0", "5000"}), "OK");
+    const auto owner_before = cc.node_for_key(key_in_slot_of(tag, 0));
+
+    auto moved_key = run(loop, cc, {"GET", key_in_slot_of(tag, 0)});
+    ASSERT_TRUE(moved_key) << moved_key.error().to_string();
+    EXPECT_EQ(moved_key->str(), "0");
+    auto new_key = run(loop, cc, {"SET", key_in_slot_of(tag, 9), "nine"});  // absent on the source: ASK
+    ASSERT_TRUE(new_key) << new_key.error().to_string();
+    auto still_here = run(loop, cc, {"GET", key_in_slot_of(tag, 1)});
+    ASSERT_TRUE(still_here);
+    EXPECT_EQ(still_here->str(), "1");
+    EXPECT_EQ(cc.stats().ask, 2u);
+    EXPECT_EQ(cc.stats().moved, 0u);
+    EXPECT_EQ(cc.node_for_key(key_in_slot_of(tag, 0)), owner_before);
+    EXPECT_EQ(to->cmd({"ASKING"}), "OK");
+    EXPECT_EQ(to->cmd({"GET", key_in_slot_of(tag, 9)}), "nine");
+
+    // Finish the move; the next access is a MOVED that updates the map.
+    cluster_->move_slot(slot, *to);
+    auto after = run(loop, cc, {"GET", key_in_slot_of(tag, 1)});
+    ASSERT_TRUE(after) << after.error().to_string();
+    EXPECT_EQ(after->str(), "1");
+    EXPECT_EQ(cc.stats().moved, 1u);
+    EXPECT_EQ(cc.node_for_key(key_in_slot_of(tag, 1)), "127.0.0.1:" + std::to_string(to->port()));
+    ASSERT_TRUE(cluster_->wait_ok());
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, ReshardingASlotUnderLoadLosesNoCommand) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const std::string tag = "hot";
+    const int slot = ClusterClient::key_slot(tag);
+    const int nkeys = 60;
+    for (int i = 0; i < nkeys; ++i) ASSERT_TRUE(run(loop, cc, {"SET", key_in_slot_of(tag, i), "0"}));
+
+    // Load: a steady stream of INCRs over the slot's keys (and other keys),
+    // each acknowledged increment counted per key.
+    std::vector<long long> acked(nkeys, 0);
+    std::uint64_t issued = 0, answered = 0, failed = 0;
+    bool load = true;
+    std::function<void()> pump;
+    uv_timer_t timer;
+    uv_timer_init(loop.get(), &timer);
+    timer.data = &pump;
+    pump = [&] {
+      for (int j = 0; j < 20; ++j) {
+        const int k = static_cast<int>(issued % nkeys);
+        ++issued;
+        cc.command({"INCR", key_in_slot_of(tag, k)}, [&, k](Result<Reply> r) {
+          ++answered;
+          if (r)
+            ++acked[static_cast<std::size_t>(k)];
+          else {
+            ++failed;
+            ADD_FAILURE() << r.error().to_string();
+          }
+        });
+      }
+    };
+    uv_timer_start(&timer, [](uv_timer_t* t) { (*static_cast<std::function<void()>*>(t->data))(); }, 1, 2);
+    loop.run_for(50ms);
+
+    RedisServer& from = cluster_->master_of(slot);
+    RedisServer* to = nullptr;
+    for (RedisServer* m : cluster_->masters())
+      if (m != &from) to = m;
+    cluster_->move_slot(slot, *to, 5, [&] { loop.run_for(15ms); });
+    loop.run_for(200ms);
+    load = false;
+    uv_timer_stop(&timer);
+    ASSERT_TRUE(loop.run_until([&] { return answered == issued; }, 15s)) << answered << " of " << issued;
+    EXPECT_EQ(failed, 0u);
+    EXPECT_GT(issued, 200u);
+    for (int i = 0; i < nkeys; ++i)
+      EXPECT_EQ(to->cmd({"GET", key_in_slot_of(tag, i)}), std::to_string(acked[static_cast<std::size_t>(i)])) << i;
+    EXPECT_EQ(from.cmd({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}), "0");
+    auto st = cc.stats();
+    EXPECT_GT(st.moved, 0u);
+    EXPECT_GT(st.ask, 0u);
+    EXPECT_EQ(cc.node_for_key(tag), "127.0.0.1:" + std::to_string(to->port()));
+    (void)load;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    ASSERT_TRUE(cluster_->wait_ok());
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, UnreachableSeedsFailWithAConnectError) {
+  TestLoop loop;
+  {
+    ClusterOptions o;
+    o.seeds = {"127.0.0.1:1"};
+    ClusterClient cc(loop.get(), o);
+    auto r = run(loop, cc, {"GET", "x"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::connect);
+    EXPECT_GE(cc.stats().refresh_failures, 1u);
+    close_cluster(loop, cc);
+
+    ClusterOptions none;
+    ClusterClient bad(loop.get(), none);
+    auto b = run(loop, bad, {"GET", "x"});
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().kind, ErrorKind::usage);
+    close_cluster(loop, bad);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(ClusterFailover, CommandsSucceedAgainSoonAfterAMasterIsKilled) {
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(cluster));
+    auto masters = cluster.masters();
+    ASSERT_EQ(masters.size(), 3u);
+    RedisServer& victim = *masters[0];
+    const std::string k = key_on(cluster, victim, "victim");
+    const std::string other = key_on(cluster, *masters[1], "other");
+    ASSERT_TRUE(run(loop, cc, {"SET", k, "before"}));
+    ASSERT_TRUE(run(loop, cc, {"SET", other, "x"}));
+    // Let the replica catch up before the master goes.
+    ASSERT_EQ(victim.cmd({"WAIT", "1", "2000"}), "1");
+
+    // Commands in flight when the master dies either succeed or fail; each
+    // callback runs once.
+    std::vector<int> calls(200, 0);
+    int done = 0;
+    for (int i = 0; i < 200; ++i)
+      cc.command({"INCR", "{" + k + "}n"}, [&, i](Result<Reply> r) {
+        (void)r;
+        ++calls[static_cast<std::size_t>(i)];
+        ++done;
+      });
+    victim.kill();
+    ASSERT_TRUE(loop.run_until([&] { return done == 200; }, 15s));
+
+    // The other masters keep serving.
+    auto o = run(loop, cc, {"GET", other});
+    ASSERT_TRUE(o) << o.error().to_string();
+
+    const auto start = std::chrono::steady_clock::now();
+    bool ok = false;
+    std::string last;
+    while (std::chrono::steady_clock::now() - start < 15s) {
+      auto r = run(loop, cc, {"GET", k});
+      if (r) {
+        EXPECT_EQ(r->str(), "before");
+        ok = true;
+        break;
+      }
+      last = r.error().to_string();
+      loop.run_for(100ms);
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    ASSERT_TRUE(ok) << "last error: " << last;
+    EXPECT_LT(took, 10s);
+    std::printf("failover: commands succeed again after %lld ms\n", static_cast<long long>(took.count()));
+    EXPECT_NE(cc.node_for_key(k), "127.0.0.1:" + std::to_string(victim.port()));
+    auto w = run(loop, cc, {"SET", k, "after"});
+    ASSERT_TRUE(w) << w.error().to_string();
+    close_cluster(loop, cc);
+    for (int c : calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
