@@ -228,7 +228,7 @@ void ClusterImpl::try_next_candidate() {
 }
 
 void ClusterImpl::on_slots(const std::string& asked, Result<Reply> r) {
-  if (closing_) {
+  if (shut_) {
     refreshing_ = false;
     return;
   }
@@ -284,6 +284,10 @@ void ClusterImpl::refresh_finished(bool ok) {
     auto w = std::move(waiting_);
     waiting_.clear();
     for (auto& op : w) dispatch(std::move(op));
+  }
+  if (close_after_refresh_) {
+    shut_nodes();
+    return;
   }
   if (refresh_again_) {
     refresh_again_ = false;
@@ -395,8 +399,25 @@ void ClusterImpl::close(Function<void()> done) {
   if (done) close_waiters_.push_back(std::move(done));
   if (closing_) return;
   closing_ = true;
-  fail_parked(Error{ErrorKind::closed, "cluster client closed before the command was sent"});
   uv_timer_stop(refresh_timer_.get());
+  // Retries would wait for an unknown time: they fail now.
+  for (auto& [due, op] : delayed_) fail_soon(std::move(op), Error{ErrorKind::closed, "cluster client closed before the command was retried"});
+  delayed_.clear();
+  retry_due_ = 0;
+  uv_timer_stop(retry_timer_.get());
+  // Commands issued before close() while the first map was on its way still
+  // go out once it arrives (or fail with its error), as on a Client.
+  if (!waiting_.empty() && refreshing_) {
+    close_after_refresh_ = true;
+    return;
+  }
+  shut_nodes();
+}
+
+void ClusterImpl::shut_nodes() {
+  close_after_refresh_ = false;
+  shut_ = true;
+  fail_parked(Error{ErrorKind::closed, "cluster client closed before the command was sent"});
 
   // Every node client, and every retiring one, reports back; then our own
   // handles close and the waiters run.

@@ -90,6 +90,7 @@ class ClusterImpl {
   void schedule_retry(OpPtr op, std::uint64_t delay_ms);
   void on_retry_timer();
   void fail_parked(const Error& err);
+  void shut_nodes();
 
   // cluster_route.cpp
   void dispatch(OpPtr op);
@@ -141,7 +142,9 @@ class ClusterImpl {
   };
   std::shared_ptr<Retiring> retiring_ = std::make_shared<Retiring>();
   std::shared_ptr<Life> life_;
-  bool closing_ = false;
+  bool closing_ = false;              // close() called: no new commands
+  bool close_after_refresh_ = false;  // close() waits for the first map
+  bool shut_ = false;                 // node clients are closing
   bool closed_handles_ = false;
   std::vector<Function<void()>> close_waiters_;
 

@@ -115,7 +115,7 @@ void ClusterImpl::command_group(const std::vector<std::vector<std::string>>& cmd
 // ---------------------------------------------------------------- routing
 
 void ClusterImpl::dispatch(OpPtr op) {
-  if (closing_) return fail_soon(std::move(op), Error{ErrorKind::closed, "cluster client closed before the command was sent"});
+  if (shut_) return fail_soon(std::move(op), Error{ErrorKind::closed, "cluster client closed before the command was sent"});
   if (!map_ready_) {
     waiting_.push_back(std::move(op));
     request_refresh();

@@ -1,6 +1,9 @@
 #include "redis_cluster.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -58,6 +61,23 @@ int run(const std::vector<std::string>& args, const std::string& log, std::chron
   }
 }
 
+// The cluster bus listens on port + 10000 unless told otherwise: with
+// random free ports that may be taken, or beyond 65535. Give it its own.
+std::uint16_t free_bus_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 struct NodeLine {
   std::string id;
   std::uint16_t port = 0;
@@ -97,7 +117,10 @@ std::vector<NodeLine> parse_nodes(const std::string& text) {
 RedisCluster::RedisCluster() {
   for (int i = 0; i < 6; ++i) {
     ServerOptions o;
-    o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"};
+    o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+                    "--cluster-port", std::to_string(free_bus_port()),
+                    // a replica syncs at once instead of after the default 5 s
+                    "--repl-diskless-sync-delay", "0"};
     nodes_.push_back(std::make_unique<RedisServer>(o));
   }
   std::vector<std::string> args = {"redis-cli", "--cluster", "create"};
