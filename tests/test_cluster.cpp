@@ -649,3 +649,70 @@ TEST(ClusterFailover, CommandsSucceedAgainSoonAfterAMasterIsKilled) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+TEST(ClusterPubSub, SubscriberHearsPublishesAndMovesToAnotherNodeWhenItsNodeDies) {
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(cluster));
+    ClusterOptions so = opts_for(cluster);
+    // Start on a replica so that killing it needs no failover.
+    std::vector<std::string> seeds;
+    auto masters = cluster.masters();
+    for (auto& n : cluster.nodes())
+      if (std::find(masters.begin(), masters.end(), n.get()) == masters.end())
+        seeds.push_back("127.0.0.1:" + std::to_string(n->port()));
+    ASSERT_EQ(seeds.size(), 3u);
+    so.seeds = seeds;
+    uvredis::ClusterSubscriber sub(loop.get(), so);
+    std::vector<std::string> got;
+    int confirmed = 0, pconfirmed = 0;
+    std::vector<uvredis::ConnectionState> states;
+    sub.on_state_change([&](uvredis::ConnectionState s, const uvredis::Error*) { states.push_back(s); });
+    sub.subscribe({"news"}, [&](const uvredis::Message& m) { got.push_back(m.channel + "=" + m.payload); },
+                  [&](Result<void> r) {
+                    EXPECT_TRUE(r);
+                    ++confirmed;
+                  });
+    sub.psubscribe({"ev:*"}, [&](const uvredis::Message& m) { got.push_back(m.pattern + ":" + m.channel + "=" + m.payload); },
+                   [&](Result<void> r) {
+                     EXPECT_TRUE(r);
+                     ++pconfirmed;
+                   });
+    ASSERT_TRUE(loop.run_until([&] { return confirmed == 1 && pconfirmed == 1; }));
+    EXPECT_EQ(sub.state(), uvredis::ConnectionState::connected);
+    const std::string first = sub.node();
+    EXPECT_EQ(first, seeds[0]);
+
+    // Published through any master, heard on a replica.
+    ASSERT_TRUE(run(loop, cc, {"PUBLISH", "news", "one"}));
+    ASSERT_TRUE(run(loop, cc, {"PUBLISH", "ev:x", "two"}));
+    ASSERT_TRUE(loop.run_until([&] { return got.size() == 2; }));
+    EXPECT_EQ(got[0], "news=one");
+    EXPECT_EQ(got[1], "ev:*:ev:x=two");
+
+    cluster.node(static_cast<std::uint16_t>(std::stoi(first.substr(10)))).kill();
+    ASSERT_TRUE(loop.run_until([&] { return sub.moves() >= 1 && sub.state() == uvredis::ConnectionState::connected; }, 10s));
+    EXPECT_NE(sub.node(), first);
+    ASSERT_TRUE(states.size() >= 3u);
+    EXPECT_EQ(states[states.size() - 2], uvredis::ConnectionState::reconnecting);
+    EXPECT_EQ(states.back(), uvredis::ConnectionState::connected);
+
+    ASSERT_TRUE(run(loop, cc, {"PUBLISH", "news", "three"}));
+    ASSERT_TRUE(loop.run_until([&] { return got.size() == 3; }));
+    EXPECT_EQ(got[2], "news=three");
+    EXPECT_EQ(sub.stats().messages, 3u);
+    EXPECT_EQ(confirmed, 1);
+
+    // SSUBSCRIBE is refused on a ClusterClient like every subscription.
+    auto ss = run(loop, cc, {"SSUBSCRIBE", "x"});
+    ASSERT_FALSE(ss);
+    EXPECT_EQ(ss.error().kind, ErrorKind::usage);
+
+    bool sub_closed = false;
+    sub.close([&] { sub_closed = true; });
+    ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}

@@ -5,6 +5,7 @@
 
 #include <uvredis/client.hpp>
 #include <uvredis/cluster.hpp>
+#include <uvredis/cluster_subscriber.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
