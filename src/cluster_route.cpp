@@ -219,6 +219,13 @@ bool ClusterImpl::follow_redirect(const OpPtr& op, const Error& e) {
     ++counters_.moved;
     if (!slots_.empty()) slots_[static_cast<std::size_t>(rd->slot)] = target;
     request_refresh();
+    // Bounced again: the nodes may disagree for a moment while a slot
+    // changes owner (SETSLOT NODE reaches them one by one). Give them time.
+    if (op->redirects > 1) {
+      schedule_retry(op, static_cast<std::uint64_t>(std::max<long long>(opts_.retry_min_delay.count(), 1)) *
+                             static_cast<std::uint64_t>(op->redirects));
+      return true;
+    }
   }
   dispatch(op);
   return true;
