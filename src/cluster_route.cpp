@@ -43,6 +43,11 @@ void ClusterImpl::command(std::span<const std::string_view> argv, Callback<Reply
   if (closing_) return fail_soon(std::move(op), Error{ErrorKind::closed, "cluster client is closed"});
   CommandClass cls = classify_command(argv);
   if (cls.route == CommandRoute::refused) return fail_soon(std::move(op), Error{ErrorKind::usage, std::string(cls.reason)});
+  if (iequals(argv[0], "WAIT") || iequals(argv[0], "WAITAOF"))
+    return fail_soon(std::move(op),
+                     Error{ErrorKind::usage, std::string(argv[0]) +
+                                                 " counts the writes of the connection it is sent on: send it in a "
+                                                 "command_group after those writes (same slot), e.g. {SET k v}, {WAIT 1 100}"});
 
   const KeyRange keys = command_keys(argv);
   int slot = -1;

@@ -451,6 +451,11 @@ TEST_F(Cluster, CrossSlotCommandIsAUsageErrorBeforeSending) {
     auto sel = run(loop, cc, {"SELECT", "1"});
     ASSERT_FALSE(sel);
     EXPECT_EQ(sel.error().kind, ErrorKind::usage);
+    // WAIT alone would count another connection's writes: refused, with the way out.
+    auto wait = run(loop, cc, {"WAIT", "1", "100"});
+    ASSERT_FALSE(wait);
+    EXPECT_EQ(wait.error().kind, ErrorKind::usage);
+    EXPECT_NE(wait.error().message.find("command_group"), std::string::npos);
     close_cluster(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);

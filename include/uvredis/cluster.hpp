@@ -37,8 +37,9 @@
 ///   nothing ran) is sent again to the right node.
 /// - Not supported: WATCH (needs a leased connection: watch_transaction takes
 ///   a Client), SELECT (a cluster has database 0 only), the SUBSCRIBE family
-///   (use a Subscriber on one node: PUBLISH is propagated to every node),
-///   reads from replicas.
+///   (see ClusterSubscriber), reads from replicas. WAIT/WAITAOF alone are
+///   refused: they count the writes of their own connection, so send them
+///   in a command_group right after the writes they are about.
 
 #include <uvredis/client.hpp>
 #include <uvredis/executor.hpp>
