@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <array>
 
 // ClusterClient, part 2: where a command goes, what happens to its reply
 // (redirections, retries), multi-key commands over several slots, groups.
@@ -175,7 +176,17 @@ void ClusterImpl::send(Node* n, const OpPtr& op) {
         co);
     return;
   }
-  std::vector<std::string_view> argv(op->argv.begin(), op->argv.end());
+  // Views of the op's own strings; no heap for the usual short commands.
+  std::array<std::string_view, 8> small;
+  std::vector<std::string_view> large;
+  std::span<const std::string_view> argv;
+  if (op->argv.size() <= small.size()) {
+    std::copy(op->argv.begin(), op->argv.end(), small.begin());
+    argv = std::span<const std::string_view>(small.data(), op->argv.size());
+  } else {
+    large.assign(op->argv.begin(), op->argv.end());
+    argv = large;
+  }
   n->client->command(
       argv,
       [life = life_, op](Result<Reply> r) {

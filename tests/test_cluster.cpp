@@ -699,6 +699,19 @@ TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
       }));
     }
     {
+      // Destroyed from inside one of its own callbacks.
+      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      int inner = 0;
+      cc->command({"SET", "inside", "1"}, [&](Result<Reply> r) {
+        EXPECT_TRUE(r);
+        cc.reset();
+        ++inner;
+      });
+      cc->command({"GET", "inside"}, [&](Result<Reply>) { ++inner; });
+      ASSERT_TRUE(loop.run_until([&] { return inner == 2; }));
+      EXPECT_FALSE(cc);
+    }
+    {
       // Graceful close: what was issued before close() completes normally.
       ClusterClient cc(loop.get(), opts_for(*cluster_));
       const int replies_before = replies;
