@@ -67,6 +67,7 @@ class ClusterImpl {
     int redirects = 0;
     int retries = 0;
     std::string ask_node;  // the next attempt goes there, after ASKING
+    FanOut fan = FanOut::none;  // keyless admin command for every master
   };
   using OpPtr = std::shared_ptr<Op>;
 
@@ -95,6 +96,7 @@ class ClusterImpl {
   // cluster_route.cpp
   void dispatch(OpPtr op);
   void send(Node* n, const OpPtr& op);
+  void send_to_all(const OpPtr& op);
   void on_reply(const OpPtr& op, Result<Reply> r);
   void on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs);
   bool follow_redirect(const OpPtr& op, const Error& e);

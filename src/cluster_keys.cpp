@@ -271,6 +271,20 @@ SplitKind split_kind(std::string_view name) noexcept {
   return SplitKind::none;
 }
 
+FanOut fan_out_kind(std::span<const std::string_view> argv) noexcept {
+  if (argv.empty()) return FanOut::none;
+  const std::string_view name = argv[0];
+  if (iequals(name, "DBSIZE")) return FanOut::sum;
+  if (iequals(name, "FLUSHALL") || iequals(name, "FLUSHDB")) return FanOut::same;
+  if (argv.size() < 2) return FanOut::none;
+  const std::string_view sub = argv[1];
+  if (iequals(name, "SCRIPT") && (iequals(sub, "LOAD") || iequals(sub, "FLUSH"))) return FanOut::same;
+  if (iequals(name, "FUNCTION") && (iequals(sub, "LOAD") || iequals(sub, "DELETE") || iequals(sub, "FLUSH") ||
+                                    iequals(sub, "RESTORE")))
+    return FanOut::same;
+  return FanOut::none;
+}
+
 bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon + 1 >= text.size()) return false;

@@ -55,6 +55,13 @@ KeyRange command_keys(std::span<const std::string_view> argv) noexcept;
 enum class SplitKind { none, mget, mset, sum };
 SplitKind split_kind(std::string_view name) noexcept;
 
+/// Keyless commands that act on one node's data set but that a caller means
+/// for the whole cluster: sent to every master. `same`: every master must
+/// succeed and the reply is the first one (SCRIPT LOAD gives the same SHA
+/// everywhere); `sum`: integer replies are added up (DBSIZE).
+enum class FanOut { none, same, sum };
+FanOut fan_out_kind(std::span<const std::string_view> argv) noexcept;
+
 /// A redirection read from an error reply: "MOVED 3999 127.0.0.1:6381" or
 /// "ASK 3999 127.0.0.1:6381".
 struct Redirect {

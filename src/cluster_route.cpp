@@ -71,6 +71,7 @@ void ClusterImpl::command(std::span<const std::string_view> argv, Callback<Reply
   }
   op->argv.assign(argv.begin(), argv.end());
   op->slot = slot;
+  if (slot < 0) op->fan = fan_out_kind(argv);
   dispatch(std::move(op));
 }
 
@@ -127,6 +128,7 @@ void ClusterImpl::dispatch(OpPtr op) {
     request_refresh();
     return;
   }
+  if (op->fan != FanOut::none) return send_to_all(op);
   Node* n = nullptr;
   if (!op->ask_node.empty())
     n = node(op->ask_node);
@@ -196,6 +198,47 @@ void ClusterImpl::send(Node* n, const OpPtr& op) {
           finish(op, std::move(r));
       },
       co);
+}
+
+// FLUSHALL, DBSIZE, SCRIPT LOAD ...: one copy per master, one combined
+// reply. Not retried: some masters may have run it already.
+void ClusterImpl::send_to_all(const OpPtr& op) {
+  if (masters_.empty()) {
+    request_refresh();
+    return retry_later(op, Error{ErrorKind::server, "CLUSTERDOWN no master is known"});
+  }
+  struct Agg {
+    std::size_t left = 0;
+    long long sum = 0;
+    std::optional<Reply> first;
+    std::optional<Error> err;
+  };
+  auto agg = std::make_shared<Agg>();
+  agg->left = masters_.size();
+  CommandOptions co;
+  co.timeout = op->timeout;
+  std::vector<std::string_view> argv(op->argv.begin(), op->argv.end());
+  for (Node* n : masters_) {
+    n->client->command(
+        argv,
+        [agg, op](Result<Reply> r) {
+          if (!r) {
+            if (!agg->err) agg->err = std::move(r).error();
+          } else {
+            if (op->fan == FanOut::sum) {
+              if (r->is_integer())
+                agg->sum += r->integer();
+              else if (!agg->err)
+                agg->err = decode::unexpected(*r, "integer");
+            }
+            if (!agg->first) agg->first = std::move(*r);
+          }
+          if (--agg->left != 0) return;
+          if (agg->err) return finish(op, std::move(*agg->err));
+          finish(op, op->fan == FanOut::sum ? Reply::integer(agg->sum) : std::move(*agg->first));
+        },
+        co);
+  }
 }
 
 // ---------------------------------------------------------------- replies

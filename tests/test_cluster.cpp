@@ -93,6 +93,17 @@ TEST(ClusterKeys, SplittableCommands) {
   for (auto n : {"MSETNX", "SUNION", "RENAME", "GET"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::none) << n;
 }
 
+TEST(ClusterKeys, AdminCommandsForEveryMaster) {
+  auto fan = [](std::vector<std::string_view> argv) { return d::fan_out_kind(argv); };
+  EXPECT_EQ(fan({"dbsize"}), d::FanOut::sum);
+  EXPECT_EQ(fan({"FLUSHALL", "ASYNC"}), d::FanOut::same);
+  EXPECT_EQ(fan({"script", "load", "return 1"}), d::FanOut::same);
+  EXPECT_EQ(fan({"FUNCTION", "LOAD", "#!lua name=x"}), d::FanOut::same);
+  EXPECT_EQ(fan({"SCRIPT", "EXISTS", "abc"}), d::FanOut::none);
+  EXPECT_EQ(fan({"PING"}), d::FanOut::none);
+  EXPECT_EQ(fan({"INFO"}), d::FanOut::none);
+}
+
 TEST(ClusterKeys, RedirectionsAreParsed) {
   auto m = d::parse_redirect("MOVED 3999 127.0.0.1:6381");
   ASSERT_TRUE(m);
@@ -341,6 +352,17 @@ TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
     auto st = cc.stats();
     EXPECT_EQ(st.masters, 3u);
     EXPECT_EQ(st.moved, 0u);
+    // DBSIZE, SCRIPT LOAD, FLUSHALL ... go to every master.
+    auto dbsize_all = run(loop, cc, {"DBSIZE"});
+    ASSERT_TRUE(dbsize_all);
+    EXPECT_EQ(dbsize_all->integer(), n);
+    auto sha = run(loop, cc, {"SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"});
+    ASSERT_TRUE(sha) << sha.error().to_string();
+    for (int i = 0; i < 30; ++i) {
+      auto e = run(loop, cc, {"EVALSHA", sha->str().data(), "1", "key:" + std::to_string(i)});
+      ASSERT_TRUE(e) << e.error().to_string();  // no NOSCRIPT on any master
+      EXPECT_EQ(e->str(), "v" + std::to_string(i));
+    }
     // Keyless commands go to some master.
     auto ping = run(loop, cc, {"PING"});
     ASSERT_TRUE(ping);
@@ -353,6 +375,9 @@ TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
     ASSERT_TRUE(loop.run_until([&] { return dbsize.has_value(); }));
     ASSERT_TRUE(*dbsize);
     EXPECT_EQ((*dbsize)->integer(), cluster_->node(static_cast<std::uint16_t>(std::stoi(first.substr(10)))).cmd_int({"DBSIZE"}));
+    auto flushed = run(loop, cc, {"FLUSHALL"});
+    ASSERT_TRUE(flushed) << flushed.error().to_string();
+    for (RedisServer* m : masters) EXPECT_EQ(m->cmd_int({"DBSIZE"}), 0);
     close_cluster(loop, cc);
     for (int c : calls) EXPECT_EQ(c, 1);
   }

@@ -18,8 +18,11 @@
 ///   blocking commands get their own connections there too). Node names are
 ///   resolved without blocking the loop.
 /// - Routes by CRC16 key slot with {hash tags}. Keyless commands (PING, INFO,
-///   DBSIZE, EVAL with 0 keys ...) go to one master, round robin: they do not
-///   fan out (FLUSHALL flushes one node; use command_to() per master).
+///   EVAL with 0 keys, PUBLISH ...) go to one master, round robin, except
+///   DBSIZE (summed), FLUSHALL, FLUSHDB, SCRIPT LOAD/FLUSH and FUNCTION
+///   LOAD/DELETE/FLUSH/RESTORE, which go to every master (one reply: the
+///   first, or the first error; not retried, as some masters may have run it).
+///   For anything else per node use command_to().
 /// - MOVED: updates the map, resends, refreshes the map. ASK: sends ASKING +
 ///   the command to the importing node as one group, map unchanged.
 ///   TRYAGAIN, CLUSTERDOWN and commands that never left (the node could not
