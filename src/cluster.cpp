@@ -110,6 +110,9 @@ ClusterImpl::Node* ClusterImpl::node(const std::string& host, std::uint16_t port
   o.address = base_;
   o.address.host = host;
   o.address.port = port;
+  // A node client that gave up would fail its slots for good while the map
+  // still names it: nodes always reconnect (the map decides when to drop one).
+  o.reconnect = true;
   o.reconnect_max_delay = std::min(o.reconnect_max_delay, std::chrono::milliseconds(1000));
   o.reconnect_min_delay = std::min(o.reconnect_min_delay, o.reconnect_max_delay);
   n->client = new Client(loop_, std::move(o));

@@ -71,8 +71,10 @@ struct ClusterOptions {
   /// Per-node connection settings: timeouts, reconnect backoff, queue bounds,
   /// client name, logger, username/password (client.address.host, port and
   /// db are ignored: nodes come from the cluster, and a cluster has db 0).
-  /// The reconnect delay of a node is capped at 1 s so that commands queued
-  /// for a dead master learn quickly that they must go elsewhere.
+  /// Node connections always reconnect (`client.reconnect` is ignored: the
+  /// slot map decides when a node is dropped), and their reconnect delay is
+  /// capped at 1 s so that commands queued for a dead master learn quickly
+  /// that they must go elsewhere.
   ClientOptions client;
 
   /// MOVED/ASK redirections followed per command before giving up.
