@@ -595,6 +595,24 @@ TEST_F(Cluster, AskDuringMigrationReachesTheImportingNodeWithoutChangingTheMap) 
     ASSERT_TRUE(loop.run_until([&] { return mget.has_value(); }, 5s));
     ASSERT_TRUE(*mget) << mget->error().to_string();
     EXPECT_EQ((*mget)->to_string(), Reply::array({Reply::string("0"), Reply::string("1")}).to_string());
+
+    // A transaction sent with the old map: MOVED while queueing aborts it
+    // (EXECABORT, nothing ran), so it is sent again to the new owner.
+    cluster_->move_slot(slot, from);  // back: the client believes `to` now
+    uvredis::Transaction tx(cc);
+    auto set = tx.command({"SET", key_in_slot_of(tag, 20), "tx"});
+    auto incr = tx.command({"INCR", key_in_slot_of(tag, 21)});
+    std::optional<Result<uvredis::Transaction::Outcome>> tx_out;
+    const auto moved_before = cc.stats().moved;
+    tx.exec([&](Result<uvredis::Transaction::Outcome> o) { tx_out.emplace(std::move(o)); });
+    ASSERT_TRUE(loop.run_until([&] { return tx_out.has_value(); }));
+    ASSERT_TRUE(*tx_out) << tx_out->error().to_string();
+    EXPECT_EQ(tx_out->value(), uvredis::Transaction::Outcome::committed);
+    EXPECT_TRUE(set.ok());
+    EXPECT_EQ(incr.result()->integer(), 1);
+    EXPECT_GT(cc.stats().moved, moved_before);
+    EXPECT_EQ(from.cmd({"GET", key_in_slot_of(tag, 20)}), "tx");
+    cluster_->move_slot(slot, *to);
     auto after = run(loop, cc, {"GET", key_in_slot_of(tag, 1)});
     ASSERT_TRUE(after) << after.error().to_string();
     EXPECT_EQ(after->str(), "1");
