@@ -5,6 +5,8 @@
 
 #include <uvredis/cache.hpp>
 #include <uvredis/client.hpp>
+#include <uvredis/cluster.hpp>
+#include <uvredis/cluster_subscriber.hpp>
 #include <uvredis/command_args.hpp>
 #include <uvredis/command_types.hpp>
 #include <uvredis/commands.hpp>

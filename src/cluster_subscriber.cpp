@@ -1,0 +1,290 @@
+#include <uvredis/cluster_subscriber.hpp>
+
+#include "cluster_keys.hpp"
+#include "connection.hpp"
+#include "uv_handle.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+
+// ClusterSubscriber: one Subscriber at a time, on one node; moves to the next
+// seed when its link drops. Messages go through one router so that the
+// inner subscriber can be replaced without touching the user's handlers.
+
+namespace uvredis {
+namespace detail {
+
+class ClusterSubscriberImpl {
+ public:
+  ClusterSubscriberImpl(uv_loop_t* loop, ClusterOptions o)
+      : loop_(loop), opts_(std::move(o)), life_(std::make_shared<Life>(Life{this})) {
+    uv_timer_init(loop_, move_timer_.allocate());
+    move_timer_.get()->data = this;
+    Address base = opts_.client.address;
+    for (const std::string& s : opts_.seeds) {
+      auto a = Address::parse(s);
+      if (!a || a->kind != Address::Kind::tcp) {
+        invalid_ = Error{ErrorKind::usage, "cluster seed '" + s + "' is not a host:port or redis:// address"};
+        break;
+      }
+      if (base.password.empty() && !a->password.empty()) {
+        base.username = a->username;
+        base.password = a->password;
+      }
+      Address n = base;
+      n.kind = Address::Kind::tcp;
+      n.host = a->host;
+      n.port = a->port;
+      n.db = 0;
+      n.tls = n.tls || a->tls;
+      seeds_.push_back(std::move(n));
+    }
+    if (!invalid_ && seeds_.empty()) invalid_ = Error{ErrorKind::usage, "ClusterOptions.seeds is empty"};
+    if (!invalid_) open(0);
+  }
+
+  ~ClusterSubscriberImpl() {
+    life_->impl = nullptr;
+    sub_.reset();  // fails pending confirmations with closed, later
+  }
+
+  void subscribe(bool pattern, std::vector<std::string> names, MessageHandler handler, Callback<void> confirmed) {
+    if (invalid_ || closing_) {
+      Error err = invalid_ ? *invalid_ : Error{ErrorKind::closed, "subscriber is closed"};
+      if (confirmed) post_detached(loop_, [cb = std::move(confirmed), err]() mutable { cb(err); });
+      return;
+    }
+    auto& table = pattern ? patterns_ : channels_;
+    for (const std::string& n : names) table[n] = handler;
+    std::shared_ptr<Pending> p;
+    if (confirmed) {
+      p = std::make_shared<Pending>(Pending{pattern, names, std::move(confirmed)});
+      pending_.push_back(p);
+    }
+    issue(pattern, std::move(names), p);
+  }
+
+  void unsubscribe(bool pattern, std::vector<std::string> names, Callback<void> done) {
+    auto& table = pattern ? patterns_ : channels_;
+    for (const std::string& n : names) table.erase(n);
+    if (!sub_) {
+      if (done) post_detached(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
+      return;
+    }
+    if (pattern)
+      sub_->punsubscribe(std::move(names), std::move(done));
+    else
+      sub_->unsubscribe(std::move(names), std::move(done));
+  }
+
+  void close(Function<void()> done) {
+    closing_ = true;
+    move_timer_.close();
+    if (!sub_) {
+      if (done) post_detached(loop_, std::move(done));
+      return;
+    }
+    sub_->close(std::move(done));
+  }
+
+  ConnectionState state() const noexcept { return reported_; }
+
+  SubscriberStats stats() const noexcept {
+    SubscriberStats s = past_;
+    if (sub_) {
+      SubscriberStats c = sub_->stats();
+      s.resubscribes += c.resubscribes;
+      s.last_turn_messages = c.last_turn_messages;
+      s.max_turn_messages = std::max(s.max_turn_messages, c.max_turn_messages);
+    }
+    s.messages = messages_;
+    s.unhandled = unhandled_;
+    s.channels = channels_.size();
+    s.patterns = patterns_.size();
+    return s;
+  }
+
+  std::string node() const {
+    if (seeds_.empty()) return {};
+    const Address& a = seeds_[index_];
+    return a.host + ":" + std::to_string(a.port);
+  }
+
+  MessageHandler catch_all_;
+  std::function<void(ConnectionState, const Error*)> on_state_;
+  std::uint64_t moves_ = 0;
+
+ private:
+  struct Life {
+    ClusterSubscriberImpl* impl;
+  };
+  struct Pending {
+    bool pattern;
+    std::vector<std::string> names;
+    Callback<void> cb;
+    unsigned gen = 0;
+  };
+
+  // Subscribes on the current inner subscriber; a confirmation that fails
+  // because we replaced that subscriber is not the user's business: the
+  // replacement confirms it again.
+  void issue(bool pattern, std::vector<std::string> names, const std::shared_ptr<Pending>& p) {
+    if (!sub_) return;  // sent when the next subscriber opens
+    Callback<void> cb;
+    if (p) {
+      p->gen = gen_;
+      cb = [life = life_, p, gen = gen_](Result<void> r) {
+        ClusterSubscriberImpl* self = life->impl;
+        if (!r && r.error().kind == ErrorKind::closed && self && !self->closing_ && gen != self->gen_) return;
+        if (!p->cb) return;
+        if (self) std::erase(self->pending_, p);
+        auto user = std::move(p->cb);
+        user(std::move(r));
+      };
+    }
+    MessageHandler router = [life = life_](const Message& m) {
+      if (life->impl) life->impl->route(m);
+    };
+    if (pattern)
+      sub_->psubscribe(std::move(names), std::move(router), std::move(cb));
+    else
+      sub_->subscribe(std::move(names), std::move(router), std::move(cb));
+  }
+
+  void route(const Message& m) {
+    const MessageHandler* h = nullptr;
+    if (m.pattern.empty()) {
+      auto it = channels_.find(m.channel);
+      if (it != channels_.end()) h = &it->second;
+    } else {
+      auto it = patterns_.find(m.pattern);
+      if (it != patterns_.end()) h = &it->second;
+    }
+    if (!h || !*h) h = catch_all_ ? &catch_all_ : nullptr;
+    if (!h) {
+      ++unhandled_;
+      return;
+    }
+    ++messages_;
+    MessageHandler fn = *h;  // the handler may unsubscribe itself
+    fn(m);
+  }
+
+  void open(std::size_t index) {
+    index_ = index;
+    ++gen_;
+    ClientOptions o = opts_.client;
+    o.address = seeds_[index_];
+    // The node's own reconnect would retry the dead node; we move instead.
+    sub_ = std::make_unique<Subscriber>(loop_, std::move(o));
+    sub_->on_message([life = life_](const Message& m) {
+      if (life->impl) life->impl->route(m);
+    });
+    sub_->on_state_change([life = life_](ConnectionState s, const Error* e) {
+      if (life->impl) life->impl->on_inner_state(s, e);
+    });
+    std::vector<std::string> chans, pats;
+    for (auto& [n, h] : channels_) chans.push_back(n);
+    for (auto& [n, h] : patterns_) pats.push_back(n);
+    if (!chans.empty()) issue(false, std::move(chans), nullptr);
+    if (!pats.empty()) issue(true, std::move(pats), nullptr);
+    for (auto& p : pending_) issue(p->pattern, p->names, p);
+  }
+
+  void on_inner_state(ConnectionState s, const Error* e) {
+    if (s == ConnectionState::connected) {
+      failed_attempts_ = 0;
+      report(s, e);
+      return;
+    }
+    if (s == ConnectionState::reconnecting || s == ConnectionState::failed) {
+      auto life = life_;
+      report(ConnectionState::reconnecting, e);
+      if (life->impl && !closing_) schedule_move();
+      return;
+    }
+    report(s, e);
+  }
+
+  void schedule_move() {
+    if (!move_timer_ || uv_is_active(reinterpret_cast<uv_handle_t*>(move_timer_.get()))) return;
+    // The first move is immediate; while no node answers, back off.
+    std::uint64_t delay = 0;
+    if (failed_attempts_ > 0) {
+      const auto lo = static_cast<std::uint64_t>(std::max<long long>(opts_.client.reconnect_min_delay.count(), 1));
+      const auto hi = static_cast<std::uint64_t>(std::max<long long>(opts_.client.reconnect_max_delay.count(), 1));
+      delay = std::min(hi, lo << std::min(failed_attempts_, 20u));
+    }
+    ++failed_attempts_;
+    uv_timer_start(
+        move_timer_.get(), [](uv_timer_t* t) { static_cast<ClusterSubscriberImpl*>(t->data)->move(); }, delay, 0);
+  }
+
+  void move() {
+    if (closing_) return;
+    // Not inside the old subscriber's callbacks: this runs from our timer.
+    SubscriberStats c = sub_->stats();
+    past_.resubscribes += c.resubscribes;
+    past_.max_turn_messages = std::max(past_.max_turn_messages, c.max_turn_messages);
+    sub_.reset();
+    ++moves_;
+    open((index_ + 1) % seeds_.size());
+  }
+
+  void report(ConnectionState s, const Error* e) {
+    if (s == reported_) return;
+    reported_ = s;
+    auto fn = on_state_;  // may destroy us
+    if (fn) fn(s, e);
+  }
+
+  uv_loop_t* loop_;
+  ClusterOptions opts_;
+  std::vector<Address> seeds_;
+  std::optional<Error> invalid_;
+  std::size_t index_ = 0;
+  unsigned gen_ = 0;
+  unsigned failed_attempts_ = 0;
+  std::unique_ptr<Subscriber> sub_;
+  UvHandle<uv_timer_t> move_timer_;
+  std::unordered_map<std::string, MessageHandler> channels_, patterns_;
+  std::vector<std::shared_ptr<Pending>> pending_;
+  std::shared_ptr<Life> life_;
+  ConnectionState reported_ = ConnectionState::connecting;
+  bool closing_ = false;
+  std::uint64_t messages_ = 0, unhandled_ = 0;
+  SubscriberStats past_;
+};
+
+}  // namespace detail
+
+ClusterSubscriber::ClusterSubscriber(uv_loop_s* loop, ClusterOptions options)
+    : impl_(new detail::ClusterSubscriberImpl(loop, std::move(options))) {}
+ClusterSubscriber::~ClusterSubscriber() { delete impl_; }
+
+void ClusterSubscriber::subscribe(std::vector<std::string> channels, MessageHandler handler,
+                                  Callback<void> confirmed) {
+  impl_->subscribe(false, std::move(channels), std::move(handler), std::move(confirmed));
+}
+void ClusterSubscriber::psubscribe(std::vector<std::string> patterns, MessageHandler handler,
+                                   Callback<void> confirmed) {
+  impl_->subscribe(true, std::move(patterns), std::move(handler), std::move(confirmed));
+}
+void ClusterSubscriber::unsubscribe(std::vector<std::string> channels, Callback<void> done) {
+  impl_->unsubscribe(false, std::move(channels), std::move(done));
+}
+void ClusterSubscriber::punsubscribe(std::vector<std::string> patterns, Callback<void> done) {
+  impl_->unsubscribe(true, std::move(patterns), std::move(done));
+}
+void ClusterSubscriber::on_message(MessageHandler catch_all) { impl_->catch_all_ = std::move(catch_all); }
+void ClusterSubscriber::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
+  impl_->on_state_ = std::move(fn);
+}
+ConnectionState ClusterSubscriber::state() const noexcept { return impl_->state(); }
+SubscriberStats ClusterSubscriber::stats() const noexcept { return impl_->stats(); }
+std::string ClusterSubscriber::node() const { return impl_->node(); }
+std::uint64_t ClusterSubscriber::moves() const noexcept { return impl_->moves_; }
+void ClusterSubscriber::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+
+}  // namespace uvredis

@@ -1,0 +1,920 @@
+// Redis Cluster: slot hashing and key positions (pure), then ClusterClient
+// against a real 6-node cluster (3 masters, 3 replicas) on loopback.
+#include <uvredis/uvredis.hpp>
+
+#include "../src/cluster_keys.hpp"
+#include "support/fake_server.hpp"
+#include "support/loop.hpp"
+#include "support/redis_cluster.hpp"
+
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+
+using namespace std::chrono_literals;
+using uvredis::ClusterClient;
+using uvredis::ClusterOptions;
+using uvredis::ErrorKind;
+using uvredis::Reply;
+using uvredis::Result;
+using uvredis::test::RedisCluster;
+using uvredis::test::RedisServer;
+using uvredis::test::TestLoop;
+namespace d = uvredis::detail;
+
+// ------------------------------------------------------------ pure logic
+
+namespace {
+std::vector<std::size_t> key_positions(std::vector<std::string_view> argv) {
+  std::vector<std::size_t> v;
+  d::command_keys(argv).for_each([&](std::size_t i) { v.push_back(i); });
+  return v;
+}
+using Pos = std::vector<std::size_t>;
+}  // namespace
+
+TEST(ClusterKeys, Crc16AndSlotsMatchKnownValues) {
+  EXPECT_EQ(d::crc16("123456789"), 0x31C3);  // the XModem check value
+  EXPECT_EQ(d::key_slot("foo"), 12182);
+  EXPECT_EQ(d::key_slot("bar"), 5061);
+  EXPECT_EQ(d::key_slot(""), 0);
+  EXPECT_EQ(ClusterClient::key_slot("foo"), 12182);
+}
+
+TEST(ClusterKeys, HashTagsPickTheFirstNonEmptyBraces) {
+  EXPECT_EQ(d::key_slot("{user1000}.following"), d::key_slot("{user1000}.followers"));
+  EXPECT_EQ(d::key_slot("{user1000}.following"), d::key_slot("user1000"));
+  EXPECT_EQ(d::key_slot("foo{bar}{zap}"), d::key_slot("bar"));
+  EXPECT_EQ(d::key_slot("foo{{bar}}zap"), d::key_slot("{bar"));
+  // Empty braces: the whole key is hashed.
+  EXPECT_EQ(d::key_slot("foo{}{bar}"), d::crc16("foo{}{bar}") & 16383);
+  EXPECT_EQ(d::key_slot("{}"), d::crc16("{}") & 16383);
+  EXPECT_EQ(d::key_slot("a{b"), d::crc16("a{b") & 16383);
+  // Binary-safe.
+  EXPECT_EQ(d::key_slot(std::string_view("a\0b", 3)), d::crc16(std::string_view("a\0b", 3)) & 16383);
+}
+
+TEST(ClusterKeys, KeyPositionsForCommonAndSpecialCommands) {
+  EXPECT_EQ(key_positions({"GET", "k"}), (Pos{1}));
+  EXPECT_EQ(key_positions({"hset", "k", "f", "v"}), (Pos{1}));
+  EXPECT_EQ(key_positions({"UNKNOWNCMD", "k", "x"}), (Pos{1}));
+  EXPECT_EQ(key_positions({"PING"}), Pos{});
+  EXPECT_EQ(key_positions({"INFO", "server"}), Pos{});
+  EXPECT_EQ(key_positions({"PUBLISH", "chan", "msg"}), Pos{});
+  EXPECT_EQ(key_positions({"MGET", "a", "b", "c"}), (Pos{1, 2, 3}));
+  EXPECT_EQ(key_positions({"mset", "a", "1", "b", "2"}), (Pos{1, 3}));
+  EXPECT_EQ(key_positions({"DEL", "a", "b"}), (Pos{1, 2}));
+  EXPECT_EQ(key_positions({"EVAL", "return 1", "2", "a", "b", "arg"}), (Pos{3, 4}));
+  EXPECT_EQ(key_positions({"EVALSHA", "abc", "0", "arg"}), Pos{});
+  EXPECT_EQ(key_positions({"EVAL", "s", "5", "a"}), Pos{});  // malformed: the server will say so
+  EXPECT_EQ(key_positions({"FCALL", "f", "1", "k", "a"}), (Pos{3}));
+  EXPECT_EQ(key_positions({"ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"}), (Pos{1, 3, 4}));
+  EXPECT_EQ(key_positions({"ZINTER", "2", "a", "b"}), (Pos{2, 3}));
+  EXPECT_EQ(key_positions({"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"}), (Pos{4, 5}));
+  EXPECT_EQ(key_positions({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"}), (Pos{7}));
+  EXPECT_EQ(key_positions({"BLPOP", "a", "b", "0"}), (Pos{1, 2}));
+  EXPECT_EQ(key_positions({"BLMPOP", "0", "2", "a", "b", "LEFT"}), (Pos{3, 4}));
+  EXPECT_EQ(key_positions({"RENAME", "a", "b"}), (Pos{1, 2}));
+  EXPECT_EQ(key_positions({"BITOP", "AND", "dst", "a", "b"}), (Pos{2, 3, 4}));
+  EXPECT_EQ(key_positions({"OBJECT", "ENCODING", "k"}), (Pos{2}));
+  EXPECT_EQ(key_positions({"MEMORY", "USAGE", "k"}), (Pos{2}));
+  EXPECT_EQ(key_positions({"MEMORY", "STATS"}), Pos{});
+  EXPECT_EQ(key_positions({"XGROUP", "CREATE", "s", "g", "$"}), (Pos{2}));
+}
+
+TEST(ClusterKeys, SplittableCommands) {
+  EXPECT_EQ(d::split_kind("mget"), d::SplitKind::mget);
+  EXPECT_EQ(d::split_kind("MSET"), d::SplitKind::mset);
+  for (auto n : {"DEL", "exists", "UNLINK", "Touch"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::sum) << n;
+  for (auto n : {"MSETNX", "SUNION", "RENAME", "GET"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::none) << n;
+}
+
+TEST(ClusterKeys, AdminCommandsForEveryMaster) {
+  auto fan = [](std::vector<std::string_view> argv) { return d::fan_out_kind(argv); };
+  EXPECT_EQ(fan({"dbsize"}), d::FanOut::sum);
+  EXPECT_EQ(fan({"FLUSHALL", "ASYNC"}), d::FanOut::same);
+  EXPECT_EQ(fan({"script", "load", "return 1"}), d::FanOut::same);
+  EXPECT_EQ(fan({"FUNCTION", "LOAD", "#!lua name=x"}), d::FanOut::same);
+  EXPECT_EQ(fan({"SCRIPT", "EXISTS", "abc"}), d::FanOut::none);
+  EXPECT_EQ(fan({"PING"}), d::FanOut::none);
+  EXPECT_EQ(fan({"INFO"}), d::FanOut::none);
+}
+
+TEST(ClusterKeys, RedirectionsAreParsed) {
+  auto m = d::parse_redirect("MOVED 3999 127.0.0.1:6381");
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->ask);
+  EXPECT_EQ(m->slot, 3999);
+  EXPECT_EQ(m->host, "127.0.0.1");
+  EXPECT_EQ(m->port, 6381);
+  auto a = d::parse_redirect("ASK 12182 ::1:7000");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->ask);
+  EXPECT_EQ(a->host, "::1");
+  EXPECT_EQ(a->port, 7000);
+  EXPECT_FALSE(d::parse_redirect("MOVED 16384 h:1"));
+  EXPECT_FALSE(d::parse_redirect("MOVED x h:1"));
+  EXPECT_FALSE(d::parse_redirect("MOVED 1 h"));
+  EXPECT_FALSE(d::parse_redirect("ERR MOVED 1 h:2"));
+}
+
+TEST(ClusterKeys, ClusterSlotsReplyIsRead) {
+  auto node = [](std::string host, long long port) {
+    return Reply::array({Reply::string(std::move(host)), Reply::integer(port), Reply::string("id")});
+  };
+  Reply r = Reply::array({
+      Reply::array({Reply::integer(0), Reply::integer(5460), node("10.0.0.1", 7000), node("10.0.0.2", 7003)}),
+      Reply::array({Reply::integer(5461), Reply::integer(16383), node("", 7001)}),
+  });
+  auto v = d::parse_cluster_slots(r, "seed.example");
+  ASSERT_TRUE(v);
+  ASSERT_EQ(v->size(), 2u);
+  EXPECT_EQ((*v)[0].host, "10.0.0.1");
+  EXPECT_EQ((*v)[0].replicas.size(), 1u);
+  EXPECT_EQ((*v)[1].host, "seed.example");  // empty host: the node we asked
+  EXPECT_EQ((*v)[1].first, 5461);
+  EXPECT_EQ((*v)[1].last, 16383);
+  EXPECT_FALSE(d::parse_cluster_slots(Reply::status("OK"), "h"));
+  EXPECT_FALSE(d::parse_cluster_slots(Reply::array({Reply::array({Reply::integer(9), Reply::integer(2), node("h", 1)})}), "h"));
+}
+
+// ------------------------------------------------------ helpers
+
+namespace {
+
+ClusterOptions opts_for(RedisCluster& c) {
+  ClusterOptions o;
+  o.seeds = {c.seeds()[0], c.seeds()[3]};
+  o.client.command_timeout = 3s;
+  o.client.connect_timeout = 2s;
+  return o;
+}
+
+void close_cluster(TestLoop& loop, ClusterClient& cc) {
+  bool closed = false;
+  cc.close([&] { closed = true; });
+  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
+}
+
+Result<Reply> run(TestLoop& loop, ClusterClient& cc, std::vector<std::string> argv) {
+  std::optional<Result<Reply>> out;
+  std::vector<std::string_view> v(argv.begin(), argv.end());
+  cc.command(v, [&](Result<Reply> r) { out.emplace(std::move(r)); });
+  EXPECT_TRUE(loop.run_until([&] { return out.has_value(); }, 15s)) << argv[0];
+  if (!out) return uvredis::Error{ErrorKind::timeout, "test gave up"};
+  return std::move(*out);
+}
+
+std::string key_in_slot_of(const std::string& tag, int i) { return "{" + tag + "}:" + std::to_string(i); }
+
+// A key whose slot the master `m` serves.
+std::string key_on(RedisCluster& c, RedisServer& m, const std::string& prefix) {
+  for (int i = 0;; ++i) {
+    std::string k = prefix + std::to_string(i);
+    if (&c.master_of(ClusterClient::key_slot(k)) == &m) return k;
+  }
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new RedisCluster(); }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override { cluster_->flush_all(); }
+  static RedisCluster* cluster_;
+};
+RedisCluster* Cluster::cluster_ = nullptr;
+
+}  // namespace
+
+// ------------------------------------------ against scripted fake nodes
+
+namespace {
+
+// A fake node: answers CLUSTER SLOTS with "all slots on `owner`" and every
+// other command with what `answer(n)` returns for the n-th such command.
+struct FakeNode {
+  explicit FakeNode(std::function<std::string(int)> answer, std::string slots_reply = {})
+      : server([this, answer = std::move(answer), slots_reply](uvredis::test::FakeConnection& c) {
+          for (;;) {
+            auto cmd = c.read_command();
+            if (cmd.empty()) return;
+            if (cmd.size() == 2 && cmd[0] == "CLUSTER" && cmd[1] == "SLOTS") {
+              if (!slots_reply.empty()) {
+                c.send(slots_reply);
+                continue;
+              }
+              std::string port = std::to_string(owner.load());
+              c.send("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + port + "\r\n");
+              continue;
+            }
+            c.send(answer(++count));
+          }
+        }) {}
+  std::atomic<int> owner{0};
+  std::atomic<int> count{0};
+  uvredis::test::FakeServer server;
+};
+
+ClusterOptions fake_opts(std::uint16_t port) {
+  ClusterOptions o;
+  o.seeds = {"127.0.0.1:" + std::to_string(port)};
+  o.client.connect_timeout = 1s;
+  o.client.command_timeout = 2s;
+  return o;
+}
+
+}  // namespace
+
+TEST(ClusterFake, MovedBackAndForthIsBoundedAndFailsWithTheRedirection) {
+  std::atomic<int> a_port{0}, b_port{0};
+  FakeNode a([&](int) { return "-MOVED 12182 127.0.0.1:" + std::to_string(b_port.load()) + "\r\n"; });
+  FakeNode b([&](int) { return "-MOVED 12182 127.0.0.1:" + std::to_string(a_port.load()) + "\r\n"; });
+  a_port = a.server.port();
+  b_port = b.server.port();
+  a.owner = a_port.load();
+  b.owner = a_port.load();
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), fake_opts(a.server.port()));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = run(loop, cc, {"GET", "foo"});
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::server);
+    EXPECT_EQ(r.error().code(), "MOVED");
+    EXPECT_EQ(cc.stats().moved, 5u);  // max_redirects
+    EXPECT_EQ(a.count + b.count, 6);
+    EXPECT_GE(took, 200ms);  // later bounces wait a little for the nodes to agree
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(ClusterFake, ClusterDownAndTryAgainAreRetriedWithBackoffUpToTheLimit) {
+  FakeNode a([](int n) { return n <= 3 ? std::string("-CLUSTERDOWN The cluster is down\r\n") : std::string("+OK\r\n"); });
+  a.owner = a.server.port();
+  FakeNode t([](int) { return std::string("-TRYAGAIN Multiple keys request during rehashing of slot\r\n"); });
+  t.owner = t.server.port();
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), fake_opts(a.server.port()));
+    auto r = run(loop, cc, {"SET", "foo", "bar"});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->str(), "OK");
+    EXPECT_EQ(cc.stats().retries, 3u);
+    close_cluster(loop, cc);
+
+    ClusterOptions o = fake_opts(t.server.port());
+    o.max_retries = 4;
+    ClusterClient ct(loop.get(), o);
+    int calls = 0;
+    std::optional<Result<Reply>> out;
+    ct.command({"MGET", "{x}a", "{x}b"}, [&](Result<Reply> res) {
+      ++calls;
+      out.emplace(std::move(res));
+    });
+    ASSERT_TRUE(loop.run_until([&] { return calls > 0; }));
+    loop.run_for(50ms);
+    EXPECT_EQ(calls, 1);
+    ASSERT_FALSE(*out);
+    EXPECT_EQ(out->error().code(), "TRYAGAIN");
+    EXPECT_EQ(t.count, 5);  // the first try and 4 retries
+    EXPECT_EQ(ct.stats().retries, 4u);
+    close_cluster(loop, ct);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(ClusterFake, AMalformedSlotMapFailsWaitingCommandsWithAConnectError) {
+  FakeNode a([](int) { return std::string("+OK\r\n"); }, "+OK\r\n");
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), fake_opts(a.server.port()));
+    auto r = run(loop, cc, {"GET", "foo"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::connect);
+    EXPECT_NE(r.error().message.find("CLUSTER SLOTS"), std::string::npos) << r.error().message;
+    EXPECT_EQ(a.count, 0);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// ------------------------------------------------------ against a cluster
+
+TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const int n = 300;
+    std::vector<int> calls(n, 0);
+    int ok = 0;
+    for (int i = 0; i < n; ++i) {
+      std::string k = "key:" + std::to_string(i);
+      cc.command({"SET", k, "v" + std::to_string(i)}, [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(i)];
+        if (r && r->str() == "OK") ++ok;
+        else ADD_FAILURE() << (r ? r->to_string() : r.error().to_string());
+      });
+    }
+    ASSERT_TRUE(loop.run_until([&] { return ok == n; }));
+    // Typed helper (shared command table) on the cluster.
+    std::optional<Result<std::optional<std::string>>> got;
+    cc.get("key:7", [&](Result<std::optional<std::string>> r) { got.emplace(std::move(r)); });
+    ASSERT_TRUE(loop.run_until([&] { return got.has_value(); }));
+    ASSERT_TRUE(*got);
+    EXPECT_EQ(got->value(), std::optional<std::string>("v7"));
+
+    // Server side: every master holds exactly the keys of its slots.
+    auto masters = cluster_->masters();
+    ASSERT_EQ(masters.size(), 3u);
+    long long total = 0;
+    for (RedisServer* m : masters) {
+      long long size = m->cmd_int({"DBSIZE"});
+      EXPECT_GT(size, 50) << "master on port " << m->port();
+      total += size;
+    }
+    EXPECT_EQ(total, n);
+    for (int i = 0; i < n; i += 17) {
+      std::string k = "key:" + std::to_string(i);
+      RedisServer& owner = cluster_->master_of(ClusterClient::key_slot(k));
+      EXPECT_EQ(owner.cmd({"GET", k}), "v" + std::to_string(i));
+      EXPECT_EQ(cc.node_for_key(k), "127.0.0.1:" + std::to_string(owner.port()));
+    }
+    EXPECT_EQ(cc.masters().size(), 3u);
+    auto st = cc.stats();
+    EXPECT_EQ(st.masters, 3u);
+    EXPECT_EQ(st.moved, 0u);
+    // DBSIZE, SCRIPT LOAD, FLUSHALL ... go to every master.
+    auto dbsize_all = run(loop, cc, {"DBSIZE"});
+    ASSERT_TRUE(dbsize_all);
+    EXPECT_EQ(dbsize_all->integer(), n);
+    auto sha = run(loop, cc, {"SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"});
+    ASSERT_TRUE(sha) << sha.error().to_string();
+    for (int i = 0; i < 30; ++i) {
+      auto e = run(loop, cc, {"EVALSHA", sha->str().data(), "1", "key:" + std::to_string(i)});
+      ASSERT_TRUE(e) << e.error().to_string();  // no NOSCRIPT on any master
+      EXPECT_EQ(e->str(), "v" + std::to_string(i));
+    }
+    // Keyless commands go to some master.
+    auto ping = run(loop, cc, {"PING"});
+    ASSERT_TRUE(ping);
+    EXPECT_EQ(ping->str(), "PONG");
+    // Per node: command_to.
+    std::string first = cc.masters()[0];
+    std::optional<Result<Reply>> dbsize;
+    std::array<std::string_view, 1> dbsize_argv{"DBSIZE"};
+    cc.command_to(first, dbsize_argv, [&](Result<Reply> r) { dbsize.emplace(std::move(r)); });
+    ASSERT_TRUE(loop.run_until([&] { return dbsize.has_value(); }));
+    ASSERT_TRUE(*dbsize);
+    EXPECT_EQ((*dbsize)->integer(), cluster_->node(static_cast<std::uint16_t>(std::stoi(first.substr(10)))).cmd_int({"DBSIZE"}));
+    auto flushed = run(loop, cc, {"FLUSHALL"});
+    ASSERT_TRUE(flushed) << flushed.error().to_string();
+    for (RedisServer* m : masters) EXPECT_EQ(m->cmd_int({"DBSIZE"}), 0);
+    close_cluster(loop, cc);
+    for (int c : calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ASSERT_TRUE(run(loop, cc, {"SADD", "{user1000}.following", "a", "b"}));
+    ASSERT_TRUE(run(loop, cc, {"SADD", "{user1000}.followers", "b", "c"}));
+    auto inter = run(loop, cc, {"SINTERSTORE", "{user1000}.both", "{user1000}.following", "{user1000}.followers"});
+    ASSERT_TRUE(inter) << inter.error().to_string();
+    EXPECT_EQ(inter->integer(), 1);
+    auto renamed = run(loop, cc, {"RENAME", "{user1000}.both", "{user1000}.common"});
+    ASSERT_TRUE(renamed) << renamed.error().to_string();
+    auto script = run(loop, cc, {"EVAL", "return redis.call('SCARD', KEYS[1]) + redis.call('SCARD', KEYS[2])", "2",
+                                 "{user1000}.following", "{user1000}.common"});
+    ASSERT_TRUE(script) << script.error().to_string();
+    EXPECT_EQ(script->integer(), 3);
+    EXPECT_EQ(cc.stats().moved, 0u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, MgetMsetDelExistsAcrossSlotsKeepTheCallersOrder) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    std::vector<std::string> mset = {"MSET"};
+    for (int i = 0; i < 40; ++i) {
+      mset.push_back("m" + std::to_string(i));
+      mset.push_back("value-" + std::to_string(i));
+    }
+    auto r = run(loop, cc, mset);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->str(), "OK");
+    std::vector<std::string> mget = {"MGET"};
+    for (int i = 0; i < 45; ++i) mget.push_back("m" + std::to_string((i * 7) % 45));  // some missing, scrambled
+    auto g = run(loop, cc, mget);
+    ASSERT_TRUE(g) << g.error().to_string();
+    ASSERT_EQ(g->size(), 45u);
+    for (int i = 0; i < 45; ++i) {
+      int k = (i * 7) % 45;
+      if (k < 40)
+        EXPECT_EQ((*g)[static_cast<std::size_t>(i)].str(), "value-" + std::to_string(k));
+      else
+        EXPECT_TRUE((*g)[static_cast<std::size_t>(i)].is_nil());
+    }
+    auto ex = run(loop, cc, {"EXISTS", "m1", "m2", "nope", "m3", "m1"});
+    ASSERT_TRUE(ex);
+    EXPECT_EQ(ex->integer(), 4);
+    auto touch = run(loop, cc, {"TOUCH", "m1", "m2", "nope"});
+    ASSERT_TRUE(touch);
+    EXPECT_EQ(touch->integer(), 2);
+    auto del = run(loop, cc, {"DEL", "m1", "m2", "m3", "nope"});
+    ASSERT_TRUE(del);
+    EXPECT_EQ(del->integer(), 3);
+    auto unlink = run(loop, cc, {"UNLINK", "m4", "m5"});
+    ASSERT_TRUE(unlink);
+    EXPECT_EQ(unlink->integer(), 2);
+    long long total = 0;
+    for (RedisServer* m : cluster_->masters()) total += m->cmd_int({"DBSIZE"});
+    EXPECT_EQ(total, 35);
+    EXPECT_GE(cc.stats().splits, 6u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, CrossSlotCommandIsAUsageErrorBeforeSending) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ASSERT_TRUE(run(loop, cc, {"PING"}));  // map known, connections up
+    const auto sent_before = cc.stats().nodes.sent;
+    ASSERT_NE(ClusterClient::key_slot("a"), ClusterClient::key_slot("b"));
+    int calls = 0;
+    std::optional<Result<Reply>> out;
+    cc.command({"SUNIONSTORE", "a", "b", "c"}, [&](Result<Reply> r) {
+      ++calls;
+      out.emplace(std::move(r));
+    });
+    EXPECT_EQ(calls, 0);  // never inside the call
+    ASSERT_TRUE(loop.run_until([&] { return calls == 1; }));
+    ASSERT_FALSE(*out);
+    EXPECT_EQ(out->error().kind, ErrorKind::usage);
+    EXPECT_NE(out->error().message.find("hash slot"), std::string::npos) << out->error().message;
+    auto msetnx = run(loop, cc, {"MSETNX", "a", "1", "b", "2"});
+    ASSERT_FALSE(msetnx);
+    EXPECT_EQ(msetnx.error().kind, ErrorKind::usage);
+    EXPECT_EQ(cc.stats().nodes.sent, sent_before);
+    // Refused on any Executor: SELECT and SUBSCRIBE.
+    auto sel = run(loop, cc, {"SELECT", "1"});
+    ASSERT_FALSE(sel);
+    EXPECT_EQ(sel.error().kind, ErrorKind::usage);
+    // WAIT alone would count another connection's writes: refused, with the way out.
+    auto wait = run(loop, cc, {"WAIT", "1", "100"});
+    ASSERT_FALSE(wait);
+    EXPECT_EQ(wait.error().kind, ErrorKind::usage);
+    EXPECT_NE(wait.error().message.find("command_group"), std::string::npos);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, TransactionOnOneSlotCommitsAndOnTwoSlotsIsAUsageError) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    uvredis::Transaction tx(cc);
+    auto a = tx.command({"INCR", "{acct}.a"});
+    auto b = tx.command({"INCRBY", "{acct}.b", "5"});
+    auto g = tx.get("{acct}.a");
+    std::optional<Result<uvredis::Transaction::Outcome>> out;
+    tx.exec([&](Result<uvredis::Transaction::Outcome> o) { out.emplace(std::move(o)); });
+    ASSERT_TRUE(loop.run_until([&] { return out.has_value(); }));
+    ASSERT_TRUE(*out) << out->error().to_string();
+    EXPECT_EQ(out->value(), uvredis::Transaction::Outcome::committed);
+    EXPECT_EQ(a.result()->integer(), 1);
+    EXPECT_EQ(b.result()->integer(), 5);
+    EXPECT_EQ(g.result().value(), std::optional<std::string>("1"));
+    EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot("acct")).cmd({"GET", "{acct}.b"}), "5");
+
+    uvredis::Transaction bad(cc);
+    auto x = bad.command({"INCR", "a"});
+    auto y = bad.command({"INCR", "b"});
+    std::optional<Result<uvredis::Transaction::Outcome>> bad_out;
+    bad.exec([&](Result<uvredis::Transaction::Outcome> o) { bad_out.emplace(std::move(o)); });
+    ASSERT_TRUE(loop.run_until([&] { return bad_out.has_value(); }));
+    ASSERT_FALSE(*bad_out);
+    EXPECT_EQ(bad_out->error().kind, ErrorKind::usage);
+    EXPECT_NE(bad_out->error().message.find("transaction"), std::string::npos) << bad_out->error().message;
+    ASSERT_TRUE(x.ready() && y.ready());
+    EXPECT_FALSE(x.ok());
+    EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot("a")).cmd({"EXISTS", "a"}), "0");
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, PipelineOverAllNodesDeliversResultsInOrder) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    uvredis::Pipeline p(cc);
+    std::vector<uvredis::Handle<Reply>> handles;
+    const int n = 2000;
+    std::vector<int> order;
+    for (int i = 0; i < n; ++i) {
+      std::string k = "p" + std::to_string((i / 2) % 100);
+      if (i % 2 == 0)
+        handles.push_back(p.command({"INCR", k}));
+      else
+        handles.push_back(p.command({"GET", k}));
+    }
+    std::optional<uvredis::ExecSummary> sum;
+    p.exec([&](uvredis::ExecSummary s) { sum = s; });
+    ASSERT_TRUE(loop.run_until([&] { return sum.has_value(); }));
+    EXPECT_EQ(sum->failed, 0u);
+    // INCR number j on key k returns j; the GET right after it sees the same.
+    for (int i = 0; i < n; i += 2) {
+      const long long expect = i / 200 + 1;
+      ASSERT_EQ(handles[static_cast<std::size_t>(i)].result()->integer(), expect) << i;
+      ASSERT_EQ(handles[static_cast<std::size_t>(i + 1)].result()->str(), std::to_string(expect)) << i;
+    }
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, AskDuringMigrationReachesTheImportingNodeWithoutChangingTheMap) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const std::string tag = "asktag";
+    const int slot = ClusterClient::key_slot(tag);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(run(loop, cc, {"SET", key_in_slot_of(tag, i), std::to_string(i)}));
+    RedisServer& from = cluster_->master_of(slot);
+    RedisServer* to = nullptr;
+    for (RedisServer* m : cluster_->masters())
+      if (m != &from) to = m;
+    const std::string s = std::to_string(slot);
+    ASSERT_EQ(to->cmd({"CLUSTER", "SETSLOT", s, "IMPORTING", cluster_->id_of(from)}), "OK");
+    ASSERT_EQ(from.cmd({"CLUSTER", "SETSLOT", s, "MIGRATING", cluster_->id_of(*to)}), "OK");
+    ASSERT_EQ(from.cmd({"MIGRATE", "127.0.0.1", std::to_string(to->port()), key_in_slot_of(tag, 0), "0", "5000"}), "OK");
+    const auto owner_before = cc.node_for_key(key_in_slot_of(tag, 0));
+
+    auto moved_key = run(loop, cc, {"GET", key_in_slot_of(tag, 0)});
+    ASSERT_TRUE(moved_key) << moved_key.error().to_string();
+    EXPECT_EQ(moved_key->str(), "0");
+    auto new_key = run(loop, cc, {"SET", key_in_slot_of(tag, 9), "nine"});  // absent on the source: ASK
+    ASSERT_TRUE(new_key) << new_key.error().to_string();
+    auto still_here = run(loop, cc, {"GET", key_in_slot_of(tag, 1)});
+    ASSERT_TRUE(still_here);
+    EXPECT_EQ(still_here->str(), "1");
+    EXPECT_EQ(cc.stats().ask, 2u);
+    EXPECT_EQ(cc.stats().moved, 0u);
+    EXPECT_EQ(cc.node_for_key(key_in_slot_of(tag, 0)), owner_before);
+    EXPECT_EQ(to->cmd({"ASKING"}), "OK");
+    EXPECT_EQ(to->cmd({"GET", key_in_slot_of(tag, 9)}), "nine");
+
+    // One key moved, one not: a multi-key command gets TRYAGAIN and is
+    // retried with backoff until the move is over.
+    std::optional<Result<Reply>> mget;
+    cc.command({"MGET", key_in_slot_of(tag, 0), key_in_slot_of(tag, 1)},
+               [&](Result<Reply> r) { mget.emplace(std::move(r)); });
+    ASSERT_TRUE(loop.run_until([&] { return cc.stats().retries >= 2; }, 5s));
+    EXPECT_FALSE(mget.has_value());
+
+    // Finish the move; the next access is a MOVED that updates the map.
+    cluster_->move_slot(slot, *to);
+    ASSERT_TRUE(loop.run_until([&] { return mget.has_value(); }, 5s));
+    ASSERT_TRUE(*mget) << mget->error().to_string();
+    EXPECT_EQ((*mget)->to_string(), Reply::array({Reply::string("0"), Reply::string("1")}).to_string());
+
+    // A transaction sent with the old map: MOVED while queueing aborts it
+    // (EXECABORT, nothing ran), so it is sent again to the new owner.
+    cluster_->move_slot(slot, from);  // back: the client believes `to` now
+    uvredis::Transaction tx(cc);
+    auto set = tx.command({"SET", key_in_slot_of(tag, 20), "tx"});
+    auto incr = tx.command({"INCR", key_in_slot_of(tag, 21)});
+    std::optional<Result<uvredis::Transaction::Outcome>> tx_out;
+    const auto moved_before = cc.stats().moved;
+    tx.exec([&](Result<uvredis::Transaction::Outcome> o) { tx_out.emplace(std::move(o)); });
+    ASSERT_TRUE(loop.run_until([&] { return tx_out.has_value(); }));
+    ASSERT_TRUE(*tx_out) << tx_out->error().to_string();
+    EXPECT_EQ(tx_out->value(), uvredis::Transaction::Outcome::committed);
+    EXPECT_TRUE(set.ok());
+    EXPECT_EQ(incr.result()->integer(), 1);
+    EXPECT_GT(cc.stats().moved, moved_before);
+    EXPECT_EQ(from.cmd({"GET", key_in_slot_of(tag, 20)}), "tx");
+    cluster_->move_slot(slot, *to);
+    auto after = run(loop, cc, {"GET", key_in_slot_of(tag, 1)});
+    ASSERT_TRUE(after) << after.error().to_string();
+    EXPECT_EQ(after->str(), "1");
+    EXPECT_GE(cc.stats().moved, 1u);
+    EXPECT_EQ(cc.node_for_key(key_in_slot_of(tag, 1)), "127.0.0.1:" + std::to_string(to->port()));
+    ASSERT_TRUE(cluster_->wait_ok());
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, ReshardingASlotUnderLoadLosesNoCommand) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const std::string tag = "hot";
+    const int slot = ClusterClient::key_slot(tag);
+    const int nkeys = 60;
+    for (int i = 0; i < nkeys; ++i) ASSERT_TRUE(run(loop, cc, {"SET", key_in_slot_of(tag, i), "0"}));
+
+    // Load: a steady stream of INCRs over the slot's keys (and other keys),
+    // each acknowledged increment counted per key.
+    std::vector<long long> acked(nkeys, 0);
+    std::uint64_t issued = 0, answered = 0, failed = 0;
+    bool load = true;
+    std::function<void()> pump;
+    uv_timer_t timer;
+    uv_timer_init(loop.get(), &timer);
+    timer.data = &pump;
+    pump = [&] {
+      for (int j = 0; j < 20; ++j) {
+        const int k = static_cast<int>(issued % nkeys);
+        ++issued;
+        cc.command({"INCR", key_in_slot_of(tag, k)}, [&, k](Result<Reply> r) {
+          ++answered;
+          if (r)
+            ++acked[static_cast<std::size_t>(k)];
+          else {
+            ++failed;
+            ADD_FAILURE() << r.error().to_string();
+          }
+        });
+      }
+    };
+    uv_timer_start(&timer, [](uv_timer_t* t) { (*static_cast<std::function<void()>*>(t->data))(); }, 1, 2);
+    loop.run_for(50ms);
+
+    RedisServer& from = cluster_->master_of(slot);
+    RedisServer* to = nullptr;
+    for (RedisServer* m : cluster_->masters())
+      if (m != &from) to = m;
+    cluster_->move_slot(slot, *to, 5, [&] { loop.run_for(15ms); });
+    loop.run_for(200ms);
+    load = false;
+    uv_timer_stop(&timer);
+    ASSERT_TRUE(loop.run_until([&] { return answered == issued; }, 15s)) << answered << " of " << issued;
+    EXPECT_EQ(failed, 0u);
+    EXPECT_GT(issued, 200u);
+    for (int i = 0; i < nkeys; ++i)
+      EXPECT_EQ(to->cmd({"GET", key_in_slot_of(tag, i)}), std::to_string(acked[static_cast<std::size_t>(i)])) << i;
+    EXPECT_EQ(from.cmd({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}), "0");
+    auto st = cc.stats();
+    EXPECT_GT(st.moved, 0u);
+    EXPECT_GT(st.ask, 0u);
+    EXPECT_EQ(cc.node_for_key(tag), "127.0.0.1:" + std::to_string(to->port()));
+    (void)load;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    ASSERT_TRUE(cluster_->wait_ok());
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, UnreachableSeedsFailWithAConnectError) {
+  TestLoop loop;
+  {
+    ClusterOptions o;
+    o.seeds = {"127.0.0.1:1"};
+    ClusterClient cc(loop.get(), o);
+    auto r = run(loop, cc, {"GET", "x"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::connect);
+    EXPECT_GE(cc.stats().refresh_failures, 1u);
+    close_cluster(loop, cc);
+
+    ClusterOptions none;
+    ClusterClient bad(loop.get(), none);
+    auto b = run(loop, bad, {"GET", "x"});
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().kind, ErrorKind::usage);
+    close_cluster(loop, bad);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
+  TestLoop loop;
+  {
+    std::vector<int> calls(600, 0);
+    int closed_errors = 0, replies = 0;
+    auto cb = [&](int i) {
+      return [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(i)];
+        if (r)
+          ++replies;
+        else if (r.error().kind == ErrorKind::closed)
+          ++closed_errors;
+      };
+    };
+    {
+      // Destroyed before the map is even known: everything fails with closed.
+      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      for (int i = 0; i < 200; ++i) cc->command({"SET", "d" + std::to_string(i), "1"}, cb(i));
+      cc.reset();
+      EXPECT_EQ(closed_errors + replies, 0);
+      ASSERT_TRUE(loop.run_until([&] { return closed_errors == 200; }));
+    }
+    {
+      // Destroyed with commands on the wire: each completes exactly once.
+      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      ASSERT_TRUE(run(loop, *cc, {"PING"}));
+      for (int i = 200; i < 400; ++i) cc->command({"SET", "d" + std::to_string(i), "1"}, cb(i));
+      loop.run_until([&] { return replies > 0; }, 2s);
+      cc.reset();
+      ASSERT_TRUE(loop.run_until([&] {
+        return std::all_of(calls.begin() + 200, calls.begin() + 400, [](int c) { return c == 1; });
+      }));
+    }
+    {
+      // Destroyed from inside one of its own callbacks.
+      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      int inner = 0;
+      cc->command({"SET", "inside", "1"}, [&](Result<Reply> r) {
+        EXPECT_TRUE(r);
+        cc.reset();
+        ++inner;
+      });
+      cc->command({"GET", "inside"}, [&](Result<Reply>) { ++inner; });
+      ASSERT_TRUE(loop.run_until([&] { return inner == 2; }));
+      EXPECT_FALSE(cc);
+    }
+    {
+      // Graceful close: what was issued before close() completes normally.
+      ClusterClient cc(loop.get(), opts_for(*cluster_));
+      const int replies_before = replies;
+      for (int i = 400; i < 600; ++i) cc.command({"SET", "d" + std::to_string(i), "1"}, cb(i));
+      close_cluster(loop, cc);
+      EXPECT_EQ(replies - replies_before, 200);
+      auto late = run(loop, cc, {"GET", "x"});
+      ASSERT_FALSE(late);
+      EXPECT_EQ(late.error().kind, ErrorKind::closed);
+    }
+    loop.run_for(20ms);
+    for (int c : calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(ClusterFailover, CommandsSucceedAgainSoonAfterAMasterIsKilled) {
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(cluster));
+    auto masters = cluster.masters();
+    ASSERT_EQ(masters.size(), 3u);
+    RedisServer& victim = *masters[0];
+    const std::string k = key_on(cluster, victim, "victim");
+    const std::string other = key_on(cluster, *masters[1], "other");
+    ASSERT_TRUE(run(loop, cc, {"SET", other, "x"}));
+    // The replica must have the write before the master goes. WAIT counts
+    // the writes of its own connection: it goes in a group with the SET.
+    std::optional<std::vector<Result<Reply>>> acked;
+    cc.command_group({{"SET", k, "before"}, {"WAIT", "1", "2000"}},
+                     [&](std::vector<Result<Reply>> rs) { acked.emplace(std::move(rs)); });
+    ASSERT_TRUE(loop.run_until([&] { return acked.has_value(); }));
+    ASSERT_TRUE((*acked)[0]);
+    ASSERT_TRUE((*acked)[1]);
+    ASSERT_EQ((*acked)[1]->integer(), 1);
+
+    // Commands in flight when the master dies either succeed or fail; each
+    // callback runs once.
+    std::vector<int> calls(200, 0);
+    int done = 0, incr_ok = 0, incr_lost = 0;
+    // Half of them answered before the kill, half on the wire when it comes.
+    for (int i = 0; i < 200; ++i) {
+      if (i == 100) {
+        ASSERT_TRUE(loop.run_until([&] { return done == 100; }));
+      }
+      cc.command({"INCR", "{" + k + "}n"}, [&, i](Result<Reply> r) {
+        if (r)
+          ++incr_ok;
+        else if (r.error().kind == ErrorKind::connection_lost || r.error().kind == ErrorKind::timeout)
+          ++incr_lost;  // may or may not have run
+        ++calls[static_cast<std::size_t>(i)];
+        ++done;
+      });
+    }
+    victim.kill();
+    ASSERT_TRUE(loop.run_until([&] { return done == 200; }, 15s));
+
+    // The other masters keep serving.
+    auto o = run(loop, cc, {"GET", other});
+    ASSERT_TRUE(o) << o.error().to_string();
+
+    const auto start = std::chrono::steady_clock::now();
+    bool ok = false;
+    std::string last;
+    while (std::chrono::steady_clock::now() - start < 15s) {
+      auto r = run(loop, cc, {"GET", k});
+      if (r) {
+        EXPECT_EQ(r->to_string(), "\"before\"") << "after " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count() << " ms; " << cc.stats().moved << " moved, " << cc.stats().retries << " retries";
+        ok = true;
+        break;
+      }
+      last = r.error().to_string();
+      loop.run_for(100ms);
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    ASSERT_TRUE(ok) << "last error: " << last;
+    EXPECT_LT(took, 10s);
+    std::printf("failover: commands succeed again after %lld ms\n", static_cast<long long>(took.count()));
+    EXPECT_NE(cc.node_for_key(k), "127.0.0.1:" + std::to_string(victim.port()));
+    auto w = run(loop, cc, {"SET", k, "after"});
+    ASSERT_TRUE(w) << w.error().to_string();
+    // At most once: nothing that may have run was sent again.
+    auto n = run(loop, cc, {"GET", "{" + k + "}n"});
+    ASSERT_TRUE(n) << n.error().to_string();
+    const long long counted = n->is_nil() ? 0 : std::stoll(std::string(n->str()));
+    EXPECT_GE(incr_ok, 100);
+    EXPECT_LE(counted, incr_ok + incr_lost);
+    std::printf("failover: %d INCR ok, %d lost in flight, value %lld\n", incr_ok, incr_lost, counted);
+    close_cluster(loop, cc);
+    for (int c : calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(ClusterPubSub, SubscriberHearsPublishesAndMovesToAnotherNodeWhenItsNodeDies) {
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(cluster));
+    ClusterOptions so = opts_for(cluster);
+    // Start on a replica so that killing it needs no failover.
+    std::vector<std::string> seeds;
+    auto masters = cluster.masters();
+    for (auto& n : cluster.nodes())
+      if (std::find(masters.begin(), masters.end(), n.get()) == masters.end())
+        seeds.push_back("127.0.0.1:" + std::to_string(n->port()));
+    ASSERT_EQ(seeds.size(), 3u);
+    so.seeds = seeds;
+    uvredis::ClusterSubscriber sub(loop.get(), so);
+    std::vector<std::string> got;
+    int confirmed = 0, pconfirmed = 0;
+    std::vector<uvredis::ConnectionState> states;
+    sub.on_state_change([&](uvredis::ConnectionState s, const uvredis::Error*) { states.push_back(s); });
+    sub.subscribe({"news"}, [&](const uvredis::Message& m) { got.push_back(m.channel + "=" + m.payload); },
+                  [&](Result<void> r) {
+                    EXPECT_TRUE(r);
+                    ++confirmed;
+                  });
+    sub.psubscribe({"ev:*"}, [&](const uvredis::Message& m) { got.push_back(m.pattern + ":" + m.channel + "=" + m.payload); },
+                   [&](Result<void> r) {
+                     EXPECT_TRUE(r);
+                     ++pconfirmed;
+                   });
+    ASSERT_TRUE(loop.run_until([&] { return confirmed == 1 && pconfirmed == 1; }));
+    EXPECT_EQ(sub.state(), uvredis::ConnectionState::connected);
+    const std::string first = sub.node();
+    EXPECT_EQ(first, seeds[0]);
+
+    // Published through any master, heard on a replica.
+    // (Each PUBLISH may go through a different master: wait for each.)
+    ASSERT_TRUE(run(loop, cc, {"PUBLISH", "news", "one"}));
+    ASSERT_TRUE(loop.run_until([&] { return got.size() == 1; }));
+    ASSERT_TRUE(run(loop, cc, {"PUBLISH", "ev:x", "two"}));
+    ASSERT_TRUE(loop.run_until([&] { return got.size() == 2; }));
+    EXPECT_EQ(got[0], "news=one");
+    EXPECT_EQ(got[1], "ev:*:ev:x=two");
+
+    cluster.node(static_cast<std::uint16_t>(std::stoi(first.substr(10)))).kill();
+    ASSERT_TRUE(loop.run_until([&] { return sub.moves() >= 1 && sub.state() == uvredis::ConnectionState::connected; }, 10s));
+    EXPECT_NE(sub.node(), first);
+    ASSERT_TRUE(states.size() >= 3u);
+    EXPECT_EQ(states[states.size() - 2], uvredis::ConnectionState::reconnecting);
+    EXPECT_EQ(states.back(), uvredis::ConnectionState::connected);
+
+    ASSERT_TRUE(run(loop, cc, {"PUBLISH", "news", "three"}));
+    ASSERT_TRUE(loop.run_until([&] { return got.size() == 3; }));
+    EXPECT_EQ(got[2], "news=three");
+    EXPECT_EQ(sub.stats().messages, 3u);
+    EXPECT_EQ(confirmed, 1);
+
+    // SSUBSCRIBE is refused on a ClusterClient like every subscription.
+    auto ss = run(loop, cc, {"SSUBSCRIBE", "x"});
+    ASSERT_FALSE(ss);
+    EXPECT_EQ(ss.error().kind, ErrorKind::usage);
+
+    bool sub_closed = false;
+    sub.close([&] { sub_closed = true; });
+    ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
