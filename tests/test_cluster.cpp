@@ -3,6 +3,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/cluster_keys.hpp"
+#include "support/await.hpp"
 #include "support/fake_server.hpp"
 #include "support/loop.hpp"
 #include "support/redis_cluster.hpp"
@@ -914,6 +915,86 @@ TEST(ClusterPubSub, SubscriberHearsPublishesAndMovesToAnotherNodeWhenItsNodeDies
     bool sub_closed = false;
     sub.close([&] { sub_closed = true; });
     ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// The recipes take any Executor: on a ClusterClient they work unchanged,
+// with their keys spread over the three masters.
+TEST_F(Cluster, RecipesWorkUnchangedOnTheCluster) {
+  using uvredis::test::await;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+
+    // Locks: exclusive, released, with a fencing number that grows.
+    uvredis::Locker locker(cc);
+    auto a = await<std::optional<uvredis::Lock>>(loop, [&](auto cb) { locker.obtain("lock:{room}", 2s, 0ms, cb); });
+    ASSERT_TRUE(a) << a.error().to_string();
+    ASSERT_TRUE(a->has_value());
+    auto b = await<std::optional<uvredis::Lock>>(loop, [&](auto cb) { locker.obtain("lock:{room}", 2s, 0ms, cb); });
+    ASSERT_TRUE(b);
+    EXPECT_FALSE(b->has_value()) << "a held lock must not be granted twice";
+    const long long fence = (*a)->fence();
+    auto rel = await<bool>(loop, [&](auto cb) { (*a)->release(cb); });
+    ASSERT_TRUE(rel);
+    EXPECT_TRUE(*rel);
+    auto c = await<std::optional<uvredis::Lock>>(loop, [&](auto cb) { locker.obtain("lock:{room}", 2s, 0ms, cb); });
+    ASSERT_TRUE(c && c->has_value());
+    EXPECT_GT((*c)->fence(), fence);
+    ASSERT_TRUE(await<bool>(loop, [&](auto cb) { (*c)->release(cb); }));
+
+    // Rate limiter: exactly `limit` of a burst pass, on several keys (slots).
+    uvredis::RateLimiter limiter(cc);
+    for (const char* key : {"login:alice", "login:bob", "login:carol"}) {
+      int allowed = 0, answered = 0;
+      for (int i = 0; i < 8; ++i)
+        limiter.rate_limit(key, 10s, 5, [&](Result<bool> r) {
+          ASSERT_TRUE(r) << r.error().to_string();
+          allowed += *r ? 1 : 0;
+          ++answered;
+        });
+      ASSERT_TRUE(loop.run_until([&] { return answered == 8; }));
+      EXPECT_EQ(allowed, 5) << key;
+    }
+
+    // Key-value batches across slots, and sessions.
+    uvredis::KvStore<uvredis::RawCodec> kv(cc, "kv:");
+    std::vector<std::pair<std::string, std::string>> items;
+    std::vector<std::string> keys;
+    for (int i = 0; i < 300; ++i) {
+      items.emplace_back("k" + std::to_string(i), "v" + std::to_string(i));
+      keys.push_back("k" + std::to_string(i));
+    }
+    ASSERT_TRUE(await<void>(loop, [&](auto cb) { kv.batch_set(items, cb); }));
+    auto got = await<std::vector<std::optional<std::string>>>(loop, [&](auto cb) { kv.batch_get<std::string>(keys, cb); });
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->size(), 300u);
+    for (int i = 0; i < 300; ++i) EXPECT_EQ((*got)[i], std::optional<std::string>("v" + std::to_string(i)));
+    for (RedisServer* m : cluster_->masters()) EXPECT_GT(m->cmd_int({"DBSIZE"}), 50);
+
+    uvredis::SessionStore sessions(cc);
+    auto id = await<std::string>(loop, [&](auto cb) { sessions.create({{"user", "alice"}}, cb); });
+    ASSERT_TRUE(id) << id.error().to_string();
+    auto s = await<std::optional<uvredis::SessionData>>(loop, [&](auto cb) { sessions.get(*id, cb); });
+    ASSERT_TRUE(s && s->has_value());
+    EXPECT_EQ((**s).at("user"), "alice");
+
+    uvredis::Cache cache(cc);
+    int loads = 0, answers = 0;
+    for (int i = 0; i < 50; ++i)
+      cache.get_or_load("board", 10s,
+                        [&](const std::string&, uvredis::Callback<std::optional<std::string>> done) {
+                          ++loads;
+                          done(std::optional<std::string>("top"));
+                        },
+                        [&](Result<std::optional<std::string>> r) {
+                          EXPECT_TRUE(r && *r == std::optional<std::string>("top"));
+                          ++answers;
+                        });
+    ASSERT_TRUE(loop.run_until([&] { return answers == 50; }));
+    EXPECT_EQ(loads, 1);
     close_cluster(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
