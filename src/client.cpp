@@ -101,7 +101,8 @@ void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>
       return;
     case CommandRoute::normal: break;
   }
-  main_->submit(argv, std::move(cb), opts.timeout);
+  main_->submit(argv, std::move(cb), cls.block_time ? effective_timeout(cls, opts.timeout, opts_.command_timeout)
+                                                    : opts.timeout);
 }
 
 Connection* ClientImpl::idle_blocking_connection() {

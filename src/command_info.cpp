@@ -83,8 +83,11 @@ CommandClass classify_command(std::span<const std::string_view> argv) {
     return blocking(n >= 2 ? seconds_arg(argv[n - 1]) : std::nullopt);
   if (iequals(name, "BLMPOP") || iequals(name, "BZMPOP"))
     return blocking(n >= 2 ? seconds_arg(argv[1]) : std::nullopt);
-  if (iequals(name, "WAIT")) return blocking(n >= 3 ? millis_arg(argv[2]) : std::nullopt);
-  if (iequals(name, "WAITAOF")) return blocking(n >= 4 ? millis_arg(argv[3]) : std::nullopt);
+  // WAIT counts the writes of the connection it runs on: on a connection of
+  // its own it would always be satisfied at once. It stays on the shared
+  // connection (holding it for up to its timeout) with a longer deadline.
+  if (iequals(name, "WAIT")) return {CommandRoute::normal, {}, n >= 3 ? millis_arg(argv[2]) : std::nullopt};
+  if (iequals(name, "WAITAOF")) return {CommandRoute::normal, {}, n >= 4 ? millis_arg(argv[3]) : std::nullopt};
   if (iequals(name, "XREAD") || iequals(name, "XREADGROUP")) {
     for (std::size_t i = 1; i + 1 < n; ++i) {
       if (iequals(argv[i], "STREAMS")) break;
@@ -98,9 +101,11 @@ std::optional<std::chrono::milliseconds> effective_timeout(const CommandClass& c
                                                            std::optional<std::chrono::milliseconds> requested,
                                                            std::chrono::milliseconds command_timeout) {
   if (requested) return requested;
+  // A command that waits on the server (BLPOP 5, WAIT 1 500) gets that wait
+  // on top of the usual timeout.
+  if (cls.block_time) return command_timeout.count() > 0 ? *cls.block_time + command_timeout : command_timeout;
   if (cls.route != CommandRoute::blocking) return std::nullopt;
-  if (cls.block_time && command_timeout.count() > 0) return *cls.block_time + command_timeout;
-  return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(0);  // blocks for ever (timeout argument 0): no deadline
 }
 
 bool is_transaction_command(std::string_view name) noexcept {

@@ -19,8 +19,9 @@ struct CommandClass {
   CommandRoute route = CommandRoute::normal;
   /// For refused commands: why, and what to use instead.
   std::string_view reason;
-  /// For blocking commands: the wait the command asks the server for;
-  /// nullopt means "forever" (a timeout argument of 0) or unknown.
+  /// For commands that wait on the server (blocking ones, and WAIT/WAITAOF,
+  /// which stay on the shared connection): the wait they ask for; nullopt
+  /// means "forever" (a timeout argument of 0), unknown, or no wait.
   std::optional<std::chrono::milliseconds> block_time;
 };
 

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <thread>
 
 using namespace std::chrono_literals;
 using uvredis::Client;
@@ -433,6 +434,40 @@ TEST(Faults, HealthCheckNoticesAHungServer) {
     server.resume();
     ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::connected; }, 10s));
     EXPECT_TRUE(run_one(loop, c, {"PING"}));
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// WAIT counts the writes of its own connection, so it must run on the
+// connection that wrote: with the replica frozen, SET then WAIT 1 300 finds
+// no replica acknowledgement (a WAIT on another connection would answer 1
+// at once: that connection wrote nothing).
+TEST(Faults, WaitCountsTheWritesOfTheSharedConnection) {
+  RedisServer master({{"--repl-diskless-sync-delay", "0"}});  // the replica syncs at once
+  RedisServer replica({{"--replicaof", "127.0.0.1", std::to_string(master.port())}});
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 500; ++i) {
+      if (master.cmd({"INFO", "replication"}).find("state=online") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // harness polling, not test synchronisation
+    }
+    return false;
+  }());
+  TestLoop loop;
+  {
+    auto o = opts_for(master);
+    o.command_timeout = 1s;
+    Client c(loop.get(), o);
+    ASSERT_TRUE(run_one(loop, c, {"SET", "k", "1"}));
+    auto acked = run_one(loop, c, {"WAIT", "1", "2000"});
+    ASSERT_TRUE(acked) << acked.error().to_string();
+    EXPECT_EQ(acked->integer(), 1);  // the live replica acknowledges
+    replica.pause();
+    ASSERT_TRUE(run_one(loop, c, {"SET", "k", "2"}));
+    auto none = run_one(loop, c, {"WAIT", "1", "300"});
+    replica.resume();
+    ASSERT_TRUE(none) << none.error().to_string();  // 300 ms wait + 1 s timeout: no client-side timeout
+    EXPECT_EQ(none->integer(), 0);
     close_client(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);

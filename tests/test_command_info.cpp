@@ -62,9 +62,14 @@ TEST(CommandInfo, BlockingCommandsCarryTheirWait) {
   ASSERT_TRUE(c.block_time);
   EXPECT_EQ(*c.block_time, 300ms);
 
+  // WAIT counts its own connection's writes: it stays on the shared one,
+  // with its wait added to the deadline.
   c = classify({"WAIT", "1", "100"});
+  EXPECT_EQ(c.route, CommandRoute::normal);
   ASSERT_TRUE(c.block_time);
   EXPECT_EQ(*c.block_time, 100ms);
+  EXPECT_EQ(effective_timeout(c, std::nullopt, 1000ms), 1100ms);
+  EXPECT_EQ(effective_timeout(classify({"GET", "k"}), std::nullopt, 1000ms), std::nullopt);
 }
 
 TEST(Encode, ProducesRespArrays) {
@@ -90,8 +95,8 @@ TEST(CommandInfo, PreFilterKeepsEverySpecialNameInAnyCase) {
       {"UNWATCH"}, {"AUTH", "p"}, {"HELLO"}, {"RESET"}, {"QUIT"}, {"SYNC"}, {"PSYNC", "?", "-1"},
       {"CLIENT", "REPLY", "OFF"}, {"BLPOP", "k", "1"}, {"BRPOP", "k", "1"}, {"BZPOPMIN", "k", "1"},
       {"BZPOPMAX", "k", "1"}, {"BLMOVE", "a", "b", "LEFT", "RIGHT", "1"}, {"BRPOPLPUSH", "a", "b", "1"},
-      {"BLMPOP", "1", "1", "k", "LEFT"}, {"BZMPOP", "1", "1", "k", "MIN"}, {"WAIT", "1", "100"},
-      {"WAITAOF", "1", "0", "100"}, {"XREAD", "BLOCK", "100", "STREAMS", "s", "$"},
+      {"BLMPOP", "1", "1", "k", "LEFT"}, {"BZMPOP", "1", "1", "k", "MIN"},
+      {"XREAD", "BLOCK", "100", "STREAMS", "s", "$"},
       {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "100", "STREAMS", "s", ">"}};
   for (auto argv : special) {
     for (int variant = 0; variant < 3; ++variant) {
