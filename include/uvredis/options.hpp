@@ -68,7 +68,7 @@ struct ClientOptions {
   /// Send PING this often and drop the link when it fails; zero disables.
   std::chrono::milliseconds health_check_interval{0};
 
-  /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, WAIT ...)
+  /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK ...)
   /// each take a connection of their own, opened on demand, at most this many;
   /// more wait for a free one.
   std::size_t max_blocking_connections = 8;
