@@ -228,7 +228,8 @@ void Connection::attach(redisAsyncContext* ac) {
     ac->c.reader->privdata = this;
   }
   ac->data = this;
-  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp) redisEnableKeepAlive(&ac->c);
+  // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
+  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp && !bridge_) redisEnableKeepAlive(&ac->c);
 
   // Hooks first: setting the connect callback arms the write event.
   ac->ev.data = this;

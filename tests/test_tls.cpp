@@ -120,6 +120,7 @@ uvredis::Error refused(TestLoop& loop, ClientOptions o) {
   EXPECT_FALSE(r);
   EXPECT_EQ(c.state(), uvredis::ConnectionState::failed);
   uvredis::Error e = r ? uvredis::Error{} : r.error();
+  std::printf("[ info ] refused: %s\n", e.to_string().c_str());
   close_it(loop, c);
   return e;
 }
