@@ -527,3 +527,44 @@ TEST(Tls, CloseLetsInFlightRepliesArriveAndDestroyFailsTheRest) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+// A rough figure, not a benchmark (run with --gtest_also_run_disabled_tests):
+// the same pipelined SETs over the plain port and over TLS, same server.
+TEST(Tls, DISABLED_ThroughputAgainstPlaintext) {
+  REQUIRE_TLS();
+  RedisServer server(tls_server());
+  TestLoop loop;
+  {
+    auto plain_opts = ClientOptions::from_url(server.url());
+    ASSERT_TRUE(plain_opts);
+    Client plain(loop.get(), *plain_opts);
+    Client tls(loop.get(), tls_opts(server));
+    auto rate = [&](Client& c) {
+      EXPECT_TRUE(run_one(loop, c, {"PING"}));
+      constexpr int kTotal = 200000, kDepth = 512;
+      int issued = 0, done = 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      std::function<void()> refill = [&] {
+        while (issued < kTotal && issued - done < kDepth) {
+          ++issued;
+          c.command({"SET", "k", "0123456789abcdef"}, [&](Result<Reply> r) {
+            EXPECT_TRUE(r);
+            ++done;
+          });
+        }
+      };
+      refill();
+      EXPECT_TRUE(loop.run_until([&] {
+        refill();
+        return done == kTotal;
+      }, 60s));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return kTotal / s;
+    };
+    const double p1 = rate(plain), t1 = rate(tls), p2 = rate(plain), t2 = rate(tls);
+    std::printf("[ info ] SET/s plain %.0f %.0f, TLS %.0f %.0f, ratio %.2f\n", p1, p2, t1, t2, (t1 + t2) / (p1 + p2));
+    close_it(loop, plain);
+    close_it(loop, tls);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
