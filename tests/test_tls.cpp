@@ -143,8 +143,17 @@ TEST(Tls, RoundTripsByIpAndByName) {
     EXPECT_EQ(get->str(), value);
     EXPECT_EQ(by_ip.state(), uvredis::ConnectionState::connected);
     EXPECT_EQ(by_name.state(), uvredis::ConnectionState::connected);
-    // Both really came in over TLS: the plain port saw only the harness.
     EXPECT_EQ(server.cmd({"GET", "k"}), value);
+    // Blocking commands take a connection of their own: TLS as well.
+    auto blpop = run_one(loop, by_name, {"BLPOP", "empty-list", "0.05"});
+    ASSERT_TRUE(blpop) << blpop.error().to_string();
+    EXPECT_TRUE(blpop->is_nil());
+    // They all came in on the TLS port (laddr is the server's end).
+    const std::string list = server.cmd({"CLIENT", "LIST"});
+    const std::string tls_laddr = "laddr=127.0.0.1:" + std::to_string(server.tls_port()) + " ";
+    std::size_t on_tls = 0;
+    for (auto pos = list.find(tls_laddr); pos != std::string::npos; pos = list.find(tls_laddr, pos + 1)) ++on_tls;
+    EXPECT_EQ(on_tls, 3u) << list;  // by_ip, by_name and by_name's blocking connection
     close_it(loop, by_ip);
     close_it(loop, by_name);
   }
