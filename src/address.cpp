@@ -186,6 +186,14 @@ std::string Address::to_string() const {
   return s;
 }
 
+bool tls_supported() noexcept {
+#ifdef UVREDIS_HAVE_TLS
+  return true;
+#else
+  return false;
+#endif
+}
+
 Result<ClientOptions> ClientOptions::from_url(std::string_view url) {
   auto a = Address::parse(url);
   if (!a) return a.error();

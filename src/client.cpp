@@ -25,7 +25,7 @@ std::string_view to_string(ConnectionState s) noexcept {
 namespace detail {
 
 ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
-    : loop_(loop), opts_(std::move(options)), post_(std::make_shared<PostState>()) {
+    : loop_(loop), opts_(std::move(options)), tls_(make_tls_context(opts_)), post_(std::make_shared<PostState>()) {
   main_ = new Connection(loop_, config_for("main"));
   leases_ = std::make_shared<LeasePool>();
   leases_->loop = loop_;
@@ -82,6 +82,7 @@ ConnectionConfig ClientImpl::config_for(std::string name) const {
   c.health_check_interval = opts_.health_check_interval;
   c.tcp_keepalive = opts_.tcp_keepalive;
   c.logger = opts_.logger;
+  c.tls = tls_;
   c.name = std::move(name);
   return c;
 }

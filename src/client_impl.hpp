@@ -53,6 +53,7 @@ class ClientImpl {
 
   uv_loop_t* loop_;
   ClientOptions opts_;
+  std::shared_ptr<TlsContext> tls_;  // before the connections that share it
   Connection* main_ = nullptr;
   std::vector<Connection*> blocking_;
   std::deque<WaitingBlocking> blocking_wait_;

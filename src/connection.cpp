@@ -3,6 +3,9 @@
 #include "encode.hpp"
 #include "hiredis_replies.hpp"
 #include "logging.hpp"
+#ifdef UVREDIS_HAVE_TLS
+#include "tls_bridge.hpp"
+#endif
 
 extern "C" {
 #include <hiredis/async.h>
@@ -43,6 +46,15 @@ bool is_ip_literal(const std::string& host) {
 
 }  // namespace
 
+std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options) {
+#ifdef UVREDIS_HAVE_TLS
+  if (options.address.tls) return TlsContext::create(options, options.logger);
+#else
+  (void)options;
+#endif
+  return nullptr;
+}
+
 Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     : loop_(loop), cfg_(std::move(cfg)), log_(logger_or_silent(cfg_.logger)) {
   ignore_sigpipe_once();
@@ -68,11 +80,22 @@ Connection::~Connection() = default;
 void Connection::start() {
   if (link_ != Link::idle) return;
   if (cfg_.address.tls) {
-    link_ = Link::failed;
-    last_error_ = Error{ErrorKind::usage, "rediss:// needs TLS support, which this build of uvredis does not have"};
-    log_->error("[{}] {}", cfg_.name, last_error_.message);
-    set_state(ConnectionState::failed, &last_error_);
-    return;
+    std::optional<Error> problem;
+#ifdef UVREDIS_HAVE_TLS
+    if (!cfg_.tls)
+      problem = Error{ErrorKind::usage, "rediss:// without TLS settings (internal: no TLS context was built)"};
+    else if (cfg_.tls->error())
+      problem = *cfg_.tls->error();
+#else
+    problem = Error{ErrorKind::usage, "rediss:// needs TLS support, which this build of uvredis does not have"};
+#endif
+    if (problem) {
+      link_ = Link::failed;
+      last_error_ = std::move(*problem);
+      log_->error("[{}] {}", cfg_.name, last_error_.message);
+      set_state(ConnectionState::failed, &last_error_);
+      return;
+    }
   }
   begin_connect();
 }
@@ -160,6 +183,10 @@ void Connection::on_resolved(int status, addrinfo* res) {
 void Connection::connect_next() {
   while (addr_index_ < addrs_.size()) {
     const std::string& ip = addrs_[addr_index_++];
+    if (cfg_.address.tls) {
+      if (connect_tls(ip)) return;
+      continue;
+    }
     redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.address.port);
     if (ac == nullptr) {
       last_error_ = Error{ErrorKind::connect, "out of memory creating a connection"};
@@ -182,6 +209,7 @@ void Connection::attach(redisAsyncContext* ac) {
   if (int rc = uv_poll_init_socket(loop_, p, ac->c.fd); rc != 0) {
     poll_.discard();
     redisAsyncFree(ac);
+    release_bridge(false);
     last_error_ = Error{ErrorKind::connect, std::string("cannot watch the socket: ") + uv_strerror(rc)};
     connect_next();
     return;
@@ -200,7 +228,8 @@ void Connection::attach(redisAsyncContext* ac) {
     ac->c.reader->privdata = this;
   }
   ac->data = this;
-  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp) redisEnableKeepAlive(&ac->c);
+  // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
+  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp && !bridge_) redisEnableKeepAlive(&ac->c);
 
   // Hooks first: setting the connect callback arms the write event.
   ac->ev.data = this;
@@ -231,6 +260,81 @@ void Connection::on_connected(int status) {
     drop_reason_ = last_error_;
     return;
   }
+  if (bridge_ && !tls_ready_) {
+    hiredis_up_ = true;  // the TLS handshake is still under way: wait for it
+    return;
+  }
+  begin_handshake();
+}
+
+// TLS: hiredis talks to the bridge's unix socket, which accepts at once, so
+// its connect callback says nothing about the server. The link counts as up
+// once the TLS handshake is done (on_tls_ready) and hiredis is connected.
+bool Connection::connect_tls(const std::string& ip) {
+#ifdef UVREDIS_HAVE_TLS
+  const std::string where = ip + ":" + std::to_string(cfg_.address.port);
+  TlsBridge::Events ev;
+  ev.on_ready = [this] { on_tls_ready(); };
+  ev.on_error = [this](std::string msg) { on_tls_error(std::move(msg)); };
+  ev.on_closed = [this] { handle_closed(); };
+  std::string name = cfg_.tls->server_name().empty() ? cfg_.address.host : cfg_.tls->server_name();
+  std::string err;
+  TlsBridge* b = TlsBridge::open(loop_, cfg_.tls, std::move(name), ip, cfg_.address.port, cfg_.tcp_keepalive,
+                                 std::move(ev), err);
+  if (!b) {
+    last_error_ = Error{ErrorKind::connect, "connect to " + where + " failed: " + err};
+    return false;
+  }
+  ++open_handles_;
+  bridge_ = b;
+  tls_ready_ = false;
+  hiredis_up_ = false;
+  const std::string path = b->socket_path();
+  redisAsyncContext* ac = redisAsyncConnectUnix(path.c_str());
+  if (ac == nullptr || ac->err) {
+    last_error_ = Error{ErrorKind::connect, "connect to " + where + " failed: TLS bridge: " +
+                                                (ac ? std::string(ac->errstr) : std::string("out of memory"))};
+    if (ac) redisAsyncFree(ac);
+    release_bridge(false);
+    return false;
+  }
+  // hiredis 0.14 memmoves its whole output buffer after a partial write:
+  // the larger the socket buffer, the fewer partial writes (best effort).
+  int size = 4 << 20;
+  ::setsockopt(ac->c.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  attach(ac);
+  return true;
+#else
+  (void)ip;
+  return false;
+#endif
+}
+
+void Connection::on_tls_ready() {
+  tls_ready_ = true;
+  if (hiredis_up_ && link_ == Link::connecting) begin_handshake();
+}
+
+void Connection::on_tls_error(std::string msg) {
+  // The bridge is closing its sockets; hiredis would only see a bare EOF.
+  Error err = link_ == Link::ready ? Error{ErrorKind::connection_lost, "connection lost: " + msg}
+                                   : Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
+  last_error_ = err;
+  request_drop(std::move(err));
+}
+
+void Connection::release_bridge(bool graceful) {
+#ifdef UVREDIS_HAVE_TLS
+  if (bridge_) bridge_->close(graceful);  // counted in open_handles_ until it reports closed
+#else
+  (void)graceful;
+#endif
+  bridge_ = nullptr;
+  tls_ready_ = false;
+  hiredis_up_ = false;
+}
+
+void Connection::begin_handshake() {
   link_ = Link::handshaking;
   handshake_.clear();
   handshake_bytes_.clear();
@@ -261,6 +365,10 @@ void Connection::on_connected(int status) {
   std::string db = std::to_string(a.db);
   if (a.db != 0) add({"SELECT", db}, "SELECT " + db);
   if (!cfg_.client_name.empty()) add({"CLIENT", "SETNAME", cfg_.client_name}, "CLIENT SETNAME");
+  // TLS 1.3 servers refuse a client certificate after our side of the
+  // handshake is complete: one round trip makes such a refusal a connect
+  // error instead of a link that drops right after "connected".
+  if (cfg_.address.tls && handshake_.empty()) add({"PING"}, "PING");
   handshake_left_ = handshake_.size();
   if (handshake_left_ == 0)
     on_ready();
@@ -394,11 +502,19 @@ void Connection::on_link_timer() {
                                                            std::to_string(cfg_.connect_timeout.count()) + " ms"});
       break;
     case Link::connecting:
-    case Link::handshaking:
+    case Link::handshaking: {
       addr_index_ = addrs_.size();
-      request_drop(Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " timed out after " +
-                                                 std::to_string(cfg_.connect_timeout.count()) + " ms"});
+      const std::string ms = std::to_string(cfg_.connect_timeout.count());
+#ifdef UVREDIS_HAVE_TLS
+      if (bridge_ && bridge_->tcp_connected() && !bridge_->handshake_done()) {
+        request_drop(Error{ErrorKind::connect, "TLS handshake timed out after " + ms + " ms (" +
+                                                   cfg_.address.to_string() + "; is this a TLS port?)"});
+        break;
+      }
+#endif
+      request_drop(Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " timed out after " + ms + " ms"});
       break;
+    }
     default: break;
   }
 }
@@ -498,6 +614,7 @@ void Connection::maybe_finish_close() {
 void Connection::close_handles() {
   handles_closing_ = true;
   deferred_scheduled_ = true;  // nothing may restart the idle handle now
+  release_bridge(false);       // normally gone already, with its context
   poll_.close();
   prepare_.close();
   idle_.close();

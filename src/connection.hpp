@@ -35,6 +35,9 @@ struct ReplyBuilder;
 
 namespace uvredis::detail {
 
+class TlsContext;
+class TlsBridge;
+
 struct ConnectionConfig {
   Address address;
   std::string client_name;
@@ -53,9 +56,17 @@ struct ConnectionConfig {
   /// Subscriber connection: hiredis' own reply objects and pub/sub
   /// bookkeeping; replies to (P)SUBSCRIBE go to the push listener.
   bool pubsub = false;
+  /// For rediss:// addresses (shared by a client's connections); null in a
+  /// build without TLS.
+  std::shared_ptr<TlsContext> tls;
   std::shared_ptr<spdlog::logger> logger;
   std::string name = "main";  // for log lines
 };
+
+/// The TLS context for `options` when its address is rediss:// and this
+/// build has TLS; null otherwise. Build it once per Client or Subscriber and
+/// share it among their connections (ConnectionConfig::tls).
+std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options);
 
 /// Runs fn on a later loop turn through a self-closing timer: for the rare
 /// completions that arrive after a connection's own handles are gone.
@@ -138,6 +149,11 @@ class Connection {
   void attach(redisAsyncContext* ac);
   void on_resolved(int status, addrinfo* res);
   void on_connected(int status);
+  void begin_handshake();
+  bool connect_tls(const std::string& ip);
+  void on_tls_ready();
+  void on_tls_error(std::string msg);
+  void release_bridge(bool graceful);
   void on_ready();
   void after_link_gone();
   void connect_attempt_failed(Error err);
@@ -203,6 +219,11 @@ class Connection {
   UvHandle<uv_timer_t> health_timer_;
   int open_handles_ = 0;
   uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its callback frees it
+  // rediss://: the TLS bridge of the current link (it counts as one open
+  // handle until it reports itself closed), and which of its two halves is up.
+  TlsBridge* bridge_ = nullptr;
+  bool tls_ready_ = false;
+  bool hiredis_up_ = false;
 
   Link link_ = Link::idle;
   ConnectionState state_ = ConnectionState::connecting;

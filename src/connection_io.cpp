@@ -198,6 +198,8 @@ void Connection::hook_cleanup(void* p) {
   auto* c = static_cast<Connection*>(p);
   if (!c->ac_) return;
   c->last_error_ = c->drop_error();
+  // A close the user asked for says close_notify; failures just cut the link.
+  c->release_bridge(!c->drop_reason_ || c->drop_reason_->kind == ErrorKind::closed);
   c->poll_.close();  // the fd is still open: hiredis closes it after this hook
   c->poll_events_ = 0;
   c->reading_ = false;

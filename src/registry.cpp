@@ -31,7 +31,7 @@ Result<std::unique_ptr<Engine>> Registry::validate(uv_loop_s* loop, int max_db) 
     if (addr->db != 0 && e.db != 0 && addr->db != e.db)
       problems.push_back(who + ": the address selects db " + std::to_string(addr->db) + " but db " +
                          std::to_string(e.db) + " was registered");
-    if (addr->tls) problems.push_back(who + ": rediss:// (TLS) is not supported by this build");
+    if (addr->tls && !tls_supported()) problems.push_back(who + ": rediss:// (TLS) is not supported by this build");
     PoolConfig pc;
     pc.code = e.code;
     pc.address = e.address;

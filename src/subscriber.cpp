@@ -28,6 +28,7 @@ class SubscriberImpl {
     c.reconnect_max_delay = o.reconnect_max_delay;
     c.tcp_keepalive = o.tcp_keepalive;
     c.logger = o.logger;
+    c.tls = make_tls_context(o);
     c.pubsub = true;
     c.health_check_interval = std::chrono::milliseconds(0);  // no PING in subscribed mode
     c.name = "subscriber";

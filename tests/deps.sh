@@ -11,6 +11,7 @@ packages=(
   googletest libgtest-dev libgmock-dev
   iptables iproute2 procps
   nlohmann-json3-dev libwebsockets-dev chromium
+  libssl-dev openssl
   "$@"
 )
 

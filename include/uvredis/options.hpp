@@ -19,6 +19,10 @@ class logger;
 
 namespace uvredis {
 
+/// True when this build of uvredis speaks TLS (it was built with OpenSSL), so
+/// `rediss://` addresses can connect. Any thread.
+bool tls_supported() noexcept;
+
 /// A server address with its credentials and database.
 struct Address {
   enum class Kind { tcp, unix_socket };
@@ -27,7 +31,7 @@ struct Address {
   std::string host = "127.0.0.1";  ///< Host name or IP literal (tcp).
   std::uint16_t port = 6379;       ///< TCP port.
   std::string path;                ///< Socket path (unix_socket).
-  bool tls = false;                ///< rediss:// (needs a build with TLS support).
+  bool tls = false;                ///< rediss://: TLS (needs a build with OpenSSL; see ClientOptions::tls_*).
   std::string username;            ///< ACL user; empty means the default user.
   std::string password;            ///< Empty means no AUTH.
   int db = 0;                      ///< Database selected after connecting.
@@ -75,6 +79,25 @@ struct ClientOptions {
 
   /// TCP keepalive on the socket (detects dead peers on idle links).
   bool tcp_keepalive = true;
+
+  /// TLS, used only when `address.tls` (a `rediss://` URL). The server's
+  /// certificate is verified by default: against `tls_ca_file` and/or
+  /// `tls_ca_dir` when either is set, else against the system's CA store; its
+  /// name must match `tls_server_name` or, when that is empty, the address's
+  /// host (a host name is checked against the DNS names of the certificate
+  /// and sent as SNI; an IP literal is checked against its IP addresses and
+  /// sends no SNI). The connect timeout covers resolving, TCP connect and the
+  /// TLS handshake. Files are read when the client is created; a file that
+  /// cannot be loaded makes every command fail with a usage error.
+  std::string tls_ca_file;      ///< PEM file of trusted CA certificates.
+  std::string tls_ca_dir;       ///< Directory of hashed CA certificates (c_rehash).
+  std::string tls_cert_file;    ///< Client certificate chain (PEM) for mutual TLS; needs tls_key_file.
+  std::string tls_key_file;     ///< Private key (PEM, unencrypted) of tls_cert_file.
+  std::string tls_server_name;  ///< Name to verify and send as SNI instead of the host.
+  /// Accepts ANY certificate, from anyone: no CA check, no name check. Anyone
+  /// on the path can read and change the traffic. For a test bench only;
+  /// logged as a warning once per client.
+  bool tls_insecure_skip_verify = false;
 
   /// Where log lines go. Null means a silent logger. Passwords never appear.
   std::shared_ptr<spdlog::logger> logger;

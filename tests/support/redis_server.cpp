@@ -44,6 +44,17 @@ std::uint16_t free_port() {
   return p;
 }
 
+bool tcp_accepts(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
 std::string render(const redisReply* r) {
   switch (r->type) {
     case REDIS_REPLY_STRING:
@@ -73,6 +84,10 @@ RedisServer::RedisServer(ServerOptions opts) : opts_(std::move(opts)) {
   dir_ = tmpl;
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = free_port();
+    if (opts_.tls) {
+      do tls_port_ = free_port();
+      while (tls_port_ == port_);
+    }
     spawn();
     if (wait_ready(5000)) return;
     kill();
@@ -99,6 +114,12 @@ void RedisServer::spawn() {
                                    "--enable-debug-command", "local",
                                    "--daemonize", "no",
                                    "--logfile", dir_ + "/redis.log"};
+  if (opts_.tls) {
+    const ServerTls& t = *opts_.tls;
+    args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", t.cert_file,
+                             "--tls-key-file", t.key_file, "--tls-ca-cert-file", t.ca_file,
+                             "--tls-auth-clients", t.auth_clients ? "yes" : "no"});
+  }
   for (const auto& a : opts_.extra_args) args.push_back(a);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -136,6 +157,9 @@ bool RedisServer::wait_ready(int ms) {
       bool ok = r && (r->type != REDIS_REPLY_ERROR || (accept_loading_ && std::strncmp(r->str, "LOADING", 7) == 0));
       if (r) freeReplyObject(r);
       redisFree(c);
+      // Redis opens every listener before it serves the first client; check
+      // the TLS port accepts too, so a failure to listen there shows up here.
+      if (ok && tls_port_ != 0) ok = tcp_accepts(tls_port_);
       if (ok) return true;
     } else if (c) {
       redisFree(c);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,18 @@ struct redisContext;
 
 namespace uvredis::test {
 
+/// A TLS listener next to the plain one (which stays open for readiness
+/// checks and the harness's own commands).
+struct ServerTls {
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;        ///< CA that client certificates must chain to.
+  bool auth_clients = false;  ///< --tls-auth-clients yes: a client certificate is required.
+};
+
 struct ServerOptions {
   std::vector<std::string> extra_args;  ///< Appended to the command line.
+  std::optional<ServerTls> tls;         ///< Also listen for TLS on tls_port().
 };
 
 class RedisServer {
@@ -25,6 +36,12 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
+  /// The TLS port (0 without ServerOptions::tls).
+  std::uint16_t tls_port() const { return tls_port_; }
+  /// rediss://host:tls_port().
+  std::string tls_url(const std::string& host = "127.0.0.1") const {
+    return "rediss://" + host + ":" + std::to_string(tls_port_);
+  }
   std::string host() const { return "127.0.0.1"; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   std::string unix_path() const { return dir_ + "/redis.sock"; }
@@ -63,6 +80,7 @@ class RedisServer {
   ServerOptions opts_;
   std::string dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   pid_t pid_ = -1;
   bool paused_ = false;
   bool accept_loading_ = false;
