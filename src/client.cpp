@@ -1,6 +1,7 @@
 #include "client_impl.hpp"
 
 #include "command_info.hpp"
+#include "logging.hpp"
 
 #include <uvredis/lease.hpp>
 
@@ -26,6 +27,8 @@ namespace detail {
 
 ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
     : loop_(loop), opts_(std::move(options)), post_(std::make_shared<PostState>()) {
+  if (opts_.sentinel.enabled())
+    sentinel_ = std::make_shared<SentinelResolver>(loop_, opts_.sentinel, logger_or_silent(opts_.logger));
   main_ = new Connection(loop_, config_for("main"));
   leases_ = std::make_shared<LeasePool>();
   leases_->loop = loop_;
@@ -83,6 +86,7 @@ ConnectionConfig ClientImpl::config_for(std::string name) const {
   c.tcp_keepalive = opts_.tcp_keepalive;
   c.logger = opts_.logger;
   c.name = std::move(name);
+  c.sentinel = sentinel_;
   return c;
 }
 

@@ -35,6 +35,9 @@ struct ReplyBuilder;
 
 namespace uvredis::detail {
 
+class SentinelResolver;
+struct MasterAddr;
+
 struct ConnectionConfig {
   Address address;
   std::string client_name;
@@ -55,6 +58,10 @@ struct ConnectionConfig {
   bool pubsub = false;
   std::shared_ptr<spdlog::logger> logger;
   std::string name = "main";  // for log lines
+  /// Sentinel mode: every connect first asks these sentinels where the
+  /// master is (address.host/port are replaced by the answer), the handshake
+  /// checks ROLE, and a READONLY reply drops the link to find it again.
+  std::shared_ptr<SentinelResolver> sentinel;
 };
 
 /// Runs fn on a later loop turn through a self-closing timer: for the rare
@@ -118,7 +125,7 @@ class Connection {
  private:
   friend struct uvredis::ReplyBuilder;
 
-  enum class Link { idle, resolving, connecting, handshaking, ready, waiting, failed, closed };
+  enum class Link { idle, discovering, resolving, connecting, handshaking, ready, waiting, failed, closed };
 
   struct Request {
     std::uint64_t seq = 0;
@@ -134,6 +141,9 @@ class Connection {
 
   // --- link life cycle
   void begin_connect();
+  void connect_address();
+  void on_discovered(Result<MasterAddr> r);
+  void cancel_discovery();
   void connect_next();
   void attach(redisAsyncContext* ac);
   void on_resolved(int status, addrinfo* res);
@@ -203,6 +213,7 @@ class Connection {
   UvHandle<uv_timer_t> health_timer_;
   int open_handles_ = 0;
   uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its callback frees it
+  std::uint64_t discovery_ticket_ = 0;      // a question to the sentinels, 0 = none
 
   Link link_ = Link::idle;
   ConnectionState state_ = ConnectionState::connecting;

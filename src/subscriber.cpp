@@ -1,6 +1,8 @@
 #include <uvredis/subscriber.hpp>
 
 #include "connection.hpp"
+#include "logging.hpp"
+#include "sentinel.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -31,6 +33,8 @@ class SubscriberImpl {
     c.pubsub = true;
     c.health_check_interval = std::chrono::milliseconds(0);  // no PING in subscribed mode
     c.name = "subscriber";
+    if (o.sentinel.enabled())
+      c.sentinel = std::make_shared<SentinelResolver>(loop, o.sentinel, logger_or_silent(o.logger));
     conn_ = new Connection(loop, std::move(c));
     conn_->set_state_listener([this](ConnectionState s, const Error* e) { on_link_state(s, e); });
     conn_->set_push_listener([this](Reply&& r) { on_push(std::move(r)); });
