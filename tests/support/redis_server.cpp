@@ -71,6 +71,10 @@ RedisServer::RedisServer(ServerOptions opts) : opts_(std::move(opts)) {
   char tmpl[] = "/tmp/uvredis-test-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
+  if (!opts_.config_lines.empty()) {
+    std::ofstream conf(dir_ + "/redis.conf");
+    for (const auto& line : opts_.config_lines) conf << line << "\n";
+  }
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = free_port();
     spawn();
@@ -88,8 +92,10 @@ RedisServer::~RedisServer() {
 }
 
 void RedisServer::spawn() {
-  std::vector<std::string> args = {"redis-server",
-                                   "--port", std::to_string(port_),
+  std::vector<std::string> args = {"redis-server"};
+  if (!opts_.config_lines.empty()) args.push_back(dir_ + "/redis.conf");
+  if (opts_.sentinel) args.push_back("--sentinel");
+  std::vector<std::string> common = {"--port", std::to_string(port_),
                                    "--bind", "127.0.0.1",
                                    "--save", "",
                                    "--appendonly", "no",
@@ -99,6 +105,7 @@ void RedisServer::spawn() {
                                    "--enable-debug-command", "local",
                                    "--daemonize", "no",
                                    "--logfile", dir_ + "/redis.log"};
+  args.insert(args.end(), common.begin(), common.end());
   for (const auto& a : opts_.extra_args) args.push_back(a);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();

@@ -15,6 +15,10 @@ namespace uvredis::test {
 
 struct ServerOptions {
   std::vector<std::string> extra_args;  ///< Appended to the command line.
+  /// Written to <dir>/redis.conf once, before the first start, and passed as
+  /// the config file (a sentinel needs one it can rewrite). Empty: none.
+  std::vector<std::string> config_lines;
+  bool sentinel = false;  ///< Run as `redis-server <conf> --sentinel`.
 };
 
 class RedisServer {
