@@ -69,6 +69,7 @@ ClientImpl::~ClientImpl() {
   for (Connection* c : blocking_) c->destroy();
   leases_->shut(true, {});
   main_->destroy();
+  if (sentinel_) sentinel_->shutdown({});
 }
 
 ConnectionConfig ClientImpl::config_for(std::string name) const {
@@ -165,7 +166,8 @@ void ClientImpl::close(detail::Function<void()> done) {
     std::size_t left;
     detail::Function<void()> done;
   };
-  auto cd = std::make_shared<Countdown>(Countdown{1 + blocking_.size() + leases_->idle.size(), std::move(done)});
+  auto cd = std::make_shared<Countdown>(
+      Countdown{1 + blocking_.size() + leases_->idle.size() + (sentinel_ ? 1 : 0), std::move(done)});
   auto one = [cd] {
     if (--cd->left == 0 && cd->done) {
       auto d = std::move(cd->done);
@@ -175,6 +177,7 @@ void ClientImpl::close(detail::Function<void()> done) {
   main_->close(one);
   for (Connection* c : blocking_) c->close(one);
   leases_->shut(false, [&one]() -> detail::Function<void()> { return one; });
+  if (sentinel_) sentinel_->shutdown(one);
 }
 
 void ClientImpl::command_group(const std::vector<std::vector<std::string>>& cmds,

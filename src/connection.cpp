@@ -67,9 +67,25 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     h->data = this;
     ++open_handles_;
   }
+  if (cfg_.sentinel) cfg_.sentinel->add_listener(this);
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (cfg_.sentinel) cfg_.sentinel->remove_listener(this);
+}
+
+void Connection::on_master_switched(const MasterAddr& now) {
+  if (closing_ || destroyed_) return;
+  if (link_ == Link::waiting) {
+    uv_timer_start(
+        link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
+    return;
+  }
+  if (!ac_ || (now.host == cfg_.address.host && now.port == cfg_.address.port)) return;
+  request_drop(Error{link_ == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
+                     "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
+                         now.host + ":" + std::to_string(now.port)});
+}
 
 // ---------------------------------------------------------------- life cycle
 

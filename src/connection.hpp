@@ -119,6 +119,10 @@ class Connection {
   std::size_t pending() const noexcept { return stats_.in_flight + stats_.queued; }
 
   void set_state_listener(StateFn fn) { on_state_ = std::move(fn); }
+  /// Sentinel mode: the sentinels announced a new master. A link to another
+  /// node is dropped (in-flight commands fail: at-most-once); a wait for
+  /// the next attempt ends at once.
+  void on_master_switched(const MasterAddr& now);
   /// Called (on a reply callback's return) whenever pending() drops to zero.
   void set_idle_listener(IdleFn fn) { on_idle_ = std::move(fn); }
 

@@ -3,12 +3,95 @@
 #include "connection.hpp"
 #include "logging.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
 namespace uvredis::detail {
 
 SentinelResolver::SentinelResolver(uv_loop_s* loop, SentinelOptions opts, std::shared_ptr<spdlog::logger> log)
     : loop_(loop), opts_(std::move(opts)), log_(std::move(log)) {}
 
-SentinelResolver::~SentinelResolver() { drop_query(); }
+SentinelResolver::~SentinelResolver() {
+  drop_query();
+  drop_watch();
+}
+
+void SentinelResolver::add_listener(Connection* c) { listeners_.push_back(c); }
+
+void SentinelResolver::remove_listener(Connection* c) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), c), listeners_.end());
+}
+
+void SentinelResolver::shutdown(detail::Function<void()> done) {
+  // Questions still open are answered as usual (a graceful close lets
+  // queued commands go out); only the watch ends here.
+  shut_ = true;
+  if (watch_) {
+    Connection* w = std::exchange(watch_, nullptr);
+    w->close(std::move(done));  // a closed watch still needs destroy() to be deleted
+    w->destroy();
+    return;
+  }
+  if (done) post_detached(loop_, std::move(done));
+}
+
+// One pub/sub link to the sentinel that answered last. When it fails it is
+// not retried by itself: the next discovery round starts a new one.
+void SentinelResolver::watch(std::size_t i) {
+  if (watch_ || shut_) return;
+  ConnectionConfig c;
+  c.address = opts_.sentinels[i];
+  c.address.username = opts_.username;
+  c.address.password = opts_.password;
+  c.address.db = 0;
+  c.connect_timeout = opts_.timeout;
+  c.command_timeout = opts_.timeout;
+  c.reconnect = false;
+  c.pubsub = true;
+  c.logger = log_;
+  c.name = "sentinel watch " + c.address.host + ":" + std::to_string(c.address.port);
+  watch_ = new Connection(loop_, std::move(c));
+  std::weak_ptr<SentinelResolver> weak = weak_from_this();
+  Connection* w = watch_;
+  watch_->set_state_listener([weak, w](ConnectionState s, const Error*) {
+    auto self = weak.lock();
+    if (!self || self->watch_ != w) return;
+    if (s == ConnectionState::connected) {
+      std::string_view argv[] = {"SUBSCRIBE", "+switch-master"};
+      w->send_pubsub(argv);
+    } else if (s == ConnectionState::failed) {
+      self->drop_watch();
+    }
+  });
+  watch_->set_push_listener([weak](Reply&& r) {
+    if (auto self = weak.lock()) self->on_watch_message(r);
+  });
+  watch_->start();
+}
+
+// "message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"
+void SentinelResolver::on_watch_message(const Reply& r) {
+  if (!r.is_array() || r.size() < 3 || r[0].str() != "message") return;
+  std::istringstream in{std::string(r[2].str())};
+  std::string name, old_ip, new_ip;
+  unsigned old_port = 0, new_port = 0;
+  if (!(in >> name >> old_ip >> old_port >> new_ip >> new_port) || name != opts_.master_name || new_port == 0 ||
+      new_port > 65535)
+    return;
+  log_->info("[sentinel] +switch-master {}: {}:{} -> {}:{}", name, old_ip, old_port, new_ip, new_port);
+  MasterAddr now{new_ip, static_cast<std::uint16_t>(new_port)};
+  auto keep = shared_from_this();
+  auto ls = listeners_;  // a listener may go away while we tell the others
+  for (Connection* c : ls)
+    if (std::find(listeners_.begin(), listeners_.end(), c) != listeners_.end()) c->on_master_switched(now);
+}
+
+void SentinelResolver::drop_watch() {
+  if (!watch_) return;
+  Connection* w = std::exchange(watch_, nullptr);
+  w->destroy();
+}
 
 std::string SentinelResolver::sentinel_list() const {
   std::string s;
@@ -93,6 +176,7 @@ void SentinelResolver::on_answer(std::uint64_t round, std::size_t i, Result<Mast
   if (r) {
     log_->debug("[sentinel] {}:{} says master '{}' is at {}:{}", s.host, s.port, opts_.master_name, r->host, r->port);
     first_ = i;
+    watch(i);
     finish_round(std::move(r));
     return;
   }

@@ -11,6 +11,7 @@
 // with it (its handles close on later loop turns). Loop thread only.
 
 #include <uvredis/options.hpp>
+#include <uvredis/reply.hpp>
 #include <uvredis/detail/function.hpp>
 
 #include <chrono>
@@ -52,6 +53,15 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
   /// more the query under way stops.
   void cancel(std::uint64_t ticket);
 
+  /// Connections told when the sentinels announce +switch-master (they drop
+  /// a link to the old master at once instead of waiting for READONLY).
+  void add_listener(Connection* c);
+  void remove_listener(Connection* c);
+
+  /// The owner closes: stop the +switch-master watch and any query; `done`
+  /// runs once their handles are closed (on a later loop turn).
+  void shutdown(detail::Function<void()> done);
+
   const std::string& master_name() const noexcept { return opts_.master_name; }
   /// "h1:p1, h2:p2": for messages.
   std::string sentinel_list() const;
@@ -62,6 +72,9 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
   void on_answer(std::uint64_t round, std::size_t i, Result<MasterAddr> r);
   void finish_round(Result<MasterAddr> r);
   void drop_query();
+  void watch(std::size_t i);
+  void on_watch_message(const Reply& r);
+  void drop_watch();
 
   uv_loop_s* loop_;
   SentinelOptions opts_;
@@ -74,6 +87,9 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
   std::size_t asked_ = 0;       // sentinels tried in this round
   std::vector<std::string> failures_;
   Connection* query_ = nullptr;
+  Connection* watch_ = nullptr;  // subscribed to +switch-master on one sentinel
+  std::vector<Connection*> listeners_;
+  bool shut_ = false;
 };
 
 }  // namespace uvredis::detail

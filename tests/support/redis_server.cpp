@@ -226,6 +226,16 @@ void RedisServer::resume() {
 }
 
 std::string RedisServer::cmd(const std::vector<std::string>& argv) {
+  try {
+    return cmd_once(argv);
+  } catch (const std::runtime_error&) {
+    // The harness's own link may have been killed (CLIENT KILL during a
+    // sentinel failover): one more try on a fresh connection.
+    return cmd_once(argv);
+  }
+}
+
+std::string RedisServer::cmd_once(const std::vector<std::string>& argv) {
   if (!sync_) {
     timeval tv{5, 0};
     sync_ = redisConnectWithTimeout("127.0.0.1", port_, tv);

@@ -61,6 +61,7 @@ class RedisServer {
 
  private:
   void spawn();
+  std::string cmd_once(const std::vector<std::string>& argv);
   bool wait_ready(int ms);
   void drop_connections();
 
