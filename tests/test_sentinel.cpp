@@ -329,3 +329,97 @@ TEST(Sentinel, SubscriberResubscribesOnTheNewMaster) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+// ------------------------------------------------------- scripted sentinel
+
+namespace {
+
+// Answers get-master-addr-by-name with whatever port `answer` holds, and
+// accepts anything else (AUTH, SUBSCRIBE) so the +switch-master watch stays.
+struct FakeSentinel {
+  std::atomic<int> answer{0};
+  std::atomic<int> queries{0};
+  FakeServer server{[this](FakeConnection& c) {
+    for (;;) {
+      auto cmd = c.read_command();
+      if (cmd.empty()) return;
+      if (cmd[0] == "SENTINEL") {
+        ++queries;
+        std::string port = std::to_string(answer.load());
+        c.send("*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(port.size()) + "\r\n" + port + "\r\n");
+      } else if (cmd[0] == "SUBSCRIBE") {
+        c.send("*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n");
+      } else {
+        c.send("+OK\r\n");
+      }
+    }
+  }};
+  std::string url() const { return "redis+sentinel://127.0.0.1:" + std::to_string(server.port()) + "/mymaster"; }
+};
+
+Result<Reply> push_and_tell(TestLoop& loop, Client& c, std::string_view n) {
+  return uvredis::test::run_one(loop, c, {"EVAL", kPushAndTell, "1", "log", n});
+}
+
+}  // namespace
+
+TEST(SentinelRole, ANodeThatIsNotMasterIsNeverWrittenTo) {
+  RedisServer a;
+  RedisServer b(uvredis::test::ServerOptions{{"--replicaof", "127.0.0.1", std::to_string(a.port())}});
+  FakeSentinel fake;
+  fake.answer = b.port();  // stale: names the replica
+  TestLoop loop;
+  {
+    Client c(loop.get(), options_for(fake.url()));
+    int calls = 0;
+    std::optional<Result<Reply>> out;
+    c.command({"EVAL", kPushAndTell, "1", "log", "1"}, [&](Result<Reply> r) {
+      ++calls;
+      out.emplace(std::move(r));
+    });
+    // The first attempt finds a replica (ROLE) and fails; answer right from then on.
+    ASSERT_TRUE(loop.run_until([&] { return calls > 0 || fake.queries >= 2; }, 10s));
+    fake.answer = a.port();
+    ASSERT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
+    if (*out) {
+      EXPECT_EQ(std::stoi(std::string((*out)->str())), a.port());
+    } else {
+      EXPECT_EQ(out->error().kind, ErrorKind::connect);
+      EXPECT_NE(out->error().message.find("is not the master (ROLE: slave)"), std::string::npos)
+          << out->error().message;
+    }
+    auto r = push_and_tell(loop, c, "2");
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(std::stoi(std::string(r->str())), a.port());
+    EXPECT_EQ(calls, 1);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(SentinelRole, ReadonlyReplyDropsTheLinkAndFindsTheNewMaster) {
+  RedisServer a;
+  RedisServer b(uvredis::test::ServerOptions{{"--replicaof", "127.0.0.1", std::to_string(a.port())}});
+  FakeSentinel fake;
+  fake.answer = a.port();
+  TestLoop loop;
+  {
+    Client c(loop.get(), options_for(fake.url()));
+    auto r = push_and_tell(loop, c, "1");
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(std::stoi(std::string(r->str())), a.port());
+    // Swap the roles behind the client's back.
+    b.cmd({"REPLICAOF", "NO", "ONE"});
+    a.cmd({"REPLICAOF", "127.0.0.1", std::to_string(b.port())});
+    fake.answer = b.port();
+    auto after = push_and_tell(loop, c, "2");
+    ASSERT_FALSE(after);  // READONLY (or the link was dropped by the demotion)
+    std::printf("first write after the swap: %s\n", after.error().to_string().c_str());
+    auto again = push_and_tell(loop, c, "3");
+    ASSERT_TRUE(again) << again.error().to_string();
+    EXPECT_EQ(std::stoi(std::string(again->str())), b.port());
+    EXPECT_GE(c.stats().reconnects, 1u);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
