@@ -54,6 +54,7 @@ ClientOptions options_for(const std::string& url) {
 // One write at a time, issued from the run_until predicate; every outcome
 // recorded with the port of the server that acknowledged it.
 struct Writer {
+  explicit Writer(Client& c) : client(c) {}
   Client& client;
   std::string key = "log";
   int issued = 0;
@@ -98,7 +99,9 @@ void expect_no_going_back(const Writer& w, int old_port, int new_port) {
   bool moved = false;
   for (int p : w.ack_order) {
     if (p == new_port) moved = true;
-    if (moved) EXPECT_NE(p, old_port) << "a write was acknowledged by the old master after the new one";
+    if (moved) {
+      EXPECT_NE(p, old_port) << "a write was acknowledged by the old master after the new one";
+    }
   }
   EXPECT_TRUE(moved);
 }
@@ -110,7 +113,7 @@ void expect_all_present(RedisServer& master, const Writer& w, int port) {
   std::istringstream in(all);
   for (std::string line; std::getline(in, line);) have.insert(line);
   int checked = 0;
-  for (auto& [n, p] : w.acked_by) {
+  for (const auto& [n, p] : w.acked_by) {
     if (p != port) continue;
     ++checked;
     EXPECT_TRUE(have.count(std::to_string(n))) << "acknowledged write " << n << " is missing";
@@ -166,7 +169,7 @@ TEST(Sentinel, DiscoversTheMasterAndWritesLandThere) {
   TestLoop loop;
   {
     Client c(loop.get(), options_for(g.url()));
-    Writer w{c};
+    Writer w(c);
     ASSERT_TRUE(w.write_until(loop, [&] { return w.acked_by.size() >= 20; }, 10s));
     w.drain(loop);
     EXPECT_TRUE(w.failed.empty()) << w.failed.begin()->second;
@@ -185,7 +188,7 @@ TEST(Sentinel, KillingTheMasterMovesWritesToThePromotedReplica) {
   const int new_port = g.first_replica().port();
   {
     Client c(loop.get(), options_for(g.url()));
-    Writer w{c};
+    Writer w(c);
     ASSERT_TRUE(w.write_until(loop, [&] { return w.acked_by.size() >= 20; }, 10s));
     g.first_master().kill();
     const std::uint64_t killed = uv_hrtime();
@@ -218,7 +221,7 @@ TEST(Sentinel, ForcedFailoverMovesWrites) {
   const int new_port = g.first_replica().port();
   {
     Client c(loop.get(), options_for(g.url()));
-    Writer w{c};
+    Writer w(c);
     ASSERT_TRUE(w.write_until(loop, [&] { return w.acked_by.size() >= 20; }, 10s));
     EXPECT_EQ(g.sentinel(0).cmd({"SENTINEL", "FAILOVER", SentinelGroup::kName}), "OK");
     const std::uint64_t asked = uv_hrtime();
@@ -314,7 +317,9 @@ TEST(Sentinel, SubscriberResubscribesOnTheNewMaster) {
         pub.command({"EVAL", "redis.call('PUBLISH', 'news', 'after') return string.match(redis.call('INFO', 'server'), 'tcp_port:(%d+)')", "0"},
                     [&](Result<Reply> rr) {
                       in_flight = false;
-                      if (rr) EXPECT_EQ(std::stoi(std::string(rr->str())), new_port);
+                      if (rr) {
+                        EXPECT_EQ(std::stoi(std::string(rr->str())), new_port);
+                      }
                     });
       }
       return false;
@@ -357,6 +362,12 @@ struct FakeSentinel {
   std::string url() const { return "redis+sentinel://127.0.0.1:" + std::to_string(server.port()) + "/mymaster"; }
 };
 
+uvredis::test::ServerOptions replica_of(const RedisServer& master) {
+  uvredis::test::ServerOptions o;
+  o.extra_args = {"--replicaof", "127.0.0.1", std::to_string(master.port())};
+  return o;
+}
+
 Result<Reply> push_and_tell(TestLoop& loop, Client& c, std::string_view n) {
   return uvredis::test::run_one(loop, c, {"EVAL", kPushAndTell, "1", "log", n});
 }
@@ -365,7 +376,7 @@ Result<Reply> push_and_tell(TestLoop& loop, Client& c, std::string_view n) {
 
 TEST(SentinelRole, ANodeThatIsNotMasterIsNeverWrittenTo) {
   RedisServer a;
-  RedisServer b(uvredis::test::ServerOptions{{"--replicaof", "127.0.0.1", std::to_string(a.port())}});
+  RedisServer b(replica_of(a));
   FakeSentinel fake;
   fake.answer = b.port();  // stale: names the replica
   TestLoop loop;
@@ -399,7 +410,7 @@ TEST(SentinelRole, ANodeThatIsNotMasterIsNeverWrittenTo) {
 
 TEST(SentinelRole, ReadonlyReplyDropsTheLinkAndFindsTheNewMaster) {
   RedisServer a;
-  RedisServer b(uvredis::test::ServerOptions{{"--replicaof", "127.0.0.1", std::to_string(a.port())}});
+  RedisServer b(replica_of(a));
   FakeSentinel fake;
   fake.answer = a.port();
   TestLoop loop;
