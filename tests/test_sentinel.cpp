@@ -432,3 +432,44 @@ TEST(SentinelRole, ReadonlyReplyDropsTheLinkAndFindsTheNewMaster) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+TEST(Sentinel, LocksAndLimitersKeepWorkingThroughAFailover) {
+  SentinelGroup g;
+  TestLoop loop;
+  const int new_port = g.first_replica().port();
+  {
+    Client c(loop.get(), options_for(g.url()));
+    uvredis::Locker locker(c);
+    uvredis::RateLimiter limiter(c);
+    auto first = uvredis::test::await<std::optional<uvredis::Lock>>(
+        loop, [&](auto cb) { locker.obtain("job", 20s, 0ms, std::move(cb)); });
+    ASSERT_TRUE(first) << first.error().to_string();
+    ASSERT_TRUE(first->has_value());
+    auto lim = uvredis::test::await<uvredis::RateResult>(
+        loop, [&](auto cb) { limiter.allow("api", uvredis::RateLimit::per_second(100), std::move(cb)); });
+    ASSERT_TRUE(lim) << lim.error().to_string();
+    EXPECT_EQ(lim->allowed, 1);
+    // Let the replica catch up, then fail over.
+    ASSERT_EQ(g.first_master().cmd({"WAIT", "1", "2000"}), "1");
+    EXPECT_EQ(g.sentinel(2).cmd({"SENTINEL", "FAILOVER", SentinelGroup::kName}), "OK");
+    ASSERT_NE(g.wait_master_change(g.first_master().port(), 10s), 0);
+    // Until the client is on the new master an attempt may fail (at-most-once).
+    std::optional<Result<std::optional<uvredis::Lock>>> second;
+    Writer probe(c);
+    ASSERT_TRUE(probe.write_until(loop, [&] { return probe.first_ack_ns.count(new_port) > 0; }, 10s));
+    probe.drain(loop);
+    second = uvredis::test::await<std::optional<uvredis::Lock>>(
+        loop, [&](auto cb) { locker.obtain("job", 20s, 0ms, std::move(cb)); });
+    ASSERT_TRUE(*second) << second->error().to_string();
+    EXPECT_FALSE((*second)->has_value()) << "the lock taken on the old master was replicated";
+    auto released = uvredis::test::await<bool>(loop, [&](auto cb) { (*first)->release(std::move(cb)); });
+    ASSERT_TRUE(released) << released.error().to_string();
+    EXPECT_TRUE(*released);
+    auto lim2 = uvredis::test::await<uvredis::RateResult>(
+        loop, [&](auto cb) { limiter.allow("api", uvredis::RateLimit::per_second(100), std::move(cb)); });
+    ASSERT_TRUE(lim2) << lim2.error().to_string();
+    EXPECT_EQ(lim2->allowed, 1);
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
