@@ -1,5 +1,7 @@
 #include <uvredis/options.hpp>
 
+#include "sentinel_url.hpp"
+
 #include <charconv>
 
 namespace uvredis {
@@ -107,6 +109,10 @@ Result<void> parse_query(std::string_view text, std::string_view q, Address& a) 
 
 }  // namespace
 
+namespace detail {
+bool url_decode(std::string_view in, std::string& out) { return percent_decode(in, out); }
+}  // namespace detail
+
 Result<Address> Address::parse(std::string_view text) {
   Address a;
   if (text.empty()) return bad(text, "empty string");
@@ -195,6 +201,7 @@ bool tls_supported() noexcept {
 }
 
 Result<ClientOptions> ClientOptions::from_url(std::string_view url) {
+  if (url.starts_with("redis+sentinel://")) return detail::parse_sentinel_url(url);
   auto a = Address::parse(url);
   if (!a) return a.error();
   ClientOptions o;

@@ -1,6 +1,7 @@
 #include "client_impl.hpp"
 
 #include "command_info.hpp"
+#include "logging.hpp"
 
 #include <uvredis/lease.hpp>
 
@@ -26,6 +27,8 @@ namespace detail {
 
 ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
     : loop_(loop), opts_(std::move(options)), tls_(make_tls_context(opts_)), post_(std::make_shared<PostState>()) {
+  if (opts_.sentinel.enabled())
+    sentinel_ = std::make_shared<SentinelResolver>(loop_, opts_.sentinel, logger_or_silent(opts_.logger));
   main_ = new Connection(loop_, config_for("main"));
   leases_ = std::make_shared<LeasePool>();
   leases_->loop = loop_;
@@ -66,6 +69,7 @@ ClientImpl::~ClientImpl() {
   for (Connection* c : blocking_) c->destroy();
   leases_->shut(true, {});
   main_->destroy();
+  if (sentinel_) sentinel_->shutdown({});
 }
 
 ConnectionConfig ClientImpl::config_for(std::string name) const {
@@ -84,6 +88,7 @@ ConnectionConfig ClientImpl::config_for(std::string name) const {
   c.logger = opts_.logger;
   c.tls = tls_;
   c.name = std::move(name);
+  c.sentinel = sentinel_;
   return c;
 }
 
@@ -163,7 +168,8 @@ void ClientImpl::close(detail::Function<void()> done) {
     std::size_t left;
     detail::Function<void()> done;
   };
-  auto cd = std::make_shared<Countdown>(Countdown{1 + blocking_.size() + leases_->idle.size(), std::move(done)});
+  auto cd = std::make_shared<Countdown>(
+      Countdown{1 + blocking_.size() + leases_->idle.size() + (sentinel_ ? 1 : 0), std::move(done)});
   auto one = [cd] {
     if (--cd->left == 0 && cd->done) {
       auto d = std::move(cd->done);
@@ -173,6 +179,7 @@ void ClientImpl::close(detail::Function<void()> done) {
   main_->close(one);
   for (Connection* c : blocking_) c->close(one);
   leases_->shut(false, [&one]() -> detail::Function<void()> { return one; });
+  if (sentinel_) sentinel_->shutdown(one);
 }
 
 void ClientImpl::command_group(const std::vector<std::vector<std::string>>& cmds,

@@ -8,6 +8,7 @@
 #include "connection.hpp"
 #include "lease_pool.hpp"
 #include "post_state.hpp"
+#include "sentinel.hpp"
 #include "uv_handle.hpp"
 
 #include <deque>
@@ -61,6 +62,7 @@ class ClientImpl {
   UvHandle<uv_async_t> async_;
   std::function<void(ConnectionState, const Error*)> on_state_;
   std::shared_ptr<LeasePool> leases_;
+  std::shared_ptr<SentinelResolver> sentinel_;  // sentinel mode only; shared by every connection
   bool closing_ = false;
 };
 

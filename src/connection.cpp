@@ -6,6 +6,7 @@
 #ifdef UVREDIS_HAVE_TLS
 #include "tls_bridge.hpp"
 #endif
+#include "sentinel.hpp"
 
 extern "C" {
 #include <hiredis/async.h>
@@ -37,6 +38,13 @@ void ignore_sigpipe_once() {
     return true;
   }();
   (void)done;
+}
+
+// Empty when a ROLE reply says "master", else what it says instead.
+std::string role_is_not_master(const Reply& r) {
+  if (r.is_array() && r.size() >= 1 && r[0].is_string() && r[0].str() == "master") return {};
+  if (r.is_array() && r.size() >= 1 && r[0].is_string()) return "is not the master (ROLE: " + std::string(r[0].str()) + ")";
+  return "gave an unexpected answer to ROLE";
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -71,9 +79,25 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     h->data = this;
     ++open_handles_;
   }
+  if (cfg_.sentinel) cfg_.sentinel->add_listener(this);
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (cfg_.sentinel) cfg_.sentinel->remove_listener(this);
+}
+
+void Connection::on_master_switched(const MasterAddr& now) {
+  if (closing_ || destroyed_) return;
+  if (link_ == Link::waiting) {
+    uv_timer_start(
+        link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
+    return;
+  }
+  if (!ac_ || (now.host == cfg_.address.host && now.port == cfg_.address.port)) return;
+  request_drop(Error{link_ == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
+                     "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
+                         now.host + ":" + std::to_string(now.port)});
+}
 
 // ---------------------------------------------------------------- life cycle
 
@@ -107,6 +131,36 @@ void Connection::begin_connect() {
       static_cast<std::uint64_t>(std::max<long long>(cfg_.connect_timeout.count(), 1)), 0);
   addrs_.clear();
   addr_index_ = 0;
+  if (cfg_.sentinel) {
+    link_ = Link::discovering;
+    discovery_ticket_ = cfg_.sentinel->discover([this](Result<MasterAddr> r) {
+      discovery_ticket_ = 0;
+      on_discovered(std::move(r));
+    });
+    return;
+  }
+  connect_address();
+}
+
+void Connection::on_discovered(Result<MasterAddr> r) {
+  if (link_ != Link::discovering) return;
+  if (!r) {
+    connect_attempt_failed(r.error());
+    return;
+  }
+  if (r->host != cfg_.address.host || r->port != cfg_.address.port)
+    log_->info("[{}] sentinels name {}:{} as master '{}'", cfg_.name, r->host, r->port, cfg_.sentinel->master_name());
+  cfg_.address.host = std::move(r->host);
+  cfg_.address.port = r->port;
+  connect_address();
+}
+
+void Connection::cancel_discovery() {
+  if (discovery_ticket_ == 0) return;
+  cfg_.sentinel->cancel(std::exchange(discovery_ticket_, 0));
+}
+
+void Connection::connect_address() {
   const Address& a = cfg_.address;
   if (a.kind == Address::Kind::unix_socket) {
     link_ = Link::connecting;
@@ -338,18 +392,25 @@ void Connection::begin_handshake() {
   link_ = Link::handshaking;
   handshake_.clear();
   handshake_bytes_.clear();
-  auto add = [this](std::initializer_list<std::string_view> argv, std::string what) {
+  using Check = std::string (*)(const Reply&);
+  auto add = [this](std::initializer_list<std::string_view> argv, std::string what, Check check = nullptr) {
     std::size_t len = encode_command(handshake_bytes_, std::span<const std::string_view>(argv.begin(), argv.size()));
     Request r;
     r.seq = next_seq_++;
     r.len = static_cast<std::uint32_t>(len);
     r.internal = true;
-    r.cb = [this, what = std::move(what)](Result<Reply> res) {
+    r.cb = [this, what = std::move(what), check](Result<Reply> res) {
       if (!res) {
         // Transport errors mean the link is already going away.
         if (res.error().kind == ErrorKind::server && link_ == Link::handshaking)
           request_drop(Error{ErrorKind::connect, what + " failed: " + res.error().message});
         return;
+      }
+      if (check && link_ == Link::handshaking) {
+        if (std::string why = check(*res); !why.empty()) {
+          request_drop(Error{ErrorKind::connect, cfg_.address.to_string() + " " + why});
+          return;
+        }
       }
       if (link_ == Link::handshaking && --handshake_left_ == 0) on_ready();
     };
@@ -365,6 +426,9 @@ void Connection::begin_handshake() {
   std::string db = std::to_string(a.db);
   if (a.db != 0) add({"SELECT", db}, "SELECT " + db);
   if (!cfg_.client_name.empty()) add({"CLIENT", "SETNAME", cfg_.client_name}, "CLIENT SETNAME");
+  // Sentinels may still name a node that was just demoted: write nowhere
+  // but to a node that says it is the master.
+  if (cfg_.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
   // TLS 1.3 servers refuse a client certificate after our side of the
   // handshake is complete: one round trip makes such a refusal a connect
   // error instead of a link that drops right after "connected".
@@ -495,6 +559,14 @@ void Connection::schedule_reconnect(bool immediate) {
 void Connection::on_link_timer() {
   switch (link_) {
     case Link::waiting: begin_connect(); break;
+    case Link::discovering:
+      cancel_discovery();
+      link_ = Link::connecting;
+      connect_attempt_failed(Error{ErrorKind::connect, "asking the sentinels (" + cfg_.sentinel->sentinel_list() +
+                                                           ") for master '" + cfg_.sentinel->master_name() +
+                                                           "' timed out after " +
+                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+      break;
     case Link::resolving:
       if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
       link_ = Link::connecting;  // makes on_resolved ignore a late answer
@@ -587,7 +659,7 @@ void Connection::maybe_finish_close() {
   if (!destroyed_) {
     // Graceful: commands issued before close() still go out. While a connect
     // attempt is under way it decides their fate (bounded by connect_timeout).
-    const bool attempting = link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;
+    const bool attempting = link_ == Link::discovering || link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;
     if (attempting && queued_live) return;
     if (link_ == Link::ready && (!inflight_.empty() || queued_live)) return;
   }
@@ -602,6 +674,7 @@ void Connection::maybe_finish_close() {
     after_link_gone();
   }
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
+  cancel_discovery();
   if (!queued_.empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
   if (!immediate_.empty()) {
     schedule_deferred();  // deliver those first; we come back here afterwards

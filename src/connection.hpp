@@ -37,6 +37,8 @@ namespace uvredis::detail {
 
 class TlsContext;
 class TlsBridge;
+class SentinelResolver;
+struct MasterAddr;
 
 struct ConnectionConfig {
   Address address;
@@ -61,6 +63,10 @@ struct ConnectionConfig {
   std::shared_ptr<TlsContext> tls;
   std::shared_ptr<spdlog::logger> logger;
   std::string name = "main";  // for log lines
+  /// Sentinel mode: every connect first asks these sentinels where the
+  /// master is (address.host/port are replaced by the answer), the handshake
+  /// checks ROLE, and a READONLY reply drops the link to find it again.
+  std::shared_ptr<SentinelResolver> sentinel;
 };
 
 /// The TLS context for `options` when its address is rediss:// and this
@@ -123,13 +129,17 @@ class Connection {
   std::size_t pending() const noexcept { return stats_.in_flight + stats_.queued; }
 
   void set_state_listener(StateFn fn) { on_state_ = std::move(fn); }
+  /// Sentinel mode: the sentinels announced a new master. A link to another
+  /// node is dropped (in-flight commands fail: at-most-once); a wait for
+  /// the next attempt ends at once.
+  void on_master_switched(const MasterAddr& now);
   /// Called (on a reply callback's return) whenever pending() drops to zero.
   void set_idle_listener(IdleFn fn) { on_idle_ = std::move(fn); }
 
  private:
   friend struct uvredis::ReplyBuilder;
 
-  enum class Link { idle, resolving, connecting, handshaking, ready, waiting, failed, closed };
+  enum class Link { idle, discovering, resolving, connecting, handshaking, ready, waiting, failed, closed };
 
   struct Request {
     std::uint64_t seq = 0;
@@ -145,6 +155,9 @@ class Connection {
 
   // --- link life cycle
   void begin_connect();
+  void connect_address();
+  void on_discovered(Result<MasterAddr> r);
+  void cancel_discovery();
   void connect_next();
   void attach(redisAsyncContext* ac);
   void on_resolved(int status, addrinfo* res);
@@ -224,6 +237,7 @@ class Connection {
   TlsBridge* bridge_ = nullptr;
   bool tls_ready_ = false;
   bool hiredis_up_ = false;
+  std::uint64_t discovery_ticket_ = 0;      // a question to the sentinels, 0 = none
 
   Link link_ = Link::idle;
   ConnectionState state_ = ConnectionState::connecting;

@@ -249,14 +249,21 @@ void Connection::on_reply(Reply* reply) {
     --stats_.in_flight;
     if (reply) ++stats_.replies;
   }
+  bool demoted = false;
   if (!r.done) {
-    if (reply == nullptr)
+    if (reply == nullptr) {
       complete(r, drop_error());
-    else if (reply->is_error())
+    } else if (reply->is_error()) {
+      // Sentinel mode: the master we talk to was demoted under us.
+      demoted = cfg_.sentinel && reply->str().starts_with("READONLY");
       complete(r, Error{ErrorKind::server, reply->take_str()});
-    else
+    } else {
       complete(r, std::move(*reply));
+    }
   }
+  if (demoted && link_ == Link::ready && !closing_)
+    request_drop(Error{ErrorKind::connection_lost,
+                       "connection lost: " + cfg_.address.to_string() + " is no longer the master (READONLY)"});
   prune_deadlines();
   if (closing_ && inflight_.empty()) schedule_deferred();
 }

@@ -1,6 +1,8 @@
 #include <uvredis/subscriber.hpp>
 
 #include "connection.hpp"
+#include "logging.hpp"
+#include "sentinel.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -32,6 +34,10 @@ class SubscriberImpl {
     c.pubsub = true;
     c.health_check_interval = std::chrono::milliseconds(0);  // no PING in subscribed mode
     c.name = "subscriber";
+    if (o.sentinel.enabled()) {
+      sentinel_ = std::make_shared<SentinelResolver>(loop, o.sentinel, logger_or_silent(o.logger));
+      c.sentinel = sentinel_;
+    }
     conn_ = new Connection(loop, std::move(c));
     conn_->set_state_listener([this](ConnectionState s, const Error* e) { on_link_state(s, e); });
     conn_->set_push_listener([this](Reply&& r) { on_push(std::move(r)); });
@@ -48,6 +54,7 @@ class SubscriberImpl {
     *alive_ = false;
     fail_all_pending(Error{ErrorKind::closed, "subscriber destroyed"});
     conn_->destroy();
+    if (sentinel_) sentinel_->shutdown({});
   }
 
   void subscribe(bool pattern, std::vector<std::string> names, MessageHandler handler, Callback<void> confirmed) {
@@ -93,7 +100,18 @@ class SubscriberImpl {
       closing_ = true;
       fail_all_pending(Error{ErrorKind::closed, "subscriber closed"});
     }
-    conn_->close(std::move(done));
+    if (!sentinel_) {
+      conn_->close(std::move(done));
+      return;
+    }
+    // The link and the sentinel watch both close; the second calls `done`.
+    auto left = std::make_shared<int>(2);
+    auto d = std::make_shared<detail::Function<void()>>(std::move(done));
+    auto one = [left, d] {
+      if (--*left == 0 && *d) (*d)();
+    };
+    conn_->close(one);
+    sentinel_->shutdown(one);
   }
 
   ConnectionState state() const noexcept {
@@ -240,6 +258,7 @@ class SubscriberImpl {
   }
 
   Connection* conn_ = nullptr;
+  std::shared_ptr<SentinelResolver> sentinel_;
   std::shared_ptr<bool> alive_;
   std::unordered_map<std::string, MessageHandler> channels_, patterns_;
   PendingMap pending_channels_, pending_patterns_;

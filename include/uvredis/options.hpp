@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -46,9 +47,36 @@ struct Address {
   std::string to_string() const;
 };
 
+/// Redis Sentinel: find the master of a replicated group through its
+/// sentinels instead of a fixed address. Set `master_name` to turn it on.
+/// Every connect (the first and each reconnect) of every connection of a
+/// Client or Subscriber asks the sentinels in turn for the master
+/// (SENTINEL get-master-addr-by-name), connects there and checks ROLE before
+/// sending anything; a READONLY reply drops the link and finds the master
+/// again. The data nodes' credentials and database are the `address`'s;
+/// its host and port are ignored. Plain data, like the rest of the options.
+struct SentinelOptions {
+  /// Sentinels to ask, in this order (the one that answered last goes first).
+  std::vector<Address> sentinels;
+  /// The name the sentinels monitor the group under (`sentinel monitor NAME`).
+  /// Empty: sentinel mode is off.
+  std::string master_name;
+  /// Credentials for the sentinels themselves (empty: no AUTH).
+  std::string username;
+  std::string password;
+  /// Per sentinel: connect and answer within this, else try the next one.
+  std::chrono::milliseconds timeout{1000};
+
+  bool enabled() const noexcept { return !master_name.empty(); }
+};
+
 /// Client behaviour. Every field has a usable default.
 struct ClientOptions {
+  /// The server; in sentinel mode only its credentials and db are used.
   Address address;
+
+  /// Set `sentinel.master_name` to follow a master through its sentinels.
+  SentinelOptions sentinel;
 
   /// CLIENT SETNAME sent on every (re)connect; empty sends nothing.
   std::string client_name;
@@ -103,6 +131,11 @@ struct ClientOptions {
   std::shared_ptr<spdlog::logger> logger;
 
   /// Options for `address` parsed from text; other fields keep defaults.
+  /// Also takes the sentinel form
+  /// `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]...]/master_name[/db]`
+  /// `[?sentinel_username=U&sentinel_password=P]`: the user and password
+  /// belong to the data nodes (the `address`), the query parameters to the
+  /// sentinels; a sentinel without a port gets 26379.
   static Result<ClientOptions> from_url(std::string_view url);
 };
 

@@ -60,8 +60,10 @@ struct SubscriberStats {
 
 class Subscriber {
  public:
-  /// Starts connecting at once. Only the address, credentials, timeouts,
-  /// reconnect settings, keepalive and logger of `options` are used.
+  /// Starts connecting at once. Only the address, credentials, sentinel
+  /// settings, timeouts, reconnect settings, keepalive and logger of
+  /// `options` are used. In sentinel mode it follows the master through a
+  /// failover and subscribes again there (messages in between are lost).
   Subscriber(uv_loop_s* loop, ClientOptions options);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;

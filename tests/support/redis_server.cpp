@@ -82,6 +82,10 @@ RedisServer::RedisServer(ServerOptions opts) : opts_(std::move(opts)) {
   char tmpl[] = "/tmp/uvredis-test-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
+  if (!opts_.config_lines.empty()) {
+    std::ofstream conf(dir_ + "/redis.conf");
+    for (const auto& line : opts_.config_lines) conf << line << "\n";
+  }
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = free_port();
     if (opts_.tls) {
@@ -103,8 +107,10 @@ RedisServer::~RedisServer() {
 }
 
 void RedisServer::spawn() {
-  std::vector<std::string> args = {"redis-server",
-                                   "--port", std::to_string(port_),
+  std::vector<std::string> args = {"redis-server"};
+  if (!opts_.config_lines.empty()) args.push_back(dir_ + "/redis.conf");
+  if (opts_.sentinel) args.push_back("--sentinel");
+  std::vector<std::string> common = {"--port", std::to_string(port_),
                                    "--bind", "127.0.0.1",
                                    "--save", "",
                                    "--appendonly", "no",
@@ -114,6 +120,7 @@ void RedisServer::spawn() {
                                    "--enable-debug-command", "local",
                                    "--daemonize", "no",
                                    "--logfile", dir_ + "/redis.log"};
+  args.insert(args.end(), common.begin(), common.end());
   if (opts_.tls) {
     const ServerTls& t = *opts_.tls;
     args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", t.cert_file,
@@ -243,6 +250,16 @@ void RedisServer::resume() {
 }
 
 std::string RedisServer::cmd(const std::vector<std::string>& argv) {
+  try {
+    return cmd_once(argv);
+  } catch (const std::runtime_error&) {
+    // The harness's own link may have been killed (CLIENT KILL during a
+    // sentinel failover): one more try on a fresh connection.
+    return cmd_once(argv);
+  }
+}
+
+std::string RedisServer::cmd_once(const std::vector<std::string>& argv) {
   if (!sync_) {
     timeval tv{5, 0};
     sync_ = redisConnectWithTimeout("127.0.0.1", port_, tv);

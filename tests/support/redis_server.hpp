@@ -26,6 +26,10 @@ struct ServerTls {
 struct ServerOptions {
   std::vector<std::string> extra_args;  ///< Appended to the command line.
   std::optional<ServerTls> tls;         ///< Also listen for TLS on tls_port().
+  /// Written to <dir>/redis.conf once, before the first start, and passed as
+  /// the config file (a sentinel needs one it can rewrite). Empty: none.
+  std::vector<std::string> config_lines;
+  bool sentinel = false;  ///< Run as `redis-server <conf> --sentinel`.
 };
 
 class RedisServer {
@@ -74,6 +78,7 @@ class RedisServer {
 
  private:
   void spawn();
+  std::string cmd_once(const std::vector<std::string>& argv);
   bool wait_ready(int ms);
   void drop_connections();
 

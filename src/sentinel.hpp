@@ -1,0 +1,95 @@
+#pragma once
+// SentinelResolver: asks a group's sentinels where its master is. Shared by
+// every connection of one Client (or Subscriber): a connection about to
+// connect calls discover() and gets the master's host and port, or a connect
+// error naming every sentinel tried. Simultaneous questions share one round
+// of queries. Each query is a short-lived Connection to one sentinel (no
+// reconnect, its own timeout), so nothing ever blocks the loop.
+//
+// Lifetime: held by shared_ptr in each ConnectionConfig; its last owner may
+// be a Connection deleting itself. A query still running then is destroyed
+// with it (its handles close on later loop turns). Loop thread only.
+
+#include <uvredis/options.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/detail/function.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct uv_loop_s;
+
+namespace spdlog {
+class logger;
+}
+
+namespace uvredis::detail {
+
+class Connection;
+
+/// Where the sentinels say the master is.
+struct MasterAddr {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
+ public:
+  using Done = detail::Function<void(Result<MasterAddr>)>;
+
+  SentinelResolver(uv_loop_s* loop, SentinelOptions opts, std::shared_ptr<spdlog::logger> log);
+  ~SentinelResolver();
+  SentinelResolver(const SentinelResolver&) = delete;
+  SentinelResolver& operator=(const SentinelResolver&) = delete;
+
+  /// Finds the master; `done` runs exactly once, from a later loop turn
+  /// (never inside this call), unless cancel(ticket) came first.
+  std::uint64_t discover(Done done);
+  /// Forgets a question; `done` will not run. When nobody is waiting any
+  /// more the query under way stops.
+  void cancel(std::uint64_t ticket);
+
+  /// Connections told when the sentinels announce +switch-master (they drop
+  /// a link to the old master at once instead of waiting for READONLY).
+  void add_listener(Connection* c);
+  void remove_listener(Connection* c);
+
+  /// The owner closes: stop the +switch-master watch and any query; `done`
+  /// runs once their handles are closed (on a later loop turn).
+  void shutdown(detail::Function<void()> done);
+
+  const std::string& master_name() const noexcept { return opts_.master_name; }
+  /// "h1:p1, h2:p2": for messages.
+  std::string sentinel_list() const;
+
+ private:
+  void start_round();
+  void ask(std::size_t i);
+  void on_answer(std::uint64_t round, std::size_t i, Result<MasterAddr> r);
+  void finish_round(Result<MasterAddr> r);
+  void drop_query();
+  void watch(std::size_t i);
+  void on_watch_message(const Reply& r);
+  void drop_watch();
+
+  uv_loop_s* loop_;
+  SentinelOptions opts_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::map<std::uint64_t, Done> waiters_;
+  std::uint64_t next_ticket_ = 1;
+  std::uint64_t round_ = 0;     // bumped per round: late answers of an old one are dropped
+  bool running_ = false;
+  std::size_t first_ = 0;       // the sentinel that answered last is asked first
+  std::size_t asked_ = 0;       // sentinels tried in this round
+  std::vector<std::string> failures_;
+  Connection* query_ = nullptr;
+  Connection* watch_ = nullptr;  // subscribed to +switch-master on one sentinel
+  std::vector<Connection*> listeners_;
+  bool shut_ = false;
+};
+
+}  // namespace uvredis::detail
