@@ -24,6 +24,10 @@ struct ServerTls {
 };
 
 struct ServerOptions {
+  ServerOptions() = default;
+  /// `RedisServer server({{"--maxmemory", "1mb"}})`: just extra arguments.
+  ServerOptions(std::vector<std::string> args) : extra_args(std::move(args)) {}  // NOLINT: implicit by design
+
   std::vector<std::string> extra_args;  ///< Appended to the command line.
   std::optional<ServerTls> tls;         ///< Also listen for TLS on tls_port().
   /// Written to <dir>/redis.conf once, before the first start, and passed as
