@@ -34,7 +34,17 @@ volatile pid_t g_server_pid = -1;
 char g_server_log[512];
 char g_server_dir[512];
 
+constexpr int kWatched = 16;
+volatile pid_t g_watched[kWatched] = {};
+
 extern "C" void on_fatal_signal(int sig) {
+  for (int i = 0; i < kWatched; ++i) {
+    const pid_t p = g_watched[i];
+    if (p > 0) {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  }
   if (g_server_pid > 0) {
     kill(g_server_pid, SIGKILL);
     waitpid(g_server_pid, nullptr, 0);
@@ -107,6 +117,21 @@ std::string blocking_command(const Target& t, const std::vector<std::string>& ar
   }
   close(fd);
   return out;
+}
+
+void watch_pid(int pid) {
+  for (int i = 0; i < kWatched; ++i) {
+    if (g_watched[i] <= 0) {
+      g_watched[i] = pid;
+      return;
+    }
+  }
+  die("watch_pid: more than 16 watched processes");
+}
+
+void unwatch_pid(int pid) {
+  for (int i = 0; i < kWatched; ++i)
+    if (g_watched[i] == pid) g_watched[i] = -1;
 }
 
 void install_signal_handlers() {

@@ -36,6 +36,12 @@ Target target_from_env();
 /// SIGPIPE is ignored.
 void install_signal_handlers();
 
+/// Harness servers (--cluster, --tls) that the signal handler must also
+/// kill by pid; their owners (RedisServer) stop them on the normal path.
+/// Up to 16 pids; unwatch_pid forgets one again.
+void watch_pid(int pid);
+void unwatch_pid(int pid);
+
 /// A redis-server of our own: free loopback port (never 6379), temp dir, no
 /// persistence. Stopped by pid in the destructor, by the signal handler, and
 /// by the kernel (PR_SET_PDEATHSIG) should this process die some other way.

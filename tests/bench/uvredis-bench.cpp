@@ -8,10 +8,14 @@
 //   build-rel/tests/bench/uvredis-bench --quick                    # smoke test
 //   REDIS_URL=127.0.0.1:7000 build-rel/tests/bench/uvredis-bench   # your server
 //   build-rel/tests/bench/uvredis-bench --pubsub                   # pub/sub mode
+//   build-rel/tests/bench/uvredis-bench --cluster                  # 6-node cluster vs one server
+//   build-rel/tests/bench/uvredis-bench --tls                      # rediss:// vs plain, redis-benchmark --tls
 //
 // --pubsub measures one publisher to one subscriber instead; its workload
-// and contenders are described at the top of tests/bench/pubsub.cpp. What
-// follows is about the default mode (commands).
+// and contenders are described at the top of tests/bench/pubsub.cpp;
+// --cluster and --tls start servers of their own (REDIS_URL is ignored) and
+// are described at the top of tests/bench/modes.cpp. What follows is about
+// the default mode (commands).
 //
 // Workload: SET, then GET, of 16-byte values over 100,000 distinct keys
 // ("key:" + 12 digits, the names redis-benchmark -r uses), N commands per
@@ -50,6 +54,7 @@ extern "C" {
 #include <hiredis/adapters/libuv.h>
 #include <uv.h>
 
+#include "modes.hpp"
 #include "pubsub.hpp"
 #include "support.hpp"
 
@@ -291,6 +296,7 @@ struct Config {
   bool burst = true;
   bool enabled[kContenders] = {true, true, true};
   bool pubsub = false;
+  bool cluster = false, tls = false;
   bool n_set = false, rounds_set = false, depths_set = false;
   std::vector<std::size_t> sizes = {16, 256};
 };
@@ -302,9 +308,13 @@ struct Config {
                "                     [--no-burst] [--only uvredis|hiredis|redis-benchmark]\n"
                "       uvredis-bench --pubsub [--quick] [--n N] [--rounds R] [--depths 1,128,1024]\n"
                "                     [--sizes 16,256] [--only uvredis|hiredis|redis-benchmark]\n"
+               "       uvredis-bench --cluster|--tls [--quick] [--n N] [--rounds R] [--depths 16,128,1024]\n"
                "--pubsub: one publisher to one subscriber (default N=50000, 5 rounds);\n"
                "see tests/bench/pubsub.cpp. REDIS_URL=host:port uses that server instead of a\n"
-               "private one.\n",
+               "private one.\n"
+               "--cluster: uvredis on a private 6-node cluster vs on one server; --tls: uvredis\n"
+               "rediss:// vs plain and vs redis-benchmark --tls (default N=100000, 3 rounds;\n"
+               "see tests/bench/modes.cpp; both start their own servers).\n",
                why);
   std::exit(2);
 }
@@ -339,6 +349,10 @@ Config parse_args(int argc, char** argv) {
       quick = true;
     } else if (a == "--pubsub") {
       c.pubsub = true;
+    } else if (a == "--cluster") {
+      c.cluster = true;
+    } else if (a == "--tls") {
+      c.tls = true;
     } else if (a == "--n") {
       c.n = number(i);
       c.n_set = true;
@@ -363,6 +377,7 @@ Config parse_args(int argc, char** argv) {
       usage("unknown argument");
     }
   }
+  if (c.pubsub + c.cluster + c.tls > 1) usage("--pubsub, --cluster and --tls are separate modes");
   if (quick) {  // --n and --rounds given as well win
     if (!c.n_set) c.n = 10'000;
     if (!c.rounds_set) c.rounds = 1;
@@ -447,6 +462,13 @@ int main(int argc, char** argv) {
   const Config cfg = parse_args(argc, argv);
   bench::install_signal_handlers();
   try {
+    if (cfg.cluster || cfg.tls) {
+      bench::ModeConfig mc;
+      if (cfg.n_set) mc.n = cfg.n;
+      if (cfg.rounds_set) mc.rounds = cfg.rounds;
+      if (cfg.depths_set) mc.depths = cfg.depths;
+      return cfg.cluster ? bench::run_cluster(mc) : bench::run_tls(mc);
+    }
     std::optional<bench::PrivateServer> server;
     Target target;
     if (std::getenv("REDIS_URL") && *std::getenv("REDIS_URL")) {
