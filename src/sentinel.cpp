@@ -36,10 +36,9 @@ void SentinelResolver::shutdown(detail::Function<void()> done) {
   if (done) post_detached(loop_, std::move(done));
 }
 
-// One pub/sub link to the sentinel that answered last. When it fails it is
-// not retried by itself: the next discovery round starts a new one.
-void SentinelResolver::watch(std::size_t i) {
-  if (watch_ || shut_) return;
+// A one-shot link to sentinel `i` with the sentinels' credentials: never
+// reconnects by itself, every wait bounded by the per-sentinel timeout.
+ConnectionConfig SentinelResolver::link_config(std::size_t i, std::string_view name) const {
   ConnectionConfig c;
   c.address = opts_.sentinels[i];
   c.address.username = opts_.username;
@@ -48,9 +47,17 @@ void SentinelResolver::watch(std::size_t i) {
   c.connect_timeout = opts_.timeout;
   c.command_timeout = opts_.timeout;
   c.reconnect = false;
-  c.pubsub = true;
   c.logger = log_;
-  c.name = "sentinel watch " + c.address.host + ":" + std::to_string(c.address.port);
+  c.name = std::string(name) + c.address.host + ":" + std::to_string(c.address.port);
+  return c;
+}
+
+// One pub/sub link to the sentinel that answered last. When it fails it is
+// not retried by itself: the next discovery round starts a new one.
+void SentinelResolver::watch(std::size_t i) {
+  if (watch_ || shut_) return;
+  ConnectionConfig c = link_config(i, "sentinel watch ");
+  c.pubsub = true;
   watch_ = new Connection(loop_, std::move(c));
   std::weak_ptr<SentinelResolver> weak = weak_from_this();
   Connection* w = watch_;
@@ -140,17 +147,8 @@ void SentinelResolver::start_round() {
 void SentinelResolver::ask(std::size_t i) {
   drop_query();
   ++asked_;
-  ConnectionConfig c;
-  c.address = opts_.sentinels[i];
-  c.address.username = opts_.username;
-  c.address.password = opts_.password;
-  c.address.db = 0;
-  c.connect_timeout = opts_.timeout;
-  c.command_timeout = opts_.timeout;
-  c.reconnect = false;
+  ConnectionConfig c = link_config(i, "sentinel ");
   c.tcp_keepalive = false;
-  c.logger = log_;
-  c.name = "sentinel " + c.address.host + ":" + std::to_string(c.address.port);
   query_ = new Connection(loop_, std::move(c));
   std::string_view argv[] = {"SENTINEL", "get-master-addr-by-name", opts_.master_name};
   std::weak_ptr<SentinelResolver> weak = weak_from_this();

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct uv_loop_s;
@@ -30,6 +31,7 @@ class logger;
 namespace uvredis::detail {
 
 class Connection;
+struct ConnectionConfig;
 
 /// Where the sentinels say the master is.
 struct MasterAddr {
@@ -69,6 +71,7 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
  private:
   void start_round();
   void ask(std::size_t i);
+  ConnectionConfig link_config(std::size_t i, std::string_view name) const;
   void on_answer(std::uint64_t round, std::size_t i, Result<MasterAddr> r);
   void finish_round(Result<MasterAddr> r);
   void drop_query();
