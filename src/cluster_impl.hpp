@@ -6,11 +6,13 @@
 // command, redirections and retries, multi-key splits, groups.
 
 #include <uvredis/cluster.hpp>
+#include <uvredis/lease.hpp>
 
 #include "cluster_keys.hpp"
 #include "uv_handle.hpp"
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +24,9 @@ class logger;
 }
 
 namespace uvredis::detail {
+
+/// The usage error for keys of one command (or group) in two slots.
+Error cross_slot_error(std::string_view what, int a, int b);
 
 class ClusterImpl {
  public:
@@ -36,6 +41,14 @@ class ClusterImpl {
                   const CommandOptions& opts);
   void command_group(const std::vector<std::vector<std::string>>& cmds,
                      Function<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts);
+  /// A Lease on the master of `slot`, on a later loop turn. `after`: the
+  /// MOVED/ASK/TRYAGAIN error that ended the caller's previous lease there
+  /// (the map is fixed or refreshed first; ASK and TRYAGAIN wait a backoff).
+  void lease(int slot, const Error* after, int retries, Function<void(Result<std::unique_ptr<Lease>>)> cb);
+  /// What watch_transaction needs: leases for `slot` that stay safe to ask
+  /// for after this impl is gone (they then fail with closed).
+  std::function<void(const Error*, int, Function<void(Result<std::unique_ptr<Lease>>)>)> lease_source(int slot);
+  int max_lease_restarts() const { return opts_.max_redirects + opts_.max_retries; }
 
   // --- cluster.cpp
   void post(Function<void()> fn);
@@ -68,6 +81,7 @@ class ClusterImpl {
     int retries = 0;
     std::string ask_node;  // the next attempt goes there, after ASKING
     FanOut fan = FanOut::none;  // keyless admin command for every master
+    Function<void(Result<std::unique_ptr<Lease>>)> lease_cb;  // a lease request, not a command
   };
   using OpPtr = std::shared_ptr<Op>;
 

@@ -1,7 +1,9 @@
 #include "cluster_impl.hpp"
 
 #include "command_info.hpp"
+#include "connection.hpp"
 #include "encode.hpp"
+#include "watch_round.hpp"
 
 #include <uvredis/decode.hpp>
 
@@ -25,6 +27,8 @@ bool never_sent(const Error& e, bool closing) {
 
 bool retryable_code(std::string_view code) { return code == "TRYAGAIN" || code == "CLUSTERDOWN"; }
 
+}  // namespace
+
 Error cross_slot_error(std::string_view what, int a, int b) {
   return Error{ErrorKind::usage, std::string(what) + " has keys in different hash slots (" + std::to_string(a) +
                                      " and " + std::to_string(b) +
@@ -32,7 +36,6 @@ Error cross_slot_error(std::string_view what, int a, int b) {
                                      "with a hash tag, e.g. {user1000}.a and {user1000}.b"};
 }
 
-}  // namespace
 
 // ------------------------------------------------------------- entry points
 
@@ -119,6 +122,45 @@ void ClusterImpl::command_group(const std::vector<std::vector<std::string>>& cmd
   dispatch(std::move(op));
 }
 
+void ClusterImpl::lease(int slot, const Error* after, int retries,
+                        Function<void(Result<std::unique_ptr<Lease>>)> cb) {
+  auto op = std::make_shared<Op>();
+  op->lease_cb = std::move(cb);
+  op->slot = slot;
+  if (invalid_) return fail_soon(std::move(op), *invalid_);
+  if (closing_) return fail_soon(std::move(op), Error{ErrorKind::closed, "cluster client is closed"});
+  op->retries = retries;
+  if (after) {
+    if (auto rd = parse_redirect(after->message); rd && !rd->ask) {
+      ++counters_.moved;
+      if (!slots_.empty()) slots_[static_cast<std::size_t>(rd->slot)] = node(rd->host, rd->port);
+      request_refresh();
+    } else {
+      // ASK (the slot is being moved), TRYAGAIN, CLUSTERDOWN: ask again
+      // after a backoff, by when the move is over (then MOVED says where).
+      if (rd) ++counters_.ask;
+      request_refresh();
+      return retry_later(op, *after);
+    }
+  }
+  // Never inside the caller's frame: the lease arrives on a later turn.
+  post([life = life_, op]() mutable {
+    if (life->impl)
+      life->impl->dispatch(std::move(op));
+    else
+      finish(op, Error{ErrorKind::closed, "cluster client destroyed"});
+  });
+}
+
+std::function<void(const Error*, int, Function<void(Result<std::unique_ptr<Lease>>)>)> ClusterImpl::lease_source(
+    int slot) {
+  return [life = life_, slot, loop = loop_](const Error* after, int restarts,
+                                            Function<void(Result<std::unique_ptr<Lease>>)> cb) {
+    if (life->impl) return life->impl->lease(slot, after, restarts, std::move(cb));
+    post_detached(loop, [cb = std::move(cb)]() mutable { cb(Error{ErrorKind::closed, "cluster client destroyed"}); });
+  };
+}
+
 // ---------------------------------------------------------------- routing
 
 void ClusterImpl::dispatch(OpPtr op) {
@@ -136,6 +178,11 @@ void ClusterImpl::dispatch(OpPtr op) {
     n = any_master();
   else
     n = slots_[static_cast<std::size_t>(op->slot)];
+  if (n && op->lease_cb) {
+    auto cb = std::move(op->lease_cb);
+    cb(n->client->lease());
+    return;
+  }
   if (!n) {
     request_refresh();
     retry_later(op, Error{ErrorKind::server, "CLUSTERDOWN Hash slot " + std::to_string(op->slot) +
@@ -341,6 +388,11 @@ void ClusterImpl::retry_later(const OpPtr& op, Error err) {
 }
 
 void ClusterImpl::finish(const OpPtr& op, Result<Reply> r) {
+  if (op->lease_cb) {
+    auto lcb = std::move(op->lease_cb);
+    if (!r) return lcb(std::move(r).error());
+    return lcb(Error{ErrorKind::protocol, "internal: a lease request got a reply"});
+  }
   auto cb = std::move(op->cb);
   if (cb) cb(std::move(r));
 }
@@ -437,3 +489,27 @@ void ClusterImpl::split(std::span<const std::string_view> argv, SplitKind kind, 
 }
 
 }  // namespace uvredis::detail
+
+namespace uvredis {
+
+void ClusterClient::lease(std::string_view key, detail::Function<void(Result<std::unique_ptr<Lease>>)> cb) {
+  impl_->lease(detail::key_slot(key), nullptr, 0, std::move(cb));
+}
+
+void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, int max_attempts,
+                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
+                       detail::Function<void(Result<Transaction::Outcome>)> done) {
+  std::optional<Error> invalid;
+  const int slot = keys.empty() ? 0 : detail::key_slot(keys.front());
+  for (const std::string& k : keys) {
+    if (const int s = detail::key_slot(k); s != slot) {
+      invalid = detail::cross_slot_error("watch_transaction", slot, s);
+      break;
+    }
+  }
+  detail::ClusterImpl* impl = cluster.impl_;
+  detail::run_watch(impl->lease_source(slot), impl->max_lease_restarts(), std::move(keys), max_attempts,
+                    std::move(body), std::move(done), std::move(invalid), impl->loop());
+}
+
+}  // namespace uvredis

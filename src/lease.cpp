@@ -4,6 +4,7 @@
 
 #include "command_info.hpp"
 #include "lease_pool.hpp"
+#include "watch_round.hpp"
 
 namespace uvredis {
 namespace detail {
@@ -81,14 +82,19 @@ uv_loop_s* Lease::loop() const noexcept { return pool_->loop; }
 
 // ------------------------------------------------------- watch_transaction
 
+namespace detail {
+
 namespace {
 
 struct WatchRound {
+  LeaseSource source;
+  int max_restarts = 0;
+  int restarts = 0;
   std::unique_ptr<Lease> lease;
   std::vector<std::string> keys;
-  int attempts_left;
-  std::function<void(Lease&, Transaction&, detail::Function<void(bool)>)> body;
-  detail::Function<void(Result<Transaction::Outcome>)> done;
+  int attempts_left = 1;
+  WatchBody body;
+  Function<void(Result<Transaction::Outcome>)> done;
   std::unique_ptr<Transaction> tx;
 };
 
@@ -99,12 +105,37 @@ void finish_round(const std::shared_ptr<WatchRound>& st, Result<Transaction::Out
   if (done) done(std::move(r));
 }
 
-void run_round(const std::shared_ptr<WatchRound>& st) {
+// A cluster answer that means "not here, not now": take a lease elsewhere.
+bool slot_elsewhere(const Error& e) {
+  if (e.kind != ErrorKind::server) return false;
+  const std::string_view code = e.code();
+  return code == "MOVED" || code == "ASK" || code == "TRYAGAIN" || code == "CLUSTERDOWN";
+}
+
+void run_round(const std::shared_ptr<WatchRound>& st, const Error* after = nullptr) {
+  if (!st->lease) {
+    st->source(after, st->restarts, [st](Result<std::unique_ptr<Lease>> l) {
+      if (!l) return finish_round(st, std::move(l).error());
+      st->lease = std::move(*l);
+      run_round(st);
+    });
+    return;
+  }
   --st->attempts_left;
   std::vector<std::string_view> argv{"WATCH"};
   for (const auto& k : st->keys) argv.push_back(k);
   st->lease->command(argv, [st](Result<Reply> w) {
-    if (!w) return finish_round(st, std::move(w).error());
+    if (!w) {
+      if (slot_elsewhere(w.error()) && st->restarts < st->max_restarts) {
+        // Not a lost race: this round does not count as an attempt.
+        ++st->attempts_left;
+        ++st->restarts;
+        st->lease.reset();
+        const Error e = w.error();
+        return run_round(st, &e);
+      }
+      return finish_round(st, std::move(w).error());
+    }
     st->tx = std::make_unique<Transaction>(*st->lease);
     st->body(*st->lease, *st->tx, [st](bool go) {
       if (!go) return finish_round(st, Transaction::Outcome::aborted);
@@ -118,21 +149,31 @@ void run_round(const std::shared_ptr<WatchRound>& st) {
 
 }  // namespace
 
-void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
-                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
-                       detail::Function<void(Result<Transaction::Outcome>)> done) {
+void run_watch(LeaseSource source, int max_restarts, std::vector<std::string> keys, int max_attempts, WatchBody body,
+               Function<void(Result<Transaction::Outcome>)> done, std::optional<Error> invalid, uv_loop_t* loop) {
   auto st = std::make_shared<WatchRound>();
-  st->lease = client.lease();
+  st->source = std::move(source);
+  st->max_restarts = max_restarts;
   st->keys = std::move(keys);
   st->attempts_left = std::max(max_attempts, 1);
   st->body = std::move(body);
   st->done = std::move(done);
-  if (st->keys.empty()) {
-    auto* lease = st->lease.get();
-    lease->post([st] { finish_round(st, Error{ErrorKind::usage, "watch_transaction needs at least one key"}); });
+  if (!invalid && st->keys.empty()) invalid = Error{ErrorKind::usage, "watch_transaction needs at least one key"};
+  if (invalid) {
+    post_detached(loop, [st, err = std::move(*invalid)]() mutable { finish_round(st, std::move(err)); });
     return;
   }
   run_round(st);
+}
+
+}  // namespace detail
+
+void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
+                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
+                       detail::Function<void(Result<Transaction::Outcome>)> done) {
+  detail::LeaseSource source = [&client](const Error*, int, detail::LeaseCallback cb) { cb(client.lease()); };
+  detail::run_watch(std::move(source), 0, std::move(keys), max_attempts, std::move(body), std::move(done),
+                    std::nullopt, client.loop());
 }
 
 }  // namespace uvredis

@@ -522,6 +522,193 @@ TEST_F(Cluster, TransactionOnOneSlotCommitsAndOnTwoSlotsIsAUsageError) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+namespace {
+
+// One read-modify-write racer: `each` increments of `key` through
+// watch_transaction on `cc`, one after the other.
+struct WatchRacer {
+  ClusterClient* cc = nullptr;
+  std::string key;
+  int each = 0;
+  int committed = 0;
+  int rounds = 0;  // body runs: first tries plus retries
+  int done_calls = 0;
+  std::vector<uvredis::Error> errors;
+  std::function<void()> next;
+
+  void start() {
+    next = [this] {
+      uvredis::watch_transaction(
+          *cc, {key}, 1000,
+          [this](uvredis::Lease& lease, uvredis::Transaction& tx, uvredis::detail::Function<void(bool)> go) {
+            ++rounds;
+            lease.get(key, [this, &tx, go = std::move(go)](Result<std::optional<std::string>> v) mutable {
+              if (!v) {
+                errors.push_back(v.error());
+                return go(false);
+              }
+              tx.command({"SET", key, std::to_string(std::stoll(v->value_or("0")) + 1)});
+              go(true);
+            });
+          },
+          [this](Result<uvredis::Transaction::Outcome> o) {
+            ++done_calls;
+            if (o && *o == uvredis::Transaction::Outcome::committed)
+              ++committed;
+            else
+              errors.push_back(o ? uvredis::Error{ErrorKind::server, "outcome not committed"} : o.error());
+            if (done_calls < each) next();
+          });
+    };
+    next();
+  }
+};
+
+}  // namespace
+
+TEST_F(Cluster, WatchTransactionsRacingOnOneSlotEndExact) {
+  TestLoop loop;
+  {
+    ClusterClient a(loop.get(), opts_for(*cluster_));
+    ClusterClient b(loop.get(), opts_for(*cluster_));
+    const std::string key = "{acct7}.balance";
+    WatchRacer ra, rb;
+    ra.cc = &a;
+    rb.cc = &b;
+    for (WatchRacer* r : {&ra, &rb}) {
+      r->key = key;
+      r->each = 300;
+    }
+    ra.start();
+    rb.start();
+    ASSERT_TRUE(loop.run_until([&] { return ra.done_calls == ra.each && rb.done_calls == rb.each; }, 60s));
+    EXPECT_TRUE(ra.errors.empty()) << ra.errors.front().to_string();
+    EXPECT_TRUE(rb.errors.empty()) << rb.errors.front().to_string();
+    EXPECT_EQ(ra.committed + rb.committed, 600);
+    EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot(key)).cmd({"GET", key}), "600");
+    EXPECT_GT(ra.rounds + rb.rounds, 600) << "the race never produced a conflict";
+    ra.next = nullptr;
+    rb.next = nullptr;
+    close_cluster(loop, a);
+    close_cluster(loop, b);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, WatchTransactionOnKeysOfTwoSlotsIsAUsageErrorBeforeSending) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    int bodies = 0;
+    auto out = uvredis::test::await<uvredis::Transaction::Outcome>(loop, [&](auto cb) {
+      uvredis::watch_transaction(
+          cc, {"a", "b"}, 3,
+          [&](uvredis::Lease&, uvredis::Transaction&, uvredis::detail::Function<void(bool)> go) {
+            ++bodies;
+            go(true);
+          },
+          std::move(cb));
+    });
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().kind, ErrorKind::usage);
+    EXPECT_NE(out.error().message.find("different hash slots"), std::string::npos) << out.error().message;
+    EXPECT_EQ(bodies, 0);
+    EXPECT_EQ(cc.stats().nodes.sent, 0u);
+    auto none = uvredis::test::await<uvredis::Transaction::Outcome>(loop, [&](auto cb) {
+      uvredis::watch_transaction(
+          cc, {}, 3, [&](uvredis::Lease&, uvredis::Transaction&, uvredis::detail::Function<void(bool)>) { ++bodies; },
+          std::move(cb));
+    });
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().kind, ErrorKind::usage);
+    EXPECT_EQ(bodies, 0);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, LeaseTalksToTheMasterOfTheKeysSlot) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    std::set<std::string> ids;
+    for (RedisServer* m : cluster_->masters()) {
+      const std::string key = key_on(*cluster_, *m, "lease");
+      auto lease = uvredis::test::await<std::unique_ptr<uvredis::Lease>>(
+          loop, [&](auto cb) { cc.lease(key, std::move(cb)); });
+      ASSERT_TRUE(lease) << lease.error().to_string();
+      auto id = uvredis::test::run_one(loop, **lease, {"CLUSTER", "MYID"});
+      ASSERT_TRUE(id) << id.error().to_string();
+      EXPECT_EQ(id->str(), cluster_->id_of(*m));
+      ids.insert(std::string(id->str()));
+      // WATCH is refused on the shared connections but allowed here.
+      auto w = uvredis::test::run_one(loop, **lease, {"WATCH", key});
+      EXPECT_TRUE(w) << w.error().to_string();
+    }
+    EXPECT_EQ(ids.size(), 3u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, WatchTransactionFollowsASlotThatMovedBehindTheClientsBack) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    const std::string key = "{wmove}.n";
+    const int slot = ClusterClient::key_slot(key);
+    ASSERT_TRUE(run(loop, cc, {"SET", key, "41"}));  // the client now knows the map
+    RedisServer& from = cluster_->master_of(slot);
+    RedisServer* to = nullptr;
+    for (RedisServer* m : cluster_->masters())
+      if (m != &from) to = m;
+    cluster_->move_slot(slot, *to);
+    const auto moved_before = cc.stats().moved;
+    int bodies = 0;
+    auto out = uvredis::test::await<uvredis::Transaction::Outcome>(loop, [&](auto cb) {
+      uvredis::watch_transaction(
+          cc, {key}, 1,
+          [&](uvredis::Lease& lease, uvredis::Transaction& tx, uvredis::detail::Function<void(bool)> go) {
+            ++bodies;
+            lease.get(key, [&tx, &key, go = std::move(go)](Result<std::optional<std::string>> v) mutable {
+              if (!v || !*v) return go(false);
+              tx.command({"SET", key, std::to_string(std::stoll(**v) + 1)});
+              go(true);
+            });
+          },
+          std::move(cb));
+    });
+    ASSERT_TRUE(out) << out.error().to_string();
+    EXPECT_EQ(*out, uvredis::Transaction::Outcome::committed);
+    EXPECT_EQ(bodies, 1);  // the MOVED WATCH never reached the body
+    EXPECT_GT(cc.stats().moved, moved_before);
+    EXPECT_EQ(to->cmd({"GET", key}), "42");
+    cluster_->move_slot(slot, from);
+    ASSERT_TRUE(cluster_->wait_ok());
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, LeaseRequestedThenClientDestroyedGetsClosedOnce) {
+  TestLoop loop;
+  int calls = 0;
+  std::optional<Result<std::unique_ptr<uvredis::Lease>>> got;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    cc.lease("k", [&](Result<std::unique_ptr<uvredis::Lease>> l) {
+      ++calls;
+      got.emplace(std::move(l));
+    });
+  }  // destroyed before the slot map arrived
+  ASSERT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
+  loop.run_for(50ms);
+  EXPECT_EQ(calls, 1);
+  ASSERT_FALSE(*got);
+  EXPECT_EQ(got->error().kind, ErrorKind::closed);
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST_F(Cluster, PipelineOverAllNodesDeliversResultsInOrder) {
   TestLoop loop;
   {

@@ -38,17 +38,23 @@
 /// - command_group (Transaction) needs all keys in one slot (usage error
 ///   otherwise). A MULTI/EXEC group aborted by MOVED/ASK/TRYAGAIN (EXECABORT,
 ///   nothing ran) is sent again to the right node.
-/// - Not supported: WATCH (needs a leased connection: watch_transaction takes
-///   a Client), SELECT (a cluster has database 0 only), the SUBSCRIBE family
+/// - WATCH: lease(key) lends a connection of its own on the master of the
+///   key's slot, and watch_transaction(ClusterClient&, ...) runs the
+///   optimistic WATCH ... MULTI/EXEC round there (all keys in one slot),
+///   following the slot when it moves.
+/// - Not supported: SELECT (a cluster has database 0 only), the SUBSCRIBE family
 ///   (see ClusterSubscriber), reads from replicas. WAIT/WAITAOF alone are
 ///   refused: they count the writes of their own connection, so send them
 ///   in a command_group right after the writes they are about.
 
 #include <uvredis/client.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/lease.hpp>
 #include <uvredis/options.hpp>
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -132,6 +138,16 @@ class ClusterClient final : public Executor {
   void command_group(const std::vector<std::vector<std::string>>& cmds,
                      detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
 
+  /// Lends a connection of its own on the master that serves `key`'s slot
+  /// (waiting for the slot map if need be), for WATCH ... MULTI/EXEC on keys
+  /// of that slot; `cb` runs once, on a later loop turn, with the Lease or
+  /// the error (closed, a configuration error, no node for the slot after
+  /// the retries). The Lease talks to that one node and follows no
+  /// redirection: a MOVED reply reaches the caller as it is (prefer
+  /// watch_transaction, which re-leases where the slot went). Give the
+  /// Lease back (destroy it) before closing the ClusterClient.
+  void lease(std::string_view key, detail::Function<void(Result<std::unique_ptr<Lease>>)> cb);
+
   /// Runs `fn` on a later loop turn (loop thread only).
   void post(detail::Function<void()> fn) override;
   uv_loop_s* loop() const noexcept override;
@@ -155,7 +171,25 @@ class ClusterClient final : public Executor {
   static int key_slot(std::string_view key) noexcept;
 
  private:
+  friend void watch_transaction(ClusterClient&, std::vector<std::string>, int,
+                                std::function<void(Lease&, Transaction&, detail::Function<void(bool)>)>,
+                                detail::Function<void(Result<Transaction::Outcome>)>);
   detail::ClusterImpl* impl_;
 };
+
+/// watch_transaction (lease.hpp) on a cluster: every key must hash to one
+/// slot (a usage error before anything is sent otherwise; use a {hash tag}).
+/// Each round leases a connection on the slot's master, WATCHes, runs
+/// `body` and EXECs as on a Client. When the slot moved (WATCH answered
+/// MOVED, or ASK/TRYAGAIN/CLUSTERDOWN while it moves) the round starts again
+/// on the new master after a backoff; those restarts do not count against
+/// `max_attempts` but are bounded by ClusterOptions::max_redirects +
+/// max_retries. A transaction the server rejects (a queued command
+/// answered MOVED: the slot moved between WATCH and EXEC and no watched
+/// key was touched) ends with Outcome::rejected, as on a Client; the
+/// commands' own results say why.
+void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, int max_attempts,
+                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
+                       detail::Function<void(Result<Transaction::Outcome>)> done);
 
 }  // namespace uvredis

@@ -52,7 +52,8 @@ class Lease final : public Executor {
 /// writes on `tx` and calls `go(true)` to commit (or `go(false)` to give up,
 /// which ends with Outcome::aborted and no retry). When a watched key changed
 /// before EXEC, the whole round (WATCH, body, EXEC) runs again, up to
-/// `max_attempts` times. `done` gets the final outcome (committed, aborted
+/// `max_attempts` times. (On a ClusterClient see the overload in
+/// cluster.hpp: the keys must share a slot.) `done` gets the final outcome (committed, aborted
 /// after the last attempt, rejected) or the error that stopped it.
 void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
                        std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
