@@ -11,6 +11,10 @@
 extern "C" {
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+// The second half of redisAsyncHandleRead (after its read()): hands every
+// complete reply in the reader to its callback. libhiredis 0.14 exports it
+// (and 1.x declares it) but 0.14's async.h does not declare it.
+void redisProcessCallbacks(redisAsyncContext* ac);
 }
 
 #include <arpa/inet.h>
@@ -318,6 +322,13 @@ void Connection::on_connected(int status) {
     hiredis_up_ = true;  // the TLS handshake is still under way: wait for it
     return;
   }
+  if (bridge_ && !tls_early_.empty()) {
+    // Bytes the server sent on its own (an error before any command).
+    std::string early = std::move(tls_early_);
+    tls_early_.clear();
+    on_tls_data(early.data(), early.size());
+    if (!ac_ || link_ != Link::connecting) return;
+  }
   begin_handshake();
 }
 
@@ -331,6 +342,11 @@ bool Connection::connect_tls(const std::string& ip) {
   ev.on_ready = [this] { on_tls_ready(); };
   ev.on_error = [this](std::string msg) { on_tls_error(std::move(msg)); };
   ev.on_closed = [this] { handle_closed(); };
+  // hiredis' output and the decrypted replies pass between hiredis' buffers
+  // and the bridge in memory; the private socket only tells hiredis when the
+  // link ends.
+  ev.on_data = [this](const char* data, std::size_t len) { on_tls_data(data, len); };
+  ev.on_drain = [this] { schedule_flush(); };
   std::string name = cfg_.tls->server_name().empty() ? cfg_.address.host : cfg_.tls->server_name();
   std::string err;
   TlsBridge* b = TlsBridge::open(loop_, cfg_.tls, std::move(name), ip, cfg_.address.port, cfg_.tcp_keepalive,
@@ -343,6 +359,7 @@ bool Connection::connect_tls(const std::string& ip) {
   bridge_ = b;
   tls_ready_ = false;
   hiredis_up_ = false;
+  tls_early_.clear();
   const std::string path = b->socket_path();
   redisAsyncContext* ac = redisAsyncConnectUnix(path.c_str());
   if (ac == nullptr || ac->err) {
@@ -352,10 +369,6 @@ bool Connection::connect_tls(const std::string& ip) {
     release_bridge(false);
     return false;
   }
-  // hiredis 0.14 memmoves its whole output buffer after a partial write:
-  // the larger the socket buffer, the fewer partial writes (best effort).
-  int size = 4 << 20;
-  ::setsockopt(ac->c.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   attach(ac);
   return true;
 #else
@@ -367,6 +380,44 @@ bool Connection::connect_tls(const std::string& ip) {
 void Connection::on_tls_ready() {
   tls_ready_ = true;
   if (hiredis_up_ && link_ == Link::connecting) begin_handshake();
+}
+
+void Connection::on_tls_data(const char* data, std::size_t len) {
+  if (!ac_) return;  // hiredis is gone: the link is ending
+  if (!(ac_->c.flags & REDIS_CONNECTED)) {
+    tls_early_.append(data, len);
+    return;
+  }
+  // What redisAsyncHandleRead does after its read(): feed, then dispatch.
+  if (redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
+    request_drop(Error{ErrorKind::protocol, "protocol error: cannot buffer the server's reply"});
+    return;
+  }
+  redisProcessCallbacks(ac_);
+  if (on_read_) {
+    auto fn = on_read_;
+    fn();
+  }
+}
+
+// Direct mode: hiredis' output buffer goes to the bridge, not to the socket.
+void Connection::write_tls() {
+#ifdef UVREDIS_HAVE_TLS
+  const std::size_t n = sdslen(ac_->c.obuf);
+  if (n == 0 || bridge_->congested()) return;
+  bridge_->send(ac_->c.obuf, n);  // on failure the bridge reports through on_tls_error
+  if (ac_) sdsclear(ac_->c.obuf);
+#endif
+}
+
+bool Connection::tls_direct() const noexcept { return bridge_ && tls_ready_; }
+
+bool Connection::tls_congested() const noexcept {
+#ifdef UVREDIS_HAVE_TLS
+  return bridge_ && bridge_->congested();
+#else
+  return false;
+#endif
 }
 
 void Connection::on_tls_error(std::string msg) {

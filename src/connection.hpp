@@ -166,6 +166,10 @@ class Connection {
   bool connect_tls(const std::string& ip);
   void on_tls_ready();
   void on_tls_error(std::string msg);
+  void on_tls_data(const char* data, std::size_t len);
+  void write_tls();
+  bool tls_direct() const noexcept;     // TLS up: output goes straight to the bridge
+  bool tls_congested() const noexcept;  // ... which wants us to wait for on_drain
   void release_bridge(bool graceful);
   void on_ready();
   void after_link_gone();
@@ -237,6 +241,7 @@ class Connection {
   TlsBridge* bridge_ = nullptr;
   bool tls_ready_ = false;
   bool hiredis_up_ = false;
+  std::string tls_early_;  // decrypted before hiredis was connected
   std::uint64_t discovery_ticket_ = 0;      // a question to the sentinels, 0 = none
 
   Link link_ = Link::idle;

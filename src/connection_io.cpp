@@ -113,6 +113,15 @@ void Connection::flush(bool from_writable) {
       }
     }
     if (!ac_ || sdslen(ac_->c.obuf) == 0) break;
+    if (tls_direct()) {
+      // TLS direct mode: straight into the bridge, unless the server is
+      // behind (then on_drain brings us back).
+      if (tls_congested()) break;
+      ++stats_.writes;
+      write_tls();
+      if (!ac_ || !tls_direct() || tls_congested() || queued_.empty() || link_ != Link::ready) break;
+      continue;
+    }
     if (want_writable_ && !from_writable) break;  // kernel buffer full: wait for POLLOUT
     in_write_ = true;
     ++stats_.writes;
@@ -122,7 +131,8 @@ void Connection::flush(bool from_writable) {
     if (!ac_ || want_writable_ || link_ != Link::ready || queued_.empty()) break;
   }
   in_flush_ = false;
-  if (ac_ && link_ == Link::ready && !queued_.empty() && !want_writable_) schedule_flush();
+  if (ac_ && link_ == Link::ready && !queued_.empty() && !want_writable_ && !tls_congested())
+    schedule_flush();
 }
 
 void Connection::update_poll() {

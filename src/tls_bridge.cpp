@@ -19,12 +19,10 @@ namespace uvredis::detail {
 
 namespace {
 
-// Flow control between the two sides: stop reading one side while more than
-// kHighWater bytes wait to be written to the other, resume below kLowWater.
+// Flow control towards the server: send() reports congestion once kHighWater
+// bytes wait for the socket, and on_drain runs when fewer than kLowWater do.
 constexpr std::size_t kHighWater = 4u << 20;
 constexpr std::size_t kLowWater = 1u << 20;
-// Decrypted bytes gathered before one write towards hiredis.
-constexpr std::size_t kChunk = 256u << 10;
 // How long a graceful close may wait for close_notify to leave.
 constexpr std::uint64_t kLingerMs = 1000;
 
@@ -108,6 +106,7 @@ std::shared_ptr<TlsContext> TlsContext::create(const ClientOptions& o, const std
       return bad("cannot load the TLS client key '" + o.tls_key_file + "': " + ssl_error_text());
     if (SSL_CTX_check_private_key(c->ctx_) != 1)
       return bad("the TLS client key '" + o.tls_key_file + "' does not match '" + o.tls_cert_file + "'");
+    c->client_cert_ = true;
   }
   return c;
 }
@@ -122,7 +121,6 @@ struct TlsBridge::WriteReq {
   uv_write_t req{};
   TlsBridge* self = nullptr;
   std::string data;
-  bool to_tcp = false;
 };
 
 TlsBridge::TlsBridge(uv_loop_t* loop, std::shared_ptr<TlsContext> ctx, Events events)
@@ -245,9 +243,6 @@ void TlsBridge::on_accept(int status) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid != ::getpid())
     return fail("TLS bridge: the private socket was connected by another process (pid " + std::to_string(cred.pid) +
                 ")");
-  // Replies leave in large chunks; fewer, bigger writes towards hiredis.
-  int size = 1 << 20;
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   accepted_ = true;
   maybe_ready();
 }
@@ -315,6 +310,21 @@ std::string TlsBridge::handshake_error() {
   return "TLS handshake failed: " + r;
 }
 
+// A TLS 1.3 server checks our certificate only after our side of the
+// handshake is done: when it refuses a missing one, its alert may be lost to
+// the connection reset that follows (our first command was on its way).
+std::string TlsBridge::after_handshake(std::string why) const {
+  if (!got_data_ && !ctx_->has_client_cert())
+    why += " (right after the TLS handshake, before any reply: the server may require a client certificate, "
+           "see tls_cert_file/tls_key_file)";
+  return why;
+}
+
+std::string TlsBridge::link_error(int uv_err) const {
+  std::string why = std::string("TLS connection failed: ") + uv_strerror(uv_err);
+  return handshake_done_ ? after_handshake(std::move(why)) : why;
+}
+
 void TlsBridge::maybe_ready() {
   if (ready_ || !accepted_ || !handshake_done_ || closing_ || released_) return;
   ready_ = true;
@@ -334,8 +344,8 @@ void TlsBridge::on_tcp_read(ssize_t nread, const uv_buf_t* buf) {
       if (!handshake_done_) return fail("TLS handshake failed: the server closed the connection");
       return peer_finished();
     }
-    return fail(std::string(handshake_done_ ? "TLS connection failed: " : "TLS handshake failed: ") +
-                uv_strerror(static_cast<int>(nread)));
+    if (!handshake_done_) return fail(std::string("TLS handshake failed: ") + uv_strerror(static_cast<int>(nread)));
+    return fail(link_error(static_cast<int>(nread)));
   }
   BIO_write(net_in_, buf->base, static_cast<int>(nread));
   if (!handshake_done_)
@@ -344,20 +354,16 @@ void TlsBridge::on_tcp_read(ssize_t nread, const uv_buf_t* buf) {
     pump_tls();
 }
 
-// Decrypts what the server sent and passes it on to hiredis.
+// Decrypts what the server sent and hands it to the owner (hiredis' reader).
 void TlsBridge::pump_tls() {
-  std::string out;
   bool notified = false;  // the server sent close_notify
   for (;;) {
     ERR_clear_error();
     int n = SSL_read(ssl_, buf_, static_cast<int>(sizeof buf_));
     if (n > 0) {
-      out.append(buf_, static_cast<std::size_t>(n));
-      if (out.size() >= kChunk) {
-        write_to(reinterpret_cast<uv_stream_t*>(pipe_.get()), std::move(out), false);
-        out.clear();
-        if (closing_) return;
-      }
+      got_data_ = true;
+      if (ev_.on_data) ev_.on_data(buf_, static_cast<std::size_t>(n));  // may close us
+      if (closing_ || released_) return;
       continue;
     }
     int e = SSL_get_error(ssl_, n);
@@ -371,8 +377,6 @@ void TlsBridge::pump_tls() {
   }
   flush_tls();  // key updates and the like
   if (closing_) return;
-  if (!out.empty()) write_to(reinterpret_cast<uv_stream_t*>(pipe_.get()), std::move(out), false);
-  if (closing_) return;
   if (!held_.empty()) {
     std::string h = std::move(held_);
     held_.clear();
@@ -384,17 +388,24 @@ void TlsBridge::pump_tls() {
   update_reading();
 }
 
-void TlsBridge::on_pipe_read(ssize_t nread, const uv_buf_t* buf) {
-  if (closing_ || released_ || nread == 0) return;
-  if (nread < 0) {
-    // hiredis went away without the owner saying so: nothing more to relay.
-    if (nread != UV_EOF) return fail(std::string("TLS bridge: ") + uv_strerror(static_cast<int>(nread)));
-    pipe_eof_ = true;
-    update_reading();
-    return;
-  }
-  if (!encrypt(buf->base, static_cast<std::size_t>(nread))) return;
+bool TlsBridge::send(const char* data, std::size_t len) {
+  if (closing_ || released_ || !ready_) return false;
+  if (!encrypt(data, len)) return false;
   flush_tls();
+  if (closing_) return false;
+  if (queued(reinterpret_cast<uv_stream_t*>(tcp_.get())) >= kHighWater) congested_ = true;
+  return true;
+}
+
+bool TlsBridge::congested() const { return congested_; }
+
+// hiredis writes nothing to the private socket (its output reaches send()):
+// the socket only tells each side when the other is gone.
+void TlsBridge::on_pipe_read(ssize_t nread, const uv_buf_t*) {
+  if (closing_ || released_ || nread == 0) return;
+  if (nread > 0) return fail("TLS bridge: unexpected bytes on the private socket");
+  if (nread != UV_EOF) return fail(std::string("TLS bridge: ") + uv_strerror(static_cast<int>(nread)));
+  pipe_eof_ = true;
   update_reading();
 }
 
@@ -425,10 +436,11 @@ void TlsBridge::flush_tls() {
   if (n == 0) return;
   std::string s(n, '\0');
   BIO_read(net_out_, s.data(), static_cast<int>(n));
-  write_to(reinterpret_cast<uv_stream_t*>(tcp_.get()), std::move(s), true);
+  write_tcp(std::move(s));
 }
 
-void TlsBridge::write_to(uv_stream_t* s, std::string data, bool to_tcp) {
+void TlsBridge::write_tcp(std::string data) {
+  auto* s = reinterpret_cast<uv_stream_t*>(tcp_.get());
   if (!s || data.empty() || closing_) return;
   if (queued(s) == 0) {
     uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
@@ -437,12 +449,11 @@ void TlsBridge::write_to(uv_stream_t* s, std::string data, bool to_tcp) {
     if (n > 0) {
       data.erase(0, static_cast<std::size_t>(n));
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      return fail(std::string(to_tcp ? "TLS connection failed: " : "TLS bridge: ") + uv_strerror(n));
+      return fail(link_error(n));
     }
   }
   auto* w = new WriteReq();
   w->self = this;
-  w->to_tcp = to_tcp;
   w->data = std::move(data);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
@@ -452,27 +463,29 @@ void TlsBridge::write_to(uv_stream_t* s, std::string data, bool to_tcp) {
   });
   if (rc != 0) {
     delete w;
-    fail(std::string(to_tcp ? "TLS connection failed: " : "TLS bridge: ") + uv_strerror(rc));
+    fail(link_error(rc));
   }
 }
 
 void TlsBridge::on_written(WriteReq* w, int status) {
-  const bool to_tcp = w->to_tcp;
   delete w;
   if (closing_ || released_) return;
-  if (status < 0) return fail(std::string(to_tcp ? "TLS connection failed: " : "TLS bridge: ") + uv_strerror(status));
+  if (status < 0) return fail(link_error(status));
   update_reading();
+  if (congested_ && queued(reinterpret_cast<uv_stream_t*>(tcp_.get())) < kLowWater) {
+    congested_ = false;
+    if (ev_.on_drain) ev_.on_drain();
+  }
 }
 
-// Reads from a side only while the other side keeps up (see kHighWater).
+// Reads the server while it may send, and the private socket for its end.
 void TlsBridge::update_reading() {
   if (closing_) return;
   auto* tcp = reinterpret_cast<uv_stream_t*>(tcp_.get());
   auto* pipe = reinterpret_cast<uv_stream_t*>(pipe_.get());
-  const bool want_tcp = !released_ && tcp && tcp_connected_ && !peer_done_ &&
-                        queued(pipe) < (tcp_reading_ ? kHighWater : kLowWater);
-  const bool want_pipe = !released_ && pipe && ready_ && !pipe_eof_ && held_.empty() &&
-                         queued(tcp) < (pipe_reading_ ? kHighWater : kLowWater);
+  // Replies go to the owner as they are decrypted: nothing to hold back.
+  const bool want_tcp = !released_ && tcp && tcp_connected_ && !peer_done_;
+  const bool want_pipe = !released_ && pipe && ready_ && !pipe_eof_;
   auto alloc = [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
     auto* self = static_cast<TlsBridge*>(h->data);
     *b = uv_buf_init(self->buf_, sizeof self->buf_);
@@ -503,6 +516,7 @@ void TlsBridge::peer_finished() {
   peer_done_ = true;
   update_reading();
   if (!ready_) return fail("TLS connection closed by the server");
+  if (!got_data_) return fail(after_handshake("TLS connection closed by the server"));
   if (pipe_shutdown_started_) return;
   pipe_shutdown_started_ = true;
   if (uv_shutdown(&pipe_shutdown_, reinterpret_cast<uv_stream_t*>(pipe_.get()), [](uv_shutdown_t*, int) {}) != 0)

@@ -3,8 +3,14 @@
 // in-process bridge on the connection's own loop. hiredis connects with
 // redisAsyncConnectUnix to a private unix socket (in a fresh 0700 directory,
 // unlinked as soon as the one expected peer, this very process, is
-// accepted); the bridge relays those bytes through OpenSSL (memory BIOs) to
-// a uv TCP connection to the server, and the decrypted replies back.
+// accepted). The data itself does not cross that socket: once TLS is up the
+// connection hands hiredis' output buffer to send() (OpenSSL with memory
+// BIOs, then a uv TCP connection to the server) and feeds the decrypted
+// replies (on_data) straight into hiredis' reader. The socket stays open
+// only to carry the end of the link to hiredis (EOF), so teardown follows
+// hiredis' usual path. First version relayed every byte through the socket:
+// four more system calls per batch, about 0.7-0.85 of plaintext throughput
+// against 0.8-0.95 now (uvredis-bench --tls, same run).
 //
 // Only the connection layer uses this (it is the only layer that may touch
 // hiredis, uv or OpenSSL). Loop thread only.
@@ -46,11 +52,13 @@ class TlsContext {
   bool verify() const noexcept { return verify_; }
   /// tls_server_name, or empty to use the address's host.
   const std::string& server_name() const noexcept { return server_name_; }
+  bool has_client_cert() const noexcept { return client_cert_; }
 
  private:
   TlsContext() = default;
   ssl_ctx_st* ctx_ = nullptr;
   bool verify_ = true;
+  bool client_cert_ = false;
   std::string server_name_;
   std::optional<Error> error_;
 };
@@ -68,6 +76,11 @@ class TlsBridge {
     std::function<void()> on_ready;                  // TLS handshake done and hiredis accepted
     std::function<void(std::string)> on_error;       // the bridge failed and is closing its sockets
     std::function<void()> on_closed;                 // every handle is closed; `this` goes next
+    // Decrypted bytes from the server, in order, as they arrive (may close
+    // the bridge). on_drain: the bytes waiting for the server fell below the
+    // low-water mark after send() left the bridge congested().
+    std::function<void(const char*, std::size_t)> on_data;
+    std::function<void()> on_drain;
   };
 
   /// Starts listening on a fresh private unix socket and connecting to
@@ -80,6 +93,13 @@ class TlsBridge {
   const std::string& socket_path() const noexcept { return path_; }
   bool tcp_connected() const noexcept { return tcp_connected_; }
   bool handshake_done() const noexcept { return handshake_done_; }
+
+  /// Encrypts `len` bytes for the server. False when the link failed
+  /// (on_error runs, or ran). Only after on_ready, before close().
+  bool send(const char* data, std::size_t len);
+  /// True while so much waits for the server that the owner should hold
+  /// its output until on_drain.
+  bool congested() const;
 
   /// The owner lets go. Graceful: send close_notify and let it flush (bounded
   /// by a short linger) before closing; otherwise close at once.
@@ -109,10 +129,12 @@ class TlsBridge {
   void pump_tls();
   bool encrypt(const char* data, std::size_t len);
   void flush_tls();
-  void write_to(uv_stream_t* s, std::string data, bool to_tcp);
+  void write_tcp(std::string data);
   void update_reading();
   void peer_finished();
   std::string handshake_error();
+  std::string after_handshake(std::string why) const;
+  std::string link_error(int uv_err) const;
   void fail(std::string msg);
   void close_all();
   void on_handle_closed();
@@ -137,7 +159,7 @@ class TlsBridge {
 
   std::string dir_;
   std::string path_;
-  std::string held_;  // from hiredis, waiting until OpenSSL can take it (renegotiation)
+  std::string held_;  // plaintext waiting until OpenSSL can take it (renegotiation)
 
   bool accepted_ = false;
   bool tcp_connected_ = false;
@@ -150,6 +172,8 @@ class TlsBridge {
   bool pipe_shutdown_started_ = false;
   bool tcp_reading_ = false;
   bool pipe_reading_ = false;
+  bool congested_ = false;  // direct mode: send() passed the high-water mark
+  bool got_data_ = false;   // the server sent application data
   char buf_[64 * 1024];
 };
 
