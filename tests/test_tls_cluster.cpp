@@ -339,6 +339,39 @@ TEST_F(TlsCluster, AnUntrustedCertificateFailsEveryCommandOnceWithAVerifyError) 
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST_F(TlsCluster, NodeCertificatesAreCheckedForTheAnnouncedAddressOrTlsServerName) {
+  TestLoop loop;
+  {
+    // A seed by name; the nodes it announces are IP literals, checked
+    // against the certificate's IP addresses (and sent no SNI).
+    ClusterOptions o = tls_opts(*cluster_);
+    o.seeds = {"rediss://localhost:" + std::to_string(cluster_->nodes()[1]->tls_port())};
+    ClusterClient cc(loop.get(), o);
+    auto r = run(loop, cc, {"SET", "named", "1"});
+    ASSERT_TRUE(r) << r.error().to_string();
+    for (const std::string& m : cc.masters()) EXPECT_EQ(m.rfind("127.0.0.1:", 0), 0u) << m;
+    close_cluster(loop, cc);
+
+    // tls_server_name is the name every node must prove.
+    o.client.tls_server_name = "localhost";
+    ClusterClient named(loop.get(), o);
+    auto n = run(loop, named, {"GET", "named"});
+    ASSERT_TRUE(n) << n.error().to_string();
+    EXPECT_EQ(n->str(), "1");
+    close_cluster(loop, named);
+
+    o.client.tls_server_name = "redis.example.com";
+    ClusterClient wrong(loop.get(), o);
+    auto w = run(loop, wrong, {"GET", "named"});
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().kind, ErrorKind::connect);
+    EXPECT_TRUE(contains(w.error().message, "hostname mismatch")) << w.error().message;
+    EXPECT_TRUE(contains(w.error().message, "redis.example.com")) << w.error().message;
+    close_cluster(loop, wrong);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST_F(TlsCluster, SubscriberOverTlsHearsPublishesAndMovesToAnotherNode) {
   // Seeds: the replicas (killing one needs no failover).
   auto masters = cluster_->masters();
