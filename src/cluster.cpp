@@ -56,6 +56,10 @@ ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
     }
   }
   if (!invalid_ && base_.db != 0) invalid_ = Error{ErrorKind::usage, "Redis Cluster has database 0 only"};
+  // Each node client would refuse it too, but only as the reason why no node
+  // answered CLUSTER SLOTS: say it up front, as a usage error.
+  if (!invalid_ && base_.tls && !tls_supported())
+    invalid_ = Error{ErrorKind::usage, "rediss:// needs TLS support, which this build of uvredis does not have"};
   base_.db = 0;
   base_.kind = Address::Kind::tcp;
   if (invalid_) {

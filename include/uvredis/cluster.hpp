@@ -42,6 +42,14 @@
 ///   key's slot, and watch_transaction(ClusterClient&, ...) runs the
 ///   optimistic WATCH ... MULTI/EXEC round there (all keys in one slot),
 ///   following the slot when it moves.
+/// - TLS: rediss:// seeds (one is enough: every node connection then uses
+///   TLS) with the `client.tls_*` options, which apply to every node. Nodes
+///   are reached by the address the cluster announces (an IP literal unless
+///   the nodes announce host names), and each node's certificate must be
+///   valid for it, or for `client.tls_server_name` when set. The nodes must
+///   run with `tls-cluster yes`: only then does Redis announce TLS ports
+///   (in CLUSTER SLOTS, MOVED and ASK) to a client connected over TLS; without
+///   it they announce their plain ports, where every TLS handshake fails.
 /// - Not supported: SELECT (a cluster has database 0 only), the SUBSCRIBE family
 ///   (see ClusterSubscriber), reads from replicas. WAIT/WAITAOF alone are
 ///   refused: they count the writes of their own connection, so send them
@@ -69,14 +77,17 @@ class ClusterImpl;
 
 /// How to reach and treat a cluster. Every field except `seeds` has a default.
 struct ClusterOptions {
-  /// Where discovery starts: "host:port" or redis:// URLs, any subset of the
-  /// cluster's nodes (masters or replicas). Credentials in a seed URL apply
-  /// to every node unless `client.address` has its own.
+  /// Where discovery starts: "host:port", redis:// or rediss:// URLs, any
+  /// subset of the cluster's nodes (masters or replicas). Credentials in a
+  /// seed URL apply to every node unless `client.address` has its own; a
+  /// rediss:// seed makes every node connection TLS.
   std::vector<std::string> seeds;
 
   /// Per-node connection settings: timeouts, reconnect backoff, queue bounds,
-  /// client name, logger, username/password (client.address.host, port and
-  /// db are ignored: nodes come from the cluster, and a cluster has db 0).
+  /// client name, logger, username/password, TLS files and checks
+  /// (client.address.host, port and db are ignored: nodes come from the
+  /// cluster, and a cluster has db 0; client.address.tls counts as a
+  /// rediss:// seed).
   /// Node connections always reconnect (`client.reconnect` is ignored: the
   /// slot map decides when a node is dropped), and their reconnect delay is
   /// capped at 1 s so that commands queued for a dead master learn quickly
@@ -114,8 +125,9 @@ struct ClusterStats {
 class ClusterClient final : public Executor {
  public:
   /// Starts discovery at once. Invalid options (no seed, a seed that does
-  /// not parse, a db other than 0, rediss://) do not throw: every command
-  /// then fails with that usage error.
+  /// not parse or is not TCP, a db other than 0, TLS in a build without it:
+  /// see tls_supported()) do not throw: every command then fails with that
+  /// usage error.
   ClusterClient(uv_loop_s* loop, ClusterOptions options);
   ~ClusterClient() override;
   ClusterClient(const ClusterClient&) = delete;

@@ -44,7 +44,9 @@ class ClusterSubscriber {
   /// Connects to the first seed at once; moves along `options.seeds` (in
   /// order, wrapping around) whenever the current node is lost. List several
   /// nodes. The per-node settings come from `options.client`, as for
-  /// ClusterClient; invalid seeds make every confirmation fail with usage.
+  /// ClusterClient; a rediss:// seed is reached over TLS (so is every seed
+  /// when `options.client.address.tls`); invalid seeds make every
+  /// confirmation fail with usage.
   ClusterSubscriber(uv_loop_s* loop, ClusterOptions options);
   ~ClusterSubscriber();
   ClusterSubscriber(const ClusterSubscriber&) = delete;

@@ -1,5 +1,7 @@
 #include "redis_cluster.hpp"
 
+#include "tls_certs.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -114,13 +116,22 @@ std::vector<NodeLine> parse_nodes(const std::string& text) {
 
 }  // namespace
 
-RedisCluster::RedisCluster() {
+RedisCluster::RedisCluster(RedisClusterOptions options) : options_(options) {
   for (int i = 0; i < 6; ++i) {
     ServerOptions o;
     o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
                     "--cluster-port", std::to_string(free_bus_port()),
                     // a replica syncs at once instead of after the default 5 s
                     "--repl-diskless-sync-delay", "0"};
+    if (options_.tls) {
+      const TlsCerts& c = tls_certs();
+      // The cluster bus always asks for a client certificate (whatever
+      // tls-auth-clients says), and a node presents its tls-cert-file there:
+      // it needs clientAuth as well as serverAuth. Clients of the data port
+      // need no certificate.
+      o.tls = ServerTls{c.node_cert, c.node_key, c.ca_file, false};
+      o.extra_args.insert(o.extra_args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes"});
+    }
     nodes_.push_back(std::make_unique<RedisServer>(o));
   }
   std::vector<std::string> args = {"redis-cli", "--cluster", "create"};
@@ -138,9 +149,16 @@ std::vector<std::string> RedisCluster::seeds() const {
   return v;
 }
 
+std::vector<std::string> RedisCluster::tls_seeds() const {
+  if (!options_.tls) throw std::runtime_error("tls_seeds(): not a TLS cluster");
+  std::vector<std::string> v;
+  for (const auto& n : nodes_) v.push_back(n->tls_url());
+  return v;
+}
+
 RedisServer& RedisCluster::node(std::uint16_t port) {
   for (auto& n : nodes_)
-    if (n->port() == port) return *n;
+    if (n->port() == port || (n->tls_port() != 0 && n->tls_port() == port)) return *n;
   throw std::runtime_error("no node on port " + std::to_string(port));
 }
 
@@ -226,7 +244,9 @@ void RedisCluster::move_slot(int slot, RedisServer& to, int batch, const std::fu
   for (;;) {
     std::vector<std::string> keys = split(from.cmd({"CLUSTER", "GETKEYSINSLOT", s, std::to_string(batch)}), '\n');
     if (keys.empty()) break;
-    std::vector<std::string> argv = {"MIGRATE", "127.0.0.1", std::to_string(to.port()), "", "0", "5000", "KEYS"};
+    // With tls-cluster, MIGRATE connects over TLS: it needs the TLS port.
+    const std::uint16_t port = options_.tls ? to.tls_port() : to.port();
+    std::vector<std::string> argv = {"MIGRATE", "127.0.0.1", std::to_string(port), "", "0", "5000", "KEYS"};
     argv.insert(argv.end(), keys.begin(), keys.end());
     check(from.cmd(argv), "MIGRATE");
     if (between_batches) between_batches();

@@ -3,6 +3,14 @@
 // masters, 3 replicas) on free loopback ports, each in its own temp dir,
 // created with `redis-cli --cluster create ... --cluster-replicas 1`.
 // Every process is killed by pid in the destructor (RedisServer does it).
+//
+// A TLS cluster (RedisClusterOptions::tls) keeps every node's plain port for
+// the harness (readiness, cmd(), cluster creation) and adds a TLS port, with
+// `tls-cluster yes` and `tls-replication yes`: the cluster bus, replication
+// and MIGRATE run over TLS, and Redis 7.0 announces a node's TLS port to
+// clients connected over TLS (CLUSTER SLOTS, CLUSTER NODES, MOVED, ASK) and
+// its plain port to plain clients. So a client seeded with tls_seeds() only
+// ever hears of TLS ports.
 
 #include "redis_server.hpp"
 
@@ -15,20 +23,29 @@
 
 namespace uvredis::test {
 
+struct RedisClusterOptions {
+  /// Every node also listens for TLS with the test CA's server certificate
+  /// (tls_certs()); client certificates are not required.
+  bool tls = false;
+};
+
 class RedisCluster {
  public:
   /// Starts the nodes, creates the cluster and waits until every node says
   /// cluster_state:ok and every replica is in sync. Throws on failure.
-  RedisCluster();
+  explicit RedisCluster(RedisClusterOptions options = {});
   ~RedisCluster() = default;
   RedisCluster(const RedisCluster&) = delete;
   RedisCluster& operator=(const RedisCluster&) = delete;
 
-  /// "127.0.0.1:port" of every node.
+  /// "127.0.0.1:port" of every node (plain ports).
   std::vector<std::string> seeds() const;
+  /// "rediss://127.0.0.1:tls_port" of every node (TLS clusters only).
+  std::vector<std::string> tls_seeds() const;
+  bool tls() const { return options_.tls; }
   std::vector<std::unique_ptr<RedisServer>>& nodes() { return nodes_; }
 
-  /// The node on `port` (throws when there is none).
+  /// The node on `port`, its plain or its TLS port (throws when there is none).
   RedisServer& node(std::uint16_t port);
   /// Masters that serve slots, as a live node sees the map now.
   std::vector<RedisServer*> masters();
@@ -52,6 +69,7 @@ class RedisCluster {
 
  private:
   RedisServer* any_live();
+  RedisClusterOptions options_;
   std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 

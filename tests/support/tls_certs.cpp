@@ -26,6 +26,11 @@ basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = IP:127.0.0.1,DNS:localhost
+[node]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth,clientAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
 [client]
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
@@ -73,6 +78,7 @@ std::unique_ptr<Holder> generate() {
   make_ca(c.dir, "other-ca", "some other CA");
   make_leaf(c.dir, "other-server", "other-ca", "server", "localhost");
   make_leaf(c.dir, "client", "ca", "client", "uvredis test client");
+  make_leaf(c.dir, "node", "ca", "node", "localhost");
   c.ca_file = c.dir + "/ca.crt";
   c.server_cert = c.dir + "/server.crt";
   c.server_key = c.dir + "/server.key";
@@ -81,6 +87,8 @@ std::unique_ptr<Holder> generate() {
   c.other_server_key = c.dir + "/other-server.key";
   c.client_cert = c.dir + "/client.crt";
   c.client_key = c.dir + "/client.key";
+  c.node_cert = c.dir + "/node.crt";
+  c.node_key = c.dir + "/node.key";
   return h;
 }
 

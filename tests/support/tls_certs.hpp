@@ -2,7 +2,8 @@
 // Test certificates, made with the `openssl` command once per test process
 // in a private temp directory (removed at exit): a test CA, a server
 // certificate from it for 127.0.0.1 and localhost, the same names signed by
-// another CA, and a client certificate from the test CA.
+// another CA, a client certificate from the test CA, and a cluster node
+// certificate from the test CA (server and client at once).
 
 #include <string>
 
@@ -18,6 +19,11 @@ struct TlsCerts {
   std::string other_server_key;
   std::string client_cert;        ///< From the test CA, for clientAuth.
   std::string client_key;
+  /// From the test CA: IP:127.0.0.1, DNS:localhost, for serverAuth and
+  /// clientAuth. Cluster nodes with tls-cluster present it on both ends of
+  /// the cluster bus, which always asks for a client certificate.
+  std::string node_cert;
+  std::string node_key;
 };
 
 /// Generated on first use; throws std::runtime_error when openssl fails.
