@@ -250,6 +250,58 @@ TEST_F(ClusterReplicas, ReadsGoToReplicasAndSeeWhatWasWrittenAndByDefaultNeverDo
   EXPECT_EQ(loop.close(), 0);
 }
 
+// SCRIPT LOAD goes to every master but Redis 7 does not replicate it: a
+// replica answers EVALSHA_RO with NOSCRIPT, and the read goes to the master.
+TEST_F(ClusterReplicas, EvalshaRoThatAReplicaDoesNotKnowIsAnsweredByTheMaster) {
+  const int n = 60;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::replica_preferred));
+    write_and_replicate(loop, cc, *cluster_, n);
+    await_replicas(loop, cc, 3);
+    const std::string script = "return redis.call('GET', KEYS[1])";
+    for (auto& node : cluster_->nodes()) node->cmd({"SCRIPT", "FLUSH"});
+    auto sha = uvredis::test::run_one(loop, cc, {"SCRIPT", "LOAD", script});
+    ASSERT_TRUE(sha) << sha.error().to_string();
+    const std::string sha1(sha->str());
+    reset_stats(*cluster_);
+    const auto before = cc.stats();
+    int answered = 0;
+    std::vector<int> calls(2 * n, 0);
+    for (int i = 0; i < n; ++i) {
+      cc.command({"EVALSHA_RO", sha1, "1", key(i)}, [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(2 * i)];
+        ++answered;
+        ASSERT_TRUE(r) << r.error().to_string();
+        EXPECT_EQ(r->str(), value(i));
+      });
+    }
+    ASSERT_TRUE(loop.run_until([&] { return answered == n; }));
+    // Only now: EVAL_RO puts the script in the cache of the node it runs on.
+    for (int i = 0; i < n; ++i) {
+      cc.command({"EVAL_RO", script, "1", key(i)}, [&, i](Result<Reply> r) {
+        ++calls[static_cast<std::size_t>(2 * i + 1)];
+        ++answered;
+        ASSERT_TRUE(r) << r.error().to_string();
+        EXPECT_EQ(r->str(), value(i));
+      });
+    }
+    ASSERT_TRUE(loop.run_until([&] { return answered == 2 * n; }));
+    loop.run_for(10ms);
+    for (int c : calls) EXPECT_EQ(c, 1);
+    const auto masters = cluster_->masters();
+    const auto replicas = replicas_of(*cluster_);
+    EXPECT_EQ(sum_calls(masters, "evalsha_ro"), n);
+    EXPECT_EQ(sum_calls(replicas, "eval_ro"), n);
+    EXPECT_EQ(sum_calls(masters, "eval_ro"), 0);
+    auto st = cc.stats();
+    EXPECT_EQ(st.replica_reads - before.replica_reads, static_cast<std::uint64_t>(2 * n));
+    EXPECT_EQ(st.replica_fallbacks - before.replica_fallbacks, static_cast<std::uint64_t>(n));
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST_F(ClusterReplicas, WritesGoToMastersWithReplicaReadsOn) {
   TestLoop loop;
   {

@@ -121,8 +121,9 @@ struct ClusterOptions {
   /// cluster_readonly), and drops a replica's connection when a refresh no
   /// longer lists it. Staleness: replication is asynchronous, so a read
   /// issued right after a write, even an acknowledged one, may see the old
-  /// value (or no key); reads of a slot being migrated may miss keys that
-  /// already moved. Send a read that must see your own writes through a
+  /// value (or no key); a replica that has just restarted may answer from
+  /// an empty data set until its first sync; reads of a slot being migrated
+  /// may miss keys that already moved. Send a read that must see your own writes through a
   /// client with the default, or after WAIT in the same command_group
   /// (groups always go to the master).
   ReadFrom read_from = ReadFrom::master;
