@@ -282,11 +282,13 @@ void ClusterImpl::on_slots(const std::string& asked, Result<Reply> r) {
     n->replicas.clear();
   }
   for (Node* m : masters) m->master = true;
+  std::size_t kept = 0;
   for (auto [m, r] : replica_of) {
     // A node named both ways (a map caught mid-failover) serves as a master.
     if (r->master || std::find(m->replicas.begin(), m->replicas.end(), r) != m->replicas.end()) continue;
     m->replicas.push_back(r);
     r->replica = true;
+    ++kept;
   }
   // Connections to nodes that are neither masters nor replicas kept for
   // reads go (seeds that were replicas, a failed master, a replica that
@@ -299,7 +301,7 @@ void ClusterImpl::on_slots(const std::string& asked, Result<Reply> r) {
   if (next_master_ >= masters_.size()) next_master_ = 0;
   const bool first = !map_ready_;
   map_ready_ = true;
-  if (first) log_->info("cluster: slot map with {} masters, {} replicas for reads", masters_.size(), replica_of.size());
+  if (first) log_->info("cluster: slot map with {} masters, {} replicas for reads", masters_.size(), kept);
   for (Node* n : gone) retire(n);
   refresh_finished(true);
 }

@@ -47,14 +47,14 @@
 ///   commands, EVAL/EVALSHA/FCALL (use the _RO forms) and reads that are
 ///   about one node's bookkeeping stay on masters. A read that a replica
 ///   could not serve (not reachable, link lost, timeout, LOADING,
-///   MASTERDOWN, NOSCRIPT) is sent once more to the master; resending a
-///   read is harmless. MOVED from a replica is followed to the new master.
+///   MASTERDOWN, NOSCRIPT, CLUSTERDOWN) is sent once more to the master;
+///   resending a read is harmless. MOVED from a replica is followed to the new master.
 ///   Replicas lag behind: see ClusterOptions::read_from.
 /// - Not supported: WATCH (needs a leased connection: watch_transaction takes
 ///   a Client), SELECT (a cluster has database 0 only), the SUBSCRIBE family
-///   (see ClusterSubscriber). WAIT/WAITAOF alone are
-///   refused: they count the writes of their own connection, so send them
-///   in a command_group right after the writes they are about.
+///   (see ClusterSubscriber). WAIT/WAITAOF alone are refused: they count the
+///   writes of their own connection, so send them in a command_group right
+///   after the writes they are about.
 
 #include <uvredis/client.hpp>
 #include <uvredis/executor.hpp>
@@ -123,9 +123,9 @@ struct ClusterOptions {
   /// issued right after a write, even an acknowledged one, may see the old
   /// value (or no key); a replica that has just restarted may answer from
   /// an empty data set until its first sync; reads of a slot being migrated
-  /// may miss keys that already moved. Send a read that must see your own writes through a
-  /// client with the default, or after WAIT in the same command_group
-  /// (groups always go to the master).
+  /// may miss keys that already moved. Send a read that must see your own
+  /// writes through a client with the default, or after WAIT in the same
+  /// command_group (groups always go to the master).
   ReadFrom read_from = ReadFrom::master;
 };
 
