@@ -85,6 +85,7 @@ ConnectionConfig ClientImpl::config_for(std::string name) const {
   c.max_queued_bytes = opts_.max_queued_bytes;
   c.health_check_interval = opts_.health_check_interval;
   c.tcp_keepalive = opts_.tcp_keepalive;
+  c.readonly = opts_.cluster_readonly;
   c.logger = opts_.logger;
   c.tls = tls_;
   c.name = std::move(name);

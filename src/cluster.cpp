@@ -25,7 +25,8 @@ std::string node_name(const std::string& host, std::uint16_t port) {
 }  // namespace
 
 ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
-    : loop_(loop), opts_(std::move(options)), log_(logger_or_silent(opts_.client.logger)),
+    : loop_(loop), opts_(std::move(options)), replica_reads_(opts_.read_from != ReadFrom::master),
+      log_(logger_or_silent(opts_.client.logger)),
       life_(std::make_shared<Life>(Life{this})) {
   uv_idle_init(loop_, idle_.allocate());
   idle_.get()->data = this;
@@ -119,6 +120,9 @@ ClusterImpl::Node* ClusterImpl::node(const std::string& host, std::uint16_t port
   o.reconnect = true;
   o.reconnect_max_delay = std::min(o.reconnect_max_delay, std::chrono::milliseconds(1000));
   o.reconnect_min_delay = std::min(o.reconnect_min_delay, o.reconnect_max_delay);
+  // Every node, not only the replicas: READONLY changes nothing on a master,
+  // and a node that changes role keeps a connection that suits it.
+  o.cluster_readonly = replica_reads_;
   n->client = new Client(loop_, std::move(o));
   n->client->on_state_change([life = life_](ConnectionState s, const Error*) {
     // A master that dropped may have failed over: look at the map again.
@@ -158,6 +162,7 @@ void ClusterImpl::retire(Node* n) {
     });
   });
   std::erase(masters_, n);
+  for (Node* m : masters_) std::erase(m->replicas, n);
   nodes_.erase(n->name);
 }
 
@@ -165,6 +170,20 @@ ClusterImpl::Node* ClusterImpl::any_master() {
   if (masters_.empty()) return nullptr;
   next_master_ = (next_master_ + 1) % masters_.size();
   return masters_[next_master_];
+}
+
+// The next connected replica of `m`, round robin; null when none is
+// connected (the read then goes to the master rather than wait).
+ClusterImpl::Node* ClusterImpl::pick_replica(Node* m) {
+  const std::size_t k = m->replicas.size();
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t at = (m->next_replica + i) % k;
+    Node* r = m->replicas[at];
+    if (r->client->state() != ConnectionState::connected) continue;
+    m->next_replica = (at + 1) % k;
+    return r;
+  }
+  return nullptr;
 }
 
 // ------------------------------------------------------------- slot map
@@ -253,24 +272,40 @@ void ClusterImpl::on_slots(const std::string& asked, Result<Reply> r) {
   }
   std::vector<Node*> slots(kClusterSlots, nullptr);
   std::vector<Node*> masters;
+  std::vector<std::pair<Node*, Node*>> replica_of;  // (master, replica)
   for (const SlotRange& range : *ranges) {
     Node* n = node(range.host, range.port);
     if (std::find(masters.begin(), masters.end(), n) == masters.end()) masters.push_back(n);
     for (int s = range.first; s <= range.last; ++s) slots[static_cast<std::size_t>(s)] = n;
+    if (replica_reads_)
+      for (const auto& [host, port] : range.replicas) replica_of.emplace_back(n, node(host, port));
   }
-  for (auto& [name, n] : nodes_) n->master = false;
+  for (auto& [name, n] : nodes_) {
+    n->master = false;
+    n->replica = false;
+    n->replicas.clear();
+  }
   for (Node* m : masters) m->master = true;
-  // Connections to nodes that are no longer masters go (seeds that were
-  // replicas, a failed master). Commands queued there are re-routed.
+  std::size_t kept = 0;
+  for (auto [m, r] : replica_of) {
+    // A node named both ways (a map caught mid-failover) serves as a master.
+    if (r->master || std::find(m->replicas.begin(), m->replicas.end(), r) != m->replicas.end()) continue;
+    m->replicas.push_back(r);
+    r->replica = true;
+    ++kept;
+  }
+  // Connections to nodes that are neither masters nor replicas kept for
+  // reads go (seeds that were replicas, a failed master, a replica that
+  // failed). Commands queued there are re-routed.
   std::vector<Node*> gone;
   for (auto& [name, n] : nodes_)
-    if (!n->master) gone.push_back(n.get());
+    if (!n->master && !n->replica) gone.push_back(n.get());
   slots_ = std::move(slots);
   masters_ = std::move(masters);
   if (next_master_ >= masters_.size()) next_master_ = 0;
   const bool first = !map_ready_;
   map_ready_ = true;
-  if (first) log_->info("cluster: slot map with {} masters", masters_.size());
+  if (first) log_->info("cluster: slot map with {} masters, {} replicas for reads", masters_.size(), kept);
   for (Node* n : gone) retire(n);
   refresh_finished(true);
 }
@@ -331,6 +366,10 @@ ClusterStats ClusterImpl::stats() const noexcept {
     s.nodes.queued += c.queued;
   }
   s.masters = masters_.size();
+  for (const Node* m : masters_) {
+    s.replicas += m->replicas.size();
+    for (const Node* r : m->replicas) s.replicas_connected += r->client->state() == ConnectionState::connected;
+  }
   s.waiting = waiting_.size() + delayed_.size();
   return s;
 }

@@ -66,6 +66,9 @@ class ClusterImpl {
     std::uint16_t port = 0;
     Client* client = nullptr;
     bool master = false;
+    bool replica = false;         // kept for reads (ReadFrom::replica_preferred)
+    std::vector<Node*> replicas;  // a master's replicas that are kept
+    std::size_t next_replica = 0;
   };
 
   // One command (or group) on its way, kept for resending.
@@ -82,6 +85,8 @@ class ClusterImpl {
     std::string ask_node;  // the next attempt goes there, after ASKING
     FanOut fan = FanOut::none;  // keyless admin command for every master
     Function<void(Result<std::unique_ptr<Lease>>)> lease_cb;  // a lease request, not a command
+    bool replica_ok = false;  // a read a replica may serve; cleared once it must go to the master
+    bool on_replica = false;  // the attempt in flight went to a replica
   };
   using OpPtr = std::shared_ptr<Op>;
 
@@ -119,11 +124,14 @@ class ClusterImpl {
   static void finish_group(const OpPtr& op, const Error& err);
   void fail_soon(OpPtr op, Error err);
   void split(std::span<const std::string_view> argv, SplitKind kind, const KeyRange& keys, Callback<Reply> cb,
-             const CommandOptions& opts);
+             const CommandOptions& opts, bool read);
   Node* any_master();
+  Node* pick_replica(Node* master);
+  bool replica_fallback(const OpPtr& op, const Error& e);
 
   uv_loop_t* loop_;
   ClusterOptions opts_;
+  bool replica_reads_ = false;  // opts_.read_from lets reads go to replicas
   std::shared_ptr<spdlog::logger> log_;
   std::optional<Error> invalid_;  // a configuration error: every command fails with it
   std::vector<Address> seeds_;

@@ -1,9 +1,11 @@
 #include "cluster_impl.hpp"
 
+#include "cluster_reads.hpp"
 #include "command_info.hpp"
 #include "connection.hpp"
 #include "encode.hpp"
 #include "watch_round.hpp"
+#include "logging.hpp"
 
 #include <uvredis/decode.hpp>
 
@@ -63,17 +65,21 @@ void ClusterImpl::command(std::span<const std::string_view> argv, Callback<Reply
     else if (s != slot && other < 0)
       other = s;
   });
+  // Blocking commands stay on masters (replica_readable knows no blocking
+  // read but XREAD, and checks BLOCK itself).
+  const bool read = replica_reads_ && cls.route == CommandRoute::normal && replica_readable(argv);
   if (other >= 0) {
     const SplitKind kind = split_kind(argv[0]);
     const bool malformed_mset = kind == SplitKind::mset && (argv.size() - 1) % 2 != 0;
     if (kind != SplitKind::none && !malformed_mset) {
-      split(argv, kind, keys, std::move(op->cb), opts);
+      split(argv, kind, keys, std::move(op->cb), opts, read);
       return;
     }
     if (!malformed_mset) return fail_soon(std::move(op), cross_slot_error(argv[0], slot, other));
   }
   op->argv.assign(argv.begin(), argv.end());
   op->slot = slot;
+  op->replica_ok = read && slot >= 0;
   if (slot < 0) op->fan = fan_out_kind(argv);
   dispatch(std::move(op));
 }
@@ -170,6 +176,7 @@ void ClusterImpl::dispatch(OpPtr op) {
     request_refresh();
     return;
   }
+  op->on_replica = false;
   if (op->fan != FanOut::none) return send_to_all(op);
   Node* n = nullptr;
   if (!op->ask_node.empty())
@@ -182,6 +189,13 @@ void ClusterImpl::dispatch(OpPtr op) {
     auto cb = std::move(op->lease_cb);
     cb(n->client->lease());
     return;
+  }
+  if (n && op->replica_ok && op->ask_node.empty()) {
+    if (Node* r = pick_replica(n)) {
+      n = r;
+      op->on_replica = true;
+      ++counters_.replica_reads;
+    }
   }
   if (!n) {
     request_refresh();
@@ -293,6 +307,7 @@ void ClusterImpl::send_to_all(const OpPtr& op) {
 void ClusterImpl::on_reply(const OpPtr& op, Result<Reply> r) {
   if (r) return finish(op, std::move(r));
   const Error& e = r.error();
+  if (op->on_replica && replica_fallback(op, e)) return;
   if (e.kind == ErrorKind::server) {
     if (follow_redirect(op, e)) return;
     if (retryable_code(e.code()) && op->retries < opts_.max_retries && !closing_) return retry_later(op, e);
@@ -306,6 +321,42 @@ void ClusterImpl::on_reply(const OpPtr& op, Result<Reply> r) {
   finish(op, std::move(r));
 }
 
+// A read that a replica could not serve goes to the master, once: resending
+// a read is harmless, even when the replica may have run it (link lost,
+// timeout). False when `e` is for the usual handling (redirections, errors
+// the master would give too, anything after close()).
+bool ClusterImpl::replica_fallback(const OpPtr& op, const Error& e) {
+  if (closing_) return false;
+  bool replica_trouble = false;
+  switch (e.kind) {
+    case ErrorKind::server: {
+      const std::string_view code = e.code();
+      // LOADING: a replica loading its data set after a (re)sync.
+      // MASTERDOWN: its link to the master is down and it serves no stale
+      // data. NOSCRIPT: SCRIPT LOAD reached the masters only.
+      // CLUSTERDOWN: it may be the only one that thinks so.
+      replica_trouble = code == "LOADING" || code == "MASTERDOWN" || code == "NOSCRIPT" || code == "CLUSTERDOWN";
+      break;
+    }
+    case ErrorKind::connect:
+    case ErrorKind::connection_lost:
+    case ErrorKind::timeout:
+    case ErrorKind::overflow:
+    case ErrorKind::protocol:
+    case ErrorKind::closed:  // a retired replica gave the command back
+      replica_trouble = true;
+      break;
+    default: break;
+  }
+  if (!replica_trouble) return false;
+  op->replica_ok = false;
+  ++counters_.replica_fallbacks;
+  log_->debug("cluster: read for slot {} falls back to the master: {}", op->slot, e.to_string());
+  if (e.kind != ErrorKind::server) request_refresh();
+  dispatch(op);
+  return true;
+}
+
 // MOVED: fix the map entry, resend, refresh soon. ASK: resend once to the
 // importing node after ASKING. False when `e` is no redirection or the
 // command has been redirected too often (it then fails with `e`).
@@ -317,6 +368,9 @@ bool ClusterImpl::follow_redirect(const OpPtr& op, const Error& e) {
     return true;
   }
   ++op->redirects;
+  // A redirected read goes to masters from now on: a replica may not know
+  // the new owner yet and bounce it back.
+  op->replica_ok = false;
   Node* target = node(rd->host, rd->port);
   if (rd->ask) {
     ++counters_.ask;
@@ -417,7 +471,7 @@ void ClusterImpl::fail_soon(OpPtr op, Error err) {
 // MGET/MSET/DEL/EXISTS/UNLINK/TOUCH over several slots: one command per
 // slot, replies put back in the caller's key order.
 void ClusterImpl::split(std::span<const std::string_view> argv, SplitKind kind, const KeyRange& keys,
-                        Callback<Reply> cb, const CommandOptions& opts) {
+                        Callback<Reply> cb, const CommandOptions& opts, bool read) {
   struct Agg {
     SplitKind kind;
     std::vector<Reply> values;  // MGET, by key ordinal
@@ -453,6 +507,7 @@ void ClusterImpl::split(std::span<const std::string_view> argv, SplitKind kind, 
     auto op = std::make_shared<Op>();
     op->slot = p.slot;
     op->timeout = opts.timeout;
+    op->replica_ok = read;  // MGET, EXISTS: each part is a read as the whole is
     op->argv.reserve(1 + p.positions.size() * (kind == SplitKind::mset ? 2 : 1));
     op->argv.emplace_back(argv[0]);
     for (std::size_t pos : p.positions) {

@@ -477,6 +477,8 @@ void Connection::begin_handshake() {
   std::string db = std::to_string(a.db);
   if (a.db != 0) add({"SELECT", db}, "SELECT " + db);
   if (!cfg_.client_name.empty()) add({"CLIENT", "SETNAME", cfg_.client_name}, "CLIENT SETNAME");
+  // A cluster replica forgets READONLY with the link: it belongs in every handshake.
+  if (cfg_.readonly) add({"READONLY"}, "READONLY");
   // Sentinels may still name a node that was just demoted: write nowhere
   // but to a node that says it is the master.
   if (cfg_.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);

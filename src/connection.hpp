@@ -52,6 +52,8 @@ struct ConnectionConfig {
   std::size_t max_queued_bytes = 256u * 1024 * 1024;
   std::chrono::milliseconds health_check_interval{0};
   bool tcp_keepalive = true;
+  /// Cluster replica links: READONLY in every handshake (ClientOptions::cluster_readonly).
+  bool readonly = false;
   /// Blocking connections: a command timeout leaves the server blocked on
   /// this link, so drop it rather than reuse it.
   bool drop_on_timeout = false;

@@ -15,8 +15,9 @@
 /// What it does:
 /// - Discovers the slot map with CLUSTER SLOTS from the seeds (then from any
 ///   known master), keeps one connection per master (a Client each, so
-///   blocking commands get their own connections there too). Node names are
-///   resolved without blocking the loop.
+///   blocking commands get their own connections there too), plus one per
+///   replica when reads from replicas are on (ClusterOptions::read_from).
+///   Node names are resolved without blocking the loop.
 /// - Routes by CRC16 key slot with {hash tags}. Keyless commands (PING, INFO,
 ///   EVAL with 0 keys, PUBLISH ...) go to one master, round robin, except
 ///   DBSIZE (summed), FLUSHALL, FLUSHDB, SCRIPT LOAD/FLUSH and FUNCTION
@@ -50,10 +51,21 @@
 ///   run with `tls-cluster yes`: only then does Redis announce TLS ports
 ///   (in CLUSTER SLOTS, MOVED and ASK) to a client connected over TLS; without
 ///   it they announce their plain ports, where every TLS handshake fails.
+/// - Reads from replicas (ReadFrom::replica_preferred, off by default): a
+///   single read-only command whose keys share one slot (GET, HGETALL,
+///   ZRANGE, MGET, EVAL_RO ...; each part of a split MGET or EXISTS) goes to
+///   a connected replica of that slot's master, round robin, else to the
+///   master. Writes, groups and transactions, keyless commands, blocking
+///   commands, EVAL/EVALSHA/FCALL (use the _RO forms) and reads that are
+///   about one node's bookkeeping stay on masters. A read that a replica
+///   could not serve (not reachable, link lost, timeout, LOADING,
+///   MASTERDOWN, NOSCRIPT, CLUSTERDOWN) is sent once more to the master;
+///   resending a read is harmless. MOVED from a replica is followed to the new master.
+///   Replicas lag behind: see ClusterOptions::read_from.
 /// - Not supported: SELECT (a cluster has database 0 only), the SUBSCRIBE family
-///   (see ClusterSubscriber), reads from replicas. WAIT/WAITAOF alone are
-///   refused: they count the writes of their own connection, so send them
-///   in a command_group right after the writes they are about.
+///   (see ClusterSubscriber). WAIT/WAITAOF alone are refused: they count the
+///   writes of their own connection, so send them in a command_group right
+///   after the writes they are about.
 
 #include <uvredis/client.hpp>
 #include <uvredis/executor.hpp>
@@ -74,6 +86,17 @@ namespace uvredis {
 namespace detail {
 class ClusterImpl;
 }
+
+/// Where a ClusterClient sends read-only commands (ClusterOptions::read_from).
+enum class ReadFrom {
+  /// Every command goes to the master of its slot: reads see every write
+  /// the master acknowledged. The default.
+  master,
+  /// Read-only commands go to a connected replica of their slot's master
+  /// (round robin among them), to the master when none is connected or a
+  /// replica cannot serve the read. Spreads read load; replies may be stale.
+  replica_preferred,
+};
 
 /// How to reach and treat a cluster. Every field except `seeds` has a default.
 struct ClusterOptions {
@@ -107,6 +130,20 @@ struct ClusterOptions {
   std::chrono::milliseconds refresh_interval{30000};
   /// At most one refresh runs at a time, and two start at least this far apart.
   std::chrono::milliseconds refresh_min_interval{100};
+
+  /// Where reads go (see the file comment for which commands count as
+  /// reads). With ReadFrom::replica_preferred the client also connects to
+  /// every replica that CLUSTER SLOTS lists (failed replicas are not
+  /// listed), sending READONLY in each handshake (ClientOptions::
+  /// cluster_readonly), and drops a replica's connection when a refresh no
+  /// longer lists it. Staleness: replication is asynchronous, so a read
+  /// issued right after a write, even an acknowledged one, may see the old
+  /// value (or no key); a replica that has just restarted may answer from
+  /// an empty data set until its first sync; reads of a slot being migrated
+  /// may miss keys that already moved. Send a read that must see your own
+  /// writes through a client with the default, or after WAIT in the same
+  /// command_group (groups always go to the master).
+  ReadFrom read_from = ReadFrom::master;
 };
 
 /// Counters a user can read at any time (loop thread).
@@ -118,7 +155,11 @@ struct ClusterStats {
   std::uint64_t refreshes = 0;         ///< Slot map refreshes started.
   std::uint64_t refresh_failures = 0;  ///< Refreshes that found no node to answer.
   std::uint64_t splits = 0;            ///< Multi-key commands split across slots.
+  std::uint64_t replica_reads = 0;     ///< Reads sent to a replica (each attempt).
+  std::uint64_t replica_fallbacks = 0; ///< Of these, resent to the master because the replica could not serve them.
   std::size_t masters = 0;             ///< Masters in the current map.
+  std::size_t replicas = 0;            ///< Replica connections kept for reads (0 with ReadFrom::master).
+  std::size_t replicas_connected = 0;  ///< Of these, connected now (the ones reads go to).
   std::size_t waiting = 0;             ///< Commands waiting for the map or a retry.
 };
 
@@ -133,9 +174,10 @@ class ClusterClient final : public Executor {
   ClusterClient(const ClusterClient&) = delete;
   ClusterClient& operator=(const ClusterClient&) = delete;
 
-  /// Sends any command to the master of its key's slot (see the file
-  /// comment for keyless and multi-key commands). The arguments are copied
-  /// before the call returns. `opts.timeout` applies to each attempt.
+  /// Sends any command to the master of its key's slot, or a read to one of
+  /// that master's replicas with ReadFrom::replica_preferred (see the file
+  /// comment for reads, keyless and multi-key commands). The arguments are
+  /// copied before the call returns. `opts.timeout` applies to each attempt.
   using Executor::command;
   void command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts = {}) override;
 

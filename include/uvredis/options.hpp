@@ -130,6 +130,15 @@ struct ClientOptions {
   /// Where log lines go. Null means a silent logger. Passwords never appear.
   std::shared_ptr<spdlog::logger> logger;
 
+  /// Redis Cluster replicas only: send READONLY in the handshake of every
+  /// (re)connect, so that a replica serves reads of its master's slots
+  /// instead of redirecting them with MOVED (on a master it changes
+  /// nothing). ClusterClient sets it on its node connections when
+  /// ClusterOptions::read_from lets reads go to replicas; a plain Client
+  /// rarely needs it, and a server without cluster mode refuses READONLY,
+  /// which makes every connect fail.
+  bool cluster_readonly = false;
+
   /// Options for `address` parsed from text; other fields keep defaults.
   /// Also takes the sentinel form
   /// `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]...]/master_name[/db]`
