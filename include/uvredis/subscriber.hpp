@@ -56,6 +56,7 @@ struct SubscriberStats {
   std::size_t max_turn_messages = 0;      ///< Most messages handled in one loop turn.
   std::size_t channels = 0;               ///< Channels subscribed (or to be, once connected).
   std::size_t patterns = 0;               ///< Patterns subscribed (or to be).
+  std::size_t shard_channels = 0;         ///< Shard channels (ClusterSubscriber::ssubscribe).
 };
 
 class Subscriber {
