@@ -158,16 +158,17 @@ class Connection {
 
   struct Request {
     std::uint64_t seq = 0;
+    // Push mode: a subscription command is answered by `pushes` pushes of
+    // kind `push` (one per channel) instead of one reply. (Here they fill
+    // the padding before the 16-byte aligned callback: no bigger Request.)
+    std::uint32_t pushes = 0;
+    std::uint8_t push = 0;
     Callback<Reply> cb;
     std::uint32_t len = 0;  // bytes in out_ while queued
     bool done = false;      // completed early (timeout); its reply is dropped
     bool internal = false;  // handshake or health check, not counted as user traffic
     std::uint32_t timeout_ms = 0;
     std::uint32_t group = 1;  // on a group's first request: how many leave together
-    // Push mode: a subscription command is answered by `pushes` pushes of
-    // kind `push` (one per channel) instead of one reply.
-    std::uint32_t pushes = 0;
-    std::uint8_t push = 0;
   };
 
   ~Connection();
