@@ -389,7 +389,9 @@ void ShardRouter::on_map(Result<Reply> r) {
     log_->debug("cluster subscriber: CLUSTER SLOTS failed: {}", r.error().to_string());
   }
   if (!ranges) {
-    request_map(true);
+    const bool now = again_ == Again::now;  // wanted at once while we asked
+    again_ = Again::none;
+    request_map(!now);
     return;
   }
   std::sort(ranges->begin(), ranges->end(), [](const SlotRange& a, const SlotRange& b) { return a.first < b.first; });
