@@ -1,6 +1,7 @@
 #include <uvredis/cluster_subscriber.hpp>
 
 #include "cluster_keys.hpp"
+#include "cluster_sharded.hpp"
 #include "connection.hpp"
 #include "uv_handle.hpp"
 
@@ -11,6 +12,8 @@
 // ClusterSubscriber: one Subscriber at a time, on one node; moves to the next
 // seed when its link drops. Messages go through one router so that the
 // inner subscriber can be replaced without touching the user's handlers.
+// Shard channels (SSUBSCRIBE) live in a ShardRouter (cluster_sharded.cpp),
+// created on the first ssubscribe.
 
 namespace uvredis {
 namespace detail {
@@ -47,6 +50,28 @@ class ClusterSubscriberImpl {
   ~ClusterSubscriberImpl() {
     life_->impl = nullptr;
     sub_.reset();  // fails pending confirmations with closed, later
+    shards_.reset();
+  }
+
+  void ssubscribe(std::vector<std::string> names, MessageHandler handler, Callback<void> confirmed) {
+    if (invalid_ || closing_) {
+      Error err = invalid_ ? *invalid_ : Error{ErrorKind::closed, "subscriber is closed"};
+      if (confirmed) post_detached(loop_, [cb = std::move(confirmed), err]() mutable { cb(err); });
+      return;
+    }
+    shards().subscribe(std::move(names), std::move(handler), std::move(confirmed));
+  }
+
+  void sunsubscribe(std::vector<std::string> names, Callback<void> done) {
+    if (!shards_) {
+      if (done) post_detached(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
+      return;
+    }
+    shards_->unsubscribe(std::move(names), std::move(done));
+  }
+
+  std::optional<std::string> shard_node(const std::string& channel) const {
+    return shards_ ? shards_->node_of(channel) : std::nullopt;
   }
 
   void subscribe(bool pattern, std::vector<std::string> names, MessageHandler handler, Callback<void> confirmed) {
@@ -81,11 +106,18 @@ class ClusterSubscriberImpl {
   void close(Function<void()> done) {
     closing_ = true;
     move_timer_.close();
-    if (!sub_) {
+    // The classic subscriber and the shard links close side by side.
+    auto left = std::make_shared<int>((sub_ ? 1 : 0) + (shards_ ? 1 : 0));
+    if (*left == 0) {
       if (done) post_detached(loop_, std::move(done));
       return;
     }
-    sub_->close(std::move(done));
+    auto d = std::make_shared<Function<void()>>(std::move(done));
+    auto one = [left, d] {
+      if (--*left == 0 && *d) (*d)();
+    };
+    if (sub_) sub_->close(one);
+    if (shards_) shards_->close(one);
   }
 
   ConnectionState state() const noexcept { return reported_; }
@@ -102,6 +134,10 @@ class ClusterSubscriberImpl {
     s.unhandled = unhandled_;
     s.channels = channels_.size();
     s.patterns = patterns_.size();
+    if (shards_) {
+      s.shard_channels = shards_->channels();
+      s.resubscribes += shards_->resubscribes();
+    }
     return s;
   }
 
@@ -161,6 +197,10 @@ class ClusterSubscriberImpl {
       auto it = patterns_.find(m.pattern);
       if (it != patterns_.end()) h = &it->second;
     }
+    deliver(h, m);
+  }
+
+  void deliver(const MessageHandler* h, const Message& m) {
     if (!h || !*h) h = catch_all_ ? &catch_all_ : nullptr;
     if (!h) {
       ++unhandled_;
@@ -192,17 +232,38 @@ class ClusterSubscriberImpl {
     for (auto& p : pending_) issue(p->pattern, p->names, p);
   }
 
-  void on_inner_state(ConnectionState s, const Error* e) {
-    if (s == ConnectionState::connected) {
-      failed_attempts_ = 0;
-      report(s, e);
-      return;
+  ShardRouter& shards() {
+    if (!shards_) {
+      ShardRouter::Hooks h;
+      h.deliver = [life = life_](const MessageHandler* handler, const Message& m) {
+        if (life->impl) life->impl->deliver(handler, m);
+      };
+      h.gap_changed = [life = life_] {
+        if (life->impl) life->impl->update_state(nullptr);
+      };
+      Address base = opts_.client.address;
+      if (!seeds_.empty()) base = seeds_.front();  // credentials and TLS of the seeds
+      shards_ = std::make_unique<ShardRouter>(loop_, opts_, std::move(base), std::move(h));
     }
-    if (s == ConnectionState::reconnecting || s == ConnectionState::failed) {
-      auto life = life_;
-      report(ConnectionState::reconnecting, e);
-      if (life->impl && !closing_) schedule_move();
-      return;
+    return *shards_;
+  }
+
+  void on_inner_state(ConnectionState s, const Error* e) {
+    classic_ = s;
+    if (s == ConnectionState::connected) failed_attempts_ = 0;
+    auto life = life_;
+    update_state(e);
+    if (!life->impl) return;
+    if ((s == ConnectionState::reconnecting || s == ConnectionState::failed) && !closing_) schedule_move();
+  }
+
+  // One state for both halves: the classic link's, except that a shard
+  // channel that lost its subscription makes a connected link reconnecting.
+  void update_state(const Error* e) {
+    ConnectionState s = classic_ == ConnectionState::failed ? ConnectionState::reconnecting : classic_;
+    if (s == ConnectionState::connected && shards_ && shards_->gap()) {
+      s = ConnectionState::reconnecting;
+      if (!e) e = shards_->gap_error();
     }
     report(s, e);
   }
@@ -247,6 +308,8 @@ class ClusterSubscriberImpl {
   unsigned gen_ = 0;
   unsigned failed_attempts_ = 0;
   std::unique_ptr<Subscriber> sub_;
+  std::unique_ptr<ShardRouter> shards_;
+  ConnectionState classic_ = ConnectionState::connecting;
   UvHandle<uv_timer_t> move_timer_;
   std::unordered_map<std::string, MessageHandler> channels_, patterns_;
   std::vector<std::shared_ptr<Pending>> pending_;
@@ -276,6 +339,16 @@ void ClusterSubscriber::unsubscribe(std::vector<std::string> channels, Callback<
 }
 void ClusterSubscriber::punsubscribe(std::vector<std::string> patterns, Callback<void> done) {
   impl_->unsubscribe(true, std::move(patterns), std::move(done));
+}
+void ClusterSubscriber::ssubscribe(std::vector<std::string> channels, MessageHandler handler,
+                                   Callback<void> confirmed) {
+  impl_->ssubscribe(std::move(channels), std::move(handler), std::move(confirmed));
+}
+void ClusterSubscriber::sunsubscribe(std::vector<std::string> channels, Callback<void> done) {
+  impl_->sunsubscribe(std::move(channels), std::move(done));
+}
+std::optional<std::string> ClusterSubscriber::shard_node(const std::string& channel) const {
+  return impl_->shard_node(channel);
 }
 void ClusterSubscriber::on_message(MessageHandler catch_all) { impl_->catch_all_ = std::move(catch_all); }
 void ClusterSubscriber::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {

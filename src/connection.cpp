@@ -709,7 +709,9 @@ void Connection::destroy() {
 void Connection::maybe_finish_close() {
   if (!closing_ || handles_closing_) return;
   const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.done; });
-  if (!destroyed_) {
+  // A push-mode (subscriber) link has nothing worth waiting for: its
+  // subscription commands fail with closed, as on a classic subscriber.
+  if (!destroyed_ && !cfg_.push_mode) {
     // Graceful: commands issued before close() still go out. While a connect
     // attempt is under way it decides their fate (bounded by connect_timeout).
     const bool attempting = link_ == Link::discovering || link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;

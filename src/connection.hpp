@@ -60,6 +60,14 @@ struct ConnectionConfig {
   /// Subscriber connection: hiredis' own reply objects and pub/sub
   /// bookkeeping; replies to (P)SUBSCRIBE go to the push listener.
   bool pubsub = false;
+  /// Push mode (sharded pub/sub): uvredis reads and dispatches replies
+  /// itself instead of hiredis' redisProcessCallbacks, which asserts on an
+  /// `smessage` (hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
+  /// subscribed mode). Commands are appended to hiredis' output buffer with
+  /// no hiredis callback, so its callback lists stay empty; pub/sub pushes
+  /// go to the push listener, every other reply to the oldest command in
+  /// flight. Not together with `pubsub`.
+  bool push_mode = false;
   /// For rediss:// addresses (shared by a client's connections); null in a
   /// build without TLS.
   std::shared_ptr<TlsContext> tls;
@@ -115,6 +123,13 @@ class Connection {
   /// False when the link is not usable (the caller resends on reconnect).
   bool send_pubsub(std::span<const std::string_view> argv);
   void set_push_listener(PushFn fn) { on_push_ = std::move(fn); }
+  /// Push mode only, and only while connected: queues an SSUBSCRIBE or
+  /// SUNSUBSCRIBE (or another (un)subscribe) with at least one channel. Its
+  /// confirmations, one per channel, go to the push listener; `done` then
+  /// gets an OK status, or the server's error reply when it refused the
+  /// command, or the link's error. False when the link is not usable (the
+  /// caller resends on reconnect); `done` is then not called.
+  bool send_subscription(std::span<const std::string_view> argv, Callback<Reply> done);
   /// Called after each batch of input was processed (once per loop turn at
   /// most), so a subscriber can count messages per turn.
   void set_read_listener(IdleFn fn) { on_read_ = std::move(fn); }
@@ -145,6 +160,11 @@ class Connection {
 
   struct Request {
     std::uint64_t seq = 0;
+    // Push mode: a subscription command is answered by `pushes` pushes of
+    // kind `push` (one per channel) instead of one reply. (Here they fill
+    // the padding before the 16-byte aligned callback: no bigger Request.)
+    std::uint32_t pushes = 0;
+    std::uint8_t push = 0;
     Callback<Reply> cb;
     std::uint32_t len = 0;  // bytes in out_ while queued
     bool done = false;      // completed early (timeout); its reply is dropped
@@ -190,6 +210,8 @@ class Connection {
   void update_poll();
   void on_poll(int status, int events);
   void read_input();
+  void read_pushed_replies();
+  void dispatch_pushed(Reply&& reply);
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);
   Error drop_error() const;

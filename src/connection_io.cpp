@@ -11,6 +11,7 @@ extern "C" {
 
 #include <algorithm>
 #include <climits>
+#include <memory>
 
 // Connection, part 2: the libuv adapter for hiredis (poll, prepare-driven
 // flush), replies, commands, timeouts and deferred work.
@@ -41,6 +42,39 @@ void post_detached(uv_loop_t* loop, detail::Function<void()> fn) {
 
 namespace {
 constexpr std::size_t kHandoffBytes = 256 * 1024;
+
+// Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
+// of the commands whose confirmations they are.
+enum PushKind : std::uint8_t {
+  kNotPush = 0,
+  kSubscribe,
+  kPSubscribe,
+  kSSubscribe,
+  kUnsubscribe,
+  kPUnsubscribe,
+  kSUnsubscribe,
+  kMessage,
+  kPMessage,
+  kSMessage,
+};
+constexpr std::string_view kPushNames[] = {"",           "subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
+                                           "punsubscribe", "sunsubscribe", "message",      "pmessage",   "smessage"};
+
+bool is_confirmation(std::uint8_t k) { return k >= kSubscribe && k <= kSUnsubscribe; }
+
+std::uint8_t push_kind_of(const Reply& r) {
+  if (!r.is_array() || r.size() < 3 || !r[0].is_string()) return kNotPush;
+  const std::string_view name = r[0].str();
+  for (std::uint8_t k = kSubscribe; k <= kSMessage; ++k)
+    if (name == kPushNames[k]) return k;
+  return kNotPush;
+}
+
+std::uint8_t command_push_kind(std::string_view command) {
+  for (std::uint8_t k = kSubscribe; k <= kSUnsubscribe; ++k)
+    if (iequals(command, kPushNames[k])) return k;
+  return kNotPush;
+}
 }  // namespace
 
 // ----------------------------------------------------------------------- I/O
@@ -52,7 +86,11 @@ void Connection::schedule_flush() {
 }
 
 void Connection::hand(Request&& r, const char* bytes) {
-  if (redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, r.len) != REDIS_OK) {
+  // Push mode: straight into hiredis' output buffer, no hiredis callback
+  // (our own read path answers the request; see read_pushed_replies).
+  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, r.len)
+                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, r.len);
+  if (rc != REDIS_OK) {
     complete(r, drop_error());
     return;
   }
@@ -170,11 +208,92 @@ void Connection::on_poll(int status, int events) {
 }
 
 void Connection::read_input() {
-  redisAsyncHandleRead(ac_);
+  if (cfg_.push_mode)
+    read_pushed_replies();
+  else
+    redisAsyncHandleRead(ac_);
   if (on_read_) {
     auto fn = on_read_;
     fn();
   }
+}
+
+// Push mode: what redisAsyncHandleRead does, without redisProcessCallbacks
+// (which would assert on the first `smessage`): one socket read, then every
+// complete reply. A read error (EOF included) or a protocol error leaves its
+// mark in the context (c.err); handing the context to redisAsyncHandleRead
+// then takes hiredis' own disconnect path, since its redisBufferRead returns
+// at once when c.err is set: cleanup hook, disconnect callback, free, as on
+// every other connection. hiredis' callback lists are empty here, so its
+// teardown has nothing to call; hook_cleanup fails our requests instead.
+void Connection::read_pushed_replies() {
+  if (drop_requested_) return;  // a drop is decided: nobody wants more replies
+  redisContext* c = &ac_->c;
+  if (redisBufferRead(c) != REDIS_OK) {
+    redisAsyncHandleRead(ac_);
+    return;
+  }
+  for (;;) {
+    void* obj = nullptr;
+    if (redisGetReply(c, &obj) != REDIS_OK) {  // malformed input: c.err is set now
+      redisAsyncHandleRead(ac_);
+      return;
+    }
+    if (obj == nullptr) return;
+    std::unique_ptr<Reply> reply(static_cast<Reply*>(obj));  // built by ReplyBuilder
+    dispatch_pushed(std::move(*reply));
+    // Listeners cannot free the context (every drop is deferred), but a
+    // destroyed connection or a decided drop wants nothing more.
+    if (!ac_ || drop_requested_ || destroyed_) return;
+  }
+}
+
+void Connection::dispatch_pushed(Reply&& reply) {
+  const std::uint8_t kind = push_kind_of(reply);
+  if (kind == kNotPush) {
+    if (inflight_.empty()) {
+      protocol_violation_ = true;
+      std::string what = reply.is_error() ? ": " + std::string(reply.str()) : std::string();
+      request_drop(Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for" + what});
+      return;
+    }
+    on_reply(&reply);  // error replies to a subscription command land here too
+    return;
+  }
+  // A confirmation counts towards the subscription command in front; one
+  // nobody asked for (Redis 7 unsubscribes by itself from the channels of a
+  // slot that moved away) finds none and is only a push.
+  std::uint64_t answered = 0;
+  if (is_confirmation(kind) && !inflight_.empty()) {
+    Request& front = inflight_.front();
+    if (front.push == kind && front.pushes > 0 && --front.pushes == 0) answered = front.seq;
+  }
+  if (on_push_) {
+    auto fn = on_push_;
+    fn(std::move(reply));
+  }
+  if (answered != 0 && !inflight_.empty() && inflight_.front().seq == answered) {
+    Reply ok = Reply::status("OK");
+    on_reply(&ok);
+  }
+}
+
+bool Connection::send_subscription(std::span<const std::string_view> argv, Callback<Reply> done) {
+  if (!cfg_.push_mode || !ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
+  const std::uint8_t kind = command_push_kind(argv[0]);
+  if (!is_confirmation(kind)) return false;
+  const std::size_t len = encode_command(out_, argv);
+  Request r;
+  r.seq = next_seq_++;
+  r.cb = std::move(done);
+  r.len = static_cast<std::uint32_t>(len);
+  r.internal = true;
+  r.push = kind;
+  r.pushes = static_cast<std::uint32_t>(argv.size() - 1);
+  queued_.push_back(std::move(r));
+  queued_bytes_ += len;
+  schedule_flush();
+  return true;
 }
 
 void Connection::hook_add_read(void* p) {
@@ -217,10 +336,14 @@ void Connection::hook_cleanup(void* p) {
   c->ac_ = nullptr;
   c->link_gone_ = true;
   c->schedule_deferred();
+  // Push mode: hiredis holds no callback of ours to fail with a NULL reply;
+  // fail what is in flight the same way (drop_error() is last_error_ now).
+  if (c->cfg_.push_mode)
+    while (!c->inflight_.empty()) c->on_reply(nullptr);
 }
 
 bool Connection::accept_reply() noexcept {
-  if (!inflight_.empty()) return true;
+  if (!inflight_.empty() || cfg_.push_mode) return true;  // push mode sorts replies out itself
   protocol_violation_ = true;
   return false;
 }

@@ -18,7 +18,8 @@
 ///   blocking commands get their own connections there too), plus one per
 ///   replica when reads from replicas are on (ClusterOptions::read_from).
 ///   Node names are resolved without blocking the loop.
-/// - Routes by CRC16 key slot with {hash tags}. Keyless commands (PING, INFO,
+/// - Routes by CRC16 key slot with {hash tags} (SPUBLISH by its channel's
+///   slot, as sharded pub/sub requires). Keyless commands (PING, INFO,
 ///   EVAL with 0 keys, PUBLISH ...) go to one master, round robin, except
 ///   DBSIZE (summed), FLUSHALL, FLUSHDB, SCRIPT LOAD/FLUSH and FUNCTION
 ///   LOAD/DELETE/FLUSH/RESTORE, which go to every master (one reply: the

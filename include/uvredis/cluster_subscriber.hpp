@@ -1,33 +1,59 @@
 #pragma once
 /// @file cluster_subscriber.hpp
-/// ClusterSubscriber: classic pub/sub (SUBSCRIBE/PSUBSCRIBE) on a Redis
-/// Cluster. In a cluster every node, master or replica, receives every
-/// PUBLISH (the cluster bus broadcasts it), so one connection to any node
-/// hears everything. The subscriber holds one Subscriber on one node and,
-/// when that node's link drops, moves to the next of the seed nodes at
+/// ClusterSubscriber: pub/sub on a Redis Cluster, classic and sharded.
+///
+/// Classic (SUBSCRIBE/PSUBSCRIBE): every node, master or replica, receives
+/// every PUBLISH (the cluster bus broadcasts it), so one connection to any
+/// node hears everything. The subscriber holds one Subscriber on one node
+/// and, when that node's link drops, moves to the next of the seed nodes at
 /// once and subscribes again to everything it held. Publish with a
 /// ClusterClient (`PUBLISH` is keyless: any node).
 ///
-/// Messages published while it moves are lost (Redis pub/sub is
-/// at-most-once); on_state_change reports `reconnecting` when the link
-/// drops and `connected` once every subscription is back on the new node.
+/// Sharded (SSUBSCRIBE, Redis 7): a shard channel belongs to the hash slot
+/// of its name (CRC16 with {hash tags}, as ClusterClient::key_slot) and only
+/// the master owning that slot delivers it. Publish with
+/// `cluster.command({"SPUBLISH", channel, msg})`, which ClusterClient routes
+/// by that slot. The subscriber learns the slot map (CLUSTER SLOTS, through a
+/// ClusterClient of its own, opened on the first ssubscribe) and keeps one
+/// connection per master that owns subscribed channels. ssubscribe takes
+/// channels of any slots: they are split per slot (one SSUBSCRIBE each, as
+/// Redis requires) and `confirmed` runs once all are confirmed. A channel is
+/// subscribed again at its new owner when
+/// - its master's link drops: the map is asked again at once, then with
+///   backoff (up to 1 s) while it still names the dead master; after a
+///   failover the promoted replica gets the channel;
+/// - the server unsubscribes it by itself (Redis 7 does when the slot
+///   migrates to another master): map refresh, subscribe at the new owner;
+/// - SSUBSCRIBE is answered with MOVED (followed at once, up to
+///   `max_redirects` times) or TRYAGAIN/CLUSTERDOWN/ASK/LOADING (after a map
+///   refresh with backoff). Any other error reply (NOPERM, a server without
+///   SSUBSCRIBE ...) fails the call's `confirmed` with that server error and
+///   the channel is dropped.
 ///
-/// Sharded pub/sub (SSUBSCRIBE/SPUBLISH) is not offered: hiredis' async API
-/// (0.14, and still 1.x) only knows SUBSCRIBE/PSUBSCRIBE as entering
-/// subscribed mode; an `smessage` then arrives with no callback queued and
-/// hiredis aborts on `assert(c->flags & REDIS_SUBSCRIBED || ...)` in
-/// redisProcessCallbacks. It would need a connection that parses pushed
-/// replies itself instead of going through redisAsyncHandleRead.
+/// hiredis (0.14, and still 1.x) only knows SUBSCRIBE/PSUBSCRIBE as entering
+/// subscribed mode: its redisProcessCallbacks aborts on the first `smessage`
+/// (an assert). So shard connections do not use hiredis' callback machinery:
+/// uvredis reads the socket through hiredis (redisBufferRead, its parser) and
+/// dispatches every reply itself; hiredis still owns the connect, the writes
+/// and the teardown. On these connections PING works (`health_check_interval`
+/// of `options.client` applies), unlike on a classic subscriber.
+///
+/// Messages published while a channel has no live subscription are lost
+/// (Redis pub/sub is at-most-once). on_state_change reports `reconnecting`
+/// when the classic link drops or a shard channel that was subscribed lost
+/// its subscription, and `connected` once everything is back.
 ///
 /// Threading: loop-thread only. Lifetime: borrows the loop; close(cb) or
 /// destroy it (pending confirmations fail with closed), then keep running
-/// the loop until it returns.
+/// the loop until it returns. A handler may unsubscribe, close or destroy
+/// the subscriber from inside itself.
 
 #include <uvredis/cluster.hpp>
 #include <uvredis/subscriber.hpp>
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +87,22 @@ class ClusterSubscriber {
   void unsubscribe(std::vector<std::string> channels, Callback<void> done = {});
   void punsubscribe(std::vector<std::string> patterns, Callback<void> done = {});
 
+  /// Sharded subscription (SSUBSCRIBE) to `channels` (any bytes, any slots),
+  /// each with `handler` (replacing an earlier handler of that shard
+  /// channel; shard channels and classic channels are separate, as in
+  /// Redis). `confirmed` runs once, when the owning masters confirmed every
+  /// channel, or with an error: usage for an empty list or invalid seeds,
+  /// closed when the subscriber closes (or the channel is sunsubscribed)
+  /// first, server when a master refused a channel for good. Messages are
+  /// delivered with an empty `pattern`.
+  void ssubscribe(std::vector<std::string> channels, MessageHandler handler, Callback<void> confirmed = {});
+  /// Stops delivery for shard `channels` at once and tells their masters;
+  /// `done` runs on a later loop turn.
+  void sunsubscribe(std::vector<std::string> channels, Callback<void> done = {});
+  /// "host:port" of the master a shard channel is confirmed on now; empty
+  /// while it is not (not yet, or being moved). For diagnostics and tests.
+  std::optional<std::string> shard_node(const std::string& channel) const;
+
   /// Handler for messages of subscriptions that have none (null: drop them).
   void on_message(MessageHandler catch_all);
   /// Told of every state change (see the file comment for moves).
@@ -69,9 +111,9 @@ class ClusterSubscriber {
   ConnectionState state() const noexcept;
   /// Counters summed over every node this subscriber has used.
   SubscriberStats stats() const noexcept;
-  /// "host:port" of the node in use now.
+  /// "host:port" of the node the classic subscriptions use now.
   std::string node() const;
-  /// How many times it moved to another node.
+  /// How many times the classic subscriptions moved to another node.
   std::uint64_t moves() const noexcept;
 
   /// Closes the connection: pending confirmations fail with closed, every

@@ -18,8 +18,9 @@
 /// most one socket read (16 KiB) per loop turn, so uvredis buffers nothing
 /// without bound; the server's pubsub output-buffer limit drops a consumer
 /// that falls too far behind, which shows up as a reconnect.
-/// Sharded pub/sub (SSUBSCRIBE) is not offered: hiredis 0.14 aborts on the
-/// first `smessage`.
+/// Sharded pub/sub (SSUBSCRIBE) is not offered here: hiredis' async API
+/// aborts on the first `smessage`. ClusterSubscriber::ssubscribe offers it on
+/// a cluster, over connections that bypass that part of hiredis.
 
 #include <uvredis/client.hpp>
 #include <uvredis/options.hpp>
@@ -56,6 +57,7 @@ struct SubscriberStats {
   std::size_t max_turn_messages = 0;      ///< Most messages handled in one loop turn.
   std::size_t channels = 0;               ///< Channels subscribed (or to be, once connected).
   std::size_t patterns = 0;               ///< Patterns subscribed (or to be).
+  std::size_t shard_channels = 0;         ///< Shard channels (ClusterSubscriber::ssubscribe).
 };
 
 class Subscriber {
