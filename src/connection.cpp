@@ -393,7 +393,12 @@ void Connection::on_tls_data(const char* data, std::size_t len) {
     request_drop(Error{ErrorKind::protocol, "protocol error: cannot buffer the server's reply"});
     return;
   }
-  redisProcessCallbacks(ac_);
+  if (cfg_.push_mode) {
+    if (drop_requested_) return;  // as read_pushed_replies: nobody wants more
+    drain_pushed_replies();
+  } else {
+    redisProcessCallbacks(ac_);
+  }
   if (on_read_) {
     auto fn = on_read_;
     fn();

@@ -211,6 +211,7 @@ class Connection {
   void on_poll(int status, int events);
   void read_input();
   void read_pushed_replies();
+  void drain_pushed_replies();
   void dispatch_pushed(Reply&& reply);
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);

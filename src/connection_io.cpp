@@ -228,11 +228,17 @@ void Connection::read_input() {
 // teardown has nothing to call; hook_cleanup fails our requests instead.
 void Connection::read_pushed_replies() {
   if (drop_requested_) return;  // a drop is decided: nobody wants more replies
-  redisContext* c = &ac_->c;
-  if (redisBufferRead(c) != REDIS_OK) {
+  if (redisBufferRead(&ac_->c) != REDIS_OK) {
     redisAsyncHandleRead(ac_);
     return;
   }
+  drain_pushed_replies();
+}
+
+// Every complete reply in hiredis' reader (fed by redisBufferRead, or by the
+// TLS bridge), dispatched by push_kind_of.
+void Connection::drain_pushed_replies() {
+  redisContext* c = &ac_->c;
   for (;;) {
     void* obj = nullptr;
     if (redisGetReply(c, &obj) != REDIS_OK) {  // malformed input: c.err is set now

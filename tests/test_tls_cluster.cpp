@@ -12,6 +12,8 @@
 #include "support/tls_certs.hpp"
 
 #include <gtest/gtest.h>
+
+#include <map>
 #include <uv.h>
 
 #include <algorithm>
@@ -434,6 +436,45 @@ TEST_F(TlsCluster, SubscriberOverTlsHearsPublishesAndMovesToAnotherNode) {
     killed->start();
     EXPECT_TRUE(cluster_->wait_ok());
   }
+}
+
+TEST_F(TlsCluster, ShardedPubSubOverTlsOnAllThreeMasters) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), tls_opts(*cluster_));
+    uvredis::ClusterSubscriber sub(loop.get(), tls_opts(*cluster_));
+    std::map<std::string, std::vector<std::string>> got;
+    std::map<std::string, RedisServer*> owner;
+    for (RedisServer* m : cluster_->masters()) owner[key_on(*cluster_, *m, "shard:")] = m;
+    ASSERT_EQ(owner.size(), 3u);
+    std::vector<std::string> chans;
+    for (auto& [c, m] : owner) chans.push_back(c);
+    int confirmed = 0;
+    sub.ssubscribe(
+        chans, [&](const uvredis::Message& m) { got[m.channel].push_back(m.payload); },
+        [&](Result<void> r) {
+          EXPECT_TRUE(r) << r.error().to_string();
+          ++confirmed;
+        });
+    ASSERT_TRUE(loop.run_until([&] { return confirmed > 0; }, 10s));
+    EXPECT_EQ(confirmed, 1);
+    // Each channel is held on its master's TLS port.
+    for (auto& [c, m] : owner) EXPECT_EQ(sub.shard_node(c), tls_name(*m)) << c;
+    for (auto& [c, m] : owner) {
+      auto r = run(loop, cc, {"SPUBLISH", c, "tls:" + c});
+      ASSERT_TRUE(r) << r.error().to_string();
+      EXPECT_EQ(r->integer(), 1) << c;  // one receiver: our subscription on the owner
+    }
+    ASSERT_TRUE(loop.run_until([&] { return got.size() == 3 && got.rbegin()->second.size() == 1; }, 10s));
+    loop.run_for(50ms);
+    for (auto& [c, m] : owner) EXPECT_EQ(got[c], std::vector<std::string>{"tls:" + c}) << c;
+    EXPECT_EQ(cc.stats().moved, 0u);
+    bool sub_closed = false;
+    sub.close([&] { sub_closed = true; });
+    ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
 }
 
 TEST_F(TlsCluster, MovedAndAskDuringAReshardFollowTlsPorts) {
