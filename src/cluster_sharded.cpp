@@ -1,5 +1,7 @@
 #include "cluster_sharded.hpp"
 
+#include "callbacks.hpp"
+
 #include "logging.hpp"
 
 #include <algorithm>
@@ -108,15 +110,12 @@ void ShardRouter::close(Function<void()> done) {
     map_timer_.close();
     sweep_timer_.close();
   }
-  auto left = std::make_shared<std::size_t>(links_.size() + (map_client_ ? 1 : 0));
-  if (*left == 0) {
+  const std::size_t n = links_.size() + (map_client_ ? 1 : 0);
+  if (n == 0) {
     if (done) post_detached(loop_, std::move(done));
     return;
   }
-  auto d = std::make_shared<Function<void()>>(std::move(done));
-  auto one = [left, d] {
-    if (--*left == 0 && *d) (*d)();
-  };
+  auto one = join_n(n, std::move(done));
   for (auto& [name, l] : links_) l->close(one);
   if (map_client_) map_client_->close(one);
 }

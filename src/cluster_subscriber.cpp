@@ -1,5 +1,6 @@
 #include <uvredis/cluster_subscriber.hpp>
 
+#include "callbacks.hpp"
 #include "cluster_keys.hpp"
 #include "cluster_sharded.hpp"
 #include "connection.hpp"
@@ -107,15 +108,12 @@ class ClusterSubscriberImpl {
     closing_ = true;
     move_timer_.close();
     // The classic subscriber and the shard links close side by side.
-    auto left = std::make_shared<int>((sub_ ? 1 : 0) + (shards_ ? 1 : 0));
-    if (*left == 0) {
+    const std::size_t n = (sub_ ? 1 : 0) + (shards_ ? 1 : 0);
+    if (n == 0) {
       if (done) post_detached(loop_, std::move(done));
       return;
     }
-    auto d = std::make_shared<Function<void()>>(std::move(done));
-    auto one = [left, d] {
-      if (--*left == 0 && *d) (*d)();
-    };
+    auto one = join_n(n, std::move(done));
     if (sub_) sub_->close(one);
     if (shards_) shards_->close(one);
   }

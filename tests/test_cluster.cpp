@@ -3,6 +3,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/cluster_keys.hpp"
+#include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/fake_server.hpp"
 #include "support/loop.hpp"
@@ -25,6 +26,10 @@ using uvredis::Result;
 using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::close_cluster;
+using uvredis::test::key_in_slot_of;
+using uvredis::test::key_on;
+using uvredis::test::run;
 namespace d = uvredis::detail;
 
 // ------------------------------------------------------------ pure logic
@@ -153,31 +158,6 @@ ClusterOptions opts_for(RedisCluster& c) {
   o.client.command_timeout = 3s;
   o.client.connect_timeout = 2s;
   return o;
-}
-
-void close_cluster(TestLoop& loop, ClusterClient& cc) {
-  bool closed = false;
-  cc.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
-
-Result<Reply> run(TestLoop& loop, ClusterClient& cc, std::vector<std::string> argv) {
-  std::optional<Result<Reply>> out;
-  std::vector<std::string_view> v(argv.begin(), argv.end());
-  cc.command(v, [&](Result<Reply> r) { out.emplace(std::move(r)); });
-  EXPECT_TRUE(loop.run_until([&] { return out.has_value(); }, 15s)) << argv[0];
-  if (!out) return uvredis::Error{ErrorKind::timeout, "test gave up"};
-  return std::move(*out);
-}
-
-std::string key_in_slot_of(const std::string& tag, int i) { return "{" + tag + "}:" + std::to_string(i); }
-
-// A key whose slot the master `m` serves.
-std::string key_on(RedisCluster& c, RedisServer& m, const std::string& prefix) {
-  for (int i = 0;; ++i) {
-    std::string k = prefix + std::to_string(i);
-    if (&c.master_of(ClusterClient::key_slot(k)) == &m) return k;
-  }
 }
 
 class Cluster : public ::testing::Test {

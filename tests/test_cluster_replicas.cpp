@@ -5,6 +5,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/cluster_reads.hpp"
+#include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_cluster.hpp"
@@ -30,6 +31,10 @@ using uvredis::Result;
 using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::close_cluster;
+using uvredis::test::key_in_slot_of;
+using uvredis::test::key_on;
+using uvredis::test::run;
 namespace d = uvredis::detail;
 
 // ------------------------------------------------------------ pure logic
@@ -79,12 +84,6 @@ ClusterOptions opts_for(RedisCluster& c, ReadFrom rf) {
   return o;
 }
 
-void close_cluster(TestLoop& loop, ClusterClient& cc) {
-  bool closed = false;
-  cc.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
-
 std::vector<RedisServer*> replicas_of(RedisCluster& c) {
   auto masters = c.masters();
   std::vector<RedisServer*> out;
@@ -116,14 +115,6 @@ void reset_stats(RedisCluster& c, const RedisServer* except = nullptr) {
 
 std::string key(int i) { return "rk:" + std::to_string(i); }
 std::string value(int i) { return "value-" + std::to_string(i); }
-
-// A key whose slot the master `m` serves.
-std::string key_on(RedisCluster& c, RedisServer& m, const std::string& prefix) {
-  for (int i = 0;; ++i) {
-    std::string k = prefix + std::to_string(i);
-    if (&c.master_of(ClusterClient::key_slot(k)) == &m) return k;
-  }
-}
 
 // Waits until the replica of `k`'s master has every write sent so far
 // through this client to that master: WAIT counts the writes of its own

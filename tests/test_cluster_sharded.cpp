@@ -6,6 +6,7 @@
 
 #include "../src/cluster_keys.hpp"
 #include "../src/shard_link.hpp"
+#include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/fake_server.hpp"
 #include "support/loop.hpp"
@@ -34,24 +35,13 @@ using uvredis::Result;
 using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::close_cluster;
+using uvredis::test::key_in_slot_of;
+using uvredis::test::key_on;
+using uvredis::test::run;
 namespace d = uvredis::detail;
 
 namespace {
-
-template <class Ex>
-Result<Reply> run(TestLoop& loop, Ex& ex, std::vector<std::string> argv, std::chrono::milliseconds limit = 15s) {
-  std::optional<Result<Reply>> out;
-  int calls = 0;
-  std::vector<std::string_view> v(argv.begin(), argv.end());
-  ex.command(v, [&](Result<Reply> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_TRUE(loop.run_until([&] { return out.has_value(); }, limit)) << argv[0];
-  EXPECT_EQ(calls, 1);
-  if (!out) return Error{ErrorKind::timeout, "test gave up"};
-  return std::move(*out);
-}
 
 // ------------------------------------------------------------ one server
 
@@ -287,12 +277,6 @@ void close_sub(TestLoop& loop, ClusterSubscriber& s) {
   EXPECT_EQ(closed, 1);
 }
 
-void close_cc(TestLoop& loop, ClusterClient& cc) {
-  bool closed = false;
-  cc.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
-
 // SPUBLISH through the cluster client until it is accepted (a failover may
 // make the first tries fail); returns the number of receivers.
 long long spublish(TestLoop& loop, ClusterClient& cc, const std::string& ch, const std::string& msg) {
@@ -358,7 +342,7 @@ TEST_F(Sharded, ChannelsOnAllThreeMastersEachMessageOnceAndSpublishRoutedBySlot)
     EXPECT_EQ(log.got[chans[0]].size(), 1u);
 
     close_sub(loop, sub);
-    close_cc(loop, cc);
+    close_cluster(loop, cc);
     EXPECT_EQ(log.states, std::vector<ConnectionState>({ConnectionState::connected, ConnectionState::closed}));
   }
   EXPECT_EQ(loop.close(), 0);
@@ -397,7 +381,7 @@ TEST_F(Sharded, SunsubscribeStopsDelivery) {
     EXPECT_EQ(sub.stats().shard_channels, 2u);
     EXPECT_EQ(sub.shard_node(a), std::nullopt);
     close_sub(loop, sub);
-    close_cc(loop, cc);
+    close_cluster(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -479,7 +463,7 @@ TEST_F(Sharded, EdgeCasesCallEveryCallbackOnce) {
     ASSERT_TRUE(loop.run_until([&] { return calls["invalid"] == 1; }));
     EXPECT_EQ(results.at("invalid").error().kind, ErrorKind::usage);
     close_sub(loop, invalid);
-    close_cc(loop, cc);
+    close_cluster(loop, cc);
     loop.run_for(20ms);
     for (auto& [name, n] : calls) EXPECT_EQ(n, 1) << name;
   }
@@ -515,7 +499,7 @@ TEST_F(Sharded, RefusedChannelFailsTheConfirmationOnceOthersStillWork) {
     ASSERT_TRUE(loop.run_until([&] { return log.total() == 1; }));
     EXPECT_EQ(sub.state(), ConnectionState::connected);
     close_sub(loop, sub);
-    close_cc(loop, cc);
+    close_cluster(loop, cc);
     EXPECT_EQ(calls, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -555,7 +539,7 @@ TEST_F(Sharded, SlotMigrationIsFollowedToTheNewOwner) {
                                                           ConnectionState::connected}));
     EXPECT_EQ(sub.stats().resubscribes, 1u);
     close_sub(loop, sub);
-    close_cc(loop, cc);
+    close_cluster(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -605,7 +589,7 @@ TEST(ShardedFailover, MessagesFlowAgainAfterTheMasterIsKilled) {
                                                            ConnectionState::connected}));
     EXPECT_GE(sub.stats().resubscribes, 1u);
     close_sub(loop, sub);
-    close_cc(loop, cc);
+    close_cluster(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -6,6 +6,7 @@
 // port would not even get a reply).
 #include <uvredis/uvredis.hpp>
 
+#include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_cluster.hpp"
@@ -35,6 +36,10 @@ using uvredis::test::RedisCluster;
 using uvredis::test::RedisClusterOptions;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::close_cluster;
+using uvredis::test::key_in_slot_of;
+using uvredis::test::key_on;
+using uvredis::test::run;
 using uvredis::test::tls_certs;
 
 namespace {
@@ -51,28 +56,6 @@ ClusterOptions tls_opts(RedisCluster& c) {
   o.client.command_timeout = 3s;
   o.client.connect_timeout = 2s;
   return o;
-}
-
-// Runs one command and checks that its callback ran exactly once.
-Result<Reply> run(TestLoop& loop, ClusterClient& cc, std::vector<std::string> argv) {
-  std::vector<std::string_view> v(argv.begin(), argv.end());
-  return uvredis::test::await<Reply>(loop, [&](uvredis::Callback<Reply> cb) { cc.command(v, std::move(cb)); }, 15s);
-}
-
-void close_cluster(TestLoop& loop, ClusterClient& cc) {
-  int closed = 0;
-  cc.close([&] { ++closed; });
-  EXPECT_TRUE(loop.run_until([&] { return closed > 0; }, 10s));
-  loop.run_for(5ms);
-  EXPECT_EQ(closed, 1);
-}
-
-// A key whose slot the master `m` serves now.
-std::string key_on(RedisCluster& c, RedisServer& m, const std::string& prefix) {
-  for (int i = 0;; ++i) {
-    std::string k = prefix + std::to_string(i);
-    if (&c.master_of(ClusterClient::key_slot(k)) == &m) return k;
-  }
 }
 
 // One TLS cluster for the suite. Tests that kill a node start it again, so

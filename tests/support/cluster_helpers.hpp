@@ -1,0 +1,48 @@
+#pragma once
+// Helpers shared by the cluster suites (plain, TLS, replicas, sharded):
+// one command awaited on any executor, closing a ClusterClient, and keys
+// placed on a given master or slot.
+
+#include "await.hpp"
+#include "loop.hpp"
+#include "redis_cluster.hpp"
+
+#include <uvredis/uvredis.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace uvredis::test {
+
+/// One command on any executor; checks that its callback ran exactly once.
+inline Result<Reply> run(TestLoop& loop, Executor& ex, const std::vector<std::string>& argv,
+                         std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+  std::vector<std::string_view> v(argv.begin(), argv.end());
+  return await<Reply>(loop, [&](Callback<Reply> cb) { ex.command(v, std::move(cb)); }, limit);
+}
+
+/// close(cb) on a ClusterClient; checks that `cb` ran exactly once.
+inline void close_cluster(TestLoop& loop, ClusterClient& cc) {
+  int closed = 0;
+  cc.close([&] { ++closed; });
+  EXPECT_TRUE(loop.run_until([&] { return closed > 0; }, std::chrono::seconds(10)));
+  loop.run_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(closed, 1);
+}
+
+/// A key whose slot the master `m` serves now.
+inline std::string key_on(RedisCluster& c, RedisServer& m, const std::string& prefix) {
+  for (int i = 0;; ++i) {
+    std::string k = prefix + std::to_string(i);
+    if (&c.master_of(ClusterClient::key_slot(k)) == &m) return k;
+  }
+}
+
+/// The i-th key of the slot of {tag}.
+inline std::string key_in_slot_of(const std::string& tag, int i) { return "{" + tag + "}:" + std::to_string(i); }
+
+}  // namespace uvredis::test
