@@ -39,6 +39,7 @@ ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
 
   base_ = opts_.client.address;
   if (opts_.seeds.empty()) invalid_ = Error{ErrorKind::usage, "ClusterOptions.seeds is empty"};
+  bool saw_tls = false, saw_plain = false;  // explicit schemes only: "host:port" goes with either
   for (const std::string& s : opts_.seeds) {
     if (invalid_) break;
     auto a = Address::parse(s);
@@ -53,6 +54,14 @@ ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
       }
       if (a->db != 0) invalid_ = Error{ErrorKind::usage, "Redis Cluster has database 0 only (seed '" + s + "')"};
       if (a->tls) base_.tls = true;
+      // Every node connection uses one scheme: a plain redis:// seed next to
+      // a rediss:// one would silently become TLS.
+      if (s.find("://") != std::string::npos) {
+        if (a->tls ? saw_plain : saw_tls)
+          invalid_ = Error{ErrorKind::usage, "cluster seeds mix redis:// and rediss:// ('" + s +
+                                                 "'); every node connection uses one scheme"};
+        (a->tls ? saw_tls : saw_plain) = true;
+      }
       seeds_.push_back(std::move(*a));
     }
   }

@@ -872,6 +872,18 @@ TEST_F(Cluster, UnreachableSeedsFailWithAConnectError) {
     ASSERT_FALSE(b);
     EXPECT_EQ(b.error().kind, ErrorKind::usage);
     close_cluster(loop, bad);
+
+    // Seeds that disagree on TLS: refused up front (a schemeless seed goes
+    // with either), nothing is sent.
+    ClusterOptions mixed;
+    mixed.seeds = {"127.0.0.1:1", "rediss://127.0.0.1:2", "redis://127.0.0.1:3"};
+    ClusterClient mix(loop.get(), mixed);
+    auto m = run(loop, mix, {"GET", "x"});
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().kind, ErrorKind::usage);
+    EXPECT_NE(m.error().message.find("mix redis:// and rediss://"), std::string::npos) << m.error().message;
+    EXPECT_EQ(mix.stats().nodes.sent, 0u);
+    close_cluster(loop, mix);
   }
   EXPECT_EQ(loop.close(), 0);
 }

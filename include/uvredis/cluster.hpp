@@ -104,7 +104,8 @@ struct ClusterOptions {
   /// Where discovery starts: "host:port", redis:// or rediss:// URLs, any
   /// subset of the cluster's nodes (masters or replicas). Credentials in a
   /// seed URL apply to every node unless `client.address` has its own; a
-  /// rediss:// seed makes every node connection TLS.
+  /// rediss:// seed makes every node connection TLS (seeds that mix redis://
+  /// and rediss:// are a usage error; "host:port" goes with either).
   std::vector<std::string> seeds;
 
   /// Per-node connection settings: timeouts, reconnect backoff, queue bounds,
