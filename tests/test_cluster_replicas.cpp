@@ -438,7 +438,7 @@ TEST_F(ClusterReplicas, ReplicaConnectionsSendReadonlyAgainAfterAReconnect) {
 }
 
 // Its own cluster: a killed replica leaves the shared one short of a node.
-TEST(ClusterReplicaFailure, ReadsKeepSucceedingWhenAReplicaIsKilled) {
+TEST(ClusterReplicaLoss, ReadsKeepSucceedingWhenAReplicaIsKilled) {
   RedisCluster cluster;
   const int nkeys = 600;
   TestLoop loop;
