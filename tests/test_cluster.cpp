@@ -365,6 +365,62 @@ TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST_F(Cluster, EveryTypedCommandFamilyRoutesToTheOwnerOfItsKeyOnAllThreeMasters) {
+  using uvredis::test::await;
+  using OptString = std::optional<std::string>;
+  using Strings = std::vector<std::string>;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    auto masters = cluster_->masters();
+    ASSERT_EQ(masters.size(), 3u);
+    int checked = 0;
+    for (RedisServer* m : masters) {
+      // One key per family, each in a slot this master serves.
+      const std::string s = key_on(*cluster_, *m, "str:"), h = key_on(*cluster_, *m, "hash:"),
+                        l = key_on(*cluster_, *m, "list:"), st = key_on(*cluster_, *m, "set:"),
+                        z = key_on(*cluster_, *m, "zset:"), c = key_on(*cluster_, *m, "ctr:");
+      // strings
+      ASSERT_TRUE(await<bool>(loop, [&](auto cb) { cc.set(s, "sv", cb); }).value());
+      EXPECT_EQ(await<OptString>(loop, [&](auto cb) { cc.get(s, cb); }).value(), OptString("sv"));
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.incr(c, cb); }).value(), 1);
+      // hashes
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.hset(h, "f", "hv", cb); }).value(), 1);
+      EXPECT_EQ(await<OptString>(loop, [&](auto cb) { cc.hget(h, "f", cb); }).value(), OptString("hv"));
+      // lists
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.rpush(l, {"a", "b"}, cb); }).value(), 2);
+      EXPECT_EQ(await<Strings>(loop, [&](auto cb) { cc.lrange(l, 0, -1, cb); }).value(), (Strings{"a", "b"}));
+      // sets
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.sadd(st, {"x"}, cb); }).value(), 1);
+      EXPECT_EQ(await<Strings>(loop, [&](auto cb) { cc.smembers(st, cb); }).value(), (Strings{"x"}));
+      // sorted sets
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.zadd(z, {{"m", 2.5}}, cb); }).value(), 1);
+      EXPECT_EQ(await<std::optional<double>>(loop, [&](auto cb) { cc.zscore(z, "m", cb); }).value(),
+                std::optional<double>(2.5));
+      // keys
+      EXPECT_TRUE(await<bool>(loop, [&](auto cb) { cc.expire(s, 100s, cb); }).value());
+      EXPECT_TRUE(await<uvredis::Ttl>(loop, [&](auto cb) { cc.ttl(s, cb); }).value().exists());
+      EXPECT_EQ(await<std::string>(loop, [&](auto cb) { cc.type(z, cb); }).value(), "zset");
+      // Server side: each key lives on this master, with the right type.
+      EXPECT_EQ(m->cmd({"TYPE", s}), "string");
+      EXPECT_EQ(m->cmd({"TYPE", c}), "string");
+      EXPECT_EQ(m->cmd({"TYPE", h}), "hash");
+      EXPECT_EQ(m->cmd({"TYPE", l}), "list");
+      EXPECT_EQ(m->cmd({"TYPE", st}), "set");
+      EXPECT_EQ(m->cmd({"TYPE", z}), "zset");
+      EXPECT_GT(m->cmd_int({"TTL", s}), 0);
+      // DEL over all six keys: one slot each, split and summed.
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.del({s, c, h, l, st, z}, cb); }).value(), 6);
+      EXPECT_EQ(m->cmd_int({"DBSIZE"}), 0);
+      ++checked;
+    }
+    EXPECT_EQ(checked, 3);
+    EXPECT_EQ(cc.stats().moved, 0u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
   TestLoop loop;
   {
