@@ -22,30 +22,6 @@ std::string glob_escape(std::string_view s) {
   return out;
 }
 
-struct ScanWalk {
-  Executor* ex;
-  std::string pattern;
-  std::size_t strip;
-  std::unordered_set<std::string> seen;  // SCAN may return a key twice
-  std::vector<std::string> keys;
-  Callback<std::vector<std::string>> cb;
-};
-
-void scan_step(const std::shared_ptr<ScanWalk>& w, std::string cursor) {
-  w->ex->command({"SCAN", cursor, "MATCH", w->pattern, "COUNT", "1000"}, [w](Result<Reply> r) {
-    if (!r) return w->cb(std::move(r).error());
-    if (!r->is_array() || r->size() != 2 || !(*r)[1].is_array())
-      return w->cb(decode::unexpected(*r, "a SCAN reply"));
-    for (auto& k : r->elements()[1].elements()) {
-      std::string key = k.take_str();
-      if (w->seen.insert(key).second) w->keys.push_back(key.substr(w->strip));
-    }
-    std::string next((*r)[0].str());
-    if (next == "0") return w->cb(std::move(w->keys));
-    scan_step(w, std::move(next));  // the next batch leaves once this reply is in: the loop stays free
-  });
-}
-
 }  // namespace
 
 KvCore::KvCore(Executor& ex, std::string prefix) : ex_(&ex), prefix_(std::move(prefix)) {}
@@ -134,12 +110,27 @@ void KvCore::batch_remove(std::vector<std::string> keys, Callback<std::size_t> c
 }
 
 void KvCore::list(std::string_view prefix, Callback<std::vector<std::string>> cb) {
-  auto w = std::make_shared<ScanWalk>();
-  w->ex = ex_;
-  w->pattern = glob_escape(prefix_) + glob_escape(prefix) + "*";
-  w->strip = prefix_.size();
-  w->cb = std::move(cb);
-  scan_step(w, "0");
+  struct Found {
+    std::unordered_set<std::string> seen;  // SCAN may return a key twice
+    std::vector<std::string> keys;
+  };
+  auto found = std::make_shared<Found>();
+  ScanOptions so;
+  so.match = glob_escape(prefix_) + glob_escape(prefix) + "*";
+  so.count = 1000;
+  // Executor::scan_all: one SCAN per reply, so the loop stays free; on a
+  // ClusterClient it walks every master.
+  ex_->scan_all(
+      so,
+      [found, strip = prefix_.size()](std::vector<std::string> batch) {
+        for (auto& key : batch)
+          if (found->seen.insert(key).second) found->keys.push_back(key.substr(strip));
+        return true;
+      },
+      [found, cb = std::move(cb)](Result<void> r) mutable {
+        if (!r) return cb(std::move(r).error());
+        cb(std::move(found->keys));
+      });
 }
 
 void KvCore::health(std::chrono::milliseconds deadline, Callback<void> cb) {

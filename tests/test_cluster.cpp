@@ -421,6 +421,54 @@ TEST_F(Cluster, EveryTypedCommandFamilyRoutesToTheOwnerOfItsKeyOnAllThreeMasters
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST_F(Cluster, ScanAllWalksEveryMasterAndCanStopEarly) {
+  using uvredis::test::await;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), opts_for(*cluster_));  // scan_all is the first call: it waits for the map
+    std::set<std::string> seen;
+    int batches = 0;
+    uvredis::ScanOptions so;
+    so.match = "walk:*";
+    so.count = 50;
+    auto none = await<void>(loop, [&](auto cb) {
+      cc.scan_all(so, [&](std::vector<std::string> b) { batches += static_cast<int>(b.size()); return true; }, cb);
+    });
+    ASSERT_TRUE(none) << none.error().to_string();
+    EXPECT_EQ(batches, 0);
+    std::vector<std::string> argv{"MSET"};
+    for (int i = 0; i < 1500; ++i) {
+      argv.push_back("walk:" + std::to_string(i));
+      argv.push_back("x");
+    }
+    ASSERT_TRUE(run(loop, cc, argv));
+    ASSERT_TRUE(run(loop, cc, {"SET", "other", "y"}));
+    for (RedisServer* m : cluster_->masters()) EXPECT_GT(m->cmd_int({"DBSIZE"}), 300);
+    auto all = await<void>(loop, [&](auto cb) {
+      cc.scan_all(so,
+                  [&](std::vector<std::string> b) {
+                    ++batches;
+                    seen.insert(b.begin(), b.end());
+                    return true;
+                  },
+                  cb);
+    });
+    ASSERT_TRUE(all) << all.error().to_string();
+    EXPECT_EQ(seen.size(), 1500u);
+    EXPECT_EQ(seen.count("other"), 0u);
+    EXPECT_GT(batches, 3);
+    // on_batch says stop: no more batches, done once with success.
+    int after_stop = 0;
+    auto stopped = await<void>(loop, [&](auto cb) {
+      cc.scan_all(so, [&](std::vector<std::string>) { ++after_stop; return false; }, cb);
+    });
+    ASSERT_TRUE(stopped);
+    EXPECT_EQ(after_stop, 1);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
   TestLoop loop;
   {
@@ -1208,6 +1256,11 @@ TEST_F(Cluster, RecipesWorkUnchangedOnTheCluster) {
     ASSERT_EQ(got->size(), 300u);
     for (int i = 0; i < 300; ++i) EXPECT_EQ((*got)[i], std::optional<std::string>("v" + std::to_string(i)));
     for (RedisServer* m : cluster_->masters()) EXPECT_GT(m->cmd_int({"DBSIZE"}), 50);
+    // list() walks every master (SCAN is per node).
+    auto listed = await<std::vector<std::string>>(loop, [&](auto cb) { kv.list("k", cb); });
+    ASSERT_TRUE(listed) << listed.error().to_string();
+    std::set<std::string> unique(listed->begin(), listed->end());
+    EXPECT_EQ(unique, std::set<std::string>(keys.begin(), keys.end()));
 
     uvredis::SessionStore sessions(cc);
     auto id = await<std::string>(loop, [&](auto cb) { sessions.create({{"user", "alice"}}, cb); });

@@ -24,7 +24,8 @@
 ///   DBSIZE (summed), FLUSHALL, FLUSHDB, SCRIPT LOAD/FLUSH and FUNCTION
 ///   LOAD/DELETE/FLUSH/RESTORE, which go to every master (one reply: the
 ///   first, or the first error; not retried, as some masters may have run it).
-///   For anything else per node use command_to().
+///   For anything else per node use command_to(); a raw SCAN sent with
+///   command() reaches one master only: walk them all with scan_all().
 /// - MOVED: updates the map, resends, refreshes the map. ASK: sends ASKING +
 ///   the command to the importing node as one group, map unchanged.
 ///   TRYAGAIN, CLUSTERDOWN and commands that never left (the node could not
@@ -203,6 +204,16 @@ class ClusterClient final : public Executor {
   /// watch_transaction, which re-leases where the slot went). Give the
   /// Lease back (destroy it) before closing the ClusterClient.
   void lease(std::string_view key, detail::Function<void(Result<std::unique_ptr<Lease>>)> cb);
+
+  /// Walks the keyspace of every master in turn (SCAN is per node; a cursor
+  /// means nothing to another node): waits for the slot map, then runs
+  /// Executor::scan_all's SCAN chain on each master the map names at that
+  /// moment, one after the other. Same contract as Executor::scan_all
+  /// (on_batch may stop it; `done` once); a master lost during the walk ends
+  /// it with that error. Keys that move between masters meanwhile may be
+  /// missed or seen twice. KvStore::list and other recipes use this.
+  void scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
+                Callback<void> done = {}) override;
 
   /// Runs `fn` on a later loop turn (loop thread only).
   void post(detail::Function<void()> fn) override;

@@ -78,9 +78,10 @@ class Executor : public Commands<Executor> {
   /// the error of the step that failed (keys already delivered stay
   /// delivered). As with SCAN, a key present throughout is seen at least
   /// once and may be seen more than once; `opts.count` sizes the batches.
-  /// This Executor must outlive `done`.
-  void scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
-                Callback<void> done = {});
+  /// This Executor must outlive `done`. (A ClusterClient walks every
+  /// master in turn, see cluster.hpp.)
+  virtual void scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
+                        Callback<void> done = {});
 
   /// The sink of the typed helpers (see commands.hpp): sends argv and
   /// decodes the reply into T for `cb`.
