@@ -1287,3 +1287,24 @@ TEST_F(Cluster, RecipesWorkUnchangedOnTheCluster) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+TEST_F(Cluster, ExampleRunsAgainstTheCluster) {
+  const char* dir = std::getenv("UVREDIS_EXAMPLES_DIR");
+  if (!dir) GTEST_SKIP() << "UVREDIS_EXAMPLES_DIR not set (run through meson test or tests/run-all.sh)";
+  std::string seeds;
+  for (const std::string& s : cluster_->seeds()) seeds += (seeds.empty() ? "" : ",") + s;
+  const std::string cmd = "REDIS_CLUSTER=" + seeds + " timeout 30 " + dir + "/cluster 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int st = ::pclose(p);
+  EXPECT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("MGET -> hello from a cluster | bye | 100"), std::string::npos) << out;
+  EXPECT_NE(out.find("transfer: committed"), std::string::npos) << out;
+  EXPECT_NE(out.find("smessage room:{42}: hello shard"), std::string::npos) << out;
+  RedisServer& acct = cluster_->master_of(ClusterClient::key_slot("acct"));
+  EXPECT_EQ(acct.cmd({"GET", "{acct}.alice"}), "90");
+  EXPECT_EQ(acct.cmd({"GET", "{acct}.bob"}), "10");
+}
