@@ -3,6 +3,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/cluster_keys.hpp"
+#include "support/shell.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/fake_server.hpp"
@@ -1294,12 +1295,8 @@ TEST_F(Cluster, ExampleRunsAgainstTheCluster) {
   std::string seeds;
   for (const std::string& s : cluster_->seeds()) seeds += (seeds.empty() ? "" : ",") + s;
   const std::string cmd = "REDIS_CLUSTER=" + seeds + " timeout 30 " + dir + "/cluster 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[256];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int st = ::pclose(p);
+  int st = -1;
+  const std::string out = uvredis::test::run_shell(cmd, st);
   EXPECT_EQ(st, 0) << out;
   EXPECT_NE(out.find("MGET -> hello from a cluster | bye | 100"), std::string::npos) << out;
   EXPECT_NE(out.find("transfer: committed"), std::string::npos) << out;

@@ -4,6 +4,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/lock_detail.hpp"
+#include "support/shell.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -668,12 +669,8 @@ TEST(LockExample, SeedScenarioRunsAgainstARealServer) {
   if (!dir) GTEST_SKIP() << "UVREDIS_EXAMPLES_DIR not set (run through meson test)";
   RedisServer server;
   const std::string cmd = "REDIS_URL=" + server.url() + " " + dir + "/locks 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[256];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int st = ::pclose(p);
+  int st = -1;
+  const std::string out = uvredis::test::run_shell(cmd, st);
   EXPECT_EQ(st, 0) << out;
   EXPECT_NE(out.find("B: wait 0 -> not obtained"), std::string::npos) << out;
   EXPECT_NE(out.find("(decreasing)"), std::string::npos) << out;
