@@ -51,12 +51,27 @@ std::string role_is_not_master(const Reply& r) {
   return "gave an unexpected answer to ROLE";
 }
 
+std::string replica_check(const Reply& r) {
+  std::string why = replica_link_problem(r);
+  return why.empty() ? why : "serves no reads: " + why;
+}
+
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 }  // namespace
+
+std::string replica_link_problem(const Reply& role) {
+  if (!role.is_array() || role.size() < 1 || !role[0].is_string()) return "unexpected answer to ROLE";
+  const std::string_view kind = role[0].str();
+  if (kind == "master") return {};
+  if (kind != "slave") return "ROLE says " + std::string(kind);
+  if (role.size() < 4 || !role[3].is_string()) return "unexpected answer to ROLE";
+  if (role[3].str() == "connected") return {};
+  return "the replica's link to its master is '" + std::string(role[3].str()) + "', not 'connected' (not in sync)";
+}
 
 std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options) {
 #ifdef UVREDIS_HAVE_TLS
@@ -483,7 +498,13 @@ void Connection::begin_handshake() {
   if (a.db != 0) add({"SELECT", db}, "SELECT " + db);
   if (!cfg_.client_name.empty()) add({"CLIENT", "SETNAME", cfg_.client_name}, "CLIENT SETNAME");
   // A cluster replica forgets READONLY with the link: it belongs in every handshake.
-  if (cfg_.readonly) add({"READONLY"}, "READONLY");
+  if (cfg_.readonly) {
+    add({"READONLY"}, "READONLY");
+    // A replica that is not in sync (just restarted, still loading from its
+    // master) would answer reads from an empty or old data set: such a link
+    // fails to connect and tries again; reads go to the master meanwhile.
+    add({"ROLE"}, "ROLE", &replica_check);
+  }
   // Sentinels may still name a node that was just demoted: write nowhere
   // but to a node that says it is the master.
   if (cfg_.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);

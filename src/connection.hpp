@@ -79,6 +79,10 @@ struct ConnectionConfig {
   std::shared_ptr<SentinelResolver> sentinel;
 };
 
+/// Why a cluster link (READONLY) should not serve reads, from its ROLE
+/// reply: empty for a master or a replica whose master link is `connected`.
+std::string replica_link_problem(const Reply& role);
+
 /// The TLS context for `options` when its address is rediss:// and this
 /// build has TLS; null otherwise. Build it once per Client or Subscriber and
 /// share it among their connections (ConnectionConfig::tls).

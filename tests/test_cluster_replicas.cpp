@@ -5,6 +5,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/cluster_reads.hpp"
+#include "../src/connection.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"
@@ -38,6 +39,25 @@ using uvredis::test::run;
 namespace d = uvredis::detail;
 
 // ------------------------------------------------------------ pure logic
+
+TEST(ReplicaReadable, OnlyMastersAndReplicasInSyncServeReads) {
+  using uvredis::detail::replica_link_problem;
+  auto role = [](std::vector<Reply> v) { return Reply::array(std::move(v)); };
+  EXPECT_EQ(replica_link_problem(role({Reply::string("master"), Reply::integer(10), Reply::array({})})), "");
+  auto replica = [&](const char* state) {
+    return role({Reply::string("slave"), Reply::string("127.0.0.1"), Reply::integer(7000), Reply::string(state),
+                 Reply::integer(42)});
+  };
+  EXPECT_EQ(replica_link_problem(replica("connected")), "");
+  for (const char* s : {"connect", "connecting", "sync"}) {
+    const std::string why = replica_link_problem(replica(s));
+    EXPECT_NE(why.find("not in sync"), std::string::npos) << s << ": " << why;
+    EXPECT_NE(why.find(s), std::string::npos) << why;
+  }
+  EXPECT_FALSE(replica_link_problem(role({Reply::string("sentinel"), Reply::array({})})).empty());
+  EXPECT_FALSE(replica_link_problem(Reply::string("OK")).empty());
+  EXPECT_FALSE(replica_link_problem(role({Reply::string("slave")})).empty());
+}
 
 TEST(ReplicaReadable, ReadOnlyCommandsWithKeysAreReadsAndNothingElse) {
   auto ro = [](std::vector<std::string_view> argv) { return d::replica_readable(argv); };

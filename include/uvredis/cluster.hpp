@@ -141,8 +141,11 @@ struct ClusterOptions {
   /// cluster_readonly), and drops a replica's connection when a refresh no
   /// longer lists it. Staleness: replication is asynchronous, so a read
   /// issued right after a write, even an acknowledged one, may see the old
-  /// value (or no key); a replica that has just restarted may answer from
-  /// an empty data set until its first sync; reads of a slot being migrated
+  /// value (or no key). Each handshake also asks ROLE: a replica whose link
+  /// to its master is not `connected` (just restarted, still syncing) fails
+  /// to connect and tries again, so its reads go to the master until it is
+  /// in sync (a link that drops later is only seen at the next reconnect).
+  /// Reads of a slot being migrated
   /// may miss keys that already moved. Send a read that must see your own
   /// writes through a client with the default, or after WAIT in the same
   /// command_group (groups always go to the master).
