@@ -1,7 +1,7 @@
 // uvredis on Redis Cluster: typed commands routed by slot, a multi-key MGET
-// over several slots, reads from replicas, an optimistic WATCH transaction
-// on one slot, and sharded pub/sub. Run with the cluster's nodes in
-// REDIS_CLUSTER, e.g. REDIS_CLUSTER=127.0.0.1:7000,127.0.0.1:7001.
+// over several slots, an optimistic WATCH transaction on one slot, and
+// sharded pub/sub. Run with the cluster's nodes in REDIS_CLUSTER, e.g.
+// REDIS_CLUSTER=127.0.0.1:7000,127.0.0.1:7001.
 #include <uvredis/uvredis.hpp>
 #include <uv.h>
 
@@ -17,7 +17,10 @@ int main() {
   uvredis::ClusterOptions opts;
   std::stringstream list(seeds);
   for (std::string s; std::getline(list, s, ',');) opts.seeds.push_back(s);
-  opts.read_from = uvredis::ReadFrom::replica_preferred;  // GETs may go to replicas (possibly stale)
+  // Reads go to the masters here, so the MGET below sees the SETs before it.
+  // ReadFrom::replica_preferred would spread them over the replicas, which
+  // may not have a write yet right after it was acknowledged.
+  opts.read_from = uvredis::ReadFrom::master;
 
   uv_loop_t* loop = uv_default_loop();
   uvredis::ClusterClient cluster(loop, opts);
