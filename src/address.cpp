@@ -111,6 +111,24 @@ Result<void> parse_query(std::string_view text, std::string_view q, Address& a) 
 
 namespace detail {
 bool url_decode(std::string_view in, std::string& out) { return percent_decode(in, out); }
+
+UrlParts split_url(std::string_view rest) {
+  UrlParts u;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    u.query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    u.path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    u.userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+  }
+  u.authority = rest;
+  return u;
+}
 }  // namespace detail
 
 Result<Address> Address::parse(std::string_view text) {
@@ -139,19 +157,10 @@ Result<Address> Address::parse(std::string_view text) {
     return bad(text, "unknown scheme '" + std::string(scheme) + "' (expected redis, rediss or unix)");
   a.tls = scheme == "rediss";
 
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  std::string_view path;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    path = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-  }
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    auto userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
+  const detail::UrlParts u = detail::split_url(rest);
+  const std::string_view query = u.query, path = u.path, userinfo = u.userinfo;
+  rest = u.authority;
+  if (!userinfo.empty()) {
     auto colon = userinfo.find(':');
     std::string_view user = userinfo.substr(0, colon);
     if (!percent_decode(user, a.username)) return bad(text, "bad %-escape in the user name");

@@ -47,21 +47,9 @@ Result<ClientOptions> parse_sentinel_url(std::string_view url) {
   std::string_view rest = url.substr(scheme.size());
   ClientOptions o;
 
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  std::string_view path;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    path = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-  }
-  std::string_view userinfo;
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-  }
+  const UrlParts u = split_url(rest);
+  const std::string_view query = u.query, path = u.path, userinfo = u.userinfo;
+  rest = u.authority;
 
   // path: master_name[/db]
   std::string_view name = path.substr(0, path.find('/'));

@@ -14,4 +14,15 @@ Result<ClientOptions> parse_sentinel_url(std::string_view url);
 /// %XX decoding shared with Address::parse; false on a malformed escape.
 bool url_decode(std::string_view in, std::string& out);
 
+/// The parts of what follows "scheme://": `userinfo@authority/path?query`
+/// (each empty when absent; the userinfo ends at the last '@').
+struct UrlParts {
+  std::string_view userinfo;
+  std::string_view authority;
+  std::string_view path;
+  std::string_view query;
+};
+/// Shared by Address::parse and parse_sentinel_url.
+UrlParts split_url(std::string_view rest);
+
 }  // namespace uvredis::detail
