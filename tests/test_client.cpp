@@ -2,6 +2,7 @@
 // ordering, binary safety, refusals, routing, poster, logging.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -22,34 +23,11 @@ using uvredis::Reply;
 using uvredis::Result;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::close_and_wait;
+using uvredis::test::run_one;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  return *o;
-}
-
-// Runs one command to completion and returns its result.
-Result<Reply> run_one(TestLoop& loop, Client& c, std::initializer_list<std::string_view> argv) {
-  std::optional<Result<Reply>> out;
-  int calls = 0;
-  c.command(argv, [&](Result<Reply> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
-  EXPECT_EQ(calls, 1);
-  if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
-  return std::move(*out);
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
 
 }  // namespace
 
@@ -57,7 +35,7 @@ TEST(Client, ConnectsByIpAndRoundTrips) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     auto set = run_one(loop, c, {"SET", "k", "v"});
     ASSERT_TRUE(set) << set.error().to_string();
     EXPECT_EQ(set->str(), "OK");
@@ -65,7 +43,7 @@ TEST(Client, ConnectsByIpAndRoundTrips) {
     ASSERT_TRUE(get);
     EXPECT_EQ(get->str(), "v");
     EXPECT_EQ(c.state(), uvredis::ConnectionState::connected);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
     EXPECT_EQ(c.state(), uvredis::ConnectionState::closed);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -81,7 +59,7 @@ TEST(Client, ConnectsByHostName) {
     auto r = run_one(loop, c, {"PING"});
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(r->str(), "PONG");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -94,15 +72,15 @@ TEST(Client, ConnectsByUnixSocketAndSelectsDb) {
     ASSERT_TRUE(o) << o.error().message;
     Client c(loop.get(), *o);
     ASSERT_TRUE(run_one(loop, c, {"SET", "in3", "x"}));
-    Client c0(loop.get(), opts_for(server));
+    Client c0(loop.get(), options_for(server));
     auto n0 = run_one(loop, c0, {"EXISTS", "in3"});
     ASSERT_TRUE(n0);
     EXPECT_EQ(n0->integer(), 0);
     auto n3 = run_one(loop, c, {"EXISTS", "in3"});
     ASSERT_TRUE(n3);
     EXPECT_EQ(n3->integer(), 1);
-    close_client(loop, c);
-    close_client(loop, c0);
+    close_and_wait(loop, c, 10s);
+    close_and_wait(loop, c0, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -111,13 +89,13 @@ TEST(Client, SetsClientName) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.client_name = "game-server-7";
     Client c(loop.get(), o);
     auto r = run_one(loop, c, {"CLIENT", "GETNAME"});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->str(), "game-server-7");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -135,13 +113,13 @@ TEST(Client, WrongPasswordIsReportedNotHung) {
     EXPECT_EQ(r.error().kind, ErrorKind::connect);
     EXPECT_NE(r.error().message.find("AUTH failed"), std::string::npos) << r.error().message;
     EXPECT_NE(r.error().message.find("WRONGPASS"), std::string::npos) << r.error().message;
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
 
     auto good = ClientOptions::from_url("redis://:right@127.0.0.1:" + std::to_string(server.port()));
     Client c2(loop.get(), *good);
     auto ok = run_one(loop, c2, {"PING"});
     ASSERT_TRUE(ok) << ok.error().to_string();
-    close_client(loop, c2);
+    close_and_wait(loop, c2, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -156,7 +134,7 @@ TEST(Client, AclUserAuthenticates) {
     auto who = run_one(loop, c, {"ACL", "WHOAMI"});
     ASSERT_TRUE(who) << who.error().to_string();
     EXPECT_EQ(who->str(), "alice");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
 
     auto bad = ClientOptions::from_url("redis://mallory:pw1@127.0.0.1:" + std::to_string(server.port()));
     Client c2(loop.get(), *bad);
@@ -164,7 +142,7 @@ TEST(Client, AclUserAuthenticates) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::connect);
     EXPECT_NE(r.error().message.find("WRONGPASS"), std::string::npos) << r.error().message;
-    close_client(loop, c2);
+    close_and_wait(loop, c2, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -196,7 +174,7 @@ TEST(Client, RefusedConnectionIsReportedWithinConnectTimeout) {
     ASSERT_FALSE(states.empty());
     EXPECT_EQ(states.front(), uvredis::ConnectionState::reconnecting);
     EXPECT_NE(why.find("refused"), std::string::npos);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -205,7 +183,7 @@ TEST(Client, CallbacksNeverRunInsideTheIssuingCall) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     bool inside = true;
     int refused = 0;
     c.command({"SELECT", "1"}, [&](Result<Reply> r) {
@@ -232,7 +210,7 @@ TEST(Client, CallbacksNeverRunInsideTheIssuingCall) {
     ASSERT_TRUE(loop.run_until([&] { return refused == 3; }));
     auto still = run_one(loop, c, {"PING"});
     EXPECT_TRUE(still);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -241,7 +219,7 @@ TEST(Client, HundredThousandCommandsInOneTurnArriveInOrderInFewWrites) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     ASSERT_TRUE(run_one(loop, c, {"PING"}));
     const int n = 100000;
     std::vector<int> calls(n, 0);
@@ -265,7 +243,7 @@ TEST(Client, HundredThousandCommandsInOneTurnArriveInOrderInFewWrites) {
     EXPECT_LT(writes, 200u) << "writes: " << writes;
     EXPECT_GE(c.stats().sent, static_cast<std::uint64_t>(n));
     EXPECT_EQ(c.stats().in_flight, 0u);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -274,7 +252,7 @@ TEST(Client, BinaryKeysAndValuesRoundTrip) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     const std::string key("bin\0key\r\n", 9);
     const std::string val("\0\r\n$3\r\n*1\r\n\xff", 13);
     std::string big(1 << 20, '\0');
@@ -288,7 +266,7 @@ TEST(Client, BinaryKeysAndValuesRoundTrip) {
     ASSERT_TRUE(b);
     EXPECT_EQ(b->str().size(), big.size());
     EXPECT_TRUE(b->str() == big);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -297,7 +275,7 @@ TEST(Client, InjectionLookingKeysStayData) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     const std::string k1 = "a\r\nFLUSHALL\r\n";
     const std::string k2 = "%s%n%x";
     const std::string k3("*1\r\n$8\r\nFLUSHALL\r\n", 18);
@@ -310,7 +288,7 @@ TEST(Client, InjectionLookingKeysStayData) {
     EXPECT_EQ(run_one(loop, c, {"GET", k1})->str(), k2);
     EXPECT_EQ(run_one(loop, c, {"GET", k2})->str(), k3);
     EXPECT_EQ(run_one(loop, c, {"GET", k3})->str(), k1);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -319,7 +297,7 @@ TEST(Client, ServerErrorsCarryTheirPrefix) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     ASSERT_TRUE(run_one(loop, c, {"LPUSH", "list", "x"}));
     auto r = run_one(loop, c, {"GET", "list"});
     ASSERT_FALSE(r);
@@ -331,7 +309,7 @@ TEST(Client, ServerErrorsCarryTheirPrefix) {
     EXPECT_EQ(u.error().code(), "ERR");
     EXPECT_TRUE(run_one(loop, c, {"PING"}));
     EXPECT_EQ(c.stats().errors, 2u);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -340,7 +318,7 @@ TEST(Client, BlockingCommandsDoNotDelayOthers) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     bool blpop_done = false;
     bool get_done_first = false;
     c.command({"BLPOP", "emptylist", "1"}, [&](Result<Reply> r) {
@@ -364,7 +342,7 @@ TEST(Client, BlockingCommandsDoNotDelayOthers) {
       });
     c.command({"LPUSH", "jobs", "a", "b"}, [](Result<Reply> r) { EXPECT_TRUE(r); });
     ASSERT_TRUE(loop.run_until([&] { return popped == 2; }, 5s));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -373,7 +351,7 @@ TEST(Client, QueueOverflowFailsClearly) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.max_queued_commands = 10;
     Client c(loop.get(), o);
     int ok = 0, overflow = 0;
@@ -387,7 +365,7 @@ TEST(Client, QueueOverflowFailsClearly) {
     ASSERT_TRUE(loop.run_until([&] { return ok + overflow == 25; }));
     EXPECT_EQ(ok, 10);
     EXPECT_EQ(overflow, 15);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -396,7 +374,7 @@ TEST(Client, PosterRunsWorkFromOtherThreadsOnTheLoop) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     auto poster = c.poster();
     const auto loop_thread = std::this_thread::get_id();
     int done = 0;
@@ -419,7 +397,7 @@ TEST(Client, PosterRunsWorkFromOtherThreadsOnTheLoop) {
     ASSERT_TRUE(loop.run_until([&] { return done == 100; }));
     EXPECT_TRUE(all_on_loop);
     EXPECT_EQ(server.cmd_int({"GET", "posted"}), 100);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
     EXPECT_FALSE(poster.post([] {}));
   }
   EXPECT_EQ(loop.close(), 0);
@@ -437,12 +415,12 @@ TEST(Client, LogsNeverContainThePassword) {
     o->logger = logger;
     Client c(loop.get(), *o);
     ASSERT_TRUE(run_one(loop, c, {"PING"}));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
     auto bad = ClientOptions::from_url("redis://default:Wr0ng-Secret@127.0.0.1:" + std::to_string(server.port()));
     bad->logger = logger;
     Client c2(loop.get(), *bad);
     EXPECT_FALSE(run_one(loop, c2, {"PING"}));
-    close_client(loop, c2);
+    close_and_wait(loop, c2, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
   logger->flush();
@@ -470,7 +448,7 @@ TEST(Client, TlsUrlFailsClearlyWithoutTlsSupportOrServer) {
       EXPECT_NE(r.error().message.find("TLS"), std::string::npos);
     }
     EXPECT_EQ(c.state(), uvredis::ConnectionState::failed);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }

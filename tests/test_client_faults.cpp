@@ -2,6 +2,7 @@
 // CLIENT KILL under load, server error replies, close/destroy in callbacks.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -20,34 +21,11 @@ using uvredis::Reply;
 using uvredis::Result;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::close_and_wait;
+using uvredis::test::run_one;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  return *o;
-}
-
-Result<Reply> run_one(TestLoop& loop, Client& c, std::initializer_list<std::string_view> argv,
-                      std::chrono::milliseconds limit = 10s) {
-  std::optional<Result<Reply>> out;
-  int calls = 0;
-  c.command(argv, [&](Result<Reply> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, limit));
-  EXPECT_EQ(calls, 1);
-  if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
-  return std::move(*out);
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
 
 double ms_since(std::uint64_t t0_ns) { return static_cast<double>(uv_hrtime() - t0_ns) / 1e6; }
 
@@ -57,7 +35,7 @@ TEST(Faults, ServerKilledMidStreamThenBack) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.reconnect_min_delay = 20ms;
     o.reconnect_max_delay = 200ms;
     Client c(loop.get(), o);
@@ -99,7 +77,7 @@ TEST(Faults, ServerKilledMidStreamThenBack) {
     EXPECT_EQ(states.front(), ConnectionState::connected);
     EXPECT_NE(std::find(states.begin(), states.end(), ConnectionState::reconnecting), states.end());
     EXPECT_EQ(states.back(), ConnectionState::connected);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -108,7 +86,7 @@ TEST(Faults, DebugSleepLongerThanTimeoutThenNextCommandGetsItsOwnReply) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.command_timeout = 200ms;
     Client c(loop.get(), o);
     ASSERT_TRUE(run_one(loop, c, {"SET", "k", "first"}));
@@ -132,7 +110,7 @@ TEST(Faults, DebugSleepLongerThanTimeoutThenNextCommandGetsItsOwnReply) {
     auto e2 = run_one(loop, c, {"ECHO", "third"});
     ASSERT_TRUE(e2) << e2.error().to_string();
     EXPECT_EQ(e2->str(), "third");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -141,7 +119,7 @@ TEST(Faults, HungServerTimesOutOnScheduleThenRecoversAlignment) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.command_timeout = 400ms;
     Client c(loop.get(), o);
     ASSERT_TRUE(run_one(loop, c, {"PING"}));
@@ -177,7 +155,7 @@ TEST(Faults, HungServerTimesOutOnScheduleThenRecoversAlignment) {
     ASSERT_TRUE(loop.run_until([&] { return good + bad == n; }, 20s));
     EXPECT_EQ(good, n);
     EXPECT_EQ(bad, 0);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -186,7 +164,7 @@ TEST(Faults, ClientKillUnderLoadNeverReplays) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.reconnect_min_delay = 10ms;
     Client c(loop.get(), o);
     ASSERT_TRUE(run_one(loop, c, {"PING"}));
@@ -219,7 +197,7 @@ TEST(Faults, ClientKillUnderLoadNeverReplays) {
     // Nothing silently re-sent: the server counted exactly our successes.
     EXPECT_EQ(server.cmd_int({"GET", "counter"}), ok);
     EXPECT_GE(c.stats().reconnects, 1u);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -228,7 +206,7 @@ TEST(Faults, OomReplyIsATypedServerErrorAndTheLinkSurvives) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     ASSERT_TRUE(run_one(loop, c, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}));
     ASSERT_TRUE(run_one(loop, c, {"CONFIG", "SET", "maxmemory", "1"}));
     auto r = run_one(loop, c, {"SET", "k", "v"});
@@ -237,7 +215,7 @@ TEST(Faults, OomReplyIsATypedServerErrorAndTheLinkSurvives) {
     EXPECT_EQ(r.error().code(), "OOM");
     ASSERT_TRUE(run_one(loop, c, {"CONFIG", "SET", "maxmemory", "0"}));
     EXPECT_TRUE(run_one(loop, c, {"SET", "k", "v"}));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -254,7 +232,7 @@ TEST(Faults, LoadingReplyIsATypedServerErrorAndTheLinkSurvives) {
   server.start_loading();
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.command_timeout = 10s;
     Client c(loop.get(), o);
     auto r = run_one(loop, c, {"GET", "key:1"});
@@ -272,7 +250,7 @@ TEST(Faults, LoadingReplyIsATypedServerErrorAndTheLinkSurvives) {
     ASSERT_TRUE(*got) << got->error().to_string();
     EXPECT_EQ((*got)->str(), "value:1");
     EXPECT_EQ(c.stats().reconnects, 0u);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -281,8 +259,8 @@ TEST(Faults, BusyReplyIsATypedServerError) {
   RedisServer server({{"--busy-reply-threshold", "100"}});
   TestLoop loop;
   {
-    Client looper(loop.get(), opts_for(server));
-    auto o = opts_for(server);
+    Client looper(loop.get(), options_for(server));
+    auto o = options_for(server);
     Client c(loop.get(), o);
     ASSERT_TRUE(run_one(loop, c, {"PING"}));
     int eval_calls = 0;
@@ -309,8 +287,8 @@ TEST(Faults, BusyReplyIsATypedServerError) {
     ASSERT_TRUE(eval_error);
     EXPECT_EQ(eval_error->kind, ErrorKind::server);
     EXPECT_TRUE(run_one(loop, c, {"PING"}));
-    close_client(loop, c);
-    close_client(loop, looper);
+    close_and_wait(loop, c, 10s);
+    close_and_wait(loop, looper, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -320,13 +298,13 @@ TEST(Faults, ReadonlyReplicaErrorIsTyped) {
   RedisServer replica({{"--replicaof", "127.0.0.1", std::to_string(master.port())}});
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(replica));
+    Client c(loop.get(), options_for(replica));
     auto r = run_one(loop, c, {"SET", "k", "v"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::server);
     EXPECT_EQ(r.error().code(), "READONLY");
     EXPECT_TRUE(run_one(loop, c, {"GET", "k"}));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -335,7 +313,7 @@ TEST(Faults, CloseWithCommandsInFlightCompletesThemAll) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     int ok = 0, failed = 0;
     for (int i = 0; i < 1000; ++i)
       c.command({"INCR", "n"}, [&](Result<Reply> r) { r ? ++ok : ++failed; });
@@ -360,7 +338,7 @@ TEST(Faults, CloseInsideACallback) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     int calls = 0;
     bool closed = false;
     for (int i = 0; i < 100; ++i)
@@ -378,7 +356,7 @@ TEST(Faults, DestroyInsideACallbackRunsEveryCallbackOnce) {
   RedisServer server;
   TestLoop loop;
   {
-    auto c = std::make_unique<Client>(loop.get(), opts_for(server));
+    auto c = std::make_unique<Client>(loop.get(), options_for(server));
     std::vector<int> calls(500, 0);
     int closed_errors = 0;
     for (int i = 0; i < 500; ++i)
@@ -407,7 +385,7 @@ TEST(Faults, DestroyWithCommandsQueuedFailsThemClosed) {
   {
     int closed = 0, total = 0;
     {
-      Client c(loop.get(), opts_for(server));
+      Client c(loop.get(), options_for(server));
       for (int i = 0; i < 10; ++i)
         c.command({"PING"}, [&](Result<Reply> r) {
           ++total;
@@ -425,7 +403,7 @@ TEST(Faults, HealthCheckNoticesAHungServer) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.health_check_interval = 100ms;
     o.command_timeout = 300ms;
     o.connect_timeout = 300ms;
@@ -440,7 +418,7 @@ TEST(Faults, HealthCheckNoticesAHungServer) {
     server.resume();
     ASSERT_TRUE(loop.run_until([&] { return c.state() == ConnectionState::connected; }, 10s));
     EXPECT_TRUE(run_one(loop, c, {"PING"}));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -461,7 +439,7 @@ TEST(Faults, WaitCountsTheWritesOfTheSharedConnection) {
   }());
   TestLoop loop;
   {
-    auto o = opts_for(master);
+    auto o = options_for(master);
     o.command_timeout = 1s;
     Client c(loop.get(), o);
     ASSERT_TRUE(run_one(loop, c, {"SET", "k", "1"}));
@@ -474,7 +452,7 @@ TEST(Faults, WaitCountsTheWritesOfTheSharedConnection) {
     replica.resume();
     ASSERT_TRUE(none) << none.error().to_string();  // 300 ms wait + 1 s timeout: no client-side timeout
     EXPECT_EQ(none->integer(), 0);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -4,6 +4,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/lock_detail.hpp"
+#include "support/await.hpp"
 #include "support/shell.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
@@ -33,36 +34,15 @@ using uvredis::Reply;
 using uvredis::Result;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::await;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  return *o;
-}
 
 void close_clients(TestLoop& loop, std::initializer_list<Client*> cs) {
   int n = 0;
   for (Client* c : cs) c->close([&] { ++n; });
   EXPECT_TRUE(loop.run_until([&] { return n == static_cast<int>(cs.size()); }, 10s));
-}
-
-// Starts an async call with a counting callback, waits for it, checks it ran
-// exactly once (and not inside the call), returns the result.
-template <class T, class Start>
-Result<T> await(TestLoop& loop, Start start, milliseconds limit = 10s) {
-  std::optional<Result<T>> out;
-  int calls = 0;
-  start([&](Result<T> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_EQ(calls, 0);
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, limit));
-  EXPECT_EQ(calls, 1);
-  if (!out) return uvredis::Error{ErrorKind::usage, "no callback"};
-  return std::move(*out);
 }
 
 Result<std::optional<Lock>> obtain(TestLoop& loop, Locker& locker, std::string_view key, milliseconds ttl,
@@ -81,19 +61,19 @@ Lock must_obtain(TestLoop& loop, Locker& locker, std::string_view key, milliseco
 }
 
 bool release(TestLoop& loop, Lock& l) {
-  auto r = await<bool>(loop, [&](auto cb) { l.release(std::move(cb)); });
+  auto r = await<bool>(loop, [&](auto cb) { l.release(std::move(cb)); }, 10s);
   EXPECT_TRUE(r) << r.error().to_string();
   return r && *r;
 }
 
 milliseconds ttl_of(TestLoop& loop, Lock& l) {
-  auto r = await<milliseconds>(loop, [&](auto cb) { l.ttl(std::move(cb)); });
+  auto r = await<milliseconds>(loop, [&](auto cb) { l.ttl(std::move(cb)); }, 10s);
   EXPECT_TRUE(r) << r.error().to_string();
   return r ? *r : milliseconds(-1);
 }
 
 bool refresh(TestLoop& loop, Lock& l, milliseconds ttl) {
-  auto r = await<bool>(loop, [&](auto cb) { l.refresh(ttl, std::move(cb)); });
+  auto r = await<bool>(loop, [&](auto cb) { l.refresh(ttl, std::move(cb)); }, 10s);
   EXPECT_TRUE(r) << r.error().to_string();
   return r && *r;
 }
@@ -164,7 +144,7 @@ TEST(Lock, WaitZeroReportsNotObtainedWhileHeldAndFencesGrow) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     ObtainOptions meta;
     meta.metadata = "owner=A";
@@ -207,8 +187,8 @@ TEST(Lock, WaitingContenderGetsItAfterReleaseWithoutBusyLooping) {
   RedisServer server;
   TestLoop loop;
   {
-    Client ca(loop.get(), opts_for(server));
-    Client cb(loop.get(), opts_for(server));
+    Client ca(loop.get(), options_for(server));
+    Client cb(loop.get(), options_for(server));
     Locker la(ca);
     Locker lb(cb, LockerOptions{8ms, 64ms});
     Lock a = must_obtain(loop, la, "res", 10s);
@@ -246,7 +226,7 @@ TEST(Lock, WaitRunsOutAsNotObtained) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     Lock a = must_obtain(loop, locker, "res", 10s);
     const auto t0 = uv_hrtime();
@@ -266,7 +246,7 @@ TEST(Lock, TtlDecreasesAndRefreshExtendsIt) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     Lock a = must_obtain(loop, locker, "res", 2s);
     auto t1 = ttl_of(loop, a);
@@ -291,7 +271,7 @@ TEST(Lock, HolderThatStopsRefreshingExpiresThenRefreshAndReleaseReportLost) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     Lock a = must_obtain(loop, locker, "res", 150ms);
     loop.run_for(250ms);
@@ -317,7 +297,7 @@ TEST(Lock, WrongTokenCanNeitherReleaseNorRefresh) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     Lock a = must_obtain(loop, locker, "res", 10s);
     // Someone else's token (same length, differs in the last character).
@@ -345,7 +325,7 @@ TEST(Lock, AutoRefreshKeepsAOneSecondLockAliveForFiveSeconds) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     Lock a = must_obtain(loop, locker, "res", 1s);
     int lost = 0;
@@ -374,7 +354,7 @@ TEST(Lock, StoppedServerFiresOnLostWithinTheTtl) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.reconnect_min_delay = 20ms;
     o.reconnect_max_delay = 100ms;
     Client c(loop.get(), o);
@@ -412,7 +392,7 @@ TEST(Lock, OverwrittenKeyFiresOnLostAtTheNextRefresh) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     Lock a = must_obtain(loop, locker, "res", 900ms);
     int lost = 0;
@@ -441,7 +421,7 @@ TEST(Lock, DestroyingTheLockStopsItsTimer) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Locker locker(c);
     int lost = 0;
     {
@@ -473,7 +453,7 @@ TEST(Lock, SixteenContendersTimesFiveHundredNeverMoreThanOneHolder) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> clients;
-    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     std::vector<std::unique_ptr<Locker>> lockers;
     for (auto& c : clients) lockers.push_back(std::make_unique<Locker>(*c, LockerOptions{1ms, 4ms}));
 

@@ -20,20 +20,10 @@ using uvredis::Result;
 using uvredis::Transaction;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::close_and_wait;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  return *o;
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
 
 }  // namespace
 
@@ -41,7 +31,7 @@ TEST(Pipeline, TenThousandMixedCommandsMatchOneByOne) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     // One by one first, recording the results.
     const int n = 10000;
     std::vector<std::string> one_by_one(n);
@@ -96,7 +86,7 @@ TEST(Pipeline, TenThousandMixedCommandsMatchOneByOne) {
     }
     EXPECT_EQ(summary->failed, failed);
     EXPECT_GT(failed, 0u);  // the WRONGTYPE ones failed alone
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -105,7 +95,7 @@ TEST(Pipeline, TypedHelpersReturnHandlesAndEmptyPipelineCallsBackLater) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Pipeline empty(c);
     bool called = false;
     empty.exec([&](ExecSummary s) {
@@ -136,7 +126,7 @@ TEST(Pipeline, TypedHelpersReturnHandlesAndEmptyPipelineCallsBackLater) {
     EXPECT_EQ(*g.result().value(), "1");
     ASSERT_TRUE(missing.ok());
     EXPECT_FALSE(missing.result().value().has_value());
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -145,7 +135,7 @@ TEST(Pipeline, DroppedConnectionFailsEveryHandle) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.reconnect = false;
     Client c(loop.get(), o);
     bool ready = false;
@@ -166,7 +156,7 @@ TEST(Pipeline, DroppedConnectionFailsEveryHandle) {
       ASSERT_FALSE(h.result());
       EXPECT_TRUE(h.result().error().is_transport()) << h.result().error().to_string();
     }
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -175,7 +165,7 @@ TEST(Transaction, CommitsAndMapsResults) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Transaction tx(c);
     tx.command({"SET", "bal", "10"});
     auto inc = tx.command({"INCRBY", "bal", "5"});
@@ -190,7 +180,7 @@ TEST(Transaction, CommitsAndMapsResults) {
     EXPECT_EQ(*got.result().value(), "15");
     ASSERT_FALSE(wrong.result());
     EXPECT_EQ(wrong.result().error().code(), "WRONGTYPE");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -199,7 +189,7 @@ TEST(Transaction, QueueingErrorIsExecAbort) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Transaction tx(c);
     auto ok = tx.command({"SET", "t", "1"});
     auto bad = tx.command({"SET"});  // wrong number of arguments: refused while queueing
@@ -221,7 +211,7 @@ TEST(Transaction, QueueingErrorIsExecAbort) {
       pinged = true;
     });
     ASSERT_TRUE(loop.run_until([&] { return pinged; }));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -230,7 +220,7 @@ TEST(Transaction, OtherCommandsNeverInterleave) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     int plain = 0;
     std::vector<std::unique_ptr<Transaction>> txs;
     int committed = 0;
@@ -251,7 +241,7 @@ TEST(Transaction, OtherCommandsNeverInterleave) {
     }
     ASSERT_TRUE(loop.run_until([&] { return plain == 200 && committed == 200; }));
     EXPECT_EQ(server.cmd_int({"GET", "a"}), 200);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -261,8 +251,8 @@ TEST(Transaction, WatchAbortIsToldApartAndRetryWins) {
   server.cmd({"SET", "balance", "0"});
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
-    Client other(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
+    Client other(loop.get(), options_for(server));
     int rounds = 0;
     std::optional<Result<Transaction::Outcome>> out;
     uvredis::watch_transaction(
@@ -325,7 +315,7 @@ TEST(Transaction, WatchIsRefusedOnTheSharedConnection) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     bool done = false;
     c.command({"WATCH", "k"}, [&](Result<Reply> r) {
       ASSERT_FALSE(r);
@@ -333,7 +323,7 @@ TEST(Transaction, WatchIsRefusedOnTheSharedConnection) {
       done = true;
     });
     ASSERT_TRUE(loop.run_until([&] { return done; }));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -346,7 +336,7 @@ TEST(Transaction, AbandonedLeaseIsDiscardedUnwatchedAndReused) {
   server.cmd({"SET", "k", "0"});
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     ASSERT_TRUE(uvredis::test::run_one(loop, c, {"PING"}));
     {
       auto lease = c.lease();
@@ -379,7 +369,7 @@ TEST(Transaction, AbandonedLeaseIsDiscardedUnwatchedAndReused) {
     EXPECT_EQ(d->str(), "OK");
     EXPECT_EQ(server.cmd({"GET", "k"}), "committed");
     lease.reset();
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -3,6 +3,7 @@
 // sliding-window log; exactness with 4 concurrent clients.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -28,14 +29,9 @@ using uvredis::SlidingWindowLimiter;
 using uvredis::WindowResult;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  return *o;
-}
 
 void close_all(TestLoop& loop, std::vector<std::unique_ptr<Client>>& cs) {
   int n = 0;
@@ -90,7 +86,7 @@ TEST(Gcra, ScriptedSequenceFollowsTheFormula) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> cs;
-    cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    cs.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     RateLimiter limiter(*cs[0]);
     const RateLimit limit = RateLimit::per_second(10);  // emission interval E = 100 ms, burst 10
     const microseconds E = 100ms;
@@ -180,7 +176,7 @@ TEST(Gcra, BurstLargerThanRate) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> cs;
-    cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    cs.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     RateLimiter limiter(*cs[0], "custom:");
     const RateLimit limit{2, 1s, 5};  // E = 500 ms, bursts of 5
     Batch<RateResult> b;
@@ -217,7 +213,7 @@ TEST(Gcra, RateLimitShorthandForLoginAttempts) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> cs;
-    cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    cs.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     RateLimiter limiter(*cs[0]);
     Batch<bool> b;
     for (int i = 0; i < 5; ++i) limiter.rate_limit("login:bob", 1min, 3, b.slot());
@@ -241,7 +237,7 @@ TEST(Limiters, ExactlyLimitAllowedPerWindowWithFourConcurrentClients) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> cs;
-    for (int i = 0; i < 4; ++i) cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    for (int i = 0; i < 4; ++i) cs.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     std::vector<std::unique_ptr<RateLimiter>> gcra;
     std::vector<std::unique_ptr<FixedWindowLimiter>> fixed;
     std::vector<std::unique_ptr<SlidingWindowLimiter>> sliding;
@@ -301,7 +297,7 @@ TEST(Limiters, SlidingWindowFreesSlotsAsEntriesAgeOut) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> cs;
-    cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    cs.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     SlidingWindowLimiter limiter(*cs[0]);
     Batch<WindowResult> first;
     for (int i = 0; i < 2; ++i) limiter.allow("k", 3, 400ms, first.slot());
@@ -338,7 +334,7 @@ TEST(Limiters, FixedWindowStartsWithTheFirstRequestAndAlwaysExpires) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> cs;
-    cs.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    cs.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     FixedWindowLimiter limiter(*cs[0]);
     Batch<WindowResult> b;
     for (int i = 0; i < 3; ++i) limiter.allow("k", 2, 300ms, b.slot());

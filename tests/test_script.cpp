@@ -4,6 +4,7 @@
 #include <uvredis/uvredis.hpp>
 
 #include "../src/sha1.hpp"
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -24,22 +25,13 @@ using uvredis::ScriptOptions;
 using uvredis::Transaction;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::close_and_wait;
+using uvredis::test::await;
 namespace recipes = uvredis::recipes;
 namespace script_decode = uvredis::script_decode;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  return *o;
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
-}
 
 // Runs `script` once and returns its result, asserting exactly one callback.
 Result<Reply> run_script(TestLoop& loop, Client& c, const Script& script, std::vector<std::string_view> keys = {},
@@ -53,22 +45,6 @@ Result<Reply> run_script(TestLoop& loop, Client& c, const Script& script, std::v
   EXPECT_EQ(calls, 0);  // never inside the call
   EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
   loop.run_for(5ms);
-  EXPECT_EQ(calls, 1);
-  if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
-  return std::move(*out);
-}
-
-// Waits for a recipe's single callback and returns its result.
-template <class T, class Start>
-Result<T> await(TestLoop& loop, Start start) {
-  std::optional<Result<T>> out;
-  int calls = 0;
-  start([&](Result<T> r) {
-    ++calls;
-    out.emplace(std::move(r));
-  });
-  EXPECT_EQ(calls, 0);
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
   EXPECT_EQ(calls, 1);
   if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
   return std::move(*out);
@@ -153,7 +129,7 @@ TEST(Script, NoscriptFallsBackToEvalAlsoAfterScriptFlushOnALiveServer) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     const Script script("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}");
     EXPECT_EQ(script.sha1(), uvredis::detail::sha1_hex(script.source()));
 
@@ -203,7 +179,7 @@ TEST(Script, NoscriptFallsBackToEvalAlsoAfterScriptFlushOnALiveServer) {
     ASSERT_TRUE(loop.run_until([&] { return owned.has_value(); }));
     ASSERT_TRUE(*owned);
     EXPECT_EQ((**owned)[1].str(), "owned");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -212,7 +188,7 @@ TEST(Script, SurvivesItsOwnDestructionWhileInFlightAndTypedRunDecodes) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     std::optional<Result<long long>> out;
     int calls = 0;
     {
@@ -227,7 +203,7 @@ TEST(Script, SurvivesItsOwnDestructionWhileInFlightAndTypedRunDecodes) {
     EXPECT_EQ(calls, 1);
     ASSERT_TRUE(*out) << out->error().to_string();
     EXPECT_EQ(**out, 42);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -236,9 +212,9 @@ TEST(Script, LoadPreloadsSoRunNeedsNoFallback) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     std::vector<Script> scripts{Script("return 1"), Script("return 2"), Script("return redis.call('PING')")};
-    auto loaded = await<void>(loop, [&](auto cb) { Script::load(c, scripts, std::move(cb)); });
+    auto loaded = await<void>(loop, [&](auto cb) { Script::load(c, scripts, std::move(cb)); }, 10s);
     ASSERT_TRUE(loaded) << loaded.error().to_string();
     for (const auto& s : scripts) EXPECT_EQ(server.cmd({"SCRIPT", "EXISTS", s.sha1()}), "1");
     auto r = run_script(loop, c, scripts[2]);
@@ -246,14 +222,14 @@ TEST(Script, LoadPreloadsSoRunNeedsNoFallback) {
     EXPECT_EQ(r->str(), "PONG");
     EXPECT_EQ(command_calls(server, "eval"), 0);
 
-    auto none = await<void>(loop, [&](auto cb) { Script::load(c, {}, std::move(cb)); });
+    auto none = await<void>(loop, [&](auto cb) { Script::load(c, {}, std::move(cb)); }, 10s);
     EXPECT_TRUE(none);
     // A script that does not compile: the load reports the server's error.
-    auto bad = await<void>(loop, [&](auto cb) { Script::load(c, {Script("return 1"), Script("return (")}, std::move(cb)); });
+    auto bad = await<void>(loop, [&](auto cb) { Script::load(c, {Script("return 1"), Script("return (")}, std::move(cb)); }, 10s);
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().kind, ErrorKind::server);
     EXPECT_EQ(bad.error().code(), "ERR");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -262,7 +238,7 @@ TEST(Script, ScriptErrorsArriveAsServerErrorsWithTheirText) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     // Each runs twice: once through the EVAL fallback, once through EVALSHA.
     for (int round = 0; round < 2; ++round) {
       auto e1 = run_script(loop, c, Script("return redis.error_reply('MYERR something went wrong')"));
@@ -301,7 +277,7 @@ TEST(Script, ScriptErrorsArriveAsServerErrorsWithTheirText) {
     auto ok = run_script(loop, c, Script("return 'fine'"));
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->str(), "fine");
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -312,8 +288,8 @@ TEST(Script, ReadOnlyScriptsUseTheRoCommandsAndRunOnAReplica) {
   master.cmd({"SET", "k", "v"});
   TestLoop loop;
   {
-    Client m(loop.get(), opts_for(master));
-    Client r(loop.get(), opts_for(replica));
+    Client m(loop.get(), options_for(master));
+    Client r(loop.get(), options_for(replica));
     const Script reader("return redis.call('GET', KEYS[1])", ScriptOptions{.read_only = true});
     const Script writer("return redis.call('SET', KEYS[1], 'x')", ScriptOptions{.read_only = true});
     const Script plain_writer("return redis.call('SET', KEYS[1], 'x')");
@@ -362,7 +338,7 @@ TEST(Script, FailsWithTheTransportErrorWhenTheServerIsGone) {
   RedisServer server;
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = options_for(server);
     o.reconnect = false;
     Client c(loop.get(), o);
     auto warm = run_script(loop, c, Script("return 1"));
@@ -371,7 +347,7 @@ TEST(Script, FailsWithTheTransportErrorWhenTheServerIsGone) {
     auto r = run_script(loop, c, Script("return 2"));
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().is_transport() || r.error().kind == ErrorKind::connect) << r.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -382,9 +358,9 @@ TEST(Recipes, CompareAndSwap) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     auto cas = [&](std::optional<std::string_view> expected, std::string_view desired) {
-      return await<bool>(loop, [&](auto cb) { recipes::compare_and_swap(c, "cas", expected, desired, std::move(cb)); });
+      return await<bool>(loop, [&](auto cb) { recipes::compare_and_swap(c, "cas", expected, desired, std::move(cb)); }, 10s);
     };
     EXPECT_FALSE(*cas("a", "b"));          // missing key is not "a"
     EXPECT_TRUE(*cas(std::nullopt, "a"));  // create only if absent
@@ -401,10 +377,10 @@ TEST(Recipes, CompareAndSwap) {
     EXPECT_TRUE(*cas("b", bin));
     EXPECT_TRUE(*cas(std::string_view(bin), "d"));
     server.cmd({"LPUSH", "list", "x"});
-    auto wrong = await<bool>(loop, [&](auto cb) { recipes::compare_and_swap(c, "list", "a", "b", std::move(cb)); });
+    auto wrong = await<bool>(loop, [&](auto cb) { recipes::compare_and_swap(c, "list", "a", "b", std::move(cb)); }, 10s);
     ASSERT_FALSE(wrong);
     EXPECT_EQ(wrong.error().kind, ErrorKind::server);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -413,10 +389,10 @@ TEST(Recipes, IncrementWithLimit) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     auto inc = [&](long long by) {
       return await<recipes::LimitedIncrement>(
-          loop, [&](auto cb) { recipes::increment_with_limit(c, "hits", by, 10, std::move(cb)); });
+          loop, [&](auto cb) { recipes::increment_with_limit(c, "hits", by, 10, std::move(cb)); }, 10s);
     };
     auto a = inc(4);
     ASSERT_TRUE(a);
@@ -436,7 +412,7 @@ TEST(Recipes, IncrementWithLimit) {
     // Concurrent increments of 1 by 4 clients: exactly the limit goes through.
     server.cmd({"DEL", "hits"});
     std::vector<std::unique_ptr<Client>> clients;
-    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     int done = 0, yes = 0;
     for (int round = 0; round < 10; ++round)
       for (auto& cl : clients)
@@ -451,7 +427,7 @@ TEST(Recipes, IncrementWithLimit) {
     int n = 0;
     for (auto& cl : clients) cl->close([&] { ++n; });
     ASSERT_TRUE(loop.run_until([&] { return n == 4; }));
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -462,7 +438,7 @@ TEST(Recipes, InventoryDeductionReportsInsufficientStockAsAResult) {
   TestLoop loop;
   {
     std::vector<std::unique_ptr<Client>> clients;
-    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(loop.get(), opts_for(server)));
+    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(loop.get(), options_for(server)));
     int done = 0, deducted = 0, insufficient = 0, errors = 0;
     for (int i = 0; i < 100; ++i)
       for (auto& cl : clients)
@@ -487,19 +463,19 @@ TEST(Recipes, InventoryDeductionReportsInsufficientStockAsAResult) {
 
     Client& c = *clients[0];
     server.cmd({"SET", "stock:sku2", "3"});
-    auto big = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:sku2", 5, std::move(cb)); });
+    auto big = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:sku2", 5, std::move(cb)); }, 10s);
     ASSERT_TRUE(big);
     EXPECT_FALSE(big->deducted);
     EXPECT_EQ(big->stock, 3);
-    auto fits = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:sku2", 3, std::move(cb)); });
+    auto fits = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:sku2", 3, std::move(cb)); }, 10s);
     ASSERT_TRUE(fits);
     EXPECT_TRUE(fits->deducted);
     EXPECT_EQ(fits->stock, 0);
-    auto missing = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:none", 1, std::move(cb)); });
+    auto missing = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:none", 1, std::move(cb)); }, 10s);
     ASSERT_TRUE(missing);
     EXPECT_FALSE(missing->deducted);
     EXPECT_EQ(server.cmd({"EXISTS", "stock:none"}), "0");
-    auto zero = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:sku2", 0, std::move(cb)); });
+    auto zero = await<recipes::Deduction>(loop, [&](auto cb) { recipes::deduct_inventory(c, "stock:sku2", 0, std::move(cb)); }, 10s);
     ASSERT_FALSE(zero);
     EXPECT_EQ(zero.error().kind, ErrorKind::usage);
     int n = 0;
@@ -514,9 +490,9 @@ TEST(Recipes, PointsTransferFailsWithAnErrorOnInsufficientBalance) {
   server.cmd({"SET", "{u}:alice", "100"});
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     auto transfer = [&](std::string_view from, std::string_view to, long long amount) {
-      return await<recipes::Transfer>(loop, [&](auto cb) { recipes::transfer_points(c, from, to, amount, std::move(cb)); });
+      return await<recipes::Transfer>(loop, [&](auto cb) { recipes::transfer_points(c, from, to, amount, std::move(cb)); }, 10s);
     };
     auto t = transfer("{u}:alice", "{u}:bob", 30);
     ASSERT_TRUE(t) << t.error().to_string();
@@ -559,7 +535,7 @@ TEST(Recipes, PointsTransferFailsWithAnErrorOnInsufficientBalance) {
     EXPECT_EQ(server.cmd_int({"GET", "{u}:alice"}) + server.cmd_int({"GET", "{u}:bob"}), 100);
     EXPECT_GE(server.cmd_int({"GET", "{u}:alice"}), 0);
     EXPECT_GE(server.cmd_int({"GET", "{u}:bob"}), 0);
-    close_client(loop, c);
+    close_and_wait(loop, c, 10s);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -571,8 +547,8 @@ TEST(WatchRace, TwoClientsThousandReadModifyWritesEachEndExactWithRetries) {
   server.cmd({"SET", "balance", "0"});
   TestLoop loop;
   {
-    Client a(loop.get(), opts_for(server));
-    Client b(loop.get(), opts_for(server));
+    Client a(loop.get(), options_for(server));
+    Client b(loop.get(), options_for(server));
     constexpr int kEach = 1000;
     struct Racer {
       Client* client = nullptr;

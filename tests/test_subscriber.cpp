@@ -3,6 +3,7 @@
 // binary names, handlers that unsubscribe/close/destroy, volume.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -31,11 +32,10 @@ using uvredis::test::TestLoop;
 namespace {
 
 ClientOptions opts_for(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  o->reconnect_min_delay = 20ms;
-  o->reconnect_max_delay = 200ms;
-  return *o;
+  ClientOptions o = uvredis::test::options_for(s);
+  o.reconnect_min_delay = 20ms;
+  o.reconnect_max_delay = 200ms;
+  return o;
 }
 
 void publish(TestLoop& loop, Client& c, std::string_view ch, std::string_view msg, long long expect_receivers = -1) {
