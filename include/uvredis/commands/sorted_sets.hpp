@@ -125,10 +125,7 @@ class SortedSetCommands {
   /// ZRANGEBYSCORE key min max [LIMIT offset count].
   Ret<Strings> zrangebyscore(std::string_view key, ScoreBound min, ScoreBound max,
                              std::optional<Limit> limit = std::nullopt, Callback<Strings> cb = {}) {
-    detail::Args a("ZRANGEBYSCORE", 7);
-    a.add(key).add_score_bound(min).add_score_bound(max);
-    detail::add_limit(a, limit);
-    return run(a, &decode::string_list, std::move(cb));
+    return by_score("ZRANGEBYSCORE", key, min, max, false, limit, &decode::string_list, std::move(cb));
   }
   Ret<Strings> zrangebyscore(std::string_view key, ScoreBound min, ScoreBound max, Callback<Strings> cb) {
     return zrangebyscore(key, min, max, std::nullopt, std::move(cb));
@@ -137,10 +134,7 @@ class SortedSetCommands {
   /// ZRANGEBYSCORE key min max WITHSCORES [LIMIT offset count].
   Ret<Scored> zrangebyscore_withscores(std::string_view key, ScoreBound min, ScoreBound max,
                                        std::optional<Limit> limit = std::nullopt, Callback<Scored> cb = {}) {
-    detail::Args a("ZRANGEBYSCORE", 8);
-    a.add(key).add_score_bound(min).add_score_bound(max).add("WITHSCORES");
-    detail::add_limit(a, limit);
-    return run(a, &decode::scored_members, std::move(cb));
+    return by_score("ZRANGEBYSCORE", key, min, max, true, limit, &decode::scored_members, std::move(cb));
   }
   Ret<Scored> zrangebyscore_withscores(std::string_view key, ScoreBound min, ScoreBound max, Callback<Scored> cb) {
     return zrangebyscore_withscores(key, min, max, std::nullopt, std::move(cb));
@@ -150,10 +144,7 @@ class SortedSetCommands {
   /// the server wants it.
   Ret<Strings> zrevrangebyscore(std::string_view key, ScoreBound max, ScoreBound min,
                                 std::optional<Limit> limit = std::nullopt, Callback<Strings> cb = {}) {
-    detail::Args a("ZREVRANGEBYSCORE", 7);
-    a.add(key).add_score_bound(max).add_score_bound(min);
-    detail::add_limit(a, limit);
-    return run(a, &decode::string_list, std::move(cb));
+    return by_score("ZREVRANGEBYSCORE", key, max, min, false, limit, &decode::string_list, std::move(cb));
   }
   Ret<Strings> zrevrangebyscore(std::string_view key, ScoreBound max, ScoreBound min, Callback<Strings> cb) {
     return zrevrangebyscore(key, max, min, std::nullopt, std::move(cb));
@@ -162,10 +153,7 @@ class SortedSetCommands {
   /// ZREVRANGEBYSCORE key max min WITHSCORES [LIMIT offset count].
   Ret<Scored> zrevrangebyscore_withscores(std::string_view key, ScoreBound max, ScoreBound min,
                                           std::optional<Limit> limit = std::nullopt, Callback<Scored> cb = {}) {
-    detail::Args a("ZREVRANGEBYSCORE", 8);
-    a.add(key).add_score_bound(max).add_score_bound(min).add("WITHSCORES");
-    detail::add_limit(a, limit);
-    return run(a, &decode::scored_members, std::move(cb));
+    return by_score("ZREVRANGEBYSCORE", key, max, min, true, limit, &decode::scored_members, std::move(cb));
   }
   Ret<Scored> zrevrangebyscore_withscores(std::string_view key, ScoreBound max, ScoreBound min,
                                           Callback<Scored> cb) {
@@ -310,6 +298,18 @@ class SortedSetCommands {
     detail::Args a(name, 2 + keys.size());
     a.add_all(keys, "keys").add_timeout(timeout);
     return run(a, &decode::keyed_member, std::move(cb));
+  }
+
+  // Z[REV]RANGEBYSCORE key first last [WITHSCORES] [LIMIT offset count]:
+  // `first` and `last` in the order the command wants them.
+  template <class T>
+  Ret<T> by_score(std::string_view name, std::string_view key, ScoreBound first, ScoreBound last, bool withscores,
+                  const std::optional<Limit>& limit, Decoder<T> d, Callback<T> cb) {
+    detail::Args a(name, withscores ? 8 : 7);
+    a.add(key).add_score_bound(first).add_score_bound(last);
+    if (withscores) a.add("WITHSCORES");
+    detail::add_limit(a, limit);
+    return run(a, d, std::move(cb));
   }
 
   template <class T>
