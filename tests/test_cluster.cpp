@@ -28,6 +28,7 @@ using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
 using uvredis::test::close_cluster;
+using uvredis::test::cluster_options;
 using uvredis::test::key_in_slot_of;
 using uvredis::test::key_on;
 using uvredis::test::run;
@@ -153,25 +154,7 @@ TEST(ClusterKeys, ClusterSlotsReplyIsRead) {
 
 namespace {
 
-ClusterOptions opts_for(RedisCluster& c) {
-  ClusterOptions o;
-  o.seeds = {c.seeds()[0], c.seeds()[3]};
-  o.client.command_timeout = 3s;
-  o.client.connect_timeout = 2s;
-  return o;
-}
-
-class Cluster : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { cluster_ = new RedisCluster(); }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override { cluster_->flush_all(); }
-  static RedisCluster* cluster_;
-};
-RedisCluster* Cluster::cluster_ = nullptr;
+class Cluster : public uvredis::test::ClusterSuite {};
 
 }  // namespace
 
@@ -294,7 +277,7 @@ TEST(ClusterFake, AMalformedSlotMapFailsWaitingCommandsWithAConnectError) {
 TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     const int n = 300;
     std::vector<int> calls(n, 0);
     int ok = 0;
@@ -372,7 +355,7 @@ TEST_F(Cluster, EveryTypedCommandFamilyRoutesToTheOwnerOfItsKeyOnAllThreeMasters
   using Strings = std::vector<std::string>;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     auto masters = cluster_->masters();
     ASSERT_EQ(masters.size(), 3u);
     int checked = 0;
@@ -426,7 +409,7 @@ TEST_F(Cluster, ScanAllWalksEveryMasterAndCanStopEarly) {
   using uvredis::test::await;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));  // scan_all is the first call: it waits for the map
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));  // scan_all is the first call: it waits for the map
     std::set<std::string> seen;
     int batches = 0;
     uvredis::ScanOptions so;
@@ -473,7 +456,7 @@ TEST_F(Cluster, ScanAllWalksEveryMasterAndCanStopEarly) {
 TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     ASSERT_TRUE(run(loop, cc, {"SADD", "{user1000}.following", "a", "b"}));
     ASSERT_TRUE(run(loop, cc, {"SADD", "{user1000}.followers", "b", "c"}));
     auto inter = run(loop, cc, {"SINTERSTORE", "{user1000}.both", "{user1000}.following", "{user1000}.followers"});
@@ -494,7 +477,7 @@ TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
 TEST_F(Cluster, MgetMsetDelExistsAcrossSlotsKeepTheCallersOrder) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     std::vector<std::string> mset = {"MSET"};
     for (int i = 0; i < 40; ++i) {
       mset.push_back("m" + std::to_string(i));
@@ -539,7 +522,7 @@ TEST_F(Cluster, MgetMsetDelExistsAcrossSlotsKeepTheCallersOrder) {
 TEST_F(Cluster, CrossSlotCommandIsAUsageErrorBeforeSending) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     ASSERT_TRUE(run(loop, cc, {"PING"}));  // map known, connections up
     const auto sent_before = cc.stats().nodes.sent;
     ASSERT_NE(ClusterClient::key_slot("a"), ClusterClient::key_slot("b"));
@@ -575,7 +558,7 @@ TEST_F(Cluster, CrossSlotCommandIsAUsageErrorBeforeSending) {
 TEST_F(Cluster, TransactionOnOneSlotCommitsAndOnTwoSlotsIsAUsageError) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     uvredis::Transaction tx(cc);
     auto a = tx.command({"INCR", "{acct}.a"});
     auto b = tx.command({"INCRBY", "{acct}.b", "5"});
@@ -654,8 +637,8 @@ struct WatchRacer {
 TEST_F(Cluster, WatchTransactionsRacingOnOneSlotEndExact) {
   TestLoop loop;
   {
-    ClusterClient a(loop.get(), opts_for(*cluster_));
-    ClusterClient b(loop.get(), opts_for(*cluster_));
+    ClusterClient a(loop.get(), cluster_options(*cluster_));
+    ClusterClient b(loop.get(), cluster_options(*cluster_));
     const std::string key = "{acct7}.balance";
     WatchRacer ra, rb;
     ra.cc = &a;
@@ -683,7 +666,7 @@ TEST_F(Cluster, WatchTransactionsRacingOnOneSlotEndExact) {
 TEST_F(Cluster, WatchTransactionOnKeysOfTwoSlotsIsAUsageErrorBeforeSending) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     int bodies = 0;
     auto out = uvredis::test::await<uvredis::Transaction::Outcome>(loop, [&](auto cb) {
       uvredis::watch_transaction(
@@ -715,7 +698,7 @@ TEST_F(Cluster, WatchTransactionOnKeysOfTwoSlotsIsAUsageErrorBeforeSending) {
 TEST_F(Cluster, LeaseTalksToTheMasterOfTheKeysSlot) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     std::set<std::string> ids;
     for (RedisServer* m : cluster_->masters()) {
       const std::string key = key_on(*cluster_, *m, "lease");
@@ -739,7 +722,7 @@ TEST_F(Cluster, LeaseTalksToTheMasterOfTheKeysSlot) {
 TEST_F(Cluster, WatchTransactionFollowsASlotThatMovedBehindTheClientsBack) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     const std::string key = "{wmove}.n";
     const int slot = ClusterClient::key_slot(key);
     ASSERT_TRUE(run(loop, cc, {"SET", key, "41"}));  // the client now knows the map
@@ -780,7 +763,7 @@ TEST_F(Cluster, LeaseRequestedThenClientDestroyedGetsClosedOnce) {
   int calls = 0;
   std::optional<Result<std::unique_ptr<uvredis::Lease>>> got;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     cc.lease("k", [&](Result<std::unique_ptr<uvredis::Lease>> l) {
       ++calls;
       got.emplace(std::move(l));
@@ -797,7 +780,7 @@ TEST_F(Cluster, LeaseRequestedThenClientDestroyedGetsClosedOnce) {
 TEST_F(Cluster, PipelineOverAllNodesDeliversResultsInOrder) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     uvredis::Pipeline p(cc);
     std::vector<uvredis::Handle<Reply>> handles;
     const int n = 2000;
@@ -827,7 +810,7 @@ TEST_F(Cluster, PipelineOverAllNodesDeliversResultsInOrder) {
 TEST_F(Cluster, AskDuringMigrationReachesTheImportingNodeWithoutChangingTheMap) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     const std::string tag = "asktag";
     const int slot = ClusterClient::key_slot(tag);
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(run(loop, cc, {"SET", key_in_slot_of(tag, i), std::to_string(i)}));
@@ -900,7 +883,7 @@ TEST_F(Cluster, AskDuringMigrationReachesTheImportingNodeWithoutChangingTheMap) 
 TEST_F(Cluster, ReshardingASlotUnderLoadLosesNoCommand) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
     const std::string tag = "hot";
     const int slot = ClusterClient::key_slot(tag);
     const int nkeys = 60;
@@ -1009,7 +992,7 @@ TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
     };
     {
       // Destroyed before the map is even known: everything fails with closed.
-      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      auto cc = std::make_unique<ClusterClient>(loop.get(), cluster_options(*cluster_));
       for (int i = 0; i < 200; ++i) cc->command({"SET", "d" + std::to_string(i), "1"}, cb(i));
       cc.reset();
       EXPECT_EQ(closed_errors + replies, 0);
@@ -1017,7 +1000,7 @@ TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
     }
     {
       // Destroyed with commands on the wire: each completes exactly once.
-      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      auto cc = std::make_unique<ClusterClient>(loop.get(), cluster_options(*cluster_));
       ASSERT_TRUE(run(loop, *cc, {"PING"}));
       for (int i = 200; i < 400; ++i) cc->command({"SET", "d" + std::to_string(i), "1"}, cb(i));
       loop.run_until([&] { return replies > 0; }, 2s);
@@ -1028,7 +1011,7 @@ TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
     }
     {
       // Destroyed from inside one of its own callbacks.
-      auto cc = std::make_unique<ClusterClient>(loop.get(), opts_for(*cluster_));
+      auto cc = std::make_unique<ClusterClient>(loop.get(), cluster_options(*cluster_));
       int inner = 0;
       cc->command({"SET", "inside", "1"}, [&](Result<Reply> r) {
         EXPECT_TRUE(r);
@@ -1041,7 +1024,7 @@ TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
     }
     {
       // Graceful close: what was issued before close() completes normally.
-      ClusterClient cc(loop.get(), opts_for(*cluster_));
+      ClusterClient cc(loop.get(), cluster_options(*cluster_));
       const int replies_before = replies;
       for (int i = 400; i < 600; ++i) cc.command({"SET", "d" + std::to_string(i), "1"}, cb(i));
       close_cluster(loop, cc);
@@ -1060,7 +1043,7 @@ TEST(ClusterFailover, CommandsSucceedAgainSoonAfterAMasterIsKilled) {
   RedisCluster cluster;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(cluster));
+    ClusterClient cc(loop.get(), cluster_options(cluster));
     auto masters = cluster.masters();
     ASSERT_EQ(masters.size(), 3u);
     RedisServer& victim = *masters[0];
@@ -1139,8 +1122,8 @@ TEST(ClusterPubSub, SubscriberHearsPublishesAndMovesToAnotherNodeWhenItsNodeDies
   RedisCluster cluster;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(cluster));
-    ClusterOptions so = opts_for(cluster);
+    ClusterClient cc(loop.get(), cluster_options(cluster));
+    ClusterOptions so = cluster_options(cluster);
     // Start on a replica so that killing it needs no failover.
     std::vector<std::string> seeds;
     auto masters = cluster.masters();
@@ -1210,7 +1193,7 @@ TEST_F(Cluster, RecipesWorkUnchangedOnTheCluster) {
   using uvredis::test::await;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
 
     // Locks: exclusive, released, with a fencing number that grows.
     uvredis::Locker locker(cc);

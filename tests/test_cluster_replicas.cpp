@@ -96,10 +96,7 @@ TEST(ReplicaReadable, ReadOnlyCommandsWithKeysAreReadsAndNothingElse) {
 namespace {
 
 ClusterOptions opts_for(RedisCluster& c, ReadFrom rf) {
-  ClusterOptions o;
-  o.seeds = {c.seeds()[0], c.seeds()[3]};
-  o.client.command_timeout = 3s;
-  o.client.connect_timeout = 2s;
+  ClusterOptions o = uvredis::test::cluster_options(c);
   o.read_from = rf;
   return o;
 }
@@ -195,17 +192,7 @@ void read_all(TestLoop& loop, ClusterClient& cc, int n) {
   for (int c : calls) ASSERT_EQ(c, 1);
 }
 
-class ClusterReplicas : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { cluster_ = new RedisCluster(); }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override { cluster_->flush_all(); }
-  static RedisCluster* cluster_;
-};
-RedisCluster* ClusterReplicas::cluster_ = nullptr;
+class ClusterReplicas : public uvredis::test::ClusterSuite {};
 
 }  // namespace
 

@@ -206,22 +206,10 @@ TEST(ShardLink, HostileRepliesDropTheLinkAndItComesBack) {
 
 namespace {
 
-class Sharded : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { cluster_ = new RedisCluster(); }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  static RedisCluster* cluster_;
-};
-RedisCluster* Sharded::cluster_ = nullptr;
+class Sharded : public uvredis::test::ClusterSuite {};
 
 ClusterOptions opts_for(RedisCluster& c) {
-  ClusterOptions o;
-  o.seeds = {c.seeds()[0], c.seeds()[3]};
-  o.client.command_timeout = 3s;
-  o.client.connect_timeout = 2s;
+  ClusterOptions o = uvredis::test::cluster_options(c);
   o.client.reconnect_min_delay = 20ms;
   o.client.reconnect_max_delay = 300ms;
   return o;

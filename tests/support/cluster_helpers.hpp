@@ -18,6 +18,30 @@
 
 namespace uvredis::test {
 
+/// Options for a ClusterClient (or ClusterSubscriber) of the test cluster:
+/// two seeds (a master and a replica), 3 s command and 2 s connect timeouts.
+inline ClusterOptions cluster_options(RedisCluster& c) {
+  ClusterOptions o;
+  o.seeds = {c.seeds()[0], c.seeds()[3]};
+  o.client.command_timeout = std::chrono::seconds(3);
+  o.client.connect_timeout = std::chrono::seconds(2);
+  return o;
+}
+
+/// A fixture with one private 6-node cluster per suite (started before its
+/// first test, killed after its last); every test starts from an empty
+/// data set.
+class ClusterSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new RedisCluster(); }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override { cluster_->flush_all(); }
+  static inline RedisCluster* cluster_ = nullptr;
+};
+
 /// One command on any executor; checks that its callback ran exactly once.
 inline Result<Reply> run(TestLoop& loop, Executor& ex, const std::vector<std::string>& argv,
                          std::chrono::milliseconds limit = std::chrono::seconds(15)) {
