@@ -4,8 +4,8 @@
 #include "command_info.hpp"
 #include "connection.hpp"
 #include "encode.hpp"
-#include "watch_round.hpp"
 #include "logging.hpp"
+#include "watch_round.hpp"
 
 #include <uvredis/decode.hpp>
 
@@ -37,7 +37,6 @@ Error cross_slot_error(std::string_view what, int a, int b) {
                                      ") and cannot run on a cluster as one command; put the keys in one slot "
                                      "with a hash tag, e.g. {user1000}.a and {user1000}.b"};
 }
-
 
 // ------------------------------------------------------------- entry points
 
