@@ -94,17 +94,10 @@ Result<void> parse_db(std::string_view text, std::string_view db, Address& a) {
 
 // Only "db=N" is understood in a query string.
 Result<void> parse_query(std::string_view text, std::string_view q, Address& a) {
-  while (!q.empty()) {
-    auto amp = q.find('&');
-    auto item = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-    auto eq = item.find('=');
-    auto key = item.substr(0, eq);
-    auto val = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+  return detail::for_each_param(q, [&](std::string_view key, std::string_view val) -> Result<void> {
     if (key != "db") return bad(text, "unknown parameter '" + std::string(key) + "' (only db=N is understood)");
-    if (auto r = parse_db(text, val, a); !r) return r;
-  }
-  return {};
+    return parse_db(text, val, a);
+  });
 }
 
 }  // namespace
@@ -128,6 +121,20 @@ UrlParts split_url(std::string_view rest) {
   }
   u.authority = rest;
   return u;
+}
+
+Result<void> for_each_param(std::string_view q,
+                            const std::function<Result<void>(std::string_view, std::string_view)>& fn) {
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    auto item = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    auto eq = item.find('=');
+    auto key = item.substr(0, eq);
+    auto val = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (auto r = fn(key, val); !r) return r;
+  }
+  return {};
 }
 }  // namespace detail
 

@@ -20,13 +20,7 @@ bool has_port(std::string_view hp) {
 }
 
 Result<void> parse_query(std::string_view q, SentinelOptions& s) {
-  while (!q.empty()) {
-    auto amp = q.find('&');
-    auto item = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-    auto eq = item.find('=');
-    auto key = item.substr(0, eq);
-    auto val = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+  return for_each_param(q, [&](std::string_view key, std::string_view val) -> Result<void> {
     std::string* dst = nullptr;
     if (key == "sentinel_username")
       dst = &s.username;
@@ -36,8 +30,8 @@ Result<void> parse_query(std::string_view q, SentinelOptions& s) {
       return bad("unknown parameter '" + std::string(key) +
                  "' (understood: sentinel_username, sentinel_password)");
     if (!url_decode(val, *dst)) return bad("bad %-escape in " + std::string(key));
-  }
-  return {};
+    return {};
+  });
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <uvredis/options.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -24,5 +25,10 @@ struct UrlParts {
 };
 /// Shared by Address::parse and parse_sentinel_url.
 UrlParts split_url(std::string_view rest);
+
+/// Calls `fn(key, value)` for each `key=value` of a query string (value
+/// empty without '='), in order; stops at the first error `fn` returns.
+Result<void> for_each_param(std::string_view query,
+                            const std::function<Result<void>(std::string_view, std::string_view)>& fn);
 
 }  // namespace uvredis::detail
