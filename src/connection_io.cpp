@@ -7,10 +7,17 @@
 extern "C" {
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+// Declared by hiredis 1.x; 0.14 exports it without a declaration.
+void redisProcessCallbacks(redisAsyncContext* ac);
 }
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 
 // Connection, part 2: the libuv adapter for hiredis (poll, prepare-driven
@@ -87,7 +94,7 @@ void Connection::schedule_flush() {
 
 void Connection::hand(Request&& r, const char* bytes) {
   // Push mode: straight into hiredis' output buffer, no hiredis callback
-  // (our own read path answers the request; see read_pushed_replies).
+  // (our own read path answers the request; see drain_pushed_replies).
   const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, r.len)
                                 : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, r.len);
   if (rc != REDIS_OK) {
@@ -208,35 +215,84 @@ void Connection::on_poll(int status, int events) {
 }
 
 void Connection::read_input() {
-  if (cfg_.push_mode)
-    read_pushed_replies();
-  else
+  if (cfg_.push_mode && drop_requested_) return;  // a drop is decided: nobody wants more replies
+  if (!read_socket()) {
+    // A read error or EOF left its mark in the context (c.err): hiredis'
+    // redisBufferRead then returns at once, and redisAsyncHandleRead takes
+    // its own disconnect path (cleanup hook, disconnect callback, free),
+    // failing what is in flight.
     redisAsyncHandleRead(ac_);
+  } else {
+    process_input();
+  }
   if (on_read_) {
     auto fn = on_read_;
     fn();
   }
 }
 
-// Push mode: what redisAsyncHandleRead does, without redisProcessCallbacks
-// (which would assert on the first `smessage`): one socket read, then every
-// complete reply. A read error (EOF included) or a protocol error leaves its
-// mark in the context (c.err); handing the context to redisAsyncHandleRead
-// then takes hiredis' own disconnect path, since its redisBufferRead returns
-// at once when c.err is set: cleanup hook, disconnect callback, free, as on
-// every other connection. hiredis' callback lists are empty here, so its
-// teardown has nothing to call; hook_cleanup fails our requests instead.
-void Connection::read_pushed_replies() {
-  if (drop_requested_) return;  // a drop is decided: nobody wants more replies
-  if (redisBufferRead(&ac_->c) != REDIS_OK) {
+// Hands every complete reply in hiredis' reader to its command; then, when
+// the reply guard refused what followed them, takes hiredis' disconnect path.
+void Connection::process_input() {
+  if (cfg_.push_mode)
+    drain_pushed_replies();
+  else
+    redisProcessCallbacks(ac_);
+  if (refused_input_ && ac_) {
+    refused_input_ = false;
+    ac_->c.err = REDIS_ERR_PROTOCOL;
+    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", "reply element too large");
     redisAsyncHandleRead(ac_);
-    return;
   }
-  drain_pushed_replies();
 }
 
-// Every complete reply in hiredis' reader (fed by redisBufferRead, or by the
-// TLS bridge), dispatched by push_kind_of.
+// What hiredis' redisBufferRead does (one read of up to 16 KiB, fed to the
+// reader), with the bytes shown to the reply guard before the reader
+// buffers them, and the time of arrival noted for the liveness rule.
+bool Connection::read_socket() {
+  redisContext* c = &ac_->c;
+  if (c->err) return false;
+  char buf[16 * 1024];
+  const ssize_t n = ::read(c->fd, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;  // nothing yet
+    c->err = REDIS_ERR_IO;
+    std::snprintf(c->errstr, sizeof c->errstr, "%s", std::strerror(errno));
+    return false;
+  }
+  if (n == 0) {
+    c->err = REDIS_ERR_EOF;
+    std::snprintf(c->errstr, sizeof c->errstr, "%s", "Server closed the connection");
+    return false;
+  }
+  return feed(buf, static_cast<std::size_t>(n));
+}
+
+// Input from the socket or the TLS bridge: what the reply guard lets pass
+// goes to hiredis' reader. False when the reader failed (c.err set).
+bool Connection::feed(const char* data, std::size_t len) {
+  last_rx_ms_ = uv_now(loop_);
+  std::string why;
+  if (!guard_.scan(data, len, why)) {
+    log_->error("[{}] {}: dropping the link", cfg_.name, why);
+    if (!drop_reason_) drop_reason_ = Error{ErrorKind::protocol, std::move(why)};
+    refused_input_ = true;
+    len = guard_.good_bytes();  // the complete replies before it still count
+  }
+  if (len > 0 && redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
+    ac_->c.err = ac_->c.reader->err;
+    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", ac_->c.reader->errstr);
+    return false;
+  }
+  return true;
+}
+
+// Push mode: what redisProcessCallbacks does, without asserting on the first
+// `smessage` (hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
+// subscribed mode): every complete reply in hiredis' reader (fed by
+// read_socket or by the TLS bridge), dispatched by push_kind_of. hiredis'
+// callback lists are empty here, so its teardown has nothing to call;
+// hook_cleanup fails our requests instead.
 void Connection::drain_pushed_replies() {
   redisContext* c = &ac_->c;
   for (;;) {
@@ -384,8 +440,9 @@ void Connection::on_reply(Reply* reply) {
   if (inflight_.empty()) return;  // cannot happen: one entry per hiredis callback
   Request r = std::move(inflight_.front());
   inflight_.pop_front();
+  if (r.timed_out) --timed_out_inflight_;
   if (!r.internal) {
-    --stats_.in_flight;
+    if (!r.timed_out) --stats_.in_flight;
     if (reply) ++stats_.replies;
   }
   bool demoted = false;
@@ -404,7 +461,7 @@ void Connection::on_reply(Reply* reply) {
     request_drop(Error{ErrorKind::connection_lost,
                        "connection lost: " + cfg_.address.to_string() + " is no longer the master (READONLY)"});
   prune_deadlines();
-  if (closing_ && inflight_.empty()) schedule_deferred();
+  if (closing_ && inflight_.size() == timed_out_inflight_) schedule_deferred();
 }
 
 Error Connection::drop_error() const {
@@ -427,7 +484,14 @@ bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Err
                                          " commands are waiting (max_queued_commands)"};
     return true;
   }
-  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
+  if (extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
+    err = Error{ErrorKind::overflow, "command too large: " + std::to_string(extra_bytes) + " bytes, more than " +
+                                         (extra_bytes > cfg_.max_queued_bytes
+                                              ? "max_queued_bytes (" + std::to_string(cfg_.max_queued_bytes) + ")"
+                                              : std::string("4 GiB"))};
+    return true;
+  }
+  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes) {
     err = Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
                                          " bytes are waiting (max_queued_bytes)"};
     return true;
@@ -606,6 +670,7 @@ void Connection::on_timeout_timer() {
     expire(seq);
   }
   arm_timeout_timer();
+  if (closing_) schedule_deferred();  // close() may have waited for these
 }
 
 // Deadline entries of commands that already completed are dropped as replies
@@ -649,7 +714,13 @@ void Connection::expire(std::uint64_t seq) {
     if (qq == nullptr) continue;
     Request& r = (*qq)[i];
     if (r.done) continue;
-    if (!sent) {
+    if (qq == &inflight_) {
+      // Written: its reply is still owed (and dropped when it comes), but
+      // the command is no longer in flight for anyone counting.
+      r.timed_out = true;
+      ++timed_out_inflight_;
+      if (!r.internal) --stats_.in_flight;
+    } else {
       queued_bytes_ -= r.len;
       if (!r.internal) --stats_.queued;
     }
@@ -659,6 +730,41 @@ void Connection::expire(std::uint64_t seq) {
   // A blocking connection stays blocked on the server: drop it, never reuse.
   if (sent && cfg_.drop_on_timeout && !internal)
     request_drop(Error{ErrorKind::connection_lost, "dropped after a blocking command timed out"});
+  else if (sent)
+    watch_silence();
+}
+
+// Liveness (ClientOptions::dead_link_timeout): while a timed-out command's
+// reply is owed, the server must send something every window; Redis answers
+// in order, so silence means it is not working through our commands at all.
+void Connection::watch_silence() {
+  if (silence_watch_ || timed_out_inflight_ == 0 || link_ != Link::ready || cfg_.dead_link_timeout.count() <= 0)
+    return;
+  silence_watch_ = true;
+  silent_since_ms_ = uv_now(loop_);
+  uv_timer_start(
+      link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
+      static_cast<std::uint64_t>(cfg_.dead_link_timeout.count()), 0);
+}
+
+void Connection::check_silence() {
+  silence_watch_ = false;
+  if (timed_out_inflight_ == 0 || link_ != Link::ready) return;
+  const auto window = static_cast<std::uint64_t>(cfg_.dead_link_timeout.count());
+  const std::uint64_t quiet_since = std::max(silent_since_ms_, last_rx_ms_);
+  const std::uint64_t now = uv_now(loop_);
+  if (now - quiet_since < window) {
+    silence_watch_ = true;
+    uv_timer_start(
+        link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
+        quiet_since + window - now, 0);
+    return;
+  }
+  log_->warn("[{}] {} sent nothing for {} ms while {} timed-out command(s) await a reply: dropping the link",
+             cfg_.name, cfg_.address.to_string(), now - quiet_since, timed_out_inflight_);
+  request_drop(Error{ErrorKind::connection_lost, "connection lost: the server sent nothing for " +
+                                                     std::to_string(now - quiet_since) +
+                                                     " ms after a command timed out (dead_link_timeout)"});
 }
 
 void Connection::fail_queued(const Error& err) {

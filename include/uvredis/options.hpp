@@ -100,6 +100,22 @@ struct ClientOptions {
   /// Send PING this often and drop the link when it fails; zero disables.
   std::chrono::milliseconds health_check_interval{0};
 
+  /// Liveness: once a command written to the server has timed out, the server
+  /// must send at least one byte every `dead_link_timeout` for as long as a
+  /// timed-out command's reply is still outstanding. A link that stays silent
+  /// that long is dead: it is dropped, the commands already written on it fail
+  /// with ErrorKind::connection_lost (never re-sent), and it reconnects with
+  /// backoff. A slow but alive server (a late reply, or any byte) keeps its
+  /// link. Zero disables the rule (then only health_check_interval and TCP
+  /// keepalive find a hung server).
+  std::chrono::milliseconds dead_link_timeout{3000};
+
+  /// Largest bulk string, aggregate (element count) or status/error line a
+  /// reply may announce: a bigger one is a protocol error that drops the link
+  /// before anything of it is buffered. The default is the server's own
+  /// `proto-max-bulk-len` (512 MiB).
+  std::size_t max_reply_element = 512u * 1024 * 1024;
+
   /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK ...)
   /// each take a connection of their own, opened on demand, at most this many;
   /// more wait for a free one.
