@@ -218,7 +218,7 @@ class Connection {
 
   // --- I/O
   void flush(bool from_writable);
-  void hand(Request&& r, const char* bytes);
+  void hand(Request&& r, const char* bytes, std::size_t len);
   void expire(std::uint64_t seq);
   void prune_deadlines();
   void finish();
@@ -321,6 +321,7 @@ class Connection {
   std::string handshake_bytes_;
   std::string out_;               // bytes of queued_ requests, from out_pos_
   std::size_t out_pos_ = 0;
+  std::size_t tail_left_ = 0;     // bytes of a big command at out_pos_ still to hand to hiredis
   std::uint64_t next_seq_ = 1;
   // Liveness: written requests that timed out and whose replies are still
   // owed, when the first of them timed out, and when a byte last came in.

@@ -49,6 +49,9 @@ void post_detached(uv_loop_t* loop, detail::Function<void()> fn) {
 
 namespace {
 constexpr std::size_t kHandoffBytes = 256 * 1024;
+// Slices of a big command handed per loop turn (about 1 ms of copying each
+// at memory speed, and a write): bounded work per turn, whatever the size.
+constexpr int kSlicesPerTurn = 8;
 
 // Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
 // of the commands whose confirmations they are.
@@ -92,11 +95,12 @@ void Connection::schedule_flush() {
   uv_prepare_start(prepare_.get(), [](uv_prepare_t* p) { static_cast<Connection*>(p->data)->flush(false); });
 }
 
-void Connection::hand(Request&& r, const char* bytes) {
+void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
   // Push mode: straight into hiredis' output buffer, no hiredis callback
   // (our own read path answers the request; see drain_pushed_replies).
-  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, r.len)
-                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, r.len);
+  // `len` may be a first slice of the command (hiredis reads only its name).
+  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, len)
+                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, len);
   if (rc != REDIS_OK) {
     complete(r, drop_error());
     return;
@@ -116,6 +120,7 @@ void Connection::flush(bool from_writable) {
   uv_prepare_stop(prepare_.get());
   if (!ac_ || in_flush_ || !(ac_->c.flags & REDIS_CONNECTED)) return;
   in_flush_ = true;
+  int slices = 0;
   for (;;) {
     if (link_ == Link::handshaking && !handshake_.empty()) {
       std::size_t off = 0;
@@ -124,32 +129,53 @@ void Connection::flush(bool from_writable) {
       for (auto& r : hs) {
         const char* bytes = handshake_bytes_.data() + off;
         off += r.len;
-        hand(std::move(r), bytes);
+        hand(std::move(r), bytes, r.len);
         if (!ac_) break;
       }
       handshake_bytes_.clear();
     }
     if (link_ == Link::ready) {
+      // The rest of a big command goes first, a slice per pass: a 512 MB
+      // value is never copied into hiredis' buffer (nor memmoved there after
+      // a partial write) in one loop turn.
+      if (ac_ && tail_left_ > 0 && sdslen(ac_->c.obuf) < kHandoffBytes) {
+        const std::size_t n = std::min(tail_left_, kHandoffBytes - sdslen(ac_->c.obuf));
+        sds grown = sdscatlen(ac_->c.obuf, out_.data() + out_pos_, n);
+        if (grown == nullptr) {
+          request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
+          break;
+        }
+        ac_->c.obuf = grown;
+        out_pos_ += n;
+        tail_left_ -= n;
+        queued_bytes_ -= n;
+      }
       std::size_t group_left = 0;  // members of a group still to hand in this pass
-      while (ac_ && !queued_.empty() && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
+      while (ac_ && tail_left_ == 0 && !queued_.empty() &&
+             (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
         Request& r = queued_.front();
         if (group_left > 0)
           --group_left;
         else if (r.group > 1)
           group_left = r.group - 1;
         const char* bytes = out_.data() + out_pos_;
-        out_pos_ += r.len;
         if (!r.done) {
-          queued_bytes_ -= r.len;
+          // A group (MULTI ... EXEC) is handed whole: a drop must never
+          // leave half of it to go out on the next link.
+          const std::size_t first = (r.group == 1 && r.len > kHandoffBytes) ? kHandoffBytes : r.len;
+          out_pos_ += first;
+          tail_left_ = r.len - first;
+          queued_bytes_ -= first;
           if (!r.internal) --stats_.queued;
           Request moved = std::move(r);
           queued_.pop_front();
-          hand(std::move(moved), bytes);
+          hand(std::move(moved), bytes, first);
         } else {
+          out_pos_ += r.len;
           queued_.pop_front();
         }
       }
-      if (queued_.empty()) {
+      if (queued_.empty() && tail_left_ == 0) {
         out_.clear();
         out_pos_ = 0;
       } else if (out_pos_ > (1u << 20) && out_pos_ * 2 > out_.size()) {
@@ -173,10 +199,13 @@ void Connection::flush(bool from_writable) {
     redisAsyncHandleWrite(ac_);
     in_write_ = false;
     from_writable = false;
-    if (!ac_ || want_writable_ || link_ != Link::ready || queued_.empty()) break;
+    if (!ac_ || want_writable_ || link_ != Link::ready || (queued_.empty() && tail_left_ == 0)) break;
+    // A big command's tail: one slice per loop turn, so the loop breathes
+    // (other handles run between slices) even when the socket keeps up.
+    if (tail_left_ > 0 && ++slices >= kSlicesPerTurn) break;
   }
   in_flush_ = false;
-  if (ac_ && link_ == Link::ready && !queued_.empty() && !want_writable_ && !tls_congested())
+  if (ac_ && link_ == Link::ready && (!queued_.empty() || tail_left_ > 0) && !want_writable_ && !tls_congested())
     schedule_flush();
 }
 
@@ -397,6 +426,11 @@ void Connection::hook_cleanup(void* p) {
   c->want_writable_ = false;
   c->ac_ = nullptr;
   c->link_gone_ = true;
+  // Half a big command went out: its rest is useless now (the command
+  // fails with the link), and the commands queued behind it start after it.
+  c->out_pos_ += c->tail_left_;
+  c->queued_bytes_ -= c->tail_left_;
+  c->tail_left_ = 0;
   c->schedule_deferred();
   // Push mode: hiredis holds no callback of ours to fail with a NULL reply;
   // fail what is in flight the same way (drop_error() is last_error_ now).
