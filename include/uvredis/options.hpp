@@ -38,13 +38,27 @@ struct Address {
   int db = 0;                      ///< Database selected after connecting.
 
   /// Parses `host:port`, `[v6]:port`, `redis://[user:pass@]host[:port][/db]`,
-  /// `rediss://...` and `unix:///path[?db=N]`. Percent-escapes in user and
-  /// password are decoded. On failure the error (kind usage) names the part
-  /// that is wrong.
+  /// `rediss://...` and `unix://[user:pass@]/path[?db=N]`. The credentials are
+  /// everything after the scheme up to the LAST '@', so a password may hold
+  /// '/', '?', '#', '&', ':' or '@' unescaped; percent-escapes in user and
+  /// password are decoded (a literal '%' is written %25). A host is a name or
+  /// IPv4 address (letters, digits, '-', '.', '_') or an IPv6 address in
+  /// brackets. On failure the error (kind usage) names the part that is wrong
+  /// and shows the text only as redact() does: it never contains a password.
   static Result<Address> parse(std::string_view text);
 
-  /// The address as a URL with the password replaced by "***": safe to log.
+  /// The address as a URL with the credentials (user name and password)
+  /// replaced by "***", e.g. `redis://***@host:6379/2`: safe to log. Without
+  /// credentials, parse(to_string()) gives back an equal Address.
   std::string to_string() const;
+
+  /// `text`, valid or not, with everything that may be a credential replaced
+  /// by "***": what follows the scheme up to the last '@' (also without a
+  /// scheme), and any port, path or query that is not a plain number, e.g.
+  /// `redis://***@host:6379`. For logging configuration strings. Any thread.
+  static std::string redact(std::string_view text);
+
+  bool operator==(const Address&) const = default;
 };
 
 /// Redis Sentinel: find the master of a replicated group through its
