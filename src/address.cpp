@@ -99,11 +99,22 @@ std::string_view scheme_of(std::string_view text) {
   return s;
 }
 
-// The credentials of unix://user:pass@/path end at the last "@/"; a path
+bool known_scheme(std::string_view s) {
+  return s == "redis" || s == "rediss" || s == "unix" || s == "redis+sentinel";
+}
+
+// An unknown "scheme" followed by an '@' may as well be the start of a
+// password ("pw://x@host"): then it is shown as part of the credentials.
+bool shows_scheme(std::string_view text, std::string_view scheme) {
+  return !scheme.empty() && (known_scheme(scheme) || text.find('@', scheme.size()) == std::string_view::npos);
+}
+
+// The credentials of unix://user:pass@/path end at the last '@', as in the
+// other schemes (so a path after credentials cannot hold an '@'); a path
 // right after "unix://" has none.
 std::size_t unix_credentials_end(std::string_view rest) {
   if (!rest.empty() && rest.front() == '/') return std::string_view::npos;
-  return rest.rfind("@/");
+  return rest.rfind('@');
 }
 
 // Only "db=N" is understood in a query string. Keys are never echoed: with an
@@ -290,6 +301,9 @@ Result<void> parse_into(std::string_view text, Address& a) {
     auto q = rest.find('?');
     std::string_view path = rest.substr(0, q);
     if (path.empty()) return usage("empty unix socket path (expected unix:///run/redis.sock)");
+    if (path.front() != '/')
+      return usage("the unix socket path after the credentials must be absolute, as "
+                   "unix://user:password@/run/redis.sock");
     if (auto r = detail::parse_userinfo(userinfo, a); !r) return r;
     a.path = std::string(path);
     if (q != std::string_view::npos) return parse_query(rest.substr(q + 1), a);
@@ -297,7 +311,8 @@ Result<void> parse_into(std::string_view text, Address& a) {
   }
   if (scheme != "redis" && scheme != "rediss") {
     std::string hint = scheme == "redis+sentinel" ? "; a sentinel URL goes to ClientOptions::from_url" : "";
-    return usage("unknown scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://" + hint + ")");
+    const std::string named = shows_scheme(text, scheme) ? " '" + std::string(scheme) + "'" : "";
+    return usage("unknown scheme" + named + " (expected redis://, rediss:// or unix://" + hint + ")");
   }
   a.tls = scheme == "rediss";
   const detail::UrlParts u = detail::split_url(rest);
@@ -321,7 +336,8 @@ Result<Address> Address::parse(std::string_view text) {
 
 std::string Address::redact(std::string_view text) {
   std::string out;
-  const std::string_view scheme = scheme_of(text);
+  std::string_view scheme = scheme_of(text);
+  if (!shows_scheme(text, scheme)) scheme = {};
   std::string_view rest = text;
   if (!scheme.empty()) {
     out.append(scheme).append("://");
@@ -333,6 +349,7 @@ std::string Address::redact(std::string_view text) {
       if (at == std::string_view::npos) return out + "***";
       out += "***@";
       rest = rest.substr(at + 1);
+      if (!rest.empty() && rest.front() != '/') return out + "***";
     }
     // An absolute path after the credentials (if any) holds none of them.
     auto q = rest.find('?');
