@@ -158,7 +158,11 @@ struct ClientOptions {
   /// `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]...]/master_name[/db]`
   /// `[?sentinel_username=U&sentinel_password=P]`: the user and password
   /// belong to the data nodes (the `address`), the query parameters to the
-  /// sentinels; a sentinel without a port gets 26379.
+  /// sentinels; a sentinel without a port gets 26379. The query starts at the
+  /// '?' before its first `sentinel_` key, so either password may hold '@',
+  /// '/' or '?' unescaped; a '&' in a query value is written %26. Errors
+  /// show the URL only redacted (Address::redact) and name a bad sentinel or
+  /// query parameter by its position.
   static Result<ClientOptions> from_url(std::string_view url);
 };
 
