@@ -133,7 +133,8 @@ TEST(Address, HostIsANameOrAnAddress) {
     auto a = Address::parse(bad);
     EXPECT_FALSE(a) << bad << " gave host '" << a->host << "'";
   }
-  for (const char* good : {"my_host-1.example.org:1", "10.0.0.1", "LOCALHOST"}) EXPECT_TRUE(Address::parse(good)) << good;
+  for (const char* good : {"my_host-1.example.org:1", "10.0.0.1", "LOCALHOST"})
+    EXPECT_TRUE(Address::parse(good)) << good;
 }
 
 // parse(to_string(a)) == a for every parsed address a; with credentials,

@@ -46,7 +46,8 @@ std::vector<std::string> passwords() {
     const std::string sep(1, c);
     out.push_back("Pw1x" + sep + "Kq7z" + sep + "Mn3v");
   }
-  for (const char* p : {"Pw1x/Kq7z?Mn3v", "Pw1x@Kq7z/Mn3v", "Pw1x]:Kq7z@[Mn3v", "Pw1x%zzKq7z%4Mn3v", "Pw1x%40Kq7z%2FMn3v",
+  for (const char* p : {"Pw1x/Kq7z?Mn3v", "Pw1x@Kq7z/Mn3v", "Pw1x]:Kq7z@[Mn3v", "Pw1x%zzKq7z%4Mn3v",
+                        "Pw1x%40Kq7z%2FMn3v",
                         "Pw1x?db=1&Kq7z=Mn3v", "Pw1x:26379,Kq7z/Mn3v", "Pw1x#Kq7z@Mn3v?x", "Pw1x://Kq7z@Mn3v",
                         "Pw1x?sentinel_password=Kq7z@Mn3v", "/Pw1x@/Kq7z/Mn3v", "Pw1x@", "@Pw1x:Kq7z[Mn3v]"})
     out.push_back(p);
@@ -153,12 +154,6 @@ const std::vector<Shape> kShapes = {
     {"redis+sentinel://h1/?sentinel_password={P}"},
 };
 
-/// Everything a test produced that a user could print or log.
-struct Texts {
-  std::vector<std::pair<std::string, std::string>> items;  // (where it came from, text)
-  void add(std::string where, std::string text) { items.emplace_back(std::move(where), std::move(text)); }
-};
-
 void expect_no_piece(const std::string& where, const std::string& text) {
   for (const std::string& p : kPieces) {
     EXPECT_EQ(text.find(p), std::string::npos) << "'" << p << "' appears in " << where << ":\n" << text;
@@ -180,7 +175,8 @@ std::vector<std::string> all_inputs() {
 struct Capture {
   std::ostringstream out;
   std::shared_ptr<spdlog::logger> logger;
-  Capture() : logger(std::make_shared<spdlog::logger>("secrets", std::make_shared<spdlog::sinks::ostream_sink_mt>(out))) {
+  Capture()
+      : logger(std::make_shared<spdlog::logger>("secrets", std::make_shared<spdlog::sinks::ostream_sink_mt>(out))) {
     logger->set_level(spdlog::level::trace);
   }
   std::string text() {
