@@ -40,26 +40,31 @@ ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
   base_ = opts_.client.address;
   if (opts_.seeds.empty()) invalid_ = Error{ErrorKind::usage, "ClusterOptions.seeds is empty"};
   bool saw_tls = false, saw_plain = false;  // explicit schemes only: "host:port" goes with either
-  for (const std::string& s : opts_.seeds) {
-    if (invalid_) break;
+  // Seeds are named by position and shown only as Address::redact does: a
+  // seed URL may carry the password.
+  for (std::size_t i = 0; i < opts_.seeds.size() && !invalid_; ++i) {
+    const std::string& s = opts_.seeds[i];
+    const std::string which = "cluster seed #" + std::to_string(i + 1);
     auto a = Address::parse(s);
     if (!a) {
-      invalid_ = Error{ErrorKind::usage, "cluster seed: " + a.error().message};
+      invalid_ = Error{ErrorKind::usage, which + ": " + a.error().message};
     } else if (a->kind != Address::Kind::tcp) {
-      invalid_ = Error{ErrorKind::usage, "cluster seed '" + s + "' is not a TCP address"};
+      invalid_ = Error{ErrorKind::usage, which + " ('" + Address::redact(s) + "') is not a TCP address"};
     } else {
       if (base_.password.empty() && !a->password.empty()) {
         base_.username = a->username;
         base_.password = a->password;
       }
-      if (a->db != 0) invalid_ = Error{ErrorKind::usage, "Redis Cluster has database 0 only (seed '" + s + "')"};
+      if (a->db != 0)
+        invalid_ =
+            Error{ErrorKind::usage, "Redis Cluster has database 0 only (" + which + " '" + Address::redact(s) + "')"};
       if (a->tls) base_.tls = true;
       // Every node connection uses one scheme: a plain redis:// seed next to
       // a rediss:// one would silently become TLS.
       if (s.find("://") != std::string::npos) {
         if (a->tls ? saw_plain : saw_tls)
-          invalid_ = Error{ErrorKind::usage, "cluster seeds mix redis:// and rediss:// ('" + s +
-                                                 "'); every node connection uses one scheme"};
+          invalid_ = Error{ErrorKind::usage, "cluster seeds mix redis:// and rediss:// (" + which + " '" +
+                                                 Address::redact(s) + "'); every node connection uses one scheme"};
         (a->tls ? saw_tls : saw_plain) = true;
       }
       seeds_.push_back(std::move(*a));
