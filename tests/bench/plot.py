@@ -61,6 +61,8 @@ def plot(rows, out):
         # Depth 1 is some 30 times slower than depth 1024: a log scale keeps
         # both ends readable.
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        ax.set_yticks([t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if low <= t <= high])
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.grid(axis="y", which="both", alpha=0.3)
