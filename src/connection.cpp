@@ -34,7 +34,7 @@ namespace {
 
 // hiredis writes with write(2); a peer reset must not kill the host with
 // SIGPIPE. We ignore the signal process-wide, but only when nobody installed
-// a handler of their own (documented in the README).
+// a handler of their own (documented in docs/client.md).
 void ignore_sigpipe_once() {
   static const bool done = [] {
     struct sigaction sa {};
