@@ -99,6 +99,18 @@ void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>
                                                     : opts.timeout);
 }
 
+// Big values moved in: the main connection writes them from these strings.
+// Anything routed elsewhere (refused, blocking) takes the ordinary path.
+void ClientImpl::command_owned(std::vector<std::string>&& argv, Callback<Reply> cb, const CommandOptions& opts) {
+  std::vector<std::string_view> views(argv.begin(), argv.end());
+  const CommandClass cls = classify_command(views);
+  if (closing_ || cls.route != CommandRoute::normal || cls.block_time) {
+    command(views, std::move(cb), opts);
+    return;
+  }
+  main_->submit_owned(std::move(argv), std::move(cb), opts.timeout);
+}
+
 Connection* ClientImpl::idle_blocking_connection() {
   for (Connection* c : blocking_)
     if (c->pending() == 0 && c->state() != ConnectionState::failed) return c;
@@ -218,6 +230,10 @@ void Client::command(std::span<const std::string_view> argv, Callback<Reply> cb,
 void Client::command(std::span<const std::string> argv, Callback<Reply> cb, CommandOptions opts) {
   std::vector<std::string_view> v(argv.begin(), argv.end());
   impl_->command(v, std::move(cb), opts);
+}
+
+void Client::command(std::vector<std::string>&& argv, Callback<Reply> cb, CommandOptions opts) {
+  impl_->command_owned(std::move(argv), std::move(cb), opts);
 }
 
 void Client::close(detail::Function<void()> done) { impl_->close(std::move(done)); }

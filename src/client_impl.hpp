@@ -26,6 +26,7 @@ class ClientImpl {
   ClientImpl& operator=(const ClientImpl&) = delete;
 
   void command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts);
+  void command_owned(std::vector<std::string>&& argv, Callback<Reply> cb, const CommandOptions& opts);
   void close(detail::Function<void()> done);
   void command_group(const std::vector<std::vector<std::string>>& cmds,
                      detail::Function<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts);

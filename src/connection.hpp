@@ -117,6 +117,12 @@ class Connection {
   void submit(std::span<const std::string_view> argv, Callback<Reply> cb,
               std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
+  /// As submit, taking the arguments' strings: in a command of 1 MiB or
+  /// more, every argument of 64 KiB or more (but the name) goes to the socket
+  /// from the string moved in here, a slice per pass, never copied whole.
+  void submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
+                    std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
   /// Queues commands that must leave together on one link (MULTI...EXEC):
   /// handed to hiredis in one piece, timed out as one, never split by a
   /// reconnect. `done` gets every result, in order.
@@ -181,6 +187,7 @@ class Connection {
     bool done = false;      // completed early (timeout); its reply is dropped
     bool internal = false;  // handshake or health check, not counted as user traffic
     bool timed_out = false; // written, then timed out: its late reply is still owed
+    bool owned = false;     // its bytes are the next entry of bodies_, not in out_
     std::uint32_t timeout_ms = 0;
     std::uint32_t group = 1;  // on a group's first request: how many leave together
   };
@@ -218,7 +225,11 @@ class Connection {
 
   // --- I/O
   void flush(bool from_writable);
+  void submit_encoded(std::span<const std::string_view> argv, Callback<Reply> cb,
+                      std::optional<std::chrono::milliseconds> timeout);
   void hand(Request&& r, const char* bytes, std::size_t len);
+  bool hand_tail_slice();
+  void end_tail();
   void expire(std::uint64_t seq);
   void prune_deadlines();
   void finish();
@@ -321,7 +332,13 @@ class Connection {
   std::string handshake_bytes_;
   std::string out_;               // bytes of queued_ requests, from out_pos_
   std::size_t out_pos_ = 0;
-  std::size_t tail_left_ = 0;     // bytes of a big command at out_pos_ still to hand to hiredis
+  // A big command half handed to hiredis: bytes still to hand, at out_pos_
+  // or (tail_owned_) in bodies_.front() from piece tail_piece_, offset tail_off_.
+  std::size_t tail_left_ = 0;
+  bool tail_owned_ = false;
+  std::size_t tail_piece_ = 0;
+  std::size_t tail_off_ = 0;
+  std::deque<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
   std::uint64_t next_seq_ = 1;
   // Liveness: written requests that timed out and whose replies are still
   // owed, when the first of them timed out, and when a byte last came in.

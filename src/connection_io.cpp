@@ -52,6 +52,10 @@ constexpr std::size_t kHandoffBytes = 256 * 1024;
 // Slices of a big command handed per loop turn (about 1 ms of copying each
 // at memory speed, and a write): bounded work per turn, whatever the size.
 constexpr int kSlicesPerTurn = 8;
+// submit_owned: below this a command is encoded as usual (one copy is cheap);
+// arguments from kOwnedPieceBytes up are written from the caller's strings.
+constexpr std::size_t kOwnedMinBytes = 1024 * 1024;
+constexpr std::size_t kOwnedPieceBytes = 64 * 1024;
 
 // Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
 // of the commands whose confirmations they are.
@@ -138,18 +142,7 @@ void Connection::flush(bool from_writable) {
       // The rest of a big command goes first, a slice per pass: a 512 MB
       // value is never copied into hiredis' buffer (nor memmoved there after
       // a partial write) in one loop turn.
-      if (ac_ && tail_left_ > 0 && sdslen(ac_->c.obuf) < kHandoffBytes) {
-        const std::size_t n = std::min(tail_left_, kHandoffBytes - sdslen(ac_->c.obuf));
-        sds grown = sdscatlen(ac_->c.obuf, out_.data() + out_pos_, n);
-        if (grown == nullptr) {
-          request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
-          break;
-        }
-        ac_->c.obuf = grown;
-        out_pos_ += n;
-        tail_left_ -= n;
-        queued_bytes_ -= n;
-      }
+      if (ac_ && tail_left_ > 0 && sdslen(ac_->c.obuf) < kHandoffBytes && !hand_tail_slice()) break;
       std::size_t group_left = 0;  // members of a group still to hand in this pass
       while (ac_ && tail_left_ == 0 && !queued_.empty() &&
              (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
@@ -158,6 +151,27 @@ void Connection::flush(bool from_writable) {
           --group_left;
         else if (r.group > 1)
           group_left = r.group - 1;
+        if (r.owned) {
+          // Its bytes are in bodies_.front(): the head (which names the
+          // command) now, the moved arguments a slice at a time.
+          if (r.done) {
+            bodies_.pop_front();
+            queued_.pop_front();
+            continue;
+          }
+          const std::string& head = bodies_.front().front();
+          tail_owned_ = true;
+          tail_piece_ = 1;
+          tail_off_ = 0;
+          tail_left_ = r.len - head.size();
+          queued_bytes_ -= head.size();
+          if (!r.internal) --stats_.queued;
+          Request moved = std::move(r);
+          queued_.pop_front();
+          hand(std::move(moved), head.data(), head.size());
+          if (tail_left_ == 0) end_tail();
+          continue;
+        }
         const char* bytes = out_.data() + out_pos_;
         if (!r.done) {
           // A group (MULTI ... EXEC) is handed whole: a drop must never
@@ -207,6 +221,77 @@ void Connection::flush(bool from_writable) {
   in_flush_ = false;
   if (ac_ && link_ == Link::ready && (!queued_.empty() || tail_left_ > 0) && !want_writable_ && !tls_congested())
     schedule_flush();
+}
+
+namespace {
+// Giving hundreds of MiB back to the kernel (munmap) takes tens of ms: the
+// moved strings of a big command are freed on libuv's thread pool, so the
+// loop does not stall for it. Small bodies are simply freed here.
+void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces) {
+  std::size_t bytes = 0;
+  for (const auto& p : pieces) bytes += p.capacity();
+  if (bytes < (8u << 20)) return;  // freed by the caller's pop
+  struct Job {
+    uv_work_t req;
+    std::vector<std::string> pieces;
+  };
+  auto* job = new Job{};
+  job->pieces = std::move(pieces);
+  job->req.data = job;
+  const int rc = uv_queue_work(
+      loop, &job->req, [](uv_work_t* r) { static_cast<Job*>(r->data)->pieces.clear(); },
+      [](uv_work_t* r, int) { delete static_cast<Job*>(r->data); });
+  if (rc != 0) delete job;
+}
+}  // namespace
+
+// One slice of a big command's rest into hiredis' output buffer: from out_,
+// or from the strings the caller moved in (submit_owned). False when memory
+// ran out (the link is being dropped).
+bool Connection::hand_tail_slice() {
+  std::size_t room = std::min(tail_left_, kHandoffBytes - sdslen(ac_->c.obuf));
+  while (room > 0) {
+    const char* from;
+    std::size_t n;
+    if (tail_owned_) {
+      const std::string& piece = bodies_.front()[tail_piece_];
+      n = std::min(room, piece.size() - tail_off_);
+      from = piece.data() + tail_off_;
+    } else {
+      n = room;
+      from = out_.data() + out_pos_;
+    }
+    sds grown = sdscatlen(ac_->c.obuf, from, n);
+    if (grown == nullptr) {
+      request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
+      return false;
+    }
+    ac_->c.obuf = grown;
+    room -= n;
+    tail_left_ -= n;
+    queued_bytes_ -= n;
+    if (!tail_owned_) {
+      out_pos_ += n;
+    } else if ((tail_off_ += n) == bodies_.front()[tail_piece_].size()) {
+      ++tail_piece_;
+      tail_off_ = 0;
+    }
+  }
+  if (tail_left_ == 0) end_tail();
+  return true;
+}
+
+// The big command in progress is all handed over, or its link is gone.
+void Connection::end_tail() {
+  if (tail_owned_) {
+    release_body(loop_, std::move(bodies_.front()));
+    bodies_.pop_front();
+    tail_owned_ = false;
+  } else {
+    out_pos_ += tail_left_;
+  }
+  queued_bytes_ -= tail_left_;
+  tail_left_ = 0;
 }
 
 void Connection::update_poll() {
@@ -428,9 +513,7 @@ void Connection::hook_cleanup(void* p) {
   c->link_gone_ = true;
   // Half a big command went out: its rest is useless now (the command
   // fails with the link), and the commands queued behind it start after it.
-  c->out_pos_ += c->tail_left_;
-  c->queued_bytes_ -= c->tail_left_;
-  c->tail_left_ = 0;
+  if (c->tail_left_ > 0 || c->tail_owned_) c->end_tail();
   c->schedule_deferred();
   // Push mode: hiredis holds no callback of ours to fail with a NULL reply;
   // fail what is in flight the same way (drop_error() is last_error_ now).
@@ -543,6 +626,21 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
     fail_later(std::move(cb), last_error_);
     return;
   }
+  std::size_t total = 0;
+  for (std::string_view a : argv) total += a.size();
+  if (total >= kOwnedMinBytes && argv.size() >= 2) {
+    // A big command is copied once into strings of its own, which then go
+    // out a slice per turn and are freed off the loop: out_ never grows to
+    // hold it (nor keeps that capacity afterwards).
+    submit_owned(std::vector<std::string>(argv.begin(), argv.end()), std::move(cb), timeout);
+    return;
+  }
+  submit_encoded(argv, std::move(cb), timeout);
+}
+
+// The usual path: encoded into out_, handed to hiredis at the next flush.
+void Connection::submit_encoded(std::span<const std::string_view> argv, Callback<Reply> cb,
+                                std::optional<std::chrono::milliseconds> timeout) {
   const std::size_t before = out_.size();
   const std::size_t len = encode_command(out_, argv);
   if (Error err; overflowed(len, 1, err)) {
@@ -557,6 +655,66 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
   auto t = timeout.value_or(cfg_.command_timeout);
   r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
   const std::uint64_t seq = r.seq;
+  queued_.push_back(std::move(r));
+  ++stats_.queued;
+  queued_bytes_ += len;
+  if (t.count() > 0) add_deadline(seq, t);
+  if (link_ == Link::ready)
+    schedule_flush();
+  else if (link_ == Link::idle)
+    start();
+}
+
+void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
+                              std::optional<std::chrono::milliseconds> timeout) {
+  if (closing_ || destroyed_) {
+    fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
+    return;
+  }
+  if (link_ == Link::failed) {
+    fail_later(std::move(cb), last_error_);
+    return;
+  }
+  std::size_t total = 0;
+  for (const auto& a : argv) total += a.size();
+  if (total < kOwnedMinBytes || argv.size() < 2) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    submit_encoded(views, std::move(cb), timeout);
+    return;
+  }
+  // Pieces: encoded headers and small arguments, with every big argument
+  // (never the command name, which hiredis reads) moved in as a piece of
+  // its own.
+  std::vector<std::string> pieces;
+  std::string head;
+  encode_header(head, '*', argv.size());
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    encode_header(head, '$', argv[i].size());
+    if (i > 0 && argv[i].size() >= kOwnedPieceBytes) {
+      pieces.push_back(std::move(head));
+      pieces.push_back(std::move(argv[i]));
+      head.assign("\r\n", 2);
+    } else {
+      head.append(argv[i]);
+      head.append("\r\n", 2);
+    }
+  }
+  pieces.push_back(std::move(head));
+  std::size_t len = 0;
+  for (const auto& p : pieces) len += p.size();
+  if (Error err; overflowed(len, 1, err)) {
+    fail_later(std::move(cb), std::move(err));
+    return;
+  }
+  Request r;
+  r.seq = next_seq_++;
+  r.cb = std::move(cb);
+  r.len = static_cast<std::uint32_t>(len);
+  r.owned = true;
+  auto t = timeout.value_or(cfg_.command_timeout);
+  r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+  const std::uint64_t seq = r.seq;
+  bodies_.push_back(std::move(pieces));
   queued_.push_back(std::move(r));
   ++stats_.queued;
   queued_bytes_ += len;
@@ -808,6 +966,11 @@ void Connection::fail_queued(const Error& err) {
   out_.clear();
   out_pos_ = 0;
   queued_bytes_ = 0;
+  // (Only while the link is going: a big command half handed over loses
+  // its rest with the link.)
+  tail_left_ = 0;
+  tail_owned_ = false;
+  bodies_.clear();
   for (auto& r : q)
     if (!r.done && !r.internal) --stats_.queued;
   for (auto& r : q)

@@ -16,6 +16,8 @@ inline void append_header(std::string& out, char kind, std::size_t n) {
 }
 }  // namespace
 
+void encode_header(std::string& out, char kind, std::size_t n) { append_header(out, kind, n); }
+
 std::size_t encode_command(std::string& out, std::span<const std::string_view> argv) {
   const std::size_t start = out.size();
   append_header(out, '*', argv.size());

@@ -11,6 +11,9 @@ namespace uvredis::detail {
 /// Appends `*N\r\n$len\r\narg\r\n...` for argv to out; returns bytes added.
 std::size_t encode_command(std::string& out, std::span<const std::string_view> argv);
 
+/// Appends one RESP header: `*N\r\n` or `$N\r\n`.
+void encode_header(std::string& out, char kind, std::size_t n);
+
 /// Case-insensitive ASCII comparison of a command name.
 bool iequals(std::string_view a, std::string_view b) noexcept;
 

@@ -145,3 +145,113 @@ TEST(BigValues, CloseDuringABigCommandIsBounded) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+// Values moved in: written from the caller's strings, in order with the rest.
+TEST(BigValues, MovedValuesArriveIntactAndInOrder) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = options_for(server);
+    o.command_timeout = 30s;
+    Client c(loop.get(), o);
+    const std::string a = pattern(9u << 20, 5), b = pattern(3u << 20, 6);
+    std::vector<std::string> order;
+    int calls = 0;
+    auto note = [&](std::string what) {
+      return [&, what](Result<Reply> r) {
+        ++calls;
+        EXPECT_TRUE(r) << what << ": " << r.error().to_string();
+        order.push_back(what);
+      };
+    };
+    c.command({"SET", "n", "1"}, note("set n"));
+    c.command(std::vector<std::string>{"SET", "a", a}, note("set a"));
+    c.command({"INCR", "n"}, note("incr"));
+    // Two big values and small ones in one command.
+    c.command(std::vector<std::string>{"MSET", "b", b, "x", "small", "c", a}, note("mset"));
+    c.command(std::vector<std::string>{"APPEND", "x", "!"}, note("append"));  // small: the ordinary path
+    ASSERT_TRUE(loop.run_until([&] { return calls == 5; }, 60s));
+    EXPECT_EQ(order, (std::vector<std::string>{"set n", "set a", "incr", "mset", "append"}));
+    for (auto [key, want] : {std::pair<const char*, const std::string*>{"a", &a}, {"b", &b}, {"c", &a}}) {
+      auto g = run_one(loop, c, {"GET", key}, 30s);
+      ASSERT_TRUE(g);
+      EXPECT_TRUE(g->str() == *want) << key;
+    }
+    auto x = run_one(loop, c, {"GET", "x"});
+    ASSERT_TRUE(x);
+    EXPECT_EQ(x->str(), "small!");
+    EXPECT_EQ(c.stats().queued, 0u);
+    close_and_wait(loop, c, 10s);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// The moved path keeps the rules: refused commands are refused, blocking
+// ones go to a blocking connection, a closed client fails them.
+TEST(BigValues, MovedCommandsFollowTheSameRules) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), options_for(server));
+    auto sel = uvredis::test::await<Reply>(
+        loop, [&](uvredis::Callback<Reply> cb) { c.command(std::vector<std::string>{"SELECT", "1"}, std::move(cb)); });
+    ASSERT_FALSE(sel);
+    EXPECT_EQ(sel.error().kind, ErrorKind::usage);
+    ASSERT_TRUE(run_one(loop, c, {"RPUSH", "q", "v"}));
+    auto pop = uvredis::test::await<Reply>(
+        loop, [&](uvredis::Callback<Reply> cb) { c.command(std::vector<std::string>{"BLPOP", "q", "1"}, std::move(cb)); });
+    ASSERT_TRUE(pop) << pop.error().to_string();
+    int calls = 0;
+    ErrorKind kind{};
+    c.close();
+    c.command(std::vector<std::string>{"SET", "k", pattern(2u << 20, 7)}, [&](Result<Reply> r) {
+      ++calls;
+      if (!r) kind = r.error().kind;
+    });
+    EXPECT_EQ(calls, 0);
+    ASSERT_TRUE(loop.run_until([&] { return calls == 1; }, 5s));
+    EXPECT_EQ(kind, ErrorKind::closed);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A link lost half-way through a moved value: it fails once, the next
+// command is clean.
+TEST(BigValues, LinkLostHalfWayThroughAMovedValue) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto o = options_for(server);
+    o.command_timeout = 20s;
+    o.reconnect_min_delay = 20ms;
+    o.reconnect_max_delay = 100ms;
+    Client c(loop.get(), o);
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    server.pause();
+    int calls = 0;
+    std::vector<Result<Reply>> results;
+    auto keep = [&](Result<Reply> r) {
+      ++calls;
+      results.push_back(std::move(r));
+    };
+    c.command(std::vector<std::string>{"SET", "big", pattern(64u << 20, 8)}, keep);
+    c.command(std::vector<std::string>{"SET", "big2", pattern(8u << 20, 9)}, keep);
+    c.command({"SET", "after", "1"}, keep);
+    loop.run_for(300ms);
+    server.kill();
+    server.start();
+    ASSERT_TRUE(loop.run_until([&] { return calls == 3; }, 30s));
+    for (auto& r : results) {
+      if (!r) {
+        EXPECT_TRUE(r.error().kind == ErrorKind::connection_lost || r.error().kind == ErrorKind::connect)
+            << r.error().to_string();
+      }
+    }
+    ASSERT_TRUE(loop.run_until([&] { return c.state() == uvredis::ConnectionState::connected; }, 10s));
+    auto e = run_one(loop, c, {"ECHO", "clean"}, 10s);
+    ASSERT_TRUE(e) << e.error().to_string();
+    EXPECT_EQ(e->str(), "clean");
+    close_and_wait(loop, c, 10s);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}

@@ -101,6 +101,12 @@ class Client final : public Executor {
   void command(std::span<const std::string_view> argv, Callback<Reply> cb,
                CommandOptions opts = {}) override;
   void command(std::span<const std::string> argv, Callback<Reply> cb, CommandOptions opts = {});
+  /// Sends any command, taking its strings: for big values (a command of
+  /// 1 MiB or more), each argument of 64 KiB or more is written to the socket
+  /// from the string moved in here, a slice per loop turn, and is never
+  /// copied; the strings are freed once written. Smaller commands are
+  /// encoded as usual. `client.command(std::move(argv), cb)`.
+  void command(std::vector<std::string>&& argv, Callback<Reply> cb, CommandOptions opts = {});
 
   /// Stops accepting commands, lets in-flight and queued ones finish or fail,
   /// closes every handle, then calls `done` (on the loop, exactly once).

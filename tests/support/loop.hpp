@@ -58,8 +58,13 @@ class TestLoop {
   /// uv_loop_close(): 0 when the code under test left nothing open.
   int close() {
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    // Let the library finish asynchronous closes, but never wait forever.
-    for (int i = 0; i < 1000 && uv_loop_alive(&loop_); ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+    // Let the library finish asynchronous closes and thread-pool work (big
+    // values are freed there), but never wait forever: at most 10 s.
+    const std::uint64_t until = uv_hrtime() + 10'000'000'000ull;
+    for (int i = 0; uv_loop_alive(&loop_) && (i < 1000 || uv_hrtime() < until); ++i) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      if (i >= 1000) uv_sleep(1);
+    }
     int rc = uv_loop_close(&loop_);
     if (rc != 0) {
       uv_walk(&loop_, [](uv_handle_t* h, void*) {
