@@ -251,7 +251,10 @@ bool Lock::lost() const noexcept { return st_->lost; }
 
 milliseconds Lock::validity() const noexcept {
   if (st_->lost) return milliseconds(0);
-  const std::uint64_t now = now_ms(*st_->ex);
+  // A fresh clock reading, not the loop's cached time, which lags while a
+  // callback runs: the answer must not overstate. uv_hrtime is the clock
+  // uv_now derives from (or ahead of it when uv_now uses the coarse clock).
+  const std::uint64_t now = uv_hrtime() / 1000000;
   return milliseconds(st_->valid_until > now ? static_cast<long long>(st_->valid_until - now) : 0);
 }
 

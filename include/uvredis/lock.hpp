@@ -103,9 +103,8 @@ class Lock {
 
   /// How much longer this client may rely on holding the lock: the end of
   /// validity (the send time of the last successful obtain or refresh plus
-  /// its TTL minus the drift margin, see LockerOptions) less the loop's
-  /// current time (uv_now); zero once that has passed or the lock is known
-  /// lost. Work protected by the lock should finish within it. A grant
+  /// its TTL minus the drift margin, see LockerOptions) less the current
+  /// monotonic time; zero once that has passed or the lock is known lost. Work protected by the lock should finish within it. A grant
   /// whose reply took longer than the TTL less the margin comes with zero
   /// validity: check it after obtain() when the link may be slow. No round
   /// trip: ttl() asks the server instead.
