@@ -539,8 +539,9 @@ class FreezableProxy {
         continue;  // frozen_ may have changed: rebuild the set first
       }
       if (frozen) continue;
-      if (fds[1].revents & POLLIN) accept_one();
-      for (std::size_t i = 0; i < pairs_.size(); ++i) {
+      // Only the pairs polled this time (an accepted one joins after them).
+      const std::size_t polled = (fds.size() - 2) / 2;
+      for (std::size_t i = 0; i < polled; ++i) {
         const pollfd& from_client = fds[2 + 2 * i];
         const pollfd& from_server = fds[3 + 2 * i];
         bool ok = true;
@@ -553,6 +554,7 @@ class FreezableProxy {
         }
       }
       std::erase_if(pairs_, [](const std::pair<int, int>& p) { return p.first < 0; });
+      if (fds[1].revents & POLLIN) accept_one();
     }
   }
 
