@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 
 namespace uvredis {
 
@@ -38,16 +39,21 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
     if (fn) fn(s, e);
   });
 
-  uv_async_t* a = async_.allocate();
-  uv_async_init(loop_, a, [](uv_async_t* h) {
-    auto* st = static_cast<PostState*>(h->data);
-    std::vector<std::function<void()>> work;
-    {
-      std::lock_guard<std::mutex> lock(st->mu);
-      work.swap(st->queue);
-    }
-    for (auto& fn : work) fn();
-  });
+  // The close callback owns a reference to the post state: it runs after
+  // close() or the destructor, when this object may be gone, and drains what
+  // was accepted but not yet run (every accepted post runs exactly once).
+  uv_async_t* a = async_.allocate(
+      [](void* ctx) {
+        std::unique_ptr<std::shared_ptr<PostState>> hold(static_cast<std::shared_ptr<PostState>*>(ctx));
+        PostState& st = **hold;
+        st.run_queued();
+        st.drained = true;
+        auto waiters = std::move(st.drain_waiters);
+        st.drain_waiters.clear();
+        for (auto& w : waiters) w();
+      },
+      new std::shared_ptr<PostState>(post_));
+  uv_async_init(loop_, a, [](uv_async_t* h) { static_cast<PostState*>(h->data)->run_queued(); });
   a->data = post_.get();
   // Posting is optional; an idle poster must not keep the loop alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(a));
@@ -60,8 +66,9 @@ ClientImpl::~ClientImpl() {
   {
     std::lock_guard<std::mutex> lock(post_->mu);
     post_->closed = true;
-    post_->queue.clear();
   }
+  // Accepted posts still run, from the async handle's close callback on a
+  // later loop turn (they must not use this client any more: documented).
   async_.close();
   for (WaitingBlocking& w : blocking_wait_)
     main_->fail_later(std::move(w.cb), Error{ErrorKind::closed, "client destroyed"});
@@ -168,14 +175,18 @@ void ClientImpl::close(detail::Function<void()> done) {
     std::size_t left;
     detail::Function<void()> done;
   };
-  auto cd = std::make_shared<Countdown>(
-      Countdown{1 + blocking_.size() + leases_->idle.size() + (sentinel_ ? 1 : 0), std::move(done)});
+  // The poster counts as one more party: `done` comes only after every
+  // accepted post has run.
+  const bool wait_posts = !post_->drained;
+  auto cd = std::make_shared<Countdown>(Countdown{
+      1 + blocking_.size() + leases_->idle.size() + (sentinel_ ? 1 : 0) + (wait_posts ? 1 : 0), std::move(done)});
   auto one = [cd] {
     if (--cd->left == 0 && cd->done) {
       auto d = std::move(cd->done);
       d();
     }
   };
+  if (wait_posts) post_->drain_waiters.push_back(one);
   main_->close(one);
   for (Connection* c : blocking_) c->close(one);
   leases_->shut(false, [&one]() -> detail::Function<void()> { return one; });

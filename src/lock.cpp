@@ -6,6 +6,7 @@
 #include "uv_handle.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace uvredis {
@@ -37,6 +38,20 @@ milliseconds lock_retry_delay(unsigned attempt, const LockerOptions& o, std::uin
   return milliseconds(std::max<long long>(1, half + static_cast<long long>(random % static_cast<std::uint64_t>(span))));
 }
 
+milliseconds lock_drift(milliseconds ttl, const LockerOptions& o) noexcept {
+  const double factor = o.drift_factor > 0 ? o.drift_factor : 0.0;
+  // Rounded up: a margin is never smaller than asked for.
+  const auto scaled = static_cast<long long>(std::ceil(static_cast<double>(ttl.count()) * factor));
+  return milliseconds(scaled + std::max<long long>(0, o.drift_extra.count()));
+}
+
+std::uint64_t lock_valid_until(std::uint64_t sent_at, milliseconds ttl, const LockerOptions& o) noexcept {
+  const long long left = ttl.count() - lock_drift(ttl, o).count();
+  // A TTL no longer than its margin gives no validity at all: the lock may
+  // already be gone by the time the reply is read.
+  return left > 0 ? sent_at + static_cast<std::uint64_t>(left) : sent_at;
+}
+
 // ------------------------------------------------------------- the state
 
 struct LockState : std::enable_shared_from_this<LockState> {
@@ -47,11 +62,20 @@ struct LockState : std::enable_shared_from_this<LockState> {
   long long fence = 0;
   milliseconds ttl{0};
   bool lost = false;
+  LockerOptions opts;  // for the drift margin
 
-  // Until when (uv_now, ms) the key is known to be ours: the send time of
-  // the last successful obtain or refresh plus its TTL. The server started
-  // its TTL later than we sent, so this errs on the safe side.
+  // The loop time (uv_now, ms) taken just before the last successful obtain
+  // or refresh was issued, and the end of validity derived from it: that
+  // plus its TTL minus the drift margin. The server started its TTL when
+  // the command arrived, later than this clock reading, so both err on the
+  // safe side.
+  std::uint64_t confirmed_at = 0;
   std::uint64_t valid_until = 0;
+
+  void confirm(std::uint64_t sent_at, milliseconds granted) {
+    confirmed_at = sent_at;
+    valid_until = lock_valid_until(sent_at, granted, opts);
+  }
 
   // Auto-refresh. `generation` changes on every start/stop so replies of an
   // earlier run are recognised and ignored.
@@ -136,7 +160,7 @@ void send_refresh(const std::shared_ptr<detail::LockState>& st) {
   // The attempt may take as long as the lock is still valid, no longer: a
   // refresh that lands after expiry is worthless.
   CommandOptions opts;
-  opts.timeout = milliseconds(std::max<std::uint64_t>(1, st->valid_until - sent_at));
+  opts.timeout = milliseconds(std::max<std::uint64_t>(1, st->valid_until > sent_at ? st->valid_until - sent_at : 0));
   const std::string ttl_s = std::to_string(ttl.count());
   std::string_view keys[] = {st->key};
   std::string_view args[] = {st->token, ttl_s};
@@ -146,7 +170,7 @@ void send_refresh(const std::shared_ptr<detail::LockState>& st) {
         if (gen != st->generation || !st->auto_on) return;  // stopped or restarted meanwhile
         st->in_flight = false;
         if (r && r->is_integer() && r->integer() == 1) {
-          st->valid_until = sent_at + static_cast<std::uint64_t>(ttl.count());
+          st->confirm(sent_at, ttl);
           st->last_error.reset();
           const std::uint64_t next = sent_at + static_cast<std::uint64_t>(st->every.count());
           const std::uint64_t now = now_ms(*st->ex);
@@ -225,6 +249,15 @@ long long Lock::fence() const noexcept { return st_->fence; }
 milliseconds Lock::granted_ttl() const noexcept { return st_->ttl; }
 bool Lock::lost() const noexcept { return st_->lost; }
 
+milliseconds Lock::validity() const noexcept {
+  if (st_->lost) return milliseconds(0);
+  // A fresh clock reading, not the loop's cached time, which lags while a
+  // callback runs: the answer must not overstate. uv_hrtime is the clock
+  // uv_now derives from (or ahead of it when uv_now uses the coarse clock).
+  const std::uint64_t now = uv_hrtime() / 1000000;
+  return milliseconds(st_->valid_until > now ? static_cast<long long>(st_->valid_until - now) : 0);
+}
+
 void Lock::release(Callback<bool> cb) {
   st_->stop_auto();
   std::string_view keys[] = {st_->key};
@@ -250,7 +283,7 @@ void Lock::refresh(milliseconds ttl, Callback<bool> cb) {
     if (b) {
       if (*b) {
         st->ttl = ttl;
-        st->valid_until = sent_at + static_cast<std::uint64_t>(ttl.count());
+        st->confirm(sent_at, ttl);
       } else {
         st->lost = true;  // auto-refresh, if on, reports it at its next round
       }
@@ -283,9 +316,7 @@ void Lock::auto_refresh(detail::Function<void(const Error*)> on_lost, millisecon
   // that is past); the tick also declares the loss if the lock already ran
   // out, so even that is reported from the loop, not from this call.
   const std::uint64_t now = now_ms(*st_->ex);
-  const auto ttl = static_cast<std::uint64_t>(st_->ttl.count());
-  const std::uint64_t confirmed = st_->valid_until > ttl ? st_->valid_until - ttl : 0;
-  const std::uint64_t next = confirmed + static_cast<std::uint64_t>(st_->every.count());
+  const std::uint64_t next = st_->confirmed_at + static_cast<std::uint64_t>(st_->every.count());
   arm(*st_, next > now ? next - now : 0);
 }
 
@@ -341,7 +372,8 @@ void try_obtain(const std::shared_ptr<Obtain>& o) {
       st->metadata = std::move(o->metadata);
       st->fence = r->integer();
       st->ttl = o->ttl;
-      st->valid_until = sent_at + static_cast<std::uint64_t>(o->ttl.count());
+      st->opts = o->opts;
+      st->confirm(sent_at, o->ttl);
       return o->finish(std::optional<Lock>(detail::LockAccess::make(std::move(st))));
     }
     if (!r->is_nil()) return o->finish(decode::unexpected(*r, "integer or nil"));

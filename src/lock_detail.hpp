@@ -23,4 +23,13 @@ std::string fence_key_for(std::string_view key);
 /// retry_min * 2^attempt), scaled into [d/2, d] by `random`; at least 1 ms.
 std::chrono::milliseconds lock_retry_delay(unsigned attempt, const LockerOptions& o, std::uint64_t random) noexcept;
 
+/// The drift margin for a TTL: ceil(ttl * drift_factor) + drift_extra
+/// (negative settings count as zero).
+std::chrono::milliseconds lock_drift(std::chrono::milliseconds ttl, const LockerOptions& o) noexcept;
+
+/// The end of validity (ms, same clock as `sent_at`) of a grant of `ttl`
+/// whose command was issued at `sent_at`: sent_at + ttl - drift, and no
+/// later than sent_at + ttl; `sent_at` itself when the margin eats the TTL.
+std::uint64_t lock_valid_until(std::uint64_t sent_at, std::chrono::milliseconds ttl, const LockerOptions& o) noexcept;
+
 }  // namespace uvredis::detail

@@ -12,6 +12,10 @@
 #include <uv.h>
 
 #include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <vector>
 #include <sstream>
 #include <thread>
 
@@ -400,6 +404,143 @@ TEST(Client, PosterRunsWorkFromOtherThreadsOnTheLoop) {
     close_and_wait(loop, c, 10s);
     EXPECT_FALSE(poster.post([] {}));
   }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+namespace {
+
+// Eight threads post numbered functions as fast as they can until post()
+// refuses; the test ends the client (close or destruction) in the middle of
+// the flood. Every accepted function must run exactly once, on the loop
+// thread; no refused one may run.
+struct PostFlood {
+  static constexpr int kThreads = 8;
+  uvredis::Poster poster;
+  std::thread::id loop_thread = std::this_thread::get_id();
+  std::atomic<std::uint64_t> accepted_so_far{0};
+  std::atomic<std::uint64_t> ran_so_far{0};  // a copy of `ran` for the posting threads
+  std::vector<std::uint64_t> accepted = std::vector<std::uint64_t>(kThreads);  // thread t's own slot
+  std::vector<std::thread> threads;
+  // Loop thread only.
+  std::vector<std::vector<std::uint8_t>> runs = std::vector<std::vector<std::uint8_t>>(kThreads);
+  std::uint64_t ran = 0, twice = 0, off_loop = 0, refused_ran = 0;
+
+  explicit PostFlood(uvredis::Poster p) : poster(std::move(p)) {
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([this, t] {
+        std::uint64_t i = 0;
+        for (;; ++i) {
+          // Keep the backlog (and the memory under ASan) modest; never wait
+          // for the loop, which may not be running while a test joins.
+          if (accepted_so_far.load(std::memory_order_relaxed) > ran_so_far.load(std::memory_order_relaxed) + 20000)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+          const bool ok = poster.post([this, t, i] {
+            if (std::this_thread::get_id() != loop_thread) ++off_loop;
+            auto& r = runs[static_cast<std::size_t>(t)];
+            if (r.size() <= i) r.resize(i + 1);
+            if (++r[i] > 1) ++twice;
+            ++ran;
+            ran_so_far.store(ran, std::memory_order_relaxed);
+          });
+          if (!ok) break;
+          accepted_so_far.fetch_add(1, std::memory_order_relaxed);
+        }
+        accepted[static_cast<std::size_t>(t)] = i;  // 0..i-1 accepted, i refused
+      });
+  }
+  PostFlood(const PostFlood&) = delete;
+  PostFlood& operator=(const PostFlood&) = delete;
+  ~PostFlood() { join(); }
+
+  void join() {
+    for (auto& th : threads)
+      if (th.joinable()) th.join();
+  }
+  std::uint64_t total() const {
+    std::uint64_t n = 0;
+    for (auto a : accepted) n += a;
+    return n;
+  }
+  // After join(): each accepted number ran once, the refused ones never.
+  void check() {
+    std::uint64_t missing = 0;
+    for (std::size_t t = 0; t < runs.size(); ++t) {
+      const auto& r = runs[t];
+      for (std::uint64_t i = 0; i < accepted[t]; ++i)
+        if (i >= r.size() || r[i] != 1) ++missing;
+      for (std::uint64_t i = accepted[t]; i < r.size(); ++i)
+        if (r[i] != 0) ++refused_ran;
+    }
+    EXPECT_EQ(ran, total());
+    EXPECT_EQ(missing, 0u) << "accepted posts that never ran (or ran twice)";
+    EXPECT_EQ(twice, 0u);
+    EXPECT_EQ(refused_ran, 0u);
+    EXPECT_EQ(off_loop, 0u);
+    EXPECT_FALSE(poster.post([] {})) << "post after the end must refuse";
+  }
+};
+
+}  // namespace
+
+TEST(Client, EveryAcceptedPostRunsOnceBeforeCloseCompletes) {
+  RedisServer server;
+  TestLoop loop;
+  std::uint64_t grand = 0, owed = 0;
+  for (int round = 0; round < 10; ++round) {
+    auto c = std::make_unique<Client>(loop.get(), options_for(server));
+    PostFlood f(c->poster());
+    // Close while the threads are flooding the queue, after the loop ran some.
+    ASSERT_TRUE(loop.run_until([&] { return f.ran >= 2000u + 500u * round; }));
+    int done = 0;
+    std::uint64_t ran_at_done = 0;
+    const std::uint64_t ran_at_close = f.ran;
+    c->close([&] {
+      ++done;
+      ran_at_done = f.ran;
+    });
+    ASSERT_TRUE(loop.run_until([&] { return done > 0; }, 20s));
+    f.join();
+    EXPECT_EQ(ran_at_done, f.total()) << "round " << round << ": close completed before every accepted post ran";
+    f.check();
+    c.reset();
+    loop.run_for(5ms);
+    EXPECT_EQ(done, 1);
+    f.check();  // still exactly once
+    grand += f.total();
+    owed += f.total() - ran_at_close;
+  }
+  std::printf("close: %llu accepted posts over 10 rounds, each ran once (%llu of them after close() was called)\n",
+              static_cast<unsigned long long>(grand), static_cast<unsigned long long>(owed));
+  EXPECT_GT(owed, 0u) << "close() never found posts waiting: the race was not exercised";
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Client, EveryAcceptedPostRunsOnceWhenTheClientIsDestroyed) {
+  RedisServer server;
+  TestLoop loop;
+  std::uint64_t grand = 0, owed = 0;
+  for (int round = 0; round < 20; ++round) {
+    auto c = std::make_unique<Client>(loop.get(), options_for(server));
+    PostFlood f(c->poster());
+    ASSERT_TRUE(loop.run_until([&] { return f.ran >= 2000u + 250u * round; }));
+    int done = 0;
+    const std::uint64_t ran_at_end = f.ran;
+    if (round % 2 == 1) c->close([&] { ++done; });  // odd rounds: close, then destroy in the same turn
+    c.reset();
+    f.join();
+    const std::uint64_t total = f.total();
+    owed += total - ran_at_end;
+    // They run on a later loop turn, after the destructor returned.
+    ASSERT_TRUE(loop.run_until([&] { return f.ran >= total; }, 20s))
+        << "round " << round << ": " << f.ran << " of " << total << " accepted posts ran";
+    loop.run_for(5ms);  // nothing runs twice later
+    f.check();
+    EXPECT_LE(done, 1);
+    grand += total;
+  }
+  std::printf("destroy: %llu accepted posts over 20 rounds, each ran once (%llu of them after the destructor)\n",
+              static_cast<unsigned long long>(grand), static_cast<unsigned long long>(owed));
+  EXPECT_GT(owed, 0u) << "the destructor never found posts waiting: the race was not exercised";
   EXPECT_EQ(loop.close(), 0);
 }
 

@@ -1,6 +1,7 @@
 // Distributed locks (issue 6): obtain/wait/release, TTL and refresh, wrong
 // tokens, auto-refresh and on_lost, fencing tokens, mutual exclusion across
-// processes and among 16 contenders.
+// processes and among 16 contenders; the drift margin (issue 15): on_lost
+// before a contender in another process gets the key of a frozen holder.
 #include <uvredis/uvredis.hpp>
 
 #include "../src/lock_detail.hpp"
@@ -9,17 +10,31 @@
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
@@ -444,6 +459,381 @@ TEST(Lock, DestroyingTheLockStopsItsTimer) {
     close_clients(loop, {&c});
   }
   EXPECT_EQ(loop.close(), 0);  // the timer handle is closed
+}
+
+// ------------------------------------------------------ on_lost before anyone else gets the key
+
+namespace {
+
+std::int64_t mono_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// A TCP relay between the lock holder and the server that the test can
+// freeze: frozen, it stops reading on both sides, so the holder's link goes
+// silent (its bytes wait in the kernel, in order) while the server keeps
+// serving everyone else. Thawed, the stalled bytes go through.
+class FreezableProxy {
+ public:
+  explicit FreezableProxy(std::uint16_t target) : target_(target) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listen_fd_, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    EXPECT_EQ(::pipe2(wake_, O_CLOEXEC | O_NONBLOCK), 0);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~FreezableProxy() {
+    stop_ = true;
+    poke();
+    thread_.join();
+    for (auto& p : pairs_) {
+      ::close(p.first);
+      ::close(p.second);
+    }
+    ::close(listen_fd_);
+    ::close(wake_[0]);
+    ::close(wake_[1]);
+  }
+  FreezableProxy(const FreezableProxy&) = delete;
+  FreezableProxy& operator=(const FreezableProxy&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  void freeze() {
+    frozen_ = true;
+    poke();
+  }
+  void thaw() {
+    frozen_ = false;
+    poke();
+  }
+
+ private:
+  void poke() { [[maybe_unused]] auto n = ::write(wake_[1], "x", 1); }
+
+  void run() {
+    std::vector<pollfd> fds;
+    char buf[65536];
+    while (!stop_) {
+      fds.clear();
+      fds.push_back({wake_[0], POLLIN, 0});
+      const bool frozen = frozen_;
+      if (!frozen) {
+        fds.push_back({listen_fd_, POLLIN, 0});
+        for (auto& p : pairs_) {
+          fds.push_back({p.first, POLLIN, 0});
+          fds.push_back({p.second, POLLIN, 0});
+        }
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+      if (fds[0].revents) {
+        while (::read(wake_[0], buf, sizeof buf) > 0) {
+        }
+        continue;  // frozen_ may have changed: rebuild the set first
+      }
+      if (frozen) continue;
+      // Only the pairs polled this time (an accepted one joins after them).
+      const std::size_t polled = (fds.size() - 2) / 2;
+      for (std::size_t i = 0; i < polled; ++i) {
+        const pollfd& from_client = fds[2 + 2 * i];
+        const pollfd& from_server = fds[3 + 2 * i];
+        bool ok = true;
+        if (from_client.revents) ok = relay(pairs_[i].first, pairs_[i].second, buf, sizeof buf);
+        if (ok && from_server.revents) ok = relay(pairs_[i].second, pairs_[i].first, buf, sizeof buf);
+        if (!ok) {
+          ::close(pairs_[i].first);
+          ::close(pairs_[i].second);
+          pairs_[i] = {-1, -1};
+        }
+      }
+      std::erase_if(pairs_, [](const std::pair<int, int>& p) { return p.first < 0; });
+      if (fds[1].revents & POLLIN) accept_one();
+    }
+  }
+
+  void accept_one() {
+    const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(target_);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(c);
+      ::close(s);
+      return;
+    }
+    const int one = 1;
+    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pairs_.emplace_back(c, s);
+  }
+
+  static bool relay(int from, int to, char* buf, std::size_t cap) {
+    const ssize_t n = ::read(from, buf, cap);
+    if (n <= 0) return false;
+    for (ssize_t off = 0; off < n;) {
+      const ssize_t w = ::write(to, buf + off, static_cast<std::size_t>(n - off));
+      if (w <= 0) return false;
+      off += w;
+    }
+    return true;
+  }
+
+  std::uint16_t target_;
+  std::uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> frozen_{false};
+  std::atomic<bool> stop_{false};
+  std::vector<std::pair<int, int>> pairs_;  // (client side, server side); proxy thread only
+  std::thread thread_;
+};
+
+// The contender: a forked process with its own connection straight to the
+// server. For each request it repeats one ready-made RESP command (SET key
+// v NX PX ttl) every half millisecond until it gets +OK, and reports the
+// CLOCK_MONOTONIC instant it SENT the successful attempt: the key became its
+// own no earlier than that. Only system calls and stack buffers in the child
+// (the parent may have threads).
+struct ContenderRequest {
+  std::uint32_t len = 0;  // 0: exit
+  char cmd[500] = {};
+};
+struct ContenderResult {
+  std::int64_t sent_ns = 0;   // send time of the successful SET
+  std::int64_t reply_ns = 0;  // its +OK arrived
+  std::int32_t attempts = 0;  // refused attempts before it
+  std::int32_t error = 0;     // nonzero: the child failed
+};
+
+[[noreturn]] void contender_main(std::uint16_t port, int req_fd, int res_fd) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(2);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  for (;;) {
+    ContenderRequest req;
+    if (::read(req_fd, &req, sizeof req) != static_cast<ssize_t>(sizeof req) || req.len == 0) ::_exit(0);
+    ContenderResult res;
+    const std::int64_t give_up = mono_ns() + 5'000'000'000;
+    for (;;) {
+      const std::int64_t sent = mono_ns();
+      if (::write(fd, req.cmd, req.len) != static_cast<ssize_t>(req.len)) {
+        res.error = 3;
+        break;
+      }
+      char reply[64];
+      std::size_t got = 0;
+      while (got < 2 || reply[got - 2] != '\r' || reply[got - 1] != '\n') {
+        const ssize_t n = ::read(fd, reply + got, sizeof reply - got);
+        if (n <= 0) ::_exit(4);
+        got += static_cast<std::size_t>(n);
+      }
+      if (reply[0] == '+') {
+        res.sent_ns = sent;
+        res.reply_ns = mono_ns();
+        break;
+      }
+      if (reply[0] != '$' || mono_ns() > give_up) {
+        res.error = reply[0] == '$' ? 5 : 6;
+        break;
+      }
+      ++res.attempts;
+      const timespec half_ms{0, 500'000};
+      ::nanosleep(&half_ms, nullptr);
+    }
+    if (::write(res_fd, &res, sizeof res) != static_cast<ssize_t>(sizeof res)) ::_exit(7);
+  }
+}
+
+std::string resp_command(std::initializer_list<std::string_view> argv) {
+  std::string out = "*" + std::to_string(argv.size()) + "\r\n";
+  for (auto a : argv) out += "$" + std::to_string(a.size()) + "\r\n" + std::string(a) + "\r\n";
+  return out;
+}
+
+}  // namespace
+
+TEST(LockDetail, DriftMarginIsOnePercentPlusAFewMilliseconds) {
+  using uvredis::detail::lock_drift;
+  using uvredis::detail::lock_valid_until;
+  const LockerOptions d;
+  EXPECT_EQ(d.drift_factor, 0.01);
+  EXPECT_EQ(lock_drift(200ms, d), 2ms + d.drift_extra);
+  EXPECT_EQ(lock_drift(250ms, d), 3ms + d.drift_extra);  // 2.5 rounded up
+  EXPECT_EQ(lock_drift(10s, d), 100ms + d.drift_extra);
+  EXPECT_EQ(lock_valid_until(1000, 10s, d), 1000u + 10000u - 100u - static_cast<std::uint64_t>(d.drift_extra.count()));
+  LockerOptions none;
+  none.drift_factor = 0;
+  none.drift_extra = 0ms;
+  EXPECT_EQ(lock_valid_until(1000, 200ms, none), 1200u);
+  LockerOptions negative;
+  negative.drift_factor = -1;
+  negative.drift_extra = -5ms;
+  EXPECT_EQ(lock_drift(200ms, negative), 0ms);
+  // A TTL that the margin eats gives no validity (never "before sending").
+  EXPECT_EQ(lock_valid_until(1000, 2ms, d), 1000u);
+}
+
+TEST(Lock, ValidityIsTheTtlLessTheDriftMarginFromTheSendTime) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), options_for(server));
+    // validity() = send time + TTL - margin - now, the send time lying
+    // between the loop times before and after the obtain, and now between
+    // the loop's time and a fresh clock reading taken after the call.
+    auto check = [&](Locker& locker, const char* key, milliseconds ttl, milliseconds margin) {
+      const auto before = static_cast<long long>(uv_now(loop.get()));
+      Lock l = must_obtain(loop, locker, key, ttl);
+      const auto after = static_cast<long long>(uv_now(loop.get()));
+      const long long v = l.validity().count();
+      const auto now_hi = static_cast<long long>(uv_hrtime() / 1000000);
+      EXPECT_GE(v, before + ttl.count() - margin.count() - now_hi) << key;
+      EXPECT_LE(v, after + ttl.count() - margin.count() - after) << key;
+      EXPECT_GT(v, 0) << key;
+      return l;
+    };
+    Locker with_default(c);
+    Lock a = check(with_default, "res", 10s, 100ms + LockerOptions{}.drift_extra);
+    Locker without(c, LockerOptions{8ms, 256ms, 0.0, 0ms});
+    Lock b = check(without, "res2", 1s, 0ms);
+    Locker wide(c, LockerOptions{8ms, 256ms, 0.1, 50ms});
+    Lock w = check(wide, "res3", 1s, 150ms);
+    EXPECT_TRUE(release(loop, a));
+    EXPECT_EQ(a.validity(), 0ms);  // released: nothing to rely on
+    EXPECT_GT(b.validity(), 0ms);
+    EXPECT_TRUE(release(loop, b));
+    EXPECT_TRUE(release(loop, w));
+    close_clients(loop, {&c});
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+namespace {
+
+struct FrozenHolderStats {
+  int rounds = 0;
+  int late = 0;  // on_lost not strictly before the contender's successful send
+  std::vector<double> lead_ms;  // contender's send minus on_lost
+};
+
+// Holder A reaches the server through a FreezableProxy and keeps a `ttl`
+// lock alive with auto_refresh; the contender (another process, straight
+// to the server) polls SET NX PX. The proxy freezes at a different point of
+// the refresh cycle each round; A's on_lost must run strictly before the
+// contender sent the SET that got the key.
+FrozenHolderStats run_frozen_holder(RedisServer& server, LockerOptions lopts, int rounds, milliseconds ttl) {
+  FrozenHolderStats stats;
+  int to_child[2], from_child[2];
+  EXPECT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
+  EXPECT_EQ(::pipe2(from_child, O_CLOEXEC), 0);
+  const pid_t kid = ::fork();
+  if (kid == 0) {
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    contender_main(server.port(), to_child[0], from_child[1]);
+  }
+  EXPECT_GT(kid, 0);
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  ::fcntl(from_child[0], F_SETFL, O_NONBLOCK);
+  {
+    FreezableProxy proxy(server.port());
+    TestLoop loop;
+    {
+      auto o = ClientOptions::from_url("redis://127.0.0.1:" + std::to_string(proxy.port()));
+      EXPECT_TRUE(o);
+      Client c(loop.get(), *o);
+      Locker locker(c, lopts);
+      for (int round = 0; round < rounds; ++round) {
+        const std::string key = "frozen:" + std::to_string(round);
+        auto lock = std::make_unique<Lock>(must_obtain(loop, locker, key, ttl));
+        int lost = 0;
+        std::int64_t lost_ns = 0;
+        bool lost_with_error = false;
+        lock->auto_refresh([&](const uvredis::Error* e) {
+          lost_ns = mono_ns();
+          ++lost;
+          lost_with_error = e != nullptr;
+        });
+        // The contender starts polling while A holds the key.
+        ContenderRequest req;
+        const std::string cmd = resp_command({"SET", key, "contender", "NX", "PX", std::to_string(ttl.count())});
+        req.len = static_cast<std::uint32_t>(cmd.size());
+        std::memcpy(req.cmd, cmd.data(), cmd.size());
+        EXPECT_EQ(::write(to_child[1], &req, sizeof req), static_cast<ssize_t>(sizeof req));
+        // Freeze at a different point of the refresh cycle (a third of the TTL) each round.
+        loop.run_for(milliseconds(ttl.count() / 4 + (round * 37) % (ttl.count() / 2)));
+        EXPECT_EQ(lost, 0) << "round " << round << ": lost while the link was fine";
+        proxy.freeze();
+        ContenderResult res;
+        bool got = false;
+        EXPECT_TRUE(loop.run_until([&] {
+          if (!got) got = ::read(from_child[0], &res, sizeof res) == static_cast<ssize_t>(sizeof res);
+          return got && lost > 0;
+        }, 10s)) << "round " << round << ": contender " << (got ? "done" : "waiting") << ", on_lost " << lost;
+        proxy.thaw();
+        lock.reset();
+        if (!got || lost == 0) break;
+        EXPECT_EQ(res.error, 0);
+        EXPECT_GT(res.attempts, 0) << "the contender never found the key held: the test proves nothing";
+        EXPECT_TRUE(lost_with_error) << "a frozen link is link trouble, reported with its error";
+        ++stats.rounds;
+        stats.lead_ms.push_back(static_cast<double>(res.sent_ns - lost_ns) / 1e6);
+        if (lost_ns >= res.sent_ns) ++stats.late;
+      }
+      close_clients(loop, {&c});
+    }
+    EXPECT_EQ(loop.close(), 0);
+  }
+  ContenderRequest bye;
+  EXPECT_EQ(::write(to_child[1], &bye, sizeof bye), static_cast<ssize_t>(sizeof bye));
+  ::close(to_child[1]);
+  int st = 0;
+  EXPECT_EQ(::waitpid(kid, &st, 0), kid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "contender status " << st;
+  ::close(from_child[0]);
+  std::sort(stats.lead_ms.begin(), stats.lead_ms.end());
+  return stats;
+}
+
+void print_leads(const char* what, const FrozenHolderStats& s) {
+  if (s.lead_ms.empty()) return;
+  std::printf("%s: %d rounds, on_lost late in %d; contender's send minus on_lost: min %.2f ms, median %.2f ms, "
+              "max %.2f ms\n",
+              what, s.rounds, s.late, s.lead_ms.front(), s.lead_ms[s.lead_ms.size() / 2], s.lead_ms.back());
+}
+
+}  // namespace
+
+TEST(Lock, OnLostRunsBeforeAContenderInAnotherProcessGetsTheKey) {
+  RedisServer server;
+  LockerOptions lopts;
+  // To watch this test fail without the margin:
+  // UVREDIS_TEST_LOCK_DRIFT="0 0" build/tests/test_lock --gtest_filter='*OnLostRunsBefore*'
+  if (const char* d = std::getenv("UVREDIS_TEST_LOCK_DRIFT")) {
+    long long extra = 0;
+    if (std::sscanf(d, "%lf %lld", &lopts.drift_factor, &extra) == 2) lopts.drift_extra = milliseconds(extra);
+  }
+  const auto s = run_frozen_holder(server, lopts, 24, 200ms);
+  std::printf("drift margin %.3f x TTL + %lld ms\n", lopts.drift_factor, static_cast<long long>(lopts.drift_extra.count()));
+  print_leads("frozen holder", s);
+  EXPECT_EQ(s.rounds, 24);
+  EXPECT_EQ(s.late, 0) << "on_lost ran after another process had obtained the lock";
 }
 
 // ------------------------------------------------------ mutual exclusion

@@ -65,11 +65,25 @@ struct ClientStats {
 /// A thread-safe handle for handing work to a client's loop (uv_async).
 /// Copyable; it stays safe to use after the client is gone (post then
 /// returns false). The only uvredis call that may be made off the loop thread.
+///
+/// Contract: every function for which post() returned true runs exactly once,
+/// on the loop thread, in the order accepted (per posting thread), never
+/// inside post() itself, as long as the loop keeps running:
+/// - normally on the next loop turn;
+/// - when the client is closed first: before close()'s callback runs (a
+///   function may still issue commands; they fail with ErrorKind::closed);
+/// - when the client is destroyed first: on a later loop turn, after the
+///   destructor returned, so such a function must not touch the destroyed
+///   client (check a flag of your own, or close() first and destroy after
+///   its callback).
+/// Once close() or the destructor has started, post() returns false and
+/// drops `fn` without running it.
 class Poster {
  public:
   Poster() = default;
-  /// Queues `fn` to run on the loop thread soon. False when the client has
-  /// been closed or destroyed (fn is then dropped, not run).
+  /// Queues `fn` to run on the loop thread soon. True: it will run exactly
+  /// once (see above). False: the client has been closed or destroyed, or
+  /// `fn` is empty; it never runs.
   bool post(std::function<void()> fn) const;
 
  private:

@@ -36,13 +36,34 @@ struct LockState;
 struct LockAccess;
 }
 
-/// Retry policy of a Locker while it waits for a held lock.
+/// Retry policy of a Locker while it waits for a held lock, and the safety
+/// margin of the locks it hands out.
 struct LockerOptions {
   /// First wait between attempts; doubles on every failed attempt up to
   /// retry_max. Each wait is drawn at random from [d/2, d] (jitter), so
   /// contenders spread out instead of retrying in step.
   std::chrono::milliseconds retry_min{8};
   std::chrono::milliseconds retry_max{256};
+
+  /// Drift margin (as Redlock): a Lock counts as valid only until
+  ///   (time its SET or refresh was sent) + TTL - drift,
+  ///   drift = TTL * drift_factor + drift_extra,
+  /// by this process's monotonic clock, taken before the command is issued.
+  /// The server starts its TTL later than that (when the command arrives),
+  /// so the key can expire no earlier than the send time + TTL; the margin
+  /// covers what the clocks and timers add on top: the two clocks' rate
+  /// difference, libuv's millisecond loop clock and timer granularity, and
+  /// the latency of the loop waking up. on_lost (auto_refresh) fires at the
+  /// end of validity, so it runs before another client can get the key,
+  /// provided the loop (and the process) is not held up for longer than the
+  /// margin at that moment. Redlock adds 2 ms to a one-off computation; a
+  /// timer on a shared loop also pays for the loop's other work and the
+  /// scheduler, hence 10 ms: a loop that can stall for longer needs more.
+  /// A TTL no longer than the margin gives a Lock without validity. Zero for
+  /// both reproduces "valid until exactly send time + TTL", with which a
+  /// contender got the key before on_lost in several rounds out of 24.
+  double drift_factor = 0.01;
+  std::chrono::milliseconds drift_extra{10};
 };
 
 /// Per-obtain settings.
@@ -80,6 +101,15 @@ class Lock {
   /// The TTL most recently granted (by obtain or refresh).
   std::chrono::milliseconds granted_ttl() const noexcept;
 
+  /// How much longer this client may rely on holding the lock: the end of
+  /// validity (the send time of the last successful obtain or refresh plus
+  /// its TTL minus the drift margin, see LockerOptions) less the current
+  /// monotonic time; zero once that has passed or the lock is known lost. Work protected by the lock should finish within it. A grant
+  /// whose reply took longer than the TTL less the margin comes with zero
+  /// validity: check it after obtain() when the link may be slow. No round
+  /// trip: ttl() asks the server instead.
+  std::chrono::milliseconds validity() const noexcept;
+
   /// True once this Lock knows it no longer holds the key: release() or
   /// refresh() reported it gone, it was released, or on_lost fired.
   bool lost() const noexcept;
@@ -93,17 +123,20 @@ class Lock {
   /// the lock is lost. Also becomes the TTL used by auto-refresh.
   void refresh(std::chrono::milliseconds ttl, Callback<bool> cb);
 
-  /// The remaining time to live on the server; zero once the lock is lost
-  /// (expired, released or taken by someone else).
+  /// The remaining time to live on the server (PTTL); zero once the lock is
+  /// lost (expired, released or taken by someone else). This is the
+  /// server's view, without the drift margin: rely on validity() instead.
   void ttl(Callback<std::chrono::milliseconds> cb);
 
   /// Keeps the lock alive: refreshes it to granted_ttl() every `every`
   /// (zero: a third of the TTL). `on_lost` runs at most once, and never
   /// after release() or the Lock's destruction:
   /// - with nullptr when a refresh found the key gone or owned by another;
-  /// - with the last error when no refresh succeeded for a whole TTL (the
-  ///   link is down or the server unreachable): the key has expired by then,
-  ///   as far as this client can tell.
+  /// - with the last error when no refresh succeeded before the end of
+  ///   validity (the link is down or the server unreachable): it runs at
+  ///   that instant, the drift margin before the key can expire on the
+  ///   server, so before another client can obtain it (see LockerOptions
+  ///   for what that needs of the loop).
   /// Calling it again replaces the callback and the interval. The timer
   /// keeps the loop alive: stop it (or destroy the Lock) before closing the
   /// Executor, or on_lost reports the closed Executor within a TTL.
