@@ -35,7 +35,7 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
   leases_->config = config_for("lease");
   main_->set_state_listener([this](ConnectionState s, const Error* e) {
     auto fn = on_state_;  // the listener may destroy the client
-    if (fn) fn(s, e);
+    if (fn) call_user(fn, s, e);
   });
 
   uv_async_t* a = async_.allocate();
@@ -46,7 +46,7 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
       std::lock_guard<std::mutex> lock(st->mu);
       work.swap(st->queue);
     }
-    for (auto& fn : work) fn();
+    for (auto& fn : work) detail::call_user(fn);
   });
   a->data = post_.get();
   // Posting is optional; an idle poster must not keep the loop alive.

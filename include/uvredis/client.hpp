@@ -12,8 +12,9 @@
 /// until it returns: uvredis closes its handles asynchronously, like libuv.
 
 #include <uvredis/commands.hpp>
-#include <uvredis/executor.hpp>
 #include <uvredis/detail/function.hpp>
+#include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
@@ -48,10 +49,10 @@ enum class ConnectionState {
   closed,        ///< close() finished or the client was destroyed.
 };
 
-std::string_view to_string(ConnectionState s) noexcept;
+UVREDIS_API std::string_view to_string(ConnectionState s) noexcept;
 
 /// Counters a user can read at any time (loop thread).
-struct ClientStats {
+struct UVREDIS_API ClientStats {
   std::uint64_t sent = 0;        ///< Commands written to the server.
   std::uint64_t replies = 0;     ///< Replies received (errors included).
   std::uint64_t errors = 0;      ///< Commands that completed with any error.
@@ -65,7 +66,7 @@ struct ClientStats {
 /// A thread-safe handle for handing work to a client's loop (uv_async).
 /// Copyable; it stays safe to use after the client is gone (post then
 /// returns false). The only uvredis call that may be made off the loop thread.
-class Poster {
+class UVREDIS_API Poster {
  public:
   Poster() = default;
   /// Queues `fn` to run on the loop thread soon. False when the client has
@@ -83,7 +84,7 @@ class Poster {
 /// backoff, a separate connection for blocking commands.
 class Lease;
 
-class Client final : public Executor {
+class UVREDIS_API Client final : public Executor {
  public:
   /// Starts connecting at once (name resolution never blocks the loop).
   /// An invalid option (for example rediss:// on a build without TLS) does
