@@ -10,6 +10,14 @@
 /// it with close(cb) (graceful) or destroy it (pending commands fail with
 /// ErrorKind::closed on a later loop turn). Either way keep running the loop
 /// until it returns: uvredis closes its handles asynchronously, like libuv.
+///
+/// Callbacks must not throw. This holds for every callback uvredis runs:
+/// completions, close and post callbacks, state listeners, message handlers,
+/// loaders and WATCH bodies. An exception that escapes one is not passed up
+/// through uv_run (that would unwind through libuv and hiredis and leave a
+/// half-finished completion behind): uvredis prints "uvredis: a callback threw
+/// an exception: <what()>" to stderr and calls std::terminate(). Catch inside
+/// the callback what you mean to handle.
 
 #include <uvredis/commands.hpp>
 #include <uvredis/detail/function.hpp>

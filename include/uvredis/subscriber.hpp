@@ -47,6 +47,8 @@ struct UVREDIS_API Message {
   std::string pattern;
 };
 
+/// Runs on the loop thread for each message; like every uvredis callback it
+/// must not throw (an escaping exception ends the program; see client.hpp).
 using MessageHandler = std::function<void(const Message&)>;
 
 /// Counters of a Subscriber (loop thread).
