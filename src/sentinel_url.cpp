@@ -59,7 +59,10 @@ Result<ClientOptions> parse_sentinel_url(std::string_view url) {
   std::string data = "redis://";
   if (!userinfo.empty()) data += std::string(userinfo) + "@";
   data += "127.0.0.1";
-  if (!db.empty()) data += "/" + std::string(db);
+  if (!db.empty()) {
+    data += '/';  // not "/" + std::string(db): GCC 12 -O3 warns falsely (-Wrestrict)
+    data += db;
+  }
   auto a = Address::parse(data);
   if (!a) return bad(a.error().message);
   o.address = std::move(*a);
