@@ -97,7 +97,8 @@ detail=$(grep -oE '^(typeinfo for |typeinfo name for |vtable for )?uvredis::deta
   sed 's/^.*uvredis::detail:://' | sort -u |
   grep -vxE 'Args|KvCore|add_[a-z_]+|whole_seconds|unix_millis|callback_threw|value_of_error_result|error_of_ok_result')
 total=$(wc -l <"$syms")
-if [ "$soname" = libuvredis.so.0 ] && [ "$third" -eq 0 ] && [ -z "$detail" ] && grep -q '^uvredis::Client::Client' "$syms"; then
+if [ "$soname" = libuvredis.so.0 ] && [ "$third" -eq 0 ] && [ -z "$detail" ] && grep -q '^uvredis::Client::Client' "$syms" &&
+  grep -qx 'typeinfo for uvredis::Client' "$syms"; then
   pass "exports ($total symbols, soname $soname)"
 else
   fail "exports: soname '$soname', $third fmt/spdlog/hiredis/ssl symbols, unexpected detail exports: ${detail//$'\n'/ }"
