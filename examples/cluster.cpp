@@ -7,8 +7,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 int main() {
   const char* seeds = std::getenv("REDIS_CLUSTER");
@@ -55,12 +57,12 @@ int main() {
   auto transfer = [&] {
     uvredis::watch_transaction(
         cluster, {"{acct}.alice", "{acct}.bob"}, 5,
-        [](uvredis::Lease& lease, uvredis::Transaction& tx, uvredis::detail::Function<void(bool)> go) {
+        [](uvredis::Lease& lease, uvredis::Transaction& tx, auto go) {
           lease.get("{acct}.alice", [&tx, go = std::move(go)](uvredis::Result<std::optional<std::string>> v) mutable {
             const long long alice = v && *v ? std::stoll(**v) : 0;
             if (alice < 10) return go(false);  // not enough: nothing is written
-            tx.command({"DECRBY", "{acct}.alice", "10"});
-            tx.command({"INCRBY", "{acct}.bob", "10"});
+            tx.decrby("{acct}.alice", 10);
+            tx.incrby("{acct}.bob", 10);
             go(true);
           });
         },
@@ -76,10 +78,11 @@ int main() {
   cluster.set("greeting", "hello from a cluster");
   cluster.set("farewell", "bye");
   // 2. MGET over several slots: split per slot, answered in the caller's order.
-  cluster.command({"MGET", "greeting", "farewell", "{acct}.alice"}, [&](uvredis::Result<uvredis::Reply> r) {
+  using Values = std::vector<std::optional<std::string>>;
+  cluster.mget({"greeting", "farewell", "{acct}.alice"}, [&](uvredis::Result<Values> r) {
     if (!r) return fail("MGET", r.error());
     std::string values;
-    for (const uvredis::Reply& v : r->elements()) values += (values.empty() ? "" : " | ") + std::string(v.str());
+    for (const auto& v : *r) values += (values.empty() ? "" : " | ") + v.value_or("(nil)");
     std::printf("MGET -> %s\n", values.c_str());
     transfer();
   });

@@ -14,9 +14,10 @@ int main() {
   uvredis::Client client(loop, *opts);
   int status = 1;
 
-  client.command({"SET", "greeting", "hello from uvredis"}, [](uvredis::Result<uvredis::Reply> r) {
+  client.set("greeting", "hello from uvredis", [](uvredis::Result<bool> r) {
     if (!r) std::fprintf(stderr, "SET failed: %s\n", r.error().to_string().c_str());
   });
+  // Sent in the same write as the SET (implicit pipelining), answered after it.
   client.get("greeting", [&](uvredis::Result<std::optional<std::string>> r) {
     if (r) std::printf("GET greeting -> %s\n", r->value_or("(nil)").c_str()), status = 0;
     else std::fprintf(stderr, "GET failed: %s\n", r.error().to_string().c_str());

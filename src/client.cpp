@@ -73,20 +73,7 @@ ClientImpl::~ClientImpl() {
 }
 
 ConnectionConfig ClientImpl::config_for(std::string name) const {
-  ConnectionConfig c;
-  c.address = opts_.address;
-  c.client_name = opts_.client_name;
-  c.connect_timeout = opts_.connect_timeout;
-  c.command_timeout = opts_.command_timeout;
-  c.reconnect = opts_.reconnect;
-  c.reconnect_min_delay = opts_.reconnect_min_delay;
-  c.reconnect_max_delay = opts_.reconnect_max_delay;
-  c.max_queued_commands = opts_.max_queued_commands;
-  c.max_queued_bytes = opts_.max_queued_bytes;
-  c.health_check_interval = opts_.health_check_interval;
-  c.tcp_keepalive = opts_.tcp_keepalive;
-  c.readonly = opts_.cluster_readonly;
-  c.logger = opts_.logger;
+  ConnectionConfig c = ConnectionConfig::from(opts_);
   c.tls = tls_;
   c.name = std::move(name);
   c.sentinel = sentinel_;

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <array>
 #include <unordered_set>
 
 // ClusterClient, part 1: nodes, the slot map and its refresh, deferred work,
@@ -40,26 +41,31 @@ ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
   base_ = opts_.client.address;
   if (opts_.seeds.empty()) invalid_ = Error{ErrorKind::usage, "ClusterOptions.seeds is empty"};
   bool saw_tls = false, saw_plain = false;  // explicit schemes only: "host:port" goes with either
-  for (const std::string& s : opts_.seeds) {
-    if (invalid_) break;
+  // Seeds are named by position and shown only as Address::redact does: a
+  // seed URL may carry the password.
+  for (std::size_t i = 0; i < opts_.seeds.size() && !invalid_; ++i) {
+    const std::string& s = opts_.seeds[i];
+    const std::string which = "cluster seed #" + std::to_string(i + 1);
     auto a = Address::parse(s);
     if (!a) {
-      invalid_ = Error{ErrorKind::usage, "cluster seed: " + a.error().message};
+      invalid_ = Error{ErrorKind::usage, which + ": " + a.error().message};
     } else if (a->kind != Address::Kind::tcp) {
-      invalid_ = Error{ErrorKind::usage, "cluster seed '" + s + "' is not a TCP address"};
+      invalid_ = Error{ErrorKind::usage, which + " ('" + Address::redact(s) + "') is not a TCP address"};
     } else {
       if (base_.password.empty() && !a->password.empty()) {
         base_.username = a->username;
         base_.password = a->password;
       }
-      if (a->db != 0) invalid_ = Error{ErrorKind::usage, "Redis Cluster has database 0 only (seed '" + s + "')"};
+      if (a->db != 0)
+        invalid_ =
+            Error{ErrorKind::usage, "Redis Cluster has database 0 only (" + which + " '" + Address::redact(s) + "')"};
       if (a->tls) base_.tls = true;
       // Every node connection uses one scheme: a plain redis:// seed next to
       // a rediss:// one would silently become TLS.
       if (s.find("://") != std::string::npos) {
         if (a->tls ? saw_plain : saw_tls)
-          invalid_ = Error{ErrorKind::usage, "cluster seeds mix redis:// and rediss:// ('" + s +
-                                                 "'); every node connection uses one scheme"};
+          invalid_ = Error{ErrorKind::usage, "cluster seeds mix redis:// and rediss:// (" + which + " '" +
+                                                 Address::redact(s) + "'); every node connection uses one scheme"};
         (a->tls ? saw_tls : saw_plain) = true;
       }
       seeds_.push_back(std::move(*a));
@@ -120,6 +126,14 @@ ClusterImpl::Node* ClusterImpl::node(const std::string& host, std::uint16_t port
   n->name = name;
   n->host = host;
   n->port = port;
+  n->client = make_client(host, port);
+  log_->debug("cluster: node {} added", name);
+  Node* raw = n.get();
+  nodes_.emplace(name, std::move(n));
+  return raw;
+}
+
+Client* ClusterImpl::make_client(const std::string& host, std::uint16_t port) {
   ClientOptions o = opts_.client;
   o.address = base_;
   o.address.host = host;
@@ -132,15 +146,12 @@ ClusterImpl::Node* ClusterImpl::node(const std::string& host, std::uint16_t port
   // Every node, not only the replicas: READONLY changes nothing on a master,
   // and a node that changes role keeps a connection that suits it.
   o.cluster_readonly = replica_reads_;
-  n->client = new Client(loop_, std::move(o));
-  n->client->on_state_change([life = life_](ConnectionState s, const Error*) {
+  auto* c = new Client(loop_, std::move(o));
+  c->on_state_change([life = life_](ConnectionState s, const Error*) {
     // A master that dropped may have failed over: look at the map again.
     if (life->impl && s == ConnectionState::reconnecting) life->impl->request_refresh();
   });
-  log_->debug("cluster: node {} added", name);
-  Node* raw = n.get();
-  nodes_.emplace(name, std::move(n));
-  return raw;
+  return c;
 }
 
 ClusterImpl::Node* ClusterImpl::node(const std::string& name) {
@@ -156,7 +167,13 @@ ClusterImpl::Node* ClusterImpl::node(const std::string& name) {
 // once it is done, whether or not this impl still exists then.
 void ClusterImpl::retire(Node* n) {
   log_->debug("cluster: node {} retired", n->name);
-  Client* c = n->client;
+  close_client(n->client);
+  std::erase(masters_, n);
+  for (Node* m : masters_) std::erase(m->replicas, n);
+  nodes_.erase(n->name);
+}
+
+void ClusterImpl::close_client(Client* c) {
   c->on_state_change(nullptr);
   ++retiring_->left;
   uv_loop_t* loop = loop_;
@@ -170,9 +187,63 @@ void ClusterImpl::retire(Node* n) {
       }
     });
   });
-  std::erase(masters_, n);
-  for (Node* m : masters_) std::erase(m->replicas, n);
-  nodes_.erase(n->name);
+}
+
+ClusterImpl::Node* ClusterImpl::node_of(const Client* c) {
+  for (auto& [name, n] : nodes_)
+    if (n->client == c) return n.get();
+  return nullptr;
+}
+
+// A command timed out on `via`. The node may have failed (or be failing
+// over) without the link noticing: the map is asked again (rate-limited as
+// every refresh). And the link itself may be dead while it looks connected:
+// one PING finds out. A link on which nothing at all arrives while that
+// PING waits is replaced by a new one (see on_probe).
+void ClusterImpl::node_timed_out(const Client* via) {
+  if (closing_) return;
+  request_refresh();
+  Node* n = node_of(via);
+  if (!n || n->probing) return;
+  n->probing = true;
+  const ClientStats before = n->client->stats();
+  CommandOptions co;
+  co.timeout = opts_.client.command_timeout.count() > 0 ? opts_.client.command_timeout : std::chrono::milliseconds(3000);
+  std::array<std::string_view, 1> argv{"PING"};
+  n->client->command(
+      argv,
+      [life = life_, via, replies = before.replies, reconnects = before.reconnects](Result<Reply> r) {
+        if (life->impl) life->impl->on_probe(via, r, replies, reconnects);
+      },
+      co);
+}
+
+void ClusterImpl::on_probe(const Client* via, const Result<Reply>& r, std::uint64_t replies,
+                           std::uint64_t reconnects) {
+  Node* n = node_of(via);
+  if (!n) return;  // retired or replaced meanwhile
+  n->probing = false;
+  // Answered, or the link failed in a way the client handles itself
+  // (dropped, reconnecting): nothing to do here.
+  if (r || r.error().kind != ErrorKind::timeout || closing_) return;
+  // A late reply to any command means a slow server, not a dead link.
+  const ClientStats now = n->client->stats();
+  if (now.replies != replies || now.reconnects != reconnects) return;
+  replace_client(n);
+}
+
+// The node keeps its place in the map; only its connection is new. The old
+// client closes gracefully: what it already sent completes (replies, or
+// timeouts), and it is freed once done, as a retired node's client.
+void ClusterImpl::replace_client(Node* n) {
+  log_->warn("cluster: node {} stopped answering (a command timed out and a PING got nothing back either): "
+             "replacing its connection",
+             n->name);
+  ++counters_.replaced_links;
+  Client* old = n->client;
+  n->client = make_client(n->host, n->port);
+  close_client(old);
+  request_refresh();
 }
 
 ClusterImpl::Node* ClusterImpl::any_master() {

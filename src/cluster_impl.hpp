@@ -69,6 +69,7 @@ class ClusterImpl {
     bool replica = false;         // kept for reads (ReadFrom::replica_preferred)
     std::vector<Node*> replicas;  // a master's replicas that are kept
     std::size_t next_replica = 0;
+    bool probing = false;  // a PING checks whether the link still answers after a timeout
   };
 
   // One command (or group) on its way, kept for resending.
@@ -100,6 +101,12 @@ class ClusterImpl {
   Node* node(const std::string& name);
   Node* node(const std::string& host, std::uint16_t port);
   void retire(Node* n);
+  Client* make_client(const std::string& host, std::uint16_t port);
+  void close_client(Client* c);
+  Node* node_of(const Client* c);
+  void node_timed_out(const Client* via);
+  void on_probe(const Client* via, const Result<Reply>& r, std::uint64_t replies, std::uint64_t reconnects);
+  void replace_client(Node* n);
   void request_refresh();
   void start_refresh();
   void try_next_candidate();
@@ -116,8 +123,8 @@ class ClusterImpl {
   void dispatch(OpPtr op);
   void send(Node* n, const OpPtr& op);
   void send_to_all(const OpPtr& op);
-  void on_reply(const OpPtr& op, Result<Reply> r);
-  void on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs);
+  void on_reply(const OpPtr& op, Result<Reply> r, const Client* via);
+  void on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs, const Client* via);
   bool follow_redirect(const OpPtr& op, const Error& e);
   void retry_later(const OpPtr& op, Error err);
   static void finish(const OpPtr& op, Result<Reply> r);

@@ -92,7 +92,14 @@ void ClusterImpl::command_to(std::string_view node_name, std::span<const std::st
   auto it = nodes_.find(std::string(node_name));
   if (it == nodes_.end())
     return fail_soon(std::move(op), Error{ErrorKind::usage, "no known cluster node '" + std::string(node_name) + "'"});
-  it->second->client->command(argv, std::move(op->cb), opts);
+  Client* via = it->second->client;
+  via->command(
+      argv,
+      [life = life_, via, cb = std::move(op->cb)](Result<Reply> r) mutable {
+        if (!r && r.error().kind == ErrorKind::timeout && life->impl) life->impl->node_timed_out(via);
+        cb(std::move(r));
+      },
+      opts);
 }
 
 void ClusterImpl::command_group(const std::vector<std::vector<std::string>>& cmds,
@@ -211,9 +218,9 @@ void ClusterImpl::send(Node* n, const OpPtr& op) {
   if (op->group) {
     n->client->command_group(
         op->cmds,
-        [life = life_, op](std::vector<Result<Reply>> rs) {
+        [life = life_, op, via = n->client](std::vector<Result<Reply>> rs) {
           if (life->impl)
-            life->impl->on_group_reply(op, std::move(rs));
+            life->impl->on_group_reply(op, std::move(rs), via);
           else if (op->done)
             op->done(std::move(rs));
         },
@@ -227,11 +234,11 @@ void ClusterImpl::send(Node* n, const OpPtr& op) {
     std::vector<std::vector<std::string>> g{{"ASKING"}, op->argv};
     n->client->command_group(
         g,
-        [life = life_, op](std::vector<Result<Reply>> rs) {
+        [life = life_, op, via = n->client](std::vector<Result<Reply>> rs) {
           Result<Reply> r = std::move(rs.back());
           if (!rs.front() && rs.front().error().kind != ErrorKind::server) r = std::move(rs.front());
           if (life->impl)
-            life->impl->on_reply(op, std::move(r));
+            life->impl->on_reply(op, std::move(r), via);
           else
             finish(op, std::move(r));
         },
@@ -251,9 +258,9 @@ void ClusterImpl::send(Node* n, const OpPtr& op) {
   }
   n->client->command(
       argv,
-      [life = life_, op](Result<Reply> r) {
+      [life = life_, op, via = n->client](Result<Reply> r) {
         if (life->impl)
-          life->impl->on_reply(op, std::move(r));
+          life->impl->on_reply(op, std::move(r), via);
         else
           finish(op, std::move(r));
       },
@@ -281,7 +288,8 @@ void ClusterImpl::send_to_all(const OpPtr& op) {
   for (Node* n : masters_) {
     n->client->command(
         argv,
-        [agg, op](Result<Reply> r) {
+        [agg, op, life = life_, via = n->client](Result<Reply> r) {
+          if (!r && r.error().kind == ErrorKind::timeout && life->impl) life->impl->node_timed_out(via);
           if (!r) {
             if (!agg->err) agg->err = std::move(r).error();
           } else {
@@ -303,9 +311,10 @@ void ClusterImpl::send_to_all(const OpPtr& op) {
 
 // ---------------------------------------------------------------- replies
 
-void ClusterImpl::on_reply(const OpPtr& op, Result<Reply> r) {
+void ClusterImpl::on_reply(const OpPtr& op, Result<Reply> r, const Client* via) {
   if (r) return finish(op, std::move(r));
   const Error& e = r.error();
+  if (e.kind == ErrorKind::timeout) node_timed_out(via);
   if (op->on_replica && replica_fallback(op, e)) return;
   if (e.kind == ErrorKind::server) {
     if (follow_redirect(op, e)) return;
@@ -390,7 +399,9 @@ bool ClusterImpl::follow_redirect(const OpPtr& op, const Error& e) {
   return true;
 }
 
-void ClusterImpl::on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs) {
+void ClusterImpl::on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs, const Client* via) {
+  // A group times out as a whole: one look is enough.
+  if (!rs.empty() && !rs.front() && rs.front().error().kind == ErrorKind::timeout) node_timed_out(via);
   const bool all_unsent = std::all_of(rs.begin(), rs.end(), [&](const Result<Reply>& r) {
     return !r && never_sent(r.error(), closing_);
   });

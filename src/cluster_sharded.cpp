@@ -134,24 +134,20 @@ ShardLink* ShardRouter::link_for(const std::string& node) {
   std::uint16_t port = 0;
   split_host_port(node, host, port);
   const ClientOptions& o = opts_.client;
-  ConnectionConfig c;
+  ConnectionConfig c = ConnectionConfig::from(o);
   c.address = base_;
   c.address.kind = Address::Kind::tcp;
   c.address.host = host;
   c.address.port = port;
   c.address.db = 0;
-  c.client_name = o.client_name;
-  c.connect_timeout = o.connect_timeout;
-  c.command_timeout = o.command_timeout;
+  c.readonly = false;  // subscriptions work on any node, no READONLY
   // As on a ClusterClient's nodes: the map, not the link, decides when a
   // node is given up, and a dead master's link must not wait long.
   c.reconnect = true;
   c.reconnect_max_delay = std::min(o.reconnect_max_delay, std::chrono::milliseconds(1000));
   c.reconnect_min_delay = std::min(o.reconnect_min_delay, c.reconnect_max_delay);
-  // Our own read path makes PING fine in subscribed mode (["pong", ""]).
-  c.health_check_interval = o.health_check_interval;
-  c.tcp_keepalive = o.tcp_keepalive;
-  c.logger = o.logger;
+  // Our own read path makes PING fine in subscribed mode (["pong", ""]):
+  // health_check_interval applies as given.
   c.tls = tls_;
   c.name = "shard " + node;
   ShardLink::Events ev;

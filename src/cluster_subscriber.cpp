@@ -26,10 +26,18 @@ class ClusterSubscriberImpl {
     uv_timer_init(loop_, move_timer_.allocate());
     move_timer_.get()->data = this;
     Address base = opts_.client.address;
-    for (const std::string& s : opts_.seeds) {
-      auto a = Address::parse(s);
-      if (!a || a->kind != Address::Kind::tcp) {
-        invalid_ = Error{ErrorKind::usage, "cluster seed '" + s + "' is not a host:port or redis:// address"};
+    for (std::size_t i = 0; i < opts_.seeds.size(); ++i) {
+      // By position, and the parse error shows the seed only redacted: it may
+      // carry the password.
+      const std::string which = "cluster seed #" + std::to_string(i + 1);
+      auto a = Address::parse(opts_.seeds[i]);
+      if (!a) {
+        invalid_ = Error{ErrorKind::usage, which + ": " + a.error().message};
+        break;
+      }
+      if (a->kind != Address::Kind::tcp) {
+        invalid_ = Error{ErrorKind::usage, which + " ('" + Address::redact(opts_.seeds[i]) +
+                                               "') is not a host:port or redis:// address"};
         break;
       }
       if (base.password.empty() && !a->password.empty()) {

@@ -34,7 +34,7 @@ namespace {
 
 // hiredis writes with write(2); a peer reset must not kill the host with
 // SIGPIPE. We ignore the signal process-wide, but only when nobody installed
-// a handler of their own (documented in the README).
+// a handler of their own (documented in docs/client.md).
 void ignore_sigpipe_once() {
   static const bool done = [] {
     struct sigaction sa {};
@@ -73,6 +73,26 @@ std::string replica_link_problem(const Reply& role) {
   return "the replica's link to its master is '" + std::string(role[3].str()) + "', not 'connected' (not in sync)";
 }
 
+ConnectionConfig ConnectionConfig::from(const ClientOptions& o) {
+  ConnectionConfig c;
+  c.address = o.address;
+  c.client_name = o.client_name;
+  c.connect_timeout = o.connect_timeout;
+  c.command_timeout = o.command_timeout;
+  c.reconnect = o.reconnect;
+  c.reconnect_min_delay = o.reconnect_min_delay;
+  c.reconnect_max_delay = o.reconnect_max_delay;
+  c.max_queued_commands = o.max_queued_commands;
+  c.max_queued_bytes = o.max_queued_bytes;
+  c.health_check_interval = o.health_check_interval;
+  c.dead_link_timeout = o.dead_link_timeout;
+  c.max_reply_element = o.max_reply_element;
+  c.tcp_keepalive = o.tcp_keepalive;
+  c.readonly = o.cluster_readonly;
+  c.logger = o.logger;
+  return c;
+}
+
 std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options) {
 #ifdef UVREDIS_HAVE_TLS
   if (options.address.tls) return TlsContext::create(options, options.logger);
@@ -84,6 +104,7 @@ std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options) {
 
 Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     : loop_(loop), cfg_(std::move(cfg)), log_(logger_or_silent(cfg_.logger)) {
+  guard_ = ReplyGuard(cfg_.max_reply_element);
   ignore_sigpipe_once();
   auto closed = [](void* self) { static_cast<Connection*>(self)->handle_closed(); };
   uv_prepare_init(loop_, prepare_.allocate(closed, this));
@@ -296,6 +317,10 @@ void Connection::attach(redisAsyncContext* ac) {
   ac_ = ac;
   link_ = Link::connecting;
   protocol_violation_ = false;
+  guard_.reset();
+  refused_input_ = false;
+  timed_out_inflight_ = 0;
+  silence_watch_ = false;
   if (!cfg_.pubsub) {
     ac->c.reader->fn = reply_functions();
     ac->c.reader->privdata = this;
@@ -404,16 +429,12 @@ void Connection::on_tls_data(const char* data, std::size_t len) {
     return;
   }
   // What redisAsyncHandleRead does after its read(): feed, then dispatch.
-  if (redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
+  if (!feed(data, len)) {
     request_drop(Error{ErrorKind::protocol, "protocol error: cannot buffer the server's reply"});
     return;
   }
-  if (cfg_.push_mode) {
-    if (drop_requested_) return;  // as read_pushed_replies: nobody wants more
-    drain_pushed_replies();
-  } else {
-    redisProcessCallbacks(ac_);
-  }
+  if (cfg_.push_mode && drop_requested_) return;  // as read_input: nobody wants more
+  process_input();
   if (on_read_) {
     auto fn = on_read_;
     fn();
@@ -526,7 +547,7 @@ void Connection::on_ready() {
   if (ever_ready_) ++stats_.reconnects;
   ever_ready_ = true;
   log_->info("[{}] connected to {}", cfg_.name, cfg_.address.to_string());
-  if (cfg_.health_check_interval.count() > 0) {
+  if (cfg_.health_check_interval.count() > 0 && !closing_) {
     auto every = static_cast<std::uint64_t>(cfg_.health_check_interval.count());
     uv_timer_start(
         health_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->send_health_check(); }, every,
@@ -570,7 +591,9 @@ void Connection::after_link_gone() {
   handshake_bytes_.clear();
   handshake_left_ = 0;
   health_in_flight_ = false;
-  uv_timer_stop(health_timer_.get());
+  timed_out_inflight_ = 0;
+  silence_watch_ = false;
+  if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit
   if (closing_) {
     link_ = Link::closed;
     return;
@@ -638,6 +661,7 @@ void Connection::schedule_reconnect(bool immediate) {
 void Connection::on_link_timer() {
   switch (link_) {
     case Link::waiting: begin_connect(); break;
+    case Link::ready: check_silence(); break;
     case Link::discovering:
       cancel_discovery();
       link_ = Link::connecting;
@@ -713,7 +737,31 @@ void Connection::close(detail::Function<void()> done) {
   if (closing_) return;
   closing_ = true;
   log_->debug("[{}] closing", cfg_.name);
+  arm_close_limit();
   schedule_deferred();
+}
+
+// close() lets pending commands finish, but not for ever: every one of them
+// has met its deadline by the latest one, and what has none (timeout zero)
+// gets a short grace after that. Then whatever is left fails with `closed`.
+void Connection::arm_close_limit() {
+  constexpr std::uint64_t kGraceMs = 1000;
+  uv_update_time(loop_);
+  const std::uint64_t now = uv_now(loop_);
+  std::uint64_t last = now;
+  if (!fifo_deadlines_.empty()) last = std::max(last, fifo_deadlines_.back().first);
+  for (const auto& d : heap_deadlines_) last = std::max(last, d.first);
+  uv_timer_stop(health_timer_.get());  // no more health checks while closing
+  uv_timer_start(
+      health_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Connection*>(t->data);
+        if (self->handles_closing_) return;
+        self->log_->warn("[{}] close: commands still unanswered after their deadlines; failing them", self->cfg_.name);
+        self->close_forced_ = true;
+        self->maybe_finish_close();
+      },
+      last - now + kGraceMs, 0);
 }
 
 void Connection::destroy() {
@@ -737,12 +785,14 @@ void Connection::maybe_finish_close() {
   const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.done; });
   // A push-mode (subscriber) link has nothing worth waiting for: its
   // subscription commands fail with closed, as on a classic subscriber.
-  if (!destroyed_ && !cfg_.push_mode) {
+  if (!destroyed_ && !close_forced_ && !cfg_.push_mode) {
     // Graceful: commands issued before close() still go out. While a connect
     // attempt is under way it decides their fate (bounded by connect_timeout).
+    // Commands that already timed out are not waited for: their replies may
+    // never come (a hung server), and nobody wants them.
     const bool attempting = link_ == Link::discovering || link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;
     if (attempting && queued_live) return;
-    if (link_ == Link::ready && (!inflight_.empty() || queued_live)) return;
+    if (link_ == Link::ready && (inflight_.size() > timed_out_inflight_ || queued_live)) return;
   }
   if (!queued_.empty())
     fail_queued(Error{ErrorKind::closed, destroyed_ ? "client destroyed" : "client closed before the command was sent"});

@@ -10,6 +10,7 @@
 
 #include <uvredis/client.hpp>
 
+#include "reply_guard.hpp"
 #include "uv_handle.hpp"
 
 #include <chrono>
@@ -41,6 +42,10 @@ class SentinelResolver;
 struct MasterAddr;
 
 struct ConnectionConfig {
+  /// The settings every connection takes from the user's options as they are
+  /// (address, timeouts, reconnect, queue bounds, liveness, TLS-free parts).
+  static ConnectionConfig from(const ClientOptions& o);
+
   Address address;
   std::string client_name;
   std::chrono::milliseconds connect_timeout{5000};
@@ -51,6 +56,8 @@ struct ConnectionConfig {
   std::size_t max_queued_commands = 1'000'000;
   std::size_t max_queued_bytes = 256u * 1024 * 1024;
   std::chrono::milliseconds health_check_interval{0};
+  std::chrono::milliseconds dead_link_timeout{3000};
+  std::size_t max_reply_element = 512u * 1024 * 1024;
   bool tcp_keepalive = true;
   /// Cluster replica links: READONLY in every handshake (ClientOptions::cluster_readonly).
   bool readonly = false;
@@ -173,6 +180,7 @@ class Connection {
     std::uint32_t len = 0;  // bytes in out_ while queued
     bool done = false;      // completed early (timeout); its reply is dropped
     bool internal = false;  // handshake or health check, not counted as user traffic
+    bool timed_out = false; // written, then timed out: its late reply is still owed
     std::uint32_t timeout_ms = 0;
     std::uint32_t group = 1;  // on a group's first request: how many leave together
   };
@@ -204,17 +212,22 @@ class Connection {
   void on_link_timer();
   void request_drop(Error reason);
   void send_health_check();
+  void watch_silence();
+  void check_silence();
+  void arm_close_limit();
 
   // --- I/O
   void flush(bool from_writable);
-  void hand(Request&& r, const char* bytes);
+  void hand(Request&& r, const char* bytes, std::size_t len);
   void expire(std::uint64_t seq);
   void prune_deadlines();
   void finish();
   void update_poll();
   void on_poll(int status, int events);
   void read_input();
-  void read_pushed_replies();
+  bool read_socket();
+  bool feed(const char* data, std::size_t len);
+  void process_input();
   void drain_pushed_replies();
   void dispatch_pushed(Reply&& reply);
   bool accept_reply() noexcept;
@@ -292,6 +305,9 @@ class Connection {
   bool finished_ = false;
   bool protocol_violation_ = false;
   bool health_in_flight_ = false;
+  bool refused_input_ = false;  // the reply guard refused input: drop after what came before
+  bool silence_watch_ = false;  // link_timer_ runs check_silence (ready state)
+  bool close_forced_ = false;   // close() waited long enough: fail what is left
   std::optional<Error> drop_reason_;
   Error last_error_;
   unsigned attempt_ = 0;
@@ -305,7 +321,14 @@ class Connection {
   std::string handshake_bytes_;
   std::string out_;               // bytes of queued_ requests, from out_pos_
   std::size_t out_pos_ = 0;
+  std::size_t tail_left_ = 0;     // bytes of a big command at out_pos_ still to hand to hiredis
   std::uint64_t next_seq_ = 1;
+  // Liveness: written requests that timed out and whose replies are still
+  // owed, when the first of them timed out, and when a byte last came in.
+  std::size_t timed_out_inflight_ = 0;
+  std::uint64_t silent_since_ms_ = 0;
+  std::uint64_t last_rx_ms_ = 0;
+  ReplyGuard guard_{512u * 1024 * 1024};  // replaced in the constructor (max_reply_element)
 
   // Deadlines: the default timeout is the same for all, so its deadlines
   // arrive in order and a FIFO suffices; other timeouts go to a heap.

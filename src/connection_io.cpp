@@ -7,10 +7,17 @@
 extern "C" {
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+// Declared by hiredis 1.x; 0.14 exports it without a declaration.
+void redisProcessCallbacks(redisAsyncContext* ac);
 }
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 
 // Connection, part 2: the libuv adapter for hiredis (poll, prepare-driven
@@ -42,6 +49,9 @@ void post_detached(uv_loop_t* loop, detail::Function<void()> fn) {
 
 namespace {
 constexpr std::size_t kHandoffBytes = 256 * 1024;
+// Slices of a big command handed per loop turn (about 1 ms of copying each
+// at memory speed, and a write): bounded work per turn, whatever the size.
+constexpr int kSlicesPerTurn = 8;
 
 // Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
 // of the commands whose confirmations they are.
@@ -85,11 +95,12 @@ void Connection::schedule_flush() {
   uv_prepare_start(prepare_.get(), [](uv_prepare_t* p) { static_cast<Connection*>(p->data)->flush(false); });
 }
 
-void Connection::hand(Request&& r, const char* bytes) {
+void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
   // Push mode: straight into hiredis' output buffer, no hiredis callback
-  // (our own read path answers the request; see read_pushed_replies).
-  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, r.len)
-                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, r.len);
+  // (our own read path answers the request; see drain_pushed_replies).
+  // `len` may be a first slice of the command (hiredis reads only its name).
+  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, len)
+                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, len);
   if (rc != REDIS_OK) {
     complete(r, drop_error());
     return;
@@ -109,6 +120,7 @@ void Connection::flush(bool from_writable) {
   uv_prepare_stop(prepare_.get());
   if (!ac_ || in_flush_ || !(ac_->c.flags & REDIS_CONNECTED)) return;
   in_flush_ = true;
+  int slices = 0;
   for (;;) {
     if (link_ == Link::handshaking && !handshake_.empty()) {
       std::size_t off = 0;
@@ -117,32 +129,53 @@ void Connection::flush(bool from_writable) {
       for (auto& r : hs) {
         const char* bytes = handshake_bytes_.data() + off;
         off += r.len;
-        hand(std::move(r), bytes);
+        hand(std::move(r), bytes, r.len);
         if (!ac_) break;
       }
       handshake_bytes_.clear();
     }
     if (link_ == Link::ready) {
+      // The rest of a big command goes first, a slice per pass: a 512 MB
+      // value is never copied into hiredis' buffer (nor memmoved there after
+      // a partial write) in one loop turn.
+      if (ac_ && tail_left_ > 0 && sdslen(ac_->c.obuf) < kHandoffBytes) {
+        const std::size_t n = std::min(tail_left_, kHandoffBytes - sdslen(ac_->c.obuf));
+        sds grown = sdscatlen(ac_->c.obuf, out_.data() + out_pos_, n);
+        if (grown == nullptr) {
+          request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
+          break;
+        }
+        ac_->c.obuf = grown;
+        out_pos_ += n;
+        tail_left_ -= n;
+        queued_bytes_ -= n;
+      }
       std::size_t group_left = 0;  // members of a group still to hand in this pass
-      while (ac_ && !queued_.empty() && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
+      while (ac_ && tail_left_ == 0 && !queued_.empty() &&
+             (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
         Request& r = queued_.front();
         if (group_left > 0)
           --group_left;
         else if (r.group > 1)
           group_left = r.group - 1;
         const char* bytes = out_.data() + out_pos_;
-        out_pos_ += r.len;
         if (!r.done) {
-          queued_bytes_ -= r.len;
+          // A group (MULTI ... EXEC) is handed whole: a drop must never
+          // leave half of it to go out on the next link.
+          const std::size_t first = (r.group == 1 && r.len > kHandoffBytes) ? kHandoffBytes : r.len;
+          out_pos_ += first;
+          tail_left_ = r.len - first;
+          queued_bytes_ -= first;
           if (!r.internal) --stats_.queued;
           Request moved = std::move(r);
           queued_.pop_front();
-          hand(std::move(moved), bytes);
+          hand(std::move(moved), bytes, first);
         } else {
+          out_pos_ += r.len;
           queued_.pop_front();
         }
       }
-      if (queued_.empty()) {
+      if (queued_.empty() && tail_left_ == 0) {
         out_.clear();
         out_pos_ = 0;
       } else if (out_pos_ > (1u << 20) && out_pos_ * 2 > out_.size()) {
@@ -166,10 +199,13 @@ void Connection::flush(bool from_writable) {
     redisAsyncHandleWrite(ac_);
     in_write_ = false;
     from_writable = false;
-    if (!ac_ || want_writable_ || link_ != Link::ready || queued_.empty()) break;
+    if (!ac_ || want_writable_ || link_ != Link::ready || (queued_.empty() && tail_left_ == 0)) break;
+    // A big command's tail: one slice per loop turn, so the loop breathes
+    // (other handles run between slices) even when the socket keeps up.
+    if (tail_left_ > 0 && ++slices >= kSlicesPerTurn) break;
   }
   in_flush_ = false;
-  if (ac_ && link_ == Link::ready && !queued_.empty() && !want_writable_ && !tls_congested())
+  if (ac_ && link_ == Link::ready && (!queued_.empty() || tail_left_ > 0) && !want_writable_ && !tls_congested())
     schedule_flush();
 }
 
@@ -208,35 +244,84 @@ void Connection::on_poll(int status, int events) {
 }
 
 void Connection::read_input() {
-  if (cfg_.push_mode)
-    read_pushed_replies();
-  else
+  if (cfg_.push_mode && drop_requested_) return;  // a drop is decided: nobody wants more replies
+  if (!read_socket()) {
+    // A read error or EOF left its mark in the context (c.err): hiredis'
+    // redisBufferRead then returns at once, and redisAsyncHandleRead takes
+    // its own disconnect path (cleanup hook, disconnect callback, free),
+    // failing what is in flight.
     redisAsyncHandleRead(ac_);
+  } else {
+    process_input();
+  }
   if (on_read_) {
     auto fn = on_read_;
     fn();
   }
 }
 
-// Push mode: what redisAsyncHandleRead does, without redisProcessCallbacks
-// (which would assert on the first `smessage`): one socket read, then every
-// complete reply. A read error (EOF included) or a protocol error leaves its
-// mark in the context (c.err); handing the context to redisAsyncHandleRead
-// then takes hiredis' own disconnect path, since its redisBufferRead returns
-// at once when c.err is set: cleanup hook, disconnect callback, free, as on
-// every other connection. hiredis' callback lists are empty here, so its
-// teardown has nothing to call; hook_cleanup fails our requests instead.
-void Connection::read_pushed_replies() {
-  if (drop_requested_) return;  // a drop is decided: nobody wants more replies
-  if (redisBufferRead(&ac_->c) != REDIS_OK) {
+// Hands every complete reply in hiredis' reader to its command; then, when
+// the reply guard refused what followed them, takes hiredis' disconnect path.
+void Connection::process_input() {
+  if (cfg_.push_mode)
+    drain_pushed_replies();
+  else
+    redisProcessCallbacks(ac_);
+  if (refused_input_ && ac_) {
+    refused_input_ = false;
+    ac_->c.err = REDIS_ERR_PROTOCOL;
+    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", "reply element too large");
     redisAsyncHandleRead(ac_);
-    return;
   }
-  drain_pushed_replies();
 }
 
-// Every complete reply in hiredis' reader (fed by redisBufferRead, or by the
-// TLS bridge), dispatched by push_kind_of.
+// What hiredis' redisBufferRead does (one read of up to 16 KiB, fed to the
+// reader), with the bytes shown to the reply guard before the reader
+// buffers them, and the time of arrival noted for the liveness rule.
+bool Connection::read_socket() {
+  redisContext* c = &ac_->c;
+  if (c->err) return false;
+  char buf[16 * 1024];
+  const ssize_t n = ::read(c->fd, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;  // nothing yet
+    c->err = REDIS_ERR_IO;
+    std::snprintf(c->errstr, sizeof c->errstr, "%s", std::strerror(errno));
+    return false;
+  }
+  if (n == 0) {
+    c->err = REDIS_ERR_EOF;
+    std::snprintf(c->errstr, sizeof c->errstr, "%s", "Server closed the connection");
+    return false;
+  }
+  return feed(buf, static_cast<std::size_t>(n));
+}
+
+// Input from the socket or the TLS bridge: what the reply guard lets pass
+// goes to hiredis' reader. False when the reader failed (c.err set).
+bool Connection::feed(const char* data, std::size_t len) {
+  last_rx_ms_ = uv_now(loop_);
+  std::string why;
+  if (!guard_.scan(data, len, why)) {
+    log_->error("[{}] {}: dropping the link", cfg_.name, why);
+    if (!drop_reason_) drop_reason_ = Error{ErrorKind::protocol, std::move(why)};
+    refused_input_ = true;
+    len = guard_.good_bytes();  // the complete replies before it still count
+  }
+  if (len > 0 && redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
+    ac_->c.err = ac_->c.reader->err;
+    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", ac_->c.reader->errstr);
+    return false;
+  }
+  return true;
+}
+
+// Push mode: what redisProcessCallbacks does, without asserting on the first
+// `smessage` (hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
+// subscribed mode): every complete reply in hiredis' reader (fed by
+// read_socket or by the TLS bridge), dispatched by push_kind_of. hiredis'
+// callback lists are empty here, so its teardown has nothing to call;
+// hook_cleanup fails our requests instead.
 void Connection::drain_pushed_replies() {
   redisContext* c = &ac_->c;
   for (;;) {
@@ -341,6 +426,11 @@ void Connection::hook_cleanup(void* p) {
   c->want_writable_ = false;
   c->ac_ = nullptr;
   c->link_gone_ = true;
+  // Half a big command went out: its rest is useless now (the command
+  // fails with the link), and the commands queued behind it start after it.
+  c->out_pos_ += c->tail_left_;
+  c->queued_bytes_ -= c->tail_left_;
+  c->tail_left_ = 0;
   c->schedule_deferred();
   // Push mode: hiredis holds no callback of ours to fail with a NULL reply;
   // fail what is in flight the same way (drop_error() is last_error_ now).
@@ -384,8 +474,9 @@ void Connection::on_reply(Reply* reply) {
   if (inflight_.empty()) return;  // cannot happen: one entry per hiredis callback
   Request r = std::move(inflight_.front());
   inflight_.pop_front();
+  if (r.timed_out) --timed_out_inflight_;
   if (!r.internal) {
-    --stats_.in_flight;
+    if (!r.timed_out) --stats_.in_flight;
     if (reply) ++stats_.replies;
   }
   bool demoted = false;
@@ -404,7 +495,7 @@ void Connection::on_reply(Reply* reply) {
     request_drop(Error{ErrorKind::connection_lost,
                        "connection lost: " + cfg_.address.to_string() + " is no longer the master (READONLY)"});
   prune_deadlines();
-  if (closing_ && inflight_.empty()) schedule_deferred();
+  if (closing_ && inflight_.size() == timed_out_inflight_) schedule_deferred();
 }
 
 Error Connection::drop_error() const {
@@ -427,7 +518,14 @@ bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Err
                                          " commands are waiting (max_queued_commands)"};
     return true;
   }
-  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
+  if (extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
+    err = Error{ErrorKind::overflow, "command too large: " + std::to_string(extra_bytes) + " bytes, more than " +
+                                         (extra_bytes > cfg_.max_queued_bytes
+                                              ? "max_queued_bytes (" + std::to_string(cfg_.max_queued_bytes) + ")"
+                                              : std::string("4 GiB"))};
+    return true;
+  }
+  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes) {
     err = Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
                                          " bytes are waiting (max_queued_bytes)"};
     return true;
@@ -606,6 +704,7 @@ void Connection::on_timeout_timer() {
     expire(seq);
   }
   arm_timeout_timer();
+  if (closing_) schedule_deferred();  // close() may have waited for these
 }
 
 // Deadline entries of commands that already completed are dropped as replies
@@ -649,7 +748,13 @@ void Connection::expire(std::uint64_t seq) {
     if (qq == nullptr) continue;
     Request& r = (*qq)[i];
     if (r.done) continue;
-    if (!sent) {
+    if (qq == &inflight_) {
+      // Written: its reply is still owed (and dropped when it comes), but
+      // the command is no longer in flight for anyone counting.
+      r.timed_out = true;
+      ++timed_out_inflight_;
+      if (!r.internal) --stats_.in_flight;
+    } else {
       queued_bytes_ -= r.len;
       if (!r.internal) --stats_.queued;
     }
@@ -659,6 +764,41 @@ void Connection::expire(std::uint64_t seq) {
   // A blocking connection stays blocked on the server: drop it, never reuse.
   if (sent && cfg_.drop_on_timeout && !internal)
     request_drop(Error{ErrorKind::connection_lost, "dropped after a blocking command timed out"});
+  else if (sent)
+    watch_silence();
+}
+
+// Liveness (ClientOptions::dead_link_timeout): while a timed-out command's
+// reply is owed, the server must send something every window; Redis answers
+// in order, so silence means it is not working through our commands at all.
+void Connection::watch_silence() {
+  if (silence_watch_ || timed_out_inflight_ == 0 || link_ != Link::ready || cfg_.dead_link_timeout.count() <= 0)
+    return;
+  silence_watch_ = true;
+  silent_since_ms_ = uv_now(loop_);
+  uv_timer_start(
+      link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
+      static_cast<std::uint64_t>(cfg_.dead_link_timeout.count()), 0);
+}
+
+void Connection::check_silence() {
+  silence_watch_ = false;
+  if (timed_out_inflight_ == 0 || link_ != Link::ready) return;
+  const auto window = static_cast<std::uint64_t>(cfg_.dead_link_timeout.count());
+  const std::uint64_t quiet_since = std::max(silent_since_ms_, last_rx_ms_);
+  const std::uint64_t now = uv_now(loop_);
+  if (now - quiet_since < window) {
+    silence_watch_ = true;
+    uv_timer_start(
+        link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
+        quiet_since + window - now, 0);
+    return;
+  }
+  log_->warn("[{}] {} sent nothing for {} ms while {} timed-out command(s) await a reply: dropping the link",
+             cfg_.name, cfg_.address.to_string(), now - quiet_since, timed_out_inflight_);
+  request_drop(Error{ErrorKind::connection_lost, "connection lost: the server sent nothing for " +
+                                                     std::to_string(now - quiet_since) +
+                                                     " ms after a command timed out (dead_link_timeout)"});
 }
 
 void Connection::fail_queued(const Error& err) {

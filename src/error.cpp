@@ -30,7 +30,11 @@ bool Error::is_transport() const noexcept {
 }
 
 std::string Error::to_string() const {
-  std::string s(uvredis::to_string(kind));
+  // Messages that already begin with their kind ("connection lost: ...",
+  // "protocol error: ...", "timeout ...") are not prefixed a second time.
+  const std::string_view k = uvredis::to_string(kind);
+  if (std::string_view(message).starts_with(k)) return message;
+  std::string s(k);
   s += ": ";
   s += message;
   return s;

@@ -18,7 +18,7 @@ Result<std::unique_ptr<Engine>> Registry::validate(uv_loop_s* loop, int max_db) 
   std::vector<PoolConfig> configs;
   for (const Entry& e : entries_) {
     const std::string who = "pool '" + e.code + "'";
-    if (e.code.empty()) problems.push_back("a pool has an empty code (address " + e.address + ")");
+    if (e.code.empty()) problems.push_back("a pool has an empty code (address '" + Address::redact(e.address) + "')");
     else if (!seen.insert(e.code).second) problems.push_back(who + " is registered twice");
     if (e.db < 0 || e.db > max_db)
       problems.push_back(who + ": db " + std::to_string(e.db) + " is out of range 0.." + std::to_string(max_db));

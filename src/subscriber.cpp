@@ -20,16 +20,8 @@ constexpr std::size_t kBatch = 1000;
 class SubscriberImpl {
  public:
   SubscriberImpl(uv_loop_t* loop, const ClientOptions& o) : alive_(std::make_shared<bool>(true)) {
-    ConnectionConfig c;
-    c.address = o.address;
-    c.client_name = o.client_name;
-    c.connect_timeout = o.connect_timeout;
-    c.command_timeout = o.command_timeout;
-    c.reconnect = o.reconnect;
-    c.reconnect_min_delay = o.reconnect_min_delay;
-    c.reconnect_max_delay = o.reconnect_max_delay;
-    c.tcp_keepalive = o.tcp_keepalive;
-    c.logger = o.logger;
+    ConnectionConfig c = ConnectionConfig::from(o);
+    c.readonly = false;
     c.tls = make_tls_context(o);
     c.pubsub = true;
     c.health_check_interval = std::chrono::milliseconds(0);  // no PING in subscribed mode

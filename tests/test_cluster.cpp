@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -1114,6 +1115,214 @@ TEST(ClusterFailover, CommandsSucceedAgainSoonAfterAMasterIsKilled) {
     std::printf("failover: %d INCR ok, %d lost in flight, value %lld\n", incr_ok, incr_lost, counted);
     close_cluster(loop, cc);
     for (int c : calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+namespace {
+
+// Keeps `depth` SETs on the wire at all times, each to a key of its own in
+// the slot of {tag}; a key counts once its SET was acknowledged.
+struct Writer {
+  Writer(ClusterClient& cc, std::string tag) : cc_(cc), tag_(std::move(tag)) {}
+  void start(int depth) {
+    stop = false;
+    for (int i = 0; i < depth; ++i) write_one();
+  }
+  std::string key(int i) const { return "{" + tag_ + "}:" + std::to_string(i); }
+
+  bool stop = false;
+  int next = 0, outstanding = 0, acked = 0, failed = 0;
+  std::vector<int> calls;
+  std::vector<bool> ok;
+  std::string last_error;
+
+ private:
+  void write_one() {
+    const int i = next++;
+    calls.push_back(0);
+    ok.push_back(false);
+    ++outstanding;
+    cc_.command({"SET", key(i), std::to_string(i)}, [this, i](Result<Reply> r) {
+      ++calls[static_cast<std::size_t>(i)];
+      --outstanding;
+      if (r) {
+        ++acked;
+        ok[static_cast<std::size_t>(i)] = true;
+      } else {
+        ++failed;
+        last_error = r.error().to_string();
+      }
+      if (!stop) write_one();
+    });
+  }
+  ClusterClient& cc_;
+  std::string tag_;
+};
+
+bool is_master(TestLoop& loop, uvredis::Client& c) {
+  auto role = run(loop, c, {"ROLE"});
+  return role && role->is_array() && role->size() > 0 && (*role)[0].to_string() == "\"master\"";
+}
+
+}  // namespace
+
+// Issue 15: CLUSTER FAILOVER hands master X's slots to its replica Y, then Y
+// is killed and X takes them back. The same ClusterClient must write to X
+// again and read every write it acknowledged.
+TEST(ClusterFailover, ManualFailoverThenKillOfTheNewMasterWritesResumeOnTheOldMaster) {
+  using uvredis::test::await;
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), cluster_options(cluster));
+    auto masters = cluster.masters();
+    ASSERT_EQ(masters.size(), 3u);
+    RedisServer& x = *masters[0];
+    RedisServer* y = nullptr;
+    for (auto& n : cluster.nodes())
+      if (n.get() != &x && n->cmd({"INFO", "replication"}).find("master_port:" + std::to_string(x.port())) !=
+                               std::string::npos)
+        y = n.get();
+    ASSERT_NE(y, nullptr) << "no replica of " << x.port();
+    const std::string x_name = "127.0.0.1:" + std::to_string(x.port());
+    const std::string y_name = "127.0.0.1:" + std::to_string(y->port());
+    Writer w(cc, key_on(cluster, x, "fo"));  // every key in one slot of X
+    const std::string probe = w.key(0);
+    constexpr int kDepth = 16;
+    w.start(kDepth);
+    ASSERT_TRUE(loop.run_until([&] { return w.acked >= 100; }));
+
+    // Manual failover, writes going on: Y takes X's slots, X becomes Y's replica.
+    {
+      auto yo = uvredis::ClientOptions::from_url(y->url());
+      ASSERT_TRUE(yo);
+      uvredis::Client admin(loop.get(), *yo);
+      // A manual failover right after the cluster formed may time out (5 s)
+      // when X has not heard of Y as its replica yet: ask again then.
+      bool promoted = false;
+      for (int attempt = 0; attempt < 3 && !promoted; ++attempt) {
+        auto f = run(loop, admin, {"CLUSTER", "FAILOVER"});
+        ASSERT_TRUE(f) << f.error().to_string();
+        promoted = loop.run_until([&] { return is_master(loop, admin); }, 7s);
+      }
+      ASSERT_TRUE(promoted) << y->log_tail();
+      uvredis::test::close_and_wait(loop, admin);
+    }
+    // The client follows (MOVED) and writes go on, now to Y.
+    int before = w.acked;
+    ASSERT_TRUE(loop.run_until([&] { return cc.node_for_key(probe) == y_name && w.acked >= before + 100; }, 20s))
+        << "acked " << w.acked << ", failed " << w.failed << ", last error " << w.last_error;
+
+    // X can only be promoted again once it has synced with its new master
+    // (a replica that never had a master link refuses to fail over), and
+    // only writes that reached X survive a kill -9 of Y: wait for the link,
+    // then, with the writer paused for a moment, for every acknowledged
+    // write to be on X (WAIT, on the connection that wrote them).
+    {
+      auto xo = uvredis::ClientOptions::from_url(x.url());
+      ASSERT_TRUE(xo);
+      uvredis::Client admin(loop.get(), *xo);
+      ASSERT_TRUE(loop.run_until(
+          [&] {
+            auto info = run(loop, admin, {"INFO", "replication"});
+            return info && info->to_string().find("master_link_status:up") != std::string::npos;
+          },
+          20s));
+      uvredis::test::close_and_wait(loop, admin);
+    }
+    w.stop = true;
+    ASSERT_TRUE(loop.run_until([&] { return w.outstanding == 0; }));
+    std::optional<std::vector<Result<Reply>>> synced;
+    cc.command_group({{"SET", probe, "0"}, {"WAIT", "1", "5000"}},
+                     [&](std::vector<Result<Reply>> rs) { synced.emplace(std::move(rs)); });
+    ASSERT_TRUE(loop.run_until([&] { return synced.has_value(); }));
+    ASSERT_TRUE((*synced)[1]) << (*synced)[1].error().to_string();
+    ASSERT_EQ((*synced)[1]->integer(), 1);
+    std::printf("failover: %d writes acknowledged, %d failed, before the kill\n", w.acked, w.failed);
+
+    // The writer starts again and Y dies before those writes leave (they go
+    // out on the next loop turn): every write acknowledged from now on was
+    // written by X. The cluster promotes X again (cluster-node-timeout 1 s).
+    w.start(kDepth);
+    y->kill();
+    const auto killed = std::chrono::steady_clock::now();
+    before = w.acked;
+    const bool resumed = loop.run_until([&] { return w.acked >= before + 100; }, 30s);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed);
+    const auto st = cc.stats();
+    ASSERT_TRUE(resumed) << "writes did not resume: node_for_key " << cc.node_for_key(probe).value_or("-")
+                         << ", acked " << w.acked << ", failed " << w.failed << ", last error " << w.last_error
+                         << ", node timeouts " << st.nodes.timeouts << ", refreshes " << st.refreshes;
+    std::printf("failover: writes resume %lld ms after the kill (%llu refreshes, %llu links replaced)\n",
+                static_cast<long long>(took.count()), static_cast<unsigned long long>(st.refreshes),
+                static_cast<unsigned long long>(st.replaced_links));
+    EXPECT_EQ(cc.node_for_key(probe), x_name);
+    auto ping = await<Reply>(loop, [&](uvredis::Callback<Reply> cb) {
+      std::array<std::string_view, 1> a{"PING"};
+      cc.command_to(x_name, a, std::move(cb));
+    });
+    EXPECT_TRUE(ping) << ping.error().to_string();
+
+    w.stop = true;
+    ASSERT_TRUE(loop.run_until([&] { return w.outstanding == 0; }));
+    // Every acknowledged write is readable through the same client.
+    int missing = 0, read_errors = 0;
+    std::string first_problem;
+    for (int i = 0; i < w.next; ++i) {
+      if (!w.ok[static_cast<std::size_t>(i)]) continue;
+      auto r = run(loop, cc, {"GET", w.key(i)});
+      const std::string want = i == 0 ? "0" : std::to_string(i);  // key 0 is also the WAIT probe
+      if (!r) {
+        ++read_errors;
+        if (first_problem.empty()) first_problem = r.error().to_string();
+      } else if (r->is_nil() || std::string(r->str()) != want) {
+        ++missing;
+        if (first_problem.empty()) first_problem = w.key(i) + ": " + r->to_string();
+      }
+    }
+    EXPECT_EQ(read_errors, 0) << first_problem;
+    EXPECT_EQ(missing, 0) << first_problem;
+    std::printf("failover: %d writes acknowledged (%d failed), all readable\n", w.acked, w.failed);
+    close_cluster(loop, cc);
+    for (int c : w.calls) EXPECT_EQ(c, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A master that stops answering its clients (CLIENT PAUSE ALL: the cluster
+// bus goes on, so nobody fails it over) while its link looks connected: a
+// timeout there makes the client refresh the map, and a PING that gets
+// nothing back either makes it replace the node's connection. Writes go on
+// once the node answers again, and every callback runs once.
+TEST(ClusterFailover, ANodeThatStopsAnsweringGetsANewConnectionAndAMapRefresh) {
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterOptions o = cluster_options(cluster);
+    o.client.command_timeout = 300ms;
+    ClusterClient cc(loop.get(), o);
+    RedisServer& x = *cluster.masters()[0];
+    Writer w(cc, key_on(cluster, x, "quiet"));
+    w.start(4);
+    ASSERT_TRUE(loop.run_until([&] { return w.acked >= 50; }));
+    const auto before = cc.stats();
+    EXPECT_EQ(before.replaced_links, 0u);
+
+    x.client_pause(2500);
+    ASSERT_TRUE(loop.run_until([&] { return cc.stats().replaced_links >= 1; }, 15s))
+        << "timeouts " << cc.stats().nodes.timeouts << ", failed writes " << w.failed;
+    const auto after = cc.stats();
+    EXPECT_GT(after.refreshes, before.refreshes) << "no map refresh followed the timeouts";
+    EXPECT_GT(w.failed, 0);
+
+    // Once the pause is over, writes are answered again.
+    const int acked = w.acked;
+    ASSERT_TRUE(loop.run_until([&] { return w.acked >= acked + 50; }, 20s)) << w.last_error;
+    w.stop = true;
+    ASSERT_TRUE(loop.run_until([&] { return w.outstanding == 0; }));
+    close_cluster(loop, cc);
+    for (int c : w.calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -123,6 +123,25 @@ TEST(Hostile, HugeBulkLengthThenHangupFailsCleanly) {
     Client c(loop.get(), opts_for(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_FALSE(r);
+    // 2 GiB is over max_reply_element (512 MiB by default): refused at the
+    // header, before the hang-up.
+    EXPECT_EQ(r.error().kind, ErrorKind::protocol) << r.error().to_string();
+    close_client(loop, c);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(Hostile, BulkLengthUnderTheLimitThenHangupIsConnectionLost) {
+  FakeServer server([](FakeConnection& c) {
+    if (c.read_command().empty()) return;
+    c.send("$1000000\r\nabc");
+    c.close();
+  });
+  TestLoop loop;
+  {
+    Client c(loop.get(), opts_for(server));
+    auto r = one(loop, c, {"GET", "k"});
+    ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::connection_lost) << r.error().to_string();
     close_client(loop, c);
   }

@@ -411,7 +411,7 @@ TEST(Subscriber, KilledEveryTwoSecondsUnderSteadyTrafficLosesOnlyInsideItsWindow
       EXPECT_LT(ms, 500.0) << "resubscribed " << ms << " ms after the kill";
     }
     ASSERT_GT(received.size(), 1000u);
-    EXPECT_GT(last, 3000);  // traffic really flowed (a 1 ms timer for 6 s, on a loaded machine)
+    EXPECT_GT(last, 1000);  // traffic really flowed (a 1 ms timer for 6 s fires far fewer times on a loaded machine)
     for (std::size_t i = 1; i < received.size(); ++i) {
       ASSERT_GT(received[i], received[i - 1]) << "duplicate or reordered at " << i;
       if (received[i] == received[i - 1] + 1) continue;

@@ -164,6 +164,10 @@ struct UVREDIS_API ClusterStats {
   std::uint64_t splits = 0;            ///< Multi-key commands split across slots.
   std::uint64_t replica_reads = 0;     ///< Reads sent to a replica (each attempt).
   std::uint64_t replica_fallbacks = 0; ///< Of these, resent to the master because the replica could not serve them.
+  /// Node connections replaced because they stopped answering: a command
+  /// timed out there, and nothing at all came back on that link while a
+  /// PING waited as long again.
+  std::uint64_t replaced_links = 0;
   std::size_t masters = 0;             ///< Masters in the current map.
   std::size_t replicas = 0;            ///< Replica connections kept for reads (0 with ReadFrom::master).
   std::size_t replicas_connected = 0;  ///< Of these, connected now (the ones reads go to).

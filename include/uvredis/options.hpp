@@ -39,13 +39,27 @@ struct UVREDIS_API Address {
   int db = 0;                      ///< Database selected after connecting.
 
   /// Parses `host:port`, `[v6]:port`, `redis://[user:pass@]host[:port][/db]`,
-  /// `rediss://...` and `unix:///path[?db=N]`. Percent-escapes in user and
-  /// password are decoded. On failure the error (kind usage) names the part
-  /// that is wrong.
+  /// `rediss://...` and `unix://[user:pass@]/path[?db=N]`. The credentials are
+  /// everything after the scheme up to the LAST '@', so a password may hold
+  /// '/', '?', '#', '&', ':' or '@' unescaped; percent-escapes in user and
+  /// password are decoded (a literal '%' is written %25). A host is a name or
+  /// IPv4 address (letters, digits, '-', '.', '_') or an IPv6 address in
+  /// brackets. On failure the error (kind usage) names the part that is wrong
+  /// and shows the text only as redact() does: it never contains a password.
   static Result<Address> parse(std::string_view text);
 
-  /// The address as a URL with the password replaced by "***": safe to log.
+  /// The address as a URL with the credentials (user name and password)
+  /// replaced by "***", e.g. `redis://***@host:6379/2`: safe to log. Without
+  /// credentials, parse(to_string()) gives back an equal Address.
   std::string to_string() const;
+
+  /// `text`, valid or not, with everything that may be a credential replaced
+  /// by "***": what follows the scheme up to the last '@' (also without a
+  /// scheme), and any port, path or query that is not a plain number, e.g.
+  /// `redis://***@host:6379`. For logging configuration strings. Any thread.
+  static std::string redact(std::string_view text);
+
+  bool operator==(const Address&) const = default;
 };
 
 /// Redis Sentinel: find the master of a replicated group through its
@@ -101,6 +115,22 @@ struct UVREDIS_API ClientOptions {
   /// Send PING this often and drop the link when it fails; zero disables.
   std::chrono::milliseconds health_check_interval{0};
 
+  /// Liveness: once a command written to the server has timed out, the server
+  /// must send at least one byte every `dead_link_timeout` for as long as a
+  /// timed-out command's reply is still outstanding. A link that stays silent
+  /// that long is dead: it is dropped, the commands already written on it fail
+  /// with ErrorKind::connection_lost (never re-sent), and it reconnects with
+  /// backoff. A slow but alive server (a late reply, or any byte) keeps its
+  /// link. Zero disables the rule (then only health_check_interval and TCP
+  /// keepalive find a hung server).
+  std::chrono::milliseconds dead_link_timeout{3000};
+
+  /// Largest bulk string, aggregate (element count) or status/error line a
+  /// reply may announce: a bigger one is a protocol error that drops the link
+  /// before anything of it is buffered. The default is the server's own
+  /// `proto-max-bulk-len` (512 MiB).
+  std::size_t max_reply_element = 512u * 1024 * 1024;
+
   /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK ...)
   /// each take a connection of their own, opened on demand, at most this many;
   /// more wait for a free one.
@@ -145,7 +175,11 @@ struct UVREDIS_API ClientOptions {
   /// `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]...]/master_name[/db]`
   /// `[?sentinel_username=U&sentinel_password=P]`: the user and password
   /// belong to the data nodes (the `address`), the query parameters to the
-  /// sentinels; a sentinel without a port gets 26379.
+  /// sentinels; a sentinel without a port gets 26379. The query starts at the
+  /// '?' before its first `sentinel_` key, so either password may hold '@',
+  /// '/' or '?' unescaped; a '&' in a query value is written %26. Errors
+  /// show the URL only redacted (Address::redact) and name a bad sentinel or
+  /// query parameter by its position.
   static Result<ClientOptions> from_url(std::string_view url);
 };
 

@@ -35,7 +35,7 @@ namespace uvredis {
 /// One registered pool as validated: its code, database and address.
 struct UVREDIS_API PoolConfig {
   std::string code;      ///< "default" unless given.
-  std::string address;   ///< As registered (may hold a password: log `options.address.to_string()` instead).
+  std::string address;   ///< As registered (may hold a password: log `Address::redact(address)` instead).
   int db = 0;            ///< Database number the pool's client selects.
   ClientOptions options; ///< What its Client is created with.
 };

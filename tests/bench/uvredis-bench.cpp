@@ -10,6 +10,8 @@
 //   build-rel/tests/bench/uvredis-bench --pubsub                   # pub/sub mode
 //   build-rel/tests/bench/uvredis-bench --cluster                  # 6-node cluster vs one server
 //   build-rel/tests/bench/uvredis-bench --tls                      # rediss:// vs plain, redis-benchmark --tls
+//   build-rel/tests/bench/uvredis-bench --csv docs/data/commands.csv   # also write the medians as CSV
+//   python3 tests/bench/plot.py docs/data/commands.csv docs/img/throughput.svg   # chart + table
 //
 // --pubsub measures one publisher to one subscriber instead; its workload
 // and contenders are described at the top of tests/bench/pubsub.cpp;
@@ -299,13 +301,14 @@ struct Config {
   bool cluster = false, tls = false;
   bool n_set = false, rounds_set = false, depths_set = false;
   std::vector<std::size_t> sizes = {16, 256};
+  std::string csv;  // --csv FILE: the medians of the commands mode, for tests/bench/plot.py
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "uvredis-bench: %s\n"
                "usage: uvredis-bench [--quick] [--n N] [--rounds R] [--depths 1,16,128,1024]\n"
-               "                     [--no-burst] [--only uvredis|hiredis|redis-benchmark]\n"
+               "                     [--no-burst] [--only uvredis|hiredis|redis-benchmark] [--csv FILE]\n"
                "       uvredis-bench --pubsub [--quick] [--n N] [--rounds R] [--depths 1,128,1024]\n"
                "                     [--sizes 16,256] [--only uvredis|hiredis|redis-benchmark]\n"
                "       uvredis-bench --cluster|--tls [--quick] [--n N] [--rounds R] [--depths 16,128,1024]\n"
@@ -368,6 +371,9 @@ Config parse_args(int argc, char** argv) {
     } else if (a == "--sizes") {
       if (i + 1 >= argc) usage("missing sizes");
       c.sizes = number_list(argv[++i], "bad size");
+    } else if (a == "--csv") {
+      if (i + 1 >= argc) usage("missing file name");
+      c.csv = argv[++i];
     } else if (a == "--only") {
       if (i + 1 >= argc) usage("missing contender");
       const std::string_view who = argv[++i];
@@ -378,6 +384,7 @@ Config parse_args(int argc, char** argv) {
     }
   }
   if (c.pubsub + c.cluster + c.tls > 1) usage("--pubsub, --cluster and --tls are separate modes");
+  if (!c.csv.empty() && (c.pubsub || c.cluster || c.tls)) usage("--csv is for the commands mode only");
   if (quick) {  // --n and --rounds given as well win
     if (!c.n_set) c.n = 10'000;
     if (!c.rounds_set) c.rounds = 1;
@@ -432,6 +439,14 @@ int run_commands(const Config& cfg, const Target& target) {
       "| depth | op | uvredis ops/s | hiredis ops/s | redis-benchmark ops/s | uvredis / redis-benchmark | "
       "uvredis / hiredis | uvredis CPU µs/cmd | hiredis CPU µs/cmd | CPU uvredis / hiredis |\n");
   std::printf("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  // One line per depth and op, medians as in the table; an empty cell is a
+  // contender that did not run (or, for redis-benchmark's CPU, is not measured).
+  FILE* csv = nullptr;
+  if (!cfg.csv.empty()) {
+    csv = std::fopen(cfg.csv.c_str(), "w");
+    if (csv == nullptr) die("cannot write " + cfg.csv);
+    std::fprintf(csv, "depth,op,n,rounds,uvredis_ops,hiredis_ops,redis_benchmark_ops,uvredis_cpu_us,hiredis_cpu_us\n");
+  }
   for (std::size_t depth : modes) {
     for (int o = 0; o < 2; ++o) {
       double ops[kContenders], cpu[kContenders];
@@ -451,8 +466,15 @@ int run_commands(const Config& cfg, const Target& target) {
                   cell(ops[kRedisBenchmark], -1).c_str(), ratio(ops[kUvredis], ops[kRedisBenchmark]).c_str(),
                   ratio(ops[kUvredis], ops[kHiredis]).c_str(), cell(cpu[kUvredis], 3).c_str(),
                   cell(cpu[kHiredis], 3).c_str(), ratio(cpu[kUvredis], cpu[kHiredis]).c_str());
+      if (csv != nullptr) {
+        auto num = [](double v, int prec) { return v > 0 ? fixed(v, prec) : std::string(); };
+        std::fprintf(csv, "%s,%s,%zu,%d,%s,%s,%s,%s,%s\n", mode_name(depth).c_str(), o == 0 ? "SET" : "GET", cfg.n,
+                     cfg.rounds, num(ops[kUvredis], 0).c_str(), num(ops[kHiredis], 0).c_str(),
+                     num(ops[kRedisBenchmark], 0).c_str(), num(cpu[kUvredis], 3).c_str(), num(cpu[kHiredis], 3).c_str());
+      }
     }
   }
+  if (csv != nullptr && std::fclose(csv) != 0) die("cannot write " + cfg.csv);
   return 0;
 }
 
