@@ -80,7 +80,7 @@ void Cache::get_or_load(std::string_view key_view, std::chrono::milliseconds ttl
       // Not written by a Cache: treat as a miss and overwrite it.
     }
     ++st->loads;
-    loader(key, [st, key, ttl](Result<std::optional<std::string>> loaded) {
+    detail::call_user(loader, key, [st, key, ttl](Result<std::optional<std::string>> loaded) {
       if (!loaded) return st->land(key, loaded);
       const bool found = loaded->has_value();
       if (found || st->opts.negative_ttl.count() > 0) {

@@ -36,7 +36,7 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
   leases_->config = config_for("lease");
   main_->set_state_listener([this](ConnectionState s, const Error* e) {
     auto fn = on_state_;  // the listener may destroy the client
-    if (fn) fn(s, e);
+    if (fn) call_user(fn, s, e);
   });
 
   // The close callback owns a reference to the post state: it runs after

@@ -214,7 +214,7 @@ class ClusterSubscriberImpl {
     }
     ++messages_;
     MessageHandler fn = *h;  // the handler may unsubscribe itself
-    fn(m);
+    call_user(fn, m);
   }
 
   void open(std::size_t index) {
@@ -303,7 +303,7 @@ class ClusterSubscriberImpl {
     if (s == reported_) return;
     reported_ = s;
     auto fn = on_state_;  // may destroy us
-    if (fn) fn(s, e);
+    if (fn) call_user(fn, s, e);
   }
 
   uv_loop_t* loop_;

@@ -137,7 +137,7 @@ void run_round(const std::shared_ptr<WatchRound>& st, const Error* after = nullp
       return finish_round(st, std::move(w).error());
     }
     st->tx = std::make_unique<Transaction>(*st->lease);
-    st->body(*st->lease, *st->tx, [st](bool go) {
+    call_user(st->body, *st->lease, *st->tx, [st](bool go) {
       if (!go) return finish_round(st, Transaction::Outcome::aborted);
       st->tx->exec([st](Result<Transaction::Outcome> o) {
         if (o && *o == Transaction::Outcome::aborted && st->attempts_left > 0) return run_round(st);

@@ -36,7 +36,7 @@ struct PostState {
       std::lock_guard<std::mutex> lock(mu);
       work.swap(queue);
     }
-    for (auto& fn : work) fn();
+    for (auto& fn : work) call_user(fn);  // a throwing function ends the program (see function.hpp)
   }
 };
 

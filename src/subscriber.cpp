@@ -159,7 +159,7 @@ class SubscriberImpl {
     if (s == last_reported_) return;
     last_reported_ = s;
     auto fn = on_state_;  // may destroy the subscriber
-    if (fn) fn(s, e);
+    if (fn) call_user(fn, s, e);
   }
 
   void on_link_state(ConnectionState s, const Error* e) {
@@ -227,7 +227,7 @@ class SubscriberImpl {
     ++stats_.messages;
     ++turn_messages_;
     MessageHandler fn = *h;  // the handler may unsubscribe itself
-    fn(msg);
+    call_user(fn, msg);
   }
 
   void on_push(Reply&& r) {

@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# Installs, as root on Debian 12, every package the build, the demo and the
-# tests need, but only what is missing (a second run installs nothing).
-# Non-interactive. Usage: bash tests/deps.sh [extra-package ...]
+# Installs, as root on Debian 12, the packages a set of tasks needs, but only
+# what is missing (a second run installs nothing). Non-interactive.
+#
+# Usage: bash tests/deps.sh [SET] [extra-package ...]
+#   tests (the default)  everything tests/run-all.sh needs: the build, both
+#                        test builds, GoogleTest, the fault-injection tools,
+#                        the WebSocket example and its browser test, cmake for
+#                        the consumer checks
+#   demo                 what examples/run-demo.sh needs: the compiler, meson,
+#                        the library's dependencies and redis-server
 set -euo pipefail
 
-packages=(
+set_name=tests
+case "${1:-}" in
+  demo | tests) set_name=$1; shift ;;
+esac
+
+# The library and the demo (recipes.cpp reads JSON; python3 finds a free port).
+demo=(
   g++ pkg-config meson ninja-build python3
-  libuv1-dev libhiredis-dev libspdlog-dev
+  libuv1-dev libhiredis-dev libspdlog-dev libssl-dev
   redis-server redis-tools
-  googletest libgtest-dev libgmock-dev
-  iptables iproute2 procps
-  nlohmann-json3-dev libwebsockets-dev chromium
-  libssl-dev openssl
-  "$@"
+  nlohmann-json3-dev
 )
+packages=("${demo[@]}")
+if [ "$set_name" = tests ]; then
+  packages+=(
+    googletest libgtest-dev libgmock-dev
+    iptables iproute2 procps openssl
+    libwebsockets-dev chromium
+    cmake
+  )
+fi
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds uvredis twice (plain, and AddressSanitizer + UndefinedBehaviorSanitizer),
 # runs every test suite of both against private redis-server processes that
-# the tests start on free loopback ports, and ends with one line
+# the tests start on free loopback ports, then the consumer checks
+# (tests/consumers/run.sh: pkg-config, CMake and meson-subproject programs
+# built against the installed library), and ends with one line
 # "N passed, N failed" (", N skipped" when any). Exits non-zero on any failure.
 # Installs what is missing first (as root, Debian 12). Non-interactive.
 set -uo pipefail
@@ -77,6 +79,19 @@ if [ -x tests/ws/run.sh ] || [ -f tests/ws/run.sh ]; then
     echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}" >"$results/ws.count"
   fi
   [ $rc -ne 0 ] && [ ! -f "$results/ws.count" ] && echo "exit $rc" >"$results/ws.crash"
+fi
+
+# The library as users consume it: installed (pkg-config, CMake) and as a
+# meson subproject, each building a program that talks to a private server.
+echo "== tests/consumers/run.sh (pkg-config, CMake, meson subproject)"
+BUILD_DIR="$root/build" bash tests/consumers/run.sh >"$results/consumers.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then grep -E "^(ok|FAILED)" "$results/consumers.log"; else tail -n 40 "$results/consumers.log"; fi
+last=$(tail -n 1 "$results/consumers.log")
+if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+  echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}" >"$results/consumers.count"
+else
+  echo "exit $rc" >"$results/consumers.crash"
 fi
 
 python3 - "$results" "$build_failures" <<'PY'

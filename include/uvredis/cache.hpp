@@ -17,6 +17,7 @@
 
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 
 #include <chrono>
 #include <functional>
@@ -27,13 +28,13 @@
 
 namespace uvredis {
 
-struct CacheOptions {
+struct UVREDIS_API CacheOptions {
   std::string prefix = "cache:";                  ///< Prepended to every key.
   std::chrono::milliseconds negative_ttl{0};      ///< Cache "not found" this long; zero: never.
   double ttl_jitter = 0.0;                        ///< TTL varies by up to +/- this fraction (0 .. 0.5).
 };
 
-class Cache {
+class UVREDIS_API Cache {
  public:
   /// The loader: fetch `key` from the source of truth and call `done` once
   /// with the value, an empty optional (not found) or an error (nothing is

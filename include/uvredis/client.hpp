@@ -10,10 +10,19 @@
 /// it with close(cb) (graceful) or destroy it (pending commands fail with
 /// ErrorKind::closed on a later loop turn). Either way keep running the loop
 /// until it returns: uvredis closes its handles asynchronously, like libuv.
+///
+/// Callbacks must not throw. This holds for every callback uvredis runs:
+/// completions, close and post callbacks, state listeners, message handlers,
+/// loaders and WATCH bodies. An exception that escapes one is not passed up
+/// through uv_run (that would unwind through libuv and hiredis and leave a
+/// half-finished completion behind): uvredis prints "uvredis: a callback threw
+/// an exception: <what()>" to stderr and calls std::terminate(). Catch inside
+/// the callback what you mean to handle.
 
 #include <uvredis/commands.hpp>
-#include <uvredis/executor.hpp>
 #include <uvredis/detail/function.hpp>
+#include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
@@ -48,10 +57,10 @@ enum class ConnectionState {
   closed,        ///< close() finished or the client was destroyed.
 };
 
-std::string_view to_string(ConnectionState s) noexcept;
+UVREDIS_API std::string_view to_string(ConnectionState s) noexcept;
 
 /// Counters a user can read at any time (loop thread).
-struct ClientStats {
+struct UVREDIS_API ClientStats {
   std::uint64_t sent = 0;        ///< Commands written to the server.
   std::uint64_t replies = 0;     ///< Replies received (errors included).
   std::uint64_t errors = 0;      ///< Commands that completed with any error.
@@ -78,7 +87,7 @@ struct ClientStats {
 ///   its callback).
 /// Once close() or the destructor has started, post() returns false and
 /// drops `fn` without running it.
-class Poster {
+class UVREDIS_API Poster {
  public:
   Poster() = default;
   /// Queues `fn` to run on the loop thread soon. True: it will run exactly
@@ -97,7 +106,7 @@ class Poster {
 /// backoff, a separate connection for blocking commands.
 class Lease;
 
-class Client final : public Executor {
+class UVREDIS_API Client final : public Executor {
  public:
   /// Starts connecting at once (name resolution never blocks the loop).
   /// An invalid option (for example rediss:// on a build without TLS) does

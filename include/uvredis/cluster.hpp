@@ -71,6 +71,7 @@
 
 #include <uvredis/client.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/lease.hpp>
 #include <uvredis/options.hpp>
 
@@ -101,7 +102,7 @@ enum class ReadFrom {
 };
 
 /// How to reach and treat a cluster. Every field except `seeds` has a default.
-struct ClusterOptions {
+struct UVREDIS_API ClusterOptions {
   /// Where discovery starts: "host:port", redis:// or rediss:// URLs, any
   /// subset of the cluster's nodes (masters or replicas). Credentials in a
   /// seed URL apply to every node unless `client.address` has its own; a
@@ -153,7 +154,7 @@ struct ClusterOptions {
 };
 
 /// Counters a user can read at any time (loop thread).
-struct ClusterStats {
+struct UVREDIS_API ClusterStats {
   ClientStats nodes;                   ///< Summed over every node's connections.
   std::uint64_t moved = 0;             ///< MOVED redirections followed.
   std::uint64_t ask = 0;               ///< ASK redirections followed.
@@ -173,7 +174,7 @@ struct ClusterStats {
   std::size_t waiting = 0;             ///< Commands waiting for the map or a retry.
 };
 
-class ClusterClient final : public Executor {
+class UVREDIS_API ClusterClient final : public Executor {
  public:
   /// Starts discovery at once. Invalid options (no seed, a seed that does
   /// not parse or is not TCP, a db other than 0, TLS in a build without it:
@@ -262,7 +263,7 @@ class ClusterClient final : public Executor {
 /// answered MOVED: the slot moved between WATCH and EXEC and no watched
 /// key was touched) ends with Outcome::rejected, as on a Client; the
 /// commands' own results say why.
-void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, int max_attempts,
+UVREDIS_API void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, int max_attempts,
                        std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
                        detail::Function<void(Result<Transaction::Outcome>)> done);
 

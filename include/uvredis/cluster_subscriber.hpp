@@ -49,6 +49,7 @@
 /// the subscriber from inside itself.
 
 #include <uvredis/cluster.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/subscriber.hpp>
 
 #include <cstdint>
@@ -65,7 +66,7 @@ namespace detail {
 class ClusterSubscriberImpl;
 }
 
-class ClusterSubscriber {
+class UVREDIS_API ClusterSubscriber {
  public:
   /// Connects to the first seed at once; moves along `options.seeds` (in
   /// order, wrapping around) whenever the current node is lost. List several

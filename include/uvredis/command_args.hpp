@@ -10,6 +10,8 @@
 /// own their data and are plain values. Nothing here does I/O; usable from any
 /// thread.
 
+#include <uvredis/export.hpp>
+
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -52,7 +54,7 @@ concept scored_member_range = std::ranges::input_range<R> && requires(std::range
 /// Keys, members, fields or values: `{"a", "b"}`, one string, or any range of
 /// strings (std::vector<std::string>, std::set<std::string_view>, ...).
 /// A view: valid only during the call it is passed to.
-class StringList {
+class UVREDIS_API StringList {
  public:
   StringList() = default;
   StringList(std::initializer_list<std::string_view> items) : items_(items) {}
@@ -77,7 +79,7 @@ class StringList {
 /// Field/value (or key/value) pairs: `{{"name", "ann"}, {"age", "7"}}` or any
 /// range of pairs of strings (std::map, std::unordered_map, a vector of
 /// pairs). A view: valid only during the call it is passed to.
-class PairList {
+class UVREDIS_API PairList {
  public:
   using Pair = std::pair<std::string_view, std::string_view>;
   PairList() = default;
@@ -101,7 +103,7 @@ class PairList {
 /// 7.5}}`, any range of (member, score) pairs (std::map<std::string,
 /// double>, ...) or of ScoredMember (a WITHSCORES result). A view: valid only
 /// during the call it is passed to.
-class MemberScores {
+class UVREDIS_API MemberScores {
  public:
   using Pair = std::pair<std::string_view, double>;
   MemberScores() = default;
@@ -135,7 +137,7 @@ enum class WriteCondition {
 };
 
 /// Options of SET. Set at most one of ttl, expire_at and keep_ttl.
-struct SetOptions {
+struct UVREDIS_API SetOptions {
   /// Relative expiry: sent as EX when it is whole seconds, else PX. Must be
   /// positive.
   std::optional<std::chrono::milliseconds> ttl{};
@@ -149,7 +151,7 @@ struct SetOptions {
 };
 
 /// Options of GETEX. Set at most one; none makes GETEX behave like GET.
-struct GetExOptions {
+struct UVREDIS_API GetExOptions {
   std::optional<std::chrono::milliseconds> ttl{};                    ///< EX / PX (positive).
   std::optional<std::chrono::system_clock::time_point> expire_at{};  ///< EXAT / PXAT.
   bool persist = false;                                            ///< PERSIST: remove the expiry.
@@ -165,14 +167,14 @@ enum class ExpireCondition {
 };
 
 /// Options of COPY.
-struct CopyOptions {
+struct UVREDIS_API CopyOptions {
   std::optional<int> db{};  ///< Destination database (DB n); unset means the client's own.
   bool replace = false;   ///< REPLACE an existing destination.
 };
 
 /// Options of SCAN, SSCAN, HSCAN, ZSCAN. Empty strings and a zero count are
 /// left out of the command.
-struct ScanOptions {
+struct UVREDIS_API ScanOptions {
   std::string match{};    ///< MATCH glob pattern.
   long long count = 0;  ///< COUNT hint (positive), 0 for the server default.
   std::string type{};     ///< TYPE filter ("string", "hash", ...): SCAN only.
@@ -185,7 +187,7 @@ enum class ListEnd { left, right };
 enum class InsertPosition { before, after };
 
 /// Options of LPOS.
-struct LposOptions {
+struct UVREDIS_API LposOptions {
   /// RANK: 1 is the first match, 2 the second ...; negative counts from the
   /// tail. Zero is invalid.
   long long rank = 1;
@@ -199,7 +201,7 @@ struct LposOptions {
 enum class ScoreCompare { any, gt, lt };
 
 /// Options of ZADD.
-struct ZAddOptions {
+struct UVREDIS_API ZAddOptions {
   WriteCondition condition = WriteCondition::always;  ///< NX / XX.
   ScoreCompare compare = ScoreCompare::any;           ///< GT / LT (not with NX).
   bool changed = false;  ///< CH: count changed members too, not only added ones.
@@ -208,7 +210,7 @@ struct ZAddOptions {
 /// A score bound of a sorted-set range: inclusive by default, exclusive
 /// ("(1.5"), or infinite ("-inf", "+inf"). A plain double converts to an
 /// inclusive bound.
-struct ScoreBound {
+struct UVREDIS_API ScoreBound {
   double value = 0;
   bool is_exclusive = false;
 
@@ -226,7 +228,7 @@ struct ScoreBound {
 
 /// A lexicographic bound of a sorted-set range (BYLEX): "[a" inclusive,
 /// "(a" exclusive, "-" the lowest, "+" the highest. Owns its bytes.
-struct LexBound {
+struct UVREDIS_API LexBound {
   enum class Kind { inclusive, exclusive, min, max };
   Kind kind = Kind::min;
   std::string value{};
@@ -239,7 +241,7 @@ struct LexBound {
 
 /// LIMIT offset count of a score or lex range; a negative count means "all
 /// from offset".
-struct Limit {
+struct UVREDIS_API Limit {
   long long offset = 0;
   long long count = -1;
 };
@@ -248,7 +250,7 @@ struct Limit {
 /// optionally .rev() and .limit(). Bounds are always given low to high (min,
 /// max); rev() only reverses the order of the result (the library swaps the
 /// bounds for the server). A plain value.
-struct ZRange {
+struct UVREDIS_API ZRange {
   enum class By { rank, score, lex };
   By by = By::rank;
   long long start = 0;  ///< by_rank: first rank (negative counts from the end).

@@ -4,6 +4,8 @@
 /// string, a number or a list of strings. Plain values that own their data:
 /// keep them, move them to other threads.
 
+#include <uvredis/export.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -15,7 +17,7 @@
 namespace uvredis {
 
 /// TTL / PTTL: whether the key exists, whether it expires, and in how long.
-struct Ttl {
+struct UVREDIS_API Ttl {
   enum class State {
     no_key,     ///< The key does not exist (the server said -2).
     no_expiry,  ///< The key exists and never expires (-1).
@@ -42,21 +44,21 @@ struct ScanPage {
 };
 
 /// A sorted-set member with its score (WITHSCORES, ZPOPMIN, ZSCAN ...).
-struct ScoredMember {
+struct UVREDIS_API ScoredMember {
   std::string member;
   double score = 0;
   friend bool operator==(const ScoredMember&, const ScoredMember&) = default;
 };
 
 /// What BLPOP / BRPOP popped: the key it came from and the element.
-struct KeyedElement {
+struct UVREDIS_API KeyedElement {
   std::string key;
   std::string element;
   friend bool operator==(const KeyedElement&, const KeyedElement&) = default;
 };
 
 /// What BZPOPMIN / BZPOPMAX popped: the key, the member and its score.
-struct KeyedMember {
+struct UVREDIS_API KeyedMember {
   std::string key;
   std::string member;
   double score = 0;

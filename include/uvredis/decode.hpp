@@ -6,6 +6,7 @@
 /// No I/O; usable from any thread.
 
 #include <uvredis/command_types.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 
@@ -23,71 +24,71 @@ using Decoder = Result<T> (*)(Result<Reply>&&);
 namespace decode {
 
 /// The reply as it is.
-Result<Reply> reply(Result<Reply>&& r);
+UVREDIS_API Result<Reply> reply(Result<Reply>&& r);
 /// Status "OK" (or any status) -> success.
-Result<void> ok(Result<Reply>&& r);
+UVREDIS_API Result<void> ok(Result<Reply>&& r);
 /// Bulk or status string; nil is a type error.
-Result<std::string> string(Result<Reply>&& r);
+UVREDIS_API Result<std::string> string(Result<Reply>&& r);
 /// Bulk string or nil (absent key -> empty optional).
-Result<std::optional<std::string>> optional_string(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<std::string>> optional_string(Result<Reply>&& r);
 /// Integer reply.
-Result<long long> integer(Result<Reply>&& r);
+UVREDIS_API Result<long long> integer(Result<Reply>&& r);
 /// Integer 0/1 -> bool; also status OK -> true and nil -> false (SET NX).
-Result<bool> boolean(Result<Reply>&& r);
+UVREDIS_API Result<bool> boolean(Result<Reply>&& r);
 /// Integer or nil (ZRANK of an absent member, LPOS without a match).
-Result<std::optional<long long>> optional_integer(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<long long>> optional_integer(Result<Reply>&& r);
 /// A double sent as a bulk string ("3.5", "inf", "-inf"); integers accepted.
-Result<double> floating(Result<Reply>&& r);
+UVREDIS_API Result<double> floating(Result<Reply>&& r);
 /// A double or nil (ZSCORE of an absent member, ZADD INCR that did nothing).
-Result<std::optional<double>> optional_floating(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<double>> optional_floating(Result<Reply>&& r);
 
 /// Array of strings; nil counts as an empty array (LPOP key count on an
 /// absent key).
-Result<std::vector<std::string>> string_list(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<std::string>> string_list(Result<Reply>&& r);
 /// Array of strings or nils (MGET, HMGET).
-Result<std::vector<std::optional<std::string>>> optional_string_list(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<std::optional<std::string>>> optional_string_list(Result<Reply>&& r);
 /// Array of doubles or nils (ZMSCORE).
-Result<std::vector<std::optional<double>>> optional_floating_list(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<std::optional<double>>> optional_floating_list(Result<Reply>&& r);
 /// Array of integers (LPOS ... COUNT); nil counts as empty.
-Result<std::vector<long long>> integer_list(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<long long>> integer_list(Result<Reply>&& r);
 /// Array of 0/1 integers (SMISMEMBER).
-Result<std::vector<bool>> boolean_list(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<bool>> boolean_list(Result<Reply>&& r);
 /// Flat field, value, field, value ... array -> map (HGETALL).
-Result<FieldMap> field_map(Result<Reply>&& r);
+UVREDIS_API Result<FieldMap> field_map(Result<Reply>&& r);
 /// Flat field, value ... array -> pairs in order (HRANDFIELD WITHVALUES).
-Result<std::vector<FieldValue>> field_values(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<FieldValue>> field_values(Result<Reply>&& r);
 /// Flat member, score ... array (WITHSCORES, ZPOPMIN key count).
-Result<std::vector<ScoredMember>> scored_members(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<ScoredMember>> scored_members(Result<Reply>&& r);
 /// [member, score], empty array or nil (ZPOPMIN key).
-Result<std::optional<ScoredMember>> optional_scored_member(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<ScoredMember>> optional_scored_member(Result<Reply>&& r);
 /// [key, element] or nil on timeout (BLPOP, BRPOP).
-Result<std::optional<KeyedElement>> keyed_element(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<KeyedElement>> keyed_element(Result<Reply>&& r);
 /// [key, member, score] or nil on timeout (BZPOPMIN, BZPOPMAX).
-Result<std::optional<KeyedMember>> keyed_member(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<KeyedMember>> keyed_member(Result<Reply>&& r);
 /// TTL reply in seconds (-2 no key, -1 no expiry).
-Result<Ttl> ttl_seconds(Result<Reply>&& r);
+UVREDIS_API Result<Ttl> ttl_seconds(Result<Reply>&& r);
 /// PTTL reply in milliseconds.
-Result<Ttl> ttl_millis(Result<Reply>&& r);
+UVREDIS_API Result<Ttl> ttl_millis(Result<Reply>&& r);
 /// [cursor, [item ...]] (SCAN, SSCAN).
-Result<ScanPage<std::string>> scan_strings(Result<Reply>&& r);
+UVREDIS_API Result<ScanPage<std::string>> scan_strings(Result<Reply>&& r);
 /// [cursor, [field, value ...]] (HSCAN).
-Result<ScanPage<FieldValue>> scan_field_values(Result<Reply>&& r);
+UVREDIS_API Result<ScanPage<FieldValue>> scan_field_values(Result<Reply>&& r);
 /// [cursor, [member, score ...]] (ZSCAN).
-Result<ScanPage<ScoredMember>> scan_scored_members(Result<Reply>&& r);
+UVREDIS_API Result<ScanPage<ScoredMember>> scan_scored_members(Result<Reply>&& r);
 /// INFO text -> sections.
-Result<InfoSections> info(Result<Reply>&& r);
+UVREDIS_API Result<InfoSections> info(Result<Reply>&& r);
 /// [seconds, microseconds] (TIME).
-Result<ServerTime> server_time(Result<Reply>&& r);
+UVREDIS_API Result<ServerTime> server_time(Result<Reply>&& r);
 
 /// Parses a Redis double ("1.5", "-inf", "+inf", "1e+20"); nullopt when the
 /// text is not a number. Independent of the C locale.
-std::optional<double> parse_double(std::string_view text) noexcept;
+UVREDIS_API std::optional<double> parse_double(std::string_view text) noexcept;
 /// Parses INFO's text: "# Section" headers, "key:value" lines (split at the
 /// first colon), CRLF or LF line ends; lines before any header go to "".
-InfoSections parse_info(std::string_view text);
+UVREDIS_API InfoSections parse_info(std::string_view text);
 
 /// Error for a reply of an unexpected shape (kind protocol, names the shape).
-Error unexpected(const Reply& r, const char* wanted);
+UVREDIS_API Error unexpected(const Reply& r, const char* wanted);
 
 }  // namespace decode
 }  // namespace uvredis

@@ -4,6 +4,8 @@
 /// keep them, compare them; they hold no reference to any client. Usable from
 /// any thread (they are just data), though they are produced on the loop thread.
 
+#include <uvredis/export.hpp>
+
 #include <string>
 #include <string_view>
 
@@ -23,11 +25,11 @@ enum class ErrorKind {
 };
 
 /// Name of an ErrorKind, for logs and messages ("server", "timeout", ...).
-std::string_view to_string(ErrorKind kind) noexcept;
+UVREDIS_API std::string_view to_string(ErrorKind kind) noexcept;
 
 /// An error: its kind and a human readable message. For server errors the
 /// message is the server's text, starting with its prefix ("WRONGTYPE ...").
-struct Error {
+struct UVREDIS_API Error {
   ErrorKind kind = ErrorKind::usage;
   std::string message;
 

@@ -10,6 +10,7 @@
 
 #include <uvredis/commands.hpp>
 #include <uvredis/detail/function.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 
@@ -26,7 +27,7 @@ struct uv_loop_s;
 namespace uvredis {
 
 /// Per-command settings.
-struct CommandOptions {
+struct UVREDIS_API CommandOptions {
   /// Overrides the client's command timeout; zero means no timeout.
   std::optional<std::chrono::milliseconds> timeout;
 };
@@ -40,7 +41,7 @@ struct SinkTraits<Executor> {
   using result = void;
 };
 
-class Executor : public Commands<Executor> {
+class UVREDIS_API Executor : public Commands<Executor> {
  public:
   virtual ~Executor() = default;
 

@@ -18,6 +18,7 @@
 
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 
 #include <chrono>
 #include <optional>
@@ -30,7 +31,7 @@
 namespace uvredis {
 
 /// Bytes in, bytes out: for std::string values.
-struct RawCodec {
+struct UVREDIS_API RawCodec {
   template <class T>
   static std::string encode(const T& v) {
     static_assert(std::is_convertible_v<const T&, std::string_view>, "RawCodec stores strings only");
@@ -46,7 +47,7 @@ struct RawCodec {
 namespace detail {
 
 /// The byte-level half of KvStore (not templated; see kv_store.cpp).
-class KvCore {
+class UVREDIS_API KvCore {
  public:
   KvCore(Executor& ex, std::string prefix);
 

@@ -11,6 +11,7 @@
 /// closing the Client: a Lease keeps its connection open until then.
 
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/pipeline.hpp>
 
 #include <functional>
@@ -27,7 +28,7 @@ struct LeasePool;
 
 class Client;
 
-class Lease final : public Executor {
+class UVREDIS_API Lease final : public Executor {
  public:
   ~Lease() override;
   Lease(const Lease&) = delete;
@@ -55,7 +56,7 @@ class Lease final : public Executor {
 /// `max_attempts` times. (On a ClusterClient see the overload in
 /// cluster.hpp: the keys must share a slot.) `done` gets the final outcome (committed, aborted
 /// after the last attempt, rejected) or the error that stopped it.
-void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
+UVREDIS_API void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
                        std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
                        detail::Function<void(Result<Transaction::Outcome>)> done);
 

@@ -21,6 +21,7 @@
 /// callback runs exactly once, never inside the call that started it.
 
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/result.hpp>
 
 #include <chrono>
@@ -38,7 +39,7 @@ struct LockAccess;
 
 /// Retry policy of a Locker while it waits for a held lock, and the safety
 /// margin of the locks it hands out.
-struct LockerOptions {
+struct UVREDIS_API LockerOptions {
   /// First wait between attempts; doubles on every failed attempt up to
   /// retry_max. Each wait is drawn at random from [d/2, d] (jitter), so
   /// contenders spread out instead of retrying in step.
@@ -67,7 +68,7 @@ struct LockerOptions {
 };
 
 /// Per-obtain settings.
-struct ObtainOptions {
+struct UVREDIS_API ObtainOptions {
   /// Stored with the lock (after the token) and returned by Lock::metadata().
   std::string metadata;
   /// The fencing counter's key; empty derives it from the lock key, in the
@@ -81,7 +82,7 @@ struct ObtainOptions {
 /// does not release the key (that needs a round trip: call release() first,
 /// or let the TTL expire). Callbacks of calls made on it still run after its
 /// destruction. Loop-thread only; destroy it before its Executor.
-class Lock {
+class UVREDIS_API Lock {
  public:
   Lock(Lock&&) noexcept;
   Lock& operator=(Lock&&) noexcept;
@@ -153,7 +154,7 @@ class Lock {
 /// Obtains locks through an Executor. Cheap; keep one per Executor or make
 /// them as needed. Loop-thread only; pending obtains keep what they need, so
 /// the Locker may be destroyed while they wait.
-class Locker {
+class UVREDIS_API Locker {
  public:
   explicit Locker(Executor& ex, LockerOptions options = {});
 

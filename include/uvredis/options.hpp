@@ -4,6 +4,7 @@
 /// ClientOptions. Plain structs: build them anywhere, hand them to a Client
 /// on its loop thread.
 
+#include <uvredis/export.hpp>
 #include <uvredis/result.hpp>
 
 #include <chrono>
@@ -22,10 +23,10 @@ namespace uvredis {
 
 /// True when this build of uvredis speaks TLS (it was built with OpenSSL), so
 /// `rediss://` addresses can connect. Any thread.
-bool tls_supported() noexcept;
+UVREDIS_API bool tls_supported() noexcept;
 
 /// A server address with its credentials and database.
-struct Address {
+struct UVREDIS_API Address {
   enum class Kind { tcp, unix_socket };
 
   Kind kind = Kind::tcp;
@@ -69,7 +70,7 @@ struct Address {
 /// sending anything; a READONLY reply drops the link and finds the master
 /// again. The data nodes' credentials and database are the `address`'s;
 /// its host and port are ignored. Plain data, like the rest of the options.
-struct SentinelOptions {
+struct UVREDIS_API SentinelOptions {
   /// Sentinels to ask, in this order (the one that answered last goes first).
   std::vector<Address> sentinels;
   /// The name the sentinels monitor the group under (`sentinel monitor NAME`).
@@ -85,7 +86,7 @@ struct SentinelOptions {
 };
 
 /// Client behaviour. Every field has a usable default.
-struct ClientOptions {
+struct UVREDIS_API ClientOptions {
   /// The server; in sentinel mode only its credentials and db are used.
   Address address;
 

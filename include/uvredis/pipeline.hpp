@@ -10,6 +10,7 @@
 
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 
 #include <cstdlib>
 #include <memory>
@@ -60,7 +61,7 @@ struct SinkTraits<Transaction> {
 };
 
 /// Summary handed to exec()'s callback.
-struct ExecSummary {
+struct UVREDIS_API ExecSummary {
   std::size_t commands = 0;  ///< How many commands were queued.
   std::size_t failed = 0;    ///< How many completed with an error (see their handles).
 };
@@ -69,7 +70,7 @@ namespace detail {
 
 /// What Pipeline and Transaction share: the queued commands and the code
 /// that decodes a raw result into a handle and the user's callback.
-class Batch {
+class UVREDIS_API Batch {
  public:
   explicit Batch(Executor& ex) : ex_(&ex) {}
   std::size_t size() const noexcept { return items_.size(); }
@@ -124,7 +125,7 @@ class Batch {
 /// Queue commands, then exec(): they are issued in one loop turn, so they
 /// leave contiguously in one write (implicit pipelining) and the callback runs
 /// once every reply is in. One failing command does not fail the others.
-class Pipeline : public Commands<Pipeline>, public detail::Batch {
+class UVREDIS_API Pipeline : public Commands<Pipeline>, public detail::Batch {
  public:
   explicit Pipeline(Executor& ex) : Batch(ex) {}
 
@@ -154,7 +155,7 @@ class Pipeline : public Commands<Pipeline>, public detail::Batch {
 /// MULTI ... EXEC, sent as one unbreakable group on one connection (nothing
 /// interleaves, never split by a reconnect). Each queued command's handle
 /// gets its element of the EXEC array, decoded like the plain helper.
-class Transaction : public Commands<Transaction>, public detail::Batch {
+class UVREDIS_API Transaction : public Commands<Transaction>, public detail::Batch {
  public:
   explicit Transaction(Executor& ex) : Batch(ex) {}
 

@@ -10,6 +10,7 @@
 
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 
 #include <chrono>
 #include <string>
@@ -18,7 +19,7 @@
 
 namespace uvredis {
 
-class Presence {
+class UVREDIS_API Presence {
  public:
   explicit Presence(Executor& ex, std::string prefix = "presence:");
 

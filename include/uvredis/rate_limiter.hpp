@@ -16,6 +16,7 @@
 /// calls are in flight. Every callback runs exactly once, never inside the call.
 
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/result.hpp>
 
 #include <chrono>
@@ -25,7 +26,7 @@
 namespace uvredis {
 
 /// `rate` requests per `period`, with bursts of up to `burst` requests.
-struct RateLimit {
+struct UVREDIS_API RateLimit {
   long long rate = 0;
   std::chrono::milliseconds period{1000};
   long long burst = 0;
@@ -38,7 +39,7 @@ struct RateLimit {
 };
 
 /// The answer to one GCRA call.
-struct RateResult {
+struct UVREDIS_API RateResult {
   RateLimit limit;
   /// Requests granted by this call (0 when denied; for allow_at_most up to n).
   long long allowed = 0;
@@ -54,7 +55,7 @@ struct RateResult {
 /// GCRA limiter over an Executor. Holds no state of its own beyond the key
 /// prefix: any number of limiters (in any number of processes) on the same
 /// keys share the limits.
-class RateLimiter {
+class UVREDIS_API RateLimiter {
  public:
   /// Keys are `prefix + key` ("rate:" as in redis_rate).
   explicit RateLimiter(Executor& ex, std::string prefix = "rate:");

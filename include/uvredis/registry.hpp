@@ -18,6 +18,7 @@
 
 #include <uvredis/client.hpp>
 #include <uvredis/detail/function.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/result.hpp>
 
@@ -32,7 +33,7 @@ struct uv_loop_s;
 namespace uvredis {
 
 /// One registered pool as validated: its code, database and address.
-struct PoolConfig {
+struct UVREDIS_API PoolConfig {
   std::string code;      ///< "default" unless given.
   std::string address;   ///< As registered (may hold a password: log `Address::redact(address)` instead).
   int db = 0;            ///< Database number the pool's client selects.
@@ -40,7 +41,7 @@ struct PoolConfig {
 };
 
 /// Pools by code, all connected on one loop. Created by Registry::validate.
-class Engine {
+class UVREDIS_API Engine {
  public:
   ~Engine();
   Engine(const Engine&) = delete;
@@ -71,7 +72,7 @@ class Engine {
 };
 
 /// Collects pool registrations; nothing connects until validate().
-class Registry {
+class UVREDIS_API Registry {
  public:
   /// Registers a server by code. `address` is `host:port` or any URL form
   /// Address::parse accepts; `db` selects the database (when the URL names

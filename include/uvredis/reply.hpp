@@ -4,6 +4,8 @@
 /// holds no reference to a client and may be moved anywhere. Produced on the
 /// loop thread.
 
+#include <uvredis/export.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,7 +20,7 @@ enum class ReplyType : std::uint8_t { string, array, integer, nil, status, error
 /// One reply as the server sent it. Top-level error replies never reach a
 /// callback as a Reply (they become Error{ErrorKind::server}); errors nested
 /// inside arrays (EXEC results, scripts) stay here as ReplyType::error.
-class Reply {
+class UVREDIS_API Reply {
  public:
   Reply() = default;
   static Reply string(std::string s) { return Reply(ReplyType::string, std::move(s)); }

@@ -5,17 +5,30 @@
 /// never hide inside it, so it may be moved to other threads freely.
 
 #include <uvredis/error.hpp>
+#include <uvredis/export.hpp>
 
-#include <cstdlib>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
 namespace uvredis {
 
+namespace detail {
+/// Misuse of a Result: print what happened to stderr, then std::abort().
+/// Out of line so that every Result<T> shares one copy and the header needs
+/// no <cstdio>.
+[[noreturn]] UVREDIS_API void value_of_error_result(const Error& e) noexcept;
+[[noreturn]] UVREDIS_API void error_of_ok_result() noexcept;
+}  // namespace detail
+
 /// Holds either a T or an Error. `if (r) use(*r); else log(r.error());`
-/// Reading value() of an error result (or error() of a value) is a
-/// programming error and aborts.
+///
+/// Reading the value of an error result (`*r`, `r->`, `r.value()`) is a
+/// programming error: it prints "uvredis: read the value of a Result that
+/// holds an error: <kind>: <message>" to stderr and ends the program with
+/// std::abort(). Asking a successful result for error() does the same with
+/// its own message. Test the result (`if (r)`, `r.ok()`) first, or use
+/// value_or().
 template <class T>
 class [[nodiscard]] Result {
  public:
@@ -38,11 +51,11 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
 
   const Error& error() const& {
-    if (ok()) std::abort();
+    if (ok()) detail::error_of_ok_result();
     return *std::get_if<1>(&v_);
   }
   Error&& error() && {
-    if (ok()) std::abort();
+    if (ok()) detail::error_of_ok_result();
     return std::move(*std::get_if<1>(&v_));
   }
 
@@ -51,7 +64,7 @@ class [[nodiscard]] Result {
 
  private:
   void check_value() const {
-    if (!ok()) std::abort();
+    if (!ok()) detail::value_of_error_result(*std::get_if<1>(&v_));
   }
   std::variant<T, Error> v_;
 };
@@ -67,8 +80,9 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
+  /// The error; on a successful result this is misuse (see Result<T>).
   const Error& error() const& {
-    if (ok_) std::abort();
+    if (ok_) detail::error_of_ok_result();
     return error_;
   }
 

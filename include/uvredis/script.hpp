@@ -10,6 +10,7 @@
 
 #include <uvredis/decode.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 
@@ -24,7 +25,7 @@
 namespace uvredis {
 
 /// How a script is sent.
-struct ScriptOptions {
+struct UVREDIS_API ScriptOptions {
   /// Send EVALSHA_RO / EVAL_RO (Redis >= 7.0): the server refuses any write
   /// inside the script, and the script may run on a read-only replica.
   /// (A script can also say so itself with a `#!lua flags=no-writes` first
@@ -46,7 +47,7 @@ struct ScriptOptions {
 ///
 /// Not for use inside a Transaction: a NOSCRIPT there only shows up in the
 /// EXEC result, too late to fall back (call load() first, or send EVAL).
-class Script {
+class UVREDIS_API Script {
  public:
   /// Keeps `source` and computes its SHA1.
   explicit Script(std::string source, ScriptOptions options = {});
@@ -116,22 +117,22 @@ class Script {
 namespace script_decode {
 
 /// An integer, or nil (Lua false/nil) as an empty optional.
-Result<std::optional<long long>> optional_integer(Result<Reply>&& r);
+UVREDIS_API Result<std::optional<long long>> optional_integer(Result<Reply>&& r);
 /// Lua true (integer 1) -> true; false/nil -> false; any integer n -> n != 0.
-Result<bool> lua_boolean(Result<Reply>&& r);
+UVREDIS_API Result<bool> lua_boolean(Result<Reply>&& r);
 /// An array of integers (`return {a, b}` with numbers).
-Result<std::vector<long long>> integers(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<long long>> integers(Result<Reply>&& r);
 /// An array of strings; integer elements are rendered in decimal.
-Result<std::vector<std::string>> strings(Result<Reply>&& r);
+UVREDIS_API Result<std::vector<std::string>> strings(Result<Reply>&& r);
 /// A number the script returned as a string (tostring(x), to keep the
 /// fraction that the integer conversion would drop) or as an integer.
-Result<double> number(Result<Reply>&& r);
+UVREDIS_API Result<double> number(Result<Reply>&& r);
 
 /// Element `i` of an array reply as an integer / a number; a protocol error
 /// names the index when it is missing or of the wrong type. For writing
 /// decoders of a script's own array shape.
-Result<long long> integer_at(const Reply& array, std::size_t i);
-Result<double> number_at(const Reply& array, std::size_t i);
+UVREDIS_API Result<long long> integer_at(const Reply& array, std::size_t i);
+UVREDIS_API Result<double> number_at(const Reply& array, std::size_t i);
 
 }  // namespace script_decode
 

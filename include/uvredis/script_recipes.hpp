@@ -16,6 +16,7 @@
 /// `{user:1}:points`), as for any multi-key script.
 
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/result.hpp>
 
 #include <optional>
@@ -27,11 +28,11 @@ namespace uvredis::recipes {
 /// (`std::nullopt`: only if the key does not exist). Yields true when it
 /// swapped, false when the current value differed (not an error). The key's
 /// TTL is kept. WRONGTYPE and the like arrive as server errors.
-void compare_and_swap(Executor& ex, std::string_view key, std::optional<std::string_view> expected,
+UVREDIS_API void compare_and_swap(Executor& ex, std::string_view key, std::optional<std::string_view> expected,
                       std::string_view desired, Callback<bool> cb);
 
 /// Outcome of increment_with_limit.
-struct LimitedIncrement {
+struct UVREDIS_API LimitedIncrement {
   bool incremented = false;  ///< False when the increment would have passed the limit.
   long long value = 0;       ///< The value after the call (unchanged when not incremented).
 };
@@ -39,11 +40,11 @@ struct LimitedIncrement {
 /// Adds `by` to the integer at `key` (a missing key counts as 0) unless the
 /// result would exceed `limit`; hitting the limit is a normal outcome, not
 /// an error. A value that is not an integer is a server error (ERR).
-void increment_with_limit(Executor& ex, std::string_view key, long long by, long long limit,
+UVREDIS_API void increment_with_limit(Executor& ex, std::string_view key, long long by, long long limit,
                           Callback<LimitedIncrement> cb);
 
 /// Outcome of deduct_inventory.
-struct Deduction {
+struct UVREDIS_API Deduction {
   bool deducted = false;  ///< False when the stock was insufficient (nothing taken).
   long long stock = 0;    ///< The stock after the call (the unchanged stock when not deducted).
 };
@@ -51,10 +52,10 @@ struct Deduction {
 /// Takes `quantity` (> 0) items from the stock counter at `key` (missing key:
 /// zero stock) if at least that many are there. Insufficient stock is a
 /// normal outcome (`deducted == false`), not an error.
-void deduct_inventory(Executor& ex, std::string_view key, long long quantity, Callback<Deduction> cb);
+UVREDIS_API void deduct_inventory(Executor& ex, std::string_view key, long long quantity, Callback<Deduction> cb);
 
 /// Balances after a transfer.
-struct Transfer {
+struct UVREDIS_API Transfer {
   long long from_balance = 0;
   long long to_balance = 0;
 };
@@ -63,7 +64,7 @@ struct Transfer {
 /// (missing keys count as 0), atomically. Insufficient balance is an error:
 /// Error{ErrorKind::server, "INSUFFICIENT balance <have> < <amount>"}, code()
 /// "INSUFFICIENT", and nothing changes. A non-positive amount is a usage error.
-void transfer_points(Executor& ex, std::string_view from, std::string_view to, long long amount,
+UVREDIS_API void transfer_points(Executor& ex, std::string_view from, std::string_view to, long long amount,
                      Callback<Transfer> cb);
 
 }  // namespace uvredis::recipes

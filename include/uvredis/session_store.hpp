@@ -10,6 +10,7 @@
 
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 
 #include <chrono>
 #include <map>
@@ -21,14 +22,14 @@
 
 namespace uvredis {
 
-struct SessionOptions {
+struct UVREDIS_API SessionOptions {
   std::string prefix = "session:";             ///< Key of a session: prefix + id.
   std::chrono::milliseconds ttl{30 * 60 * 1000}; ///< Lifetime from create() or extend().
 };
 
 using SessionData = std::map<std::string, std::string>;
 
-class SessionStore {
+class UVREDIS_API SessionStore {
  public:
   explicit SessionStore(Executor& ex, SessionOptions options = {});
 

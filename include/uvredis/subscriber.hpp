@@ -23,6 +23,7 @@
 /// a cluster, over connections that bypass that part of hiredis.
 
 #include <uvredis/client.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/result.hpp>
 
@@ -40,16 +41,18 @@ class SubscriberImpl;
 }
 
 /// One published message. `pattern` is set when it matched a psubscribe.
-struct Message {
+struct UVREDIS_API Message {
   std::string channel;
   std::string payload;
   std::string pattern;
 };
 
+/// Runs on the loop thread for each message; like every uvredis callback it
+/// must not throw (an escaping exception ends the program; see client.hpp).
 using MessageHandler = std::function<void(const Message&)>;
 
 /// Counters of a Subscriber (loop thread).
-struct SubscriberStats {
+struct UVREDIS_API SubscriberStats {
   std::uint64_t messages = 0;             ///< Messages delivered to handlers.
   std::uint64_t unhandled = 0;            ///< Messages no handler wanted (dropped).
   std::uint64_t resubscribes = 0;         ///< Times the subscriptions were restored after a drop.
@@ -60,7 +63,7 @@ struct SubscriberStats {
   std::size_t shard_channels = 0;         ///< Shard channels (ClusterSubscriber::ssubscribe).
 };
 
-class Subscriber {
+class UVREDIS_API Subscriber {
  public:
   /// Starts connecting at once. Only the address, credentials, sentinel
   /// settings, timeouts, reconnect settings, keepalive and logger of

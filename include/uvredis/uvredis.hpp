@@ -27,4 +27,5 @@
 #include <uvredis/script_recipes.hpp>
 #include <uvredis/session_store.hpp>
 #include <uvredis/subscriber.hpp>
+#include <uvredis/version.hpp>
 #include <uvredis/window_limiter.hpp>

@@ -15,6 +15,7 @@
 /// never inside the call.
 
 #include <uvredis/executor.hpp>
+#include <uvredis/export.hpp>
 #include <uvredis/result.hpp>
 
 #include <chrono>
@@ -25,7 +26,7 @@
 namespace uvredis {
 
 /// The answer of a window limiter.
-struct WindowResult {
+struct UVREDIS_API WindowResult {
   bool allowed = false;
   /// Requests counted in the current window, this one included when allowed.
   long long count = 0;
@@ -38,7 +39,7 @@ struct WindowResult {
 };
 
 /// Fixed-window counter over an Executor (see the file comment).
-class FixedWindowLimiter {
+class UVREDIS_API FixedWindowLimiter {
  public:
   /// Keys are `prefix + key`.
   explicit FixedWindowLimiter(Executor& ex, std::string prefix = "fw:");
@@ -53,7 +54,7 @@ class FixedWindowLimiter {
 };
 
 /// Sliding-window log over an Executor (see the file comment).
-class SlidingWindowLimiter {
+class UVREDIS_API SlidingWindowLimiter {
  public:
   /// Keys are `prefix + key`.
   explicit SlidingWindowLimiter(Executor& ex, std::string prefix = "sw:");

@@ -15,7 +15,8 @@
 namespace uvredis {
 
 /// A completion callback. It runs exactly once, on the loop thread, never
-/// inside the call that issued the command.
+/// inside the call that issued the command. It must not throw: an exception
+/// that escapes it ends the program with a message (see client.hpp).
 template <class T>
 using Callback = detail::Function<void(Result<T>)>;
 

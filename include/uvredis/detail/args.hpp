@@ -9,6 +9,7 @@
 
 #include <uvredis/command_args.hpp>
 #include <uvredis/error.hpp>
+#include <uvredis/export.hpp>
 
 #include <array>
 #include <chrono>
@@ -21,7 +22,7 @@
 
 namespace uvredis::detail {
 
-class Args {
+class UVREDIS_API Args {
  public:
   /// Starts an argv with the command name (a string literal or other
   /// storage that outlives the builder).
@@ -86,18 +87,18 @@ class Args {
 };
 
 /// Option encoders for the commands whose options are more than a flag.
-void add_set_options(Args& a, const SetOptions& o);
-void add_getex_options(Args& a, const GetExOptions& o);
+UVREDIS_API void add_set_options(Args& a, const SetOptions& o);
+UVREDIS_API void add_getex_options(Args& a, const GetExOptions& o);
 /// EX/PX (or SETEX/PSETEX style) choice: true when `d` is whole seconds.
-bool whole_seconds(std::chrono::milliseconds d) noexcept;
+UVREDIS_API bool whole_seconds(std::chrono::milliseconds d) noexcept;
 /// Milliseconds since the Unix epoch of `t` (truncated).
-long long unix_millis(std::chrono::system_clock::time_point t) noexcept;
-void add_expire_condition(Args& a, ExpireCondition c);
-void add_scan_options(Args& a, const ScanOptions& o, bool allow_type);
-void add_zadd_options(Args& a, const ZAddOptions& o);
+UVREDIS_API long long unix_millis(std::chrono::system_clock::time_point t) noexcept;
+UVREDIS_API void add_expire_condition(Args& a, ExpireCondition c);
+UVREDIS_API void add_scan_options(Args& a, const ScanOptions& o, bool allow_type);
+UVREDIS_API void add_zadd_options(Args& a, const ZAddOptions& o);
 /// The part of ZRANGE after the key: bounds, BYSCORE/BYLEX, REV, LIMIT,
 /// WITHSCORES.
-void add_zrange(Args& a, const ZRange& q, bool withscores);
-void add_limit(Args& a, const std::optional<Limit>& l);
+UVREDIS_API void add_zrange(Args& a, const ZRange& q, bool withscores);
+UVREDIS_API void add_limit(Args& a, const std::optional<Limit>& l);
 
 }  // namespace uvredis::detail

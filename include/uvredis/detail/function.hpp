@@ -3,6 +3,13 @@
 /// Internal: a move-only callable with inline storage, so that the common
 /// completion lambdas (a few captured pointers or a nested callback) need no
 /// heap allocation per command. Not part of the stable API.
+///
+/// Every callback uvredis runs (completions, close, post, ...) goes through
+/// Function::operator() or call_user(). An exception that escapes a callback
+/// is not propagated through the loop: uvredis prints "uvredis: a callback
+/// threw an exception: <what()>" to stderr and calls std::terminate().
+
+#include <uvredis/export.hpp>
 
 #include <cstddef>
 #include <cstdlib>
@@ -12,6 +19,23 @@
 #include <utility>
 
 namespace uvredis::detail {
+
+/// Called from a catch handler around a user callback: prints what was
+/// thrown to stderr and calls std::terminate(). Unwinding further would run
+/// through libuv and hiredis frames and leave a half-finished completion
+/// behind, so uvredis does not try to continue.
+[[noreturn]] UVREDIS_API void callback_threw() noexcept;
+
+/// Runs a callback held in any callable (std::function handlers) with the
+/// same rule as Function: an exception that escapes it ends the program.
+template <class F, class... A>
+decltype(auto) call_user(F& f, A&&... a) {
+  try {
+    return f(std::forward<A>(a)...);
+  } catch (...) {
+    callback_threw();
+  }
+}
 
 template <class Sig>
 class Function;
@@ -53,9 +77,15 @@ class Function<R(Args...)> {
 
   explicit operator bool() const noexcept { return ops_ != nullptr; }
 
+  /// Runs the callable; an exception escaping it ends the program with a
+  /// message (callback_threw).
   R operator()(Args... args) {
     if (!ops_) std::abort();
-    return ops_->call(buf_, std::forward<Args>(args)...);
+    try {
+      return ops_->call(buf_, std::forward<Args>(args)...);
+    } catch (...) {
+      callback_threw();
+    }
   }
 
   void reset() noexcept {
