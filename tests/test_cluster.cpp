@@ -93,6 +93,17 @@ TEST(ClusterKeys, KeyPositionsForCommonAndSpecialCommands) {
   EXPECT_EQ(key_positions({"MEMORY", "USAGE", "k"}), (Pos{2}));
   EXPECT_EQ(key_positions({"MEMORY", "STATS"}), Pos{});
   EXPECT_EQ(key_positions({"XGROUP", "CREATE", "s", "g", "$"}), (Pos{2}));
+  // Stream commands: keys after STREAMS (never a group or consumer that is
+  // called "streams"), the key of XGROUP/XINFO subcommands, argv[1] otherwise.
+  EXPECT_EQ(key_positions({"XREADGROUP", "GROUP", "streams", "STREAMS", "COUNT", "1", "STREAMS", "a", "b", ">", ">"}),
+            (Pos{7, 8}));
+  EXPECT_EQ(key_positions({"XREAD", "BLOCK", "0", "COUNT", "5", "STREAMS", "k", "$"}), (Pos{6}));
+  EXPECT_EQ(key_positions({"XREAD", "STREAMS", "a", "0", "1"}), Pos{});  // odd: the server will say so
+  EXPECT_EQ(key_positions({"XINFO", "CONSUMERS", "s", "g"}), (Pos{2}));
+  EXPECT_EQ(key_positions({"XINFO", "HELP"}), Pos{});
+  EXPECT_EQ(key_positions({"XGROUP", "DELCONSUMER", "s", "g", "c"}), (Pos{2}));
+  for (auto name : {"XADD", "XLEN", "XRANGE", "XREVRANGE", "XDEL", "XTRIM", "XACK", "XPENDING", "XCLAIM", "XAUTOCLAIM"})
+    EXPECT_EQ(key_positions({name, "s", "g", "c"}), (Pos{1})) << name;
 }
 
 TEST(ClusterKeys, SplittableCommands) {
