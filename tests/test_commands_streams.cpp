@@ -143,7 +143,11 @@ TEST_F(StreamsTest, XreadWithoutBlockAnswersAtOnce) {
 
 TEST_F(StreamsTest, XreadBlockWaitsOnItsOwnConnectionWhileTheClientServes) {
   std::optional<Result<Batches>> blocked;
-  c().xread({{"s", "$"}}, {.block = 20s}, catcher<Batches>(blocked));
+  // Id 0 of a stream that does not exist yet: whatever is added first wakes
+  // it, however late the blocking connection gets there.
+  c().xread({{"s", "0"}}, {.block = 20s}, catcher<Batches>(blocked));
+  // Until the server holds the XREAD (the blocking connection is a second one).
+  ASSERT_TRUE(wait([&] { return server().cmd({"INFO", "clients"}).find("blocked_clients:1") != std::string::npos; }));
   // The shared connection keeps answering while XREAD waits on the server.
   EXPECT_TRUE(*call<bool>([&](auto cb) { c().set("k", "v", std::move(cb)); }));
   EXPECT_EQ(*call<OptStr>([&](auto cb) { c().get("k", std::move(cb)); }), "v");
