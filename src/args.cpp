@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 
 namespace uvredis::detail {
 
@@ -273,6 +274,84 @@ void add_zrange(Args& a, const ZRange& q, bool withscores) {
   if (q.reverse) a.add("REV");
   add_limit(a, q.page);
   if (withscores) a.add("WITHSCORES");
+}
+
+namespace {
+
+// A decimal number that fits in 64 bits, nothing else (no sign, no spaces).
+bool u64_text(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 20) return false;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+bool valid_stream_id(std::string_view id, unsigned allowed) noexcept {
+  using namespace stream_id;
+  if (id.size() == 1) {
+    if (id[0] == '*') return (allowed & star) != 0;
+    if (id[0] == '$') return (allowed & dollar) != 0;
+    if (id[0] == '>') return (allowed & greater) != 0;
+    if (id[0] == '-' || id[0] == '+') return (allowed & extremes) != 0;
+  }
+  if (!id.empty() && id[0] == '(') {
+    if (!(allowed & exclusive)) return false;
+    id.remove_prefix(1);
+  }
+  const std::size_t dash = id.find('-');
+  if (dash == std::string_view::npos) return u64_text(id);
+  const std::string_view seq = id.substr(dash + 1);
+  if (!u64_text(id.substr(0, dash))) return false;
+  if (seq == "*") return (allowed & auto_seq) != 0;
+  return u64_text(seq);
+}
+
+void add_stream_id(Args& a, std::string_view id, unsigned allowed, std::string_view what) {
+  if (!valid_stream_id(id, allowed)) return a.fail(std::string(what) + " is not a valid stream id");
+  a.add(id);
+}
+
+void add_stream_ids(Args& a, const StringList& ids) {
+  if (ids.empty()) return a.fail("the list of ids is empty");
+  for (std::string_view id : ids) add_stream_id(a, id, stream_id::plain, "an id");
+}
+
+void add_stream_trim(Args& a, const StreamTrim& t) {
+  if (t.by == StreamTrim::By::max_len) {
+    a.add("MAXLEN").add(t.approximate ? "~" : "=").add_count(t.max_entries, "MAXLEN");
+  } else {
+    a.add("MINID").add(t.approximate ? "~" : "=");
+    add_stream_id(a, t.min_entry_id, stream_id::plain, "MINID");
+  }
+  if (t.limit < 0) return a.fail("LIMIT must not be negative, got " + std::to_string(t.limit));
+  if (t.limit > 0) {
+    // The server refuses LIMIT with exact trimming; say so before sending.
+    if (!t.approximate) return a.fail("LIMIT needs approximate trimming (approx())");
+    a.add("LIMIT").add_int(t.limit);
+  }
+}
+
+void add_millis(Args& a, std::chrono::milliseconds d, std::string_view what) {
+  if (d.count() < 0) return a.fail(std::string(what) + " is negative");
+  a.add_int(d.count());
+}
+
+void add_stream_read_options(Args& a, const std::optional<long long>& count,
+                             const std::optional<std::chrono::milliseconds>& block) {
+  if (count) a.add("COUNT").add_count(*count, "COUNT", true);
+  if (block) {
+    a.add("BLOCK");
+    add_millis(a, *block, "BLOCK");
+  }
+}
+
+void add_streams(Args& a, const PairList& streams, unsigned allowed) {
+  if (streams.empty()) return a.fail("the list of streams is empty");
+  a.add("STREAMS");
+  for (const auto& kv : streams) a.add(kv.first);
+  for (const auto& kv : streams) add_stream_id(a, kv.second, allowed, "an id");
 }
 
 }  // namespace uvredis::detail

@@ -241,7 +241,15 @@ KeyRange command_keys(std::span<const std::string_view> argv) noexcept {
       return r;
     }
     case Shape::streams: {
-      for (std::size_t i = 1; i < n; ++i) {
+      // XREADGROUP's group and consumer names (argv[2], argv[3]) and the
+      // values of COUNT and BLOCK are not keywords: a group named "streams"
+      // must not be taken for STREAMS.
+      std::size_t i = iequals(argv[0], "XREADGROUP") ? 4 : 1;
+      for (; i < n; ++i) {
+        if (iequals(argv[i], "COUNT") || iequals(argv[i], "BLOCK")) {
+          ++i;
+          continue;
+        }
         if (!iequals(argv[i], "STREAMS")) continue;
         const std::size_t rest = n - i - 1;
         if (rest == 0 || rest % 2 != 0) return {};

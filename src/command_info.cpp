@@ -89,9 +89,12 @@ CommandClass classify_command(std::span<const std::string_view> argv) {
   if (iequals(name, "WAIT")) return {CommandRoute::normal, {}, n >= 3 ? millis_arg(argv[2]) : std::nullopt};
   if (iequals(name, "WAITAOF")) return {CommandRoute::normal, {}, n >= 4 ? millis_arg(argv[3]) : std::nullopt};
   if (iequals(name, "XREAD") || iequals(name, "XREADGROUP")) {
-    for (std::size_t i = 1; i + 1 < n; ++i) {
+    // Options sit between the command (XREADGROUP: after GROUP group
+    // consumer, names that may read "BLOCK") and STREAMS.
+    for (std::size_t i = iequals(name, "XREADGROUP") ? 4 : 1; i + 1 < n; ++i) {
       if (iequals(argv[i], "STREAMS")) break;
       if (iequals(argv[i], "BLOCK")) return blocking(millis_arg(argv[i + 1]));
+      if (iequals(argv[i], "COUNT")) ++i;
     }
   }
   return {};

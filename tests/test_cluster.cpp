@@ -93,6 +93,17 @@ TEST(ClusterKeys, KeyPositionsForCommonAndSpecialCommands) {
   EXPECT_EQ(key_positions({"MEMORY", "USAGE", "k"}), (Pos{2}));
   EXPECT_EQ(key_positions({"MEMORY", "STATS"}), Pos{});
   EXPECT_EQ(key_positions({"XGROUP", "CREATE", "s", "g", "$"}), (Pos{2}));
+  // Stream commands: keys after STREAMS (never a group or consumer that is
+  // called "streams"), the key of XGROUP/XINFO subcommands, argv[1] otherwise.
+  EXPECT_EQ(key_positions({"XREADGROUP", "GROUP", "streams", "STREAMS", "COUNT", "1", "STREAMS", "a", "b", ">", ">"}),
+            (Pos{7, 8}));
+  EXPECT_EQ(key_positions({"XREAD", "BLOCK", "0", "COUNT", "5", "STREAMS", "k", "$"}), (Pos{6}));
+  EXPECT_EQ(key_positions({"XREAD", "STREAMS", "a", "0", "1"}), Pos{});  // odd: the server will say so
+  EXPECT_EQ(key_positions({"XINFO", "CONSUMERS", "s", "g"}), (Pos{2}));
+  EXPECT_EQ(key_positions({"XINFO", "HELP"}), Pos{});
+  EXPECT_EQ(key_positions({"XGROUP", "DELCONSUMER", "s", "g", "c"}), (Pos{2}));
+  for (auto name : {"XADD", "XLEN", "XRANGE", "XREVRANGE", "XDEL", "XTRIM", "XACK", "XPENDING", "XCLAIM", "XAUTOCLAIM"})
+    EXPECT_EQ(key_positions({name, "s", "g", "c"}), (Pos{1})) << name;
 }
 
 TEST(ClusterKeys, SplittableCommands) {
@@ -400,6 +411,45 @@ TEST_F(Cluster, EveryTypedCommandFamilyRoutesToTheOwnerOfItsKeyOnAllThreeMasters
       ++checked;
     }
     EXPECT_EQ(checked, 3);
+    EXPECT_EQ(cc.stats().moved, 0u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST_F(Cluster, StreamCommandsRouteToTheOwnerOfTheStreamOnAllThreeMasters) {
+  using uvredis::test::await;
+  using Batches = std::vector<uvredis::StreamBatch>;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
+    auto masters = cluster_->masters();
+    ASSERT_EQ(masters.size(), 3u);
+    for (RedisServer* m : masters) {
+      const std::string s = key_on(*cluster_, *m, "stream:");
+      // A group called "streams" and a consumer called "STREAMS": still routed by the key.
+      ASSERT_TRUE(await<void>(loop, [&](auto cb) { cc.xgroup_create(s, "streams", "$", {.mkstream = true}, cb); }).ok());
+      const auto id = await<std::string>(loop, [&](auto cb) { cc.xadd(s, {{"f", "v"}}, cb); });
+      ASSERT_TRUE(id.ok()) << id.error().to_string();
+      auto read = await<Batches>(loop, [&](auto cb) { cc.xreadgroup("streams", "STREAMS", {{s, ">"}}, {.count = 5}, cb); });
+      ASSERT_TRUE(read.ok()) << read.error().to_string();
+      ASSERT_EQ(read.value().size(), 1u);
+      EXPECT_EQ(read.value()[0].entries.front().id, id.value());
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.xack(s, "streams", {id.value()}, cb); }).value(), 1);
+      EXPECT_EQ(await<uvredis::StreamInfo>(loop, [&](auto cb) { cc.xinfo_stream(s, cb); }).value().length, 1);
+      // XREAD BLOCK waits on the stream's master; an XADD there wakes it.
+      std::optional<uvredis::Result<Batches>> woken;
+      // After the last id (not "$": the XADD below may reach the server first).
+      cc.xread({{s, id.value()}}, {.block = 20s}, [&](uvredis::Result<Batches> r) { woken.emplace(std::move(r)); });
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.xlen(s, cb); }).value(), 1);
+      ASSERT_TRUE(await<std::string>(loop, [&](auto cb) { cc.xadd(s, {{"f", "w"}}, cb); }).ok());
+      ASSERT_TRUE(loop.run_until([&] { return woken.has_value(); }, 20s));
+      ASSERT_TRUE(*woken) << woken->error().to_string();
+      ASSERT_EQ((*woken)->size(), 1u);
+      EXPECT_EQ((**woken)[0].entries.front().fields, (std::vector<uvredis::FieldValue>{{"f", "w"}}));
+      EXPECT_EQ(m->cmd({"TYPE", s}), "stream");
+      EXPECT_EQ(m->cmd_int({"XLEN", s}), 2);
+    }
     EXPECT_EQ(cc.stats().moved, 0u);
     close_cluster(loop, cc);
   }

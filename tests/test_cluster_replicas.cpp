@@ -85,6 +85,13 @@ TEST(ReplicaReadable, ReadOnlyCommandsWithKeysAreReadsAndNothingElse) {
   EXPECT_FALSE(ro({"OBJECT", "FREQ", "k"}));
   EXPECT_TRUE(ro({"xinfo", "stream", "s"}));
   EXPECT_FALSE(ro({"XINFO", "HELP"}));
+  for (auto name : {"XLEN", "XRANGE", "XREVRANGE", "XPENDING"}) EXPECT_TRUE(ro({name, "s", "x"})) << name;
+  for (auto name : {"XADD", "XDEL", "XTRIM", "XACK", "XCLAIM", "XAUTOCLAIM", "XSETID"}) EXPECT_FALSE(ro({name, "s", "x"})) << name;
+  EXPECT_TRUE(ro({"XINFO", "GROUPS", "s"}));
+  EXPECT_TRUE(ro({"XINFO", "CONSUMERS", "s", "g"}));
+  EXPECT_FALSE(ro({"XGROUP", "CREATE", "s", "g", "$"}));
+  EXPECT_FALSE(ro({"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}));
+  EXPECT_FALSE(ro({"XREAD", "COUNT", "1", "BLOCK", "10", "STREAMS", "s", "$"}));
   EXPECT_TRUE(ro({"MEMORY", "USAGE", "k"}));
   EXPECT_FALSE(ro({"MEMORY", "STATS"}));
   EXPECT_TRUE(ro({"PFCOUNT", "hll"}));

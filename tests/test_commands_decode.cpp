@@ -147,3 +147,85 @@ TEST(CommandsDecode, ServerTime) {
   EXPECT_FALSE(decode::server_time(ok(arr({s("1700000000")}))));
   EXPECT_FALSE(decode::server_time(ok(arr({s("x"), s("1")}))));
 }
+
+TEST(CommandsDecode, StreamEntriesAndBatches) {
+  const std::string bin("v\0w", 3);
+  auto entry = [](std::string id, std::vector<Reply> kv) { return arr({s(std::move(id)), arr(std::move(kv))}); };
+  auto es = decode::stream_entries(ok(arr({entry("1-0", {s("b"), s(bin), s("a"), s("x")}),
+                                           arr({s("2-0"), Reply()}),  // deleted while pending
+                                           Reply()})));               // a vanished XCLAIM id (old servers)
+  ASSERT_TRUE(es) << es.error().to_string();
+  ASSERT_EQ(es->size(), 2u);
+  EXPECT_EQ((*es)[0], (StreamEntry{"1-0", {{"b", bin}, {"a", "x"}}}));
+  EXPECT_EQ((*es)[1], (StreamEntry{"2-0", {}, true}));
+  EXPECT_TRUE(decode::stream_entries(ok(Reply()))->empty());
+  EXPECT_FALSE(decode::stream_entries(ok(arr({entry("1-0", {s("odd")})}))));
+  EXPECT_FALSE(decode::stream_entries(ok(arr({arr({s("1-0")})}))));
+  EXPECT_FALSE(decode::stream_entries(ok(s("x"))));
+
+  auto bs = decode::stream_batches(ok(arr({arr({s("k"), arr({entry("3-1", {s("f"), s("v")})})})})));
+  ASSERT_TRUE(bs) << bs.error().to_string();
+  EXPECT_EQ(*bs, (std::vector<StreamBatch>{{"k", {{"3-1", {{"f", "v"}}}}}}));
+  EXPECT_TRUE(decode::stream_batches(ok(Reply()))->empty());  // XREAD BLOCK timed out
+  EXPECT_FALSE(decode::stream_batches(ok(arr({arr({s("k")})}))));
+}
+
+TEST(CommandsDecode, PendingAndAutoclaim) {
+  auto sum = decode::pending_summary(ok(arr({i(3), s("1-0"), s("3-0"), arr({arr({s("c1"), s("2")}), arr({s("c2"), s("1")})})})));
+  ASSERT_TRUE(sum) << sum.error().to_string();
+  EXPECT_EQ(*sum, (PendingSummary{3, "1-0", "3-0", {{"c1", 2}, {"c2", 1}}}));
+  EXPECT_EQ(*decode::pending_summary(ok(arr({i(0), Reply(), Reply(), Reply()}))), PendingSummary{});
+  EXPECT_FALSE(decode::pending_summary(ok(arr({i(0)}))));
+  EXPECT_FALSE(decode::pending_summary(ok(arr({i(1), s("1-0"), s("1-0"), arr({arr({s("c"), s("x")})})}))));
+
+  auto pe = decode::pending_entries(ok(arr({arr({s("1-0"), s("c"), i(1500), i(2)})})));
+  ASSERT_TRUE(pe);
+  EXPECT_EQ(*pe, (std::vector<PendingEntry>{{"1-0", "c", std::chrono::milliseconds(1500), 2}}));
+  EXPECT_FALSE(decode::pending_entries(ok(arr({arr({s("1-0"), s("c"), i(1)})}))));
+
+  // Redis 7: [next, claimed, deleted]; 6.2: [next, claimed].
+  auto ac = decode::autoclaim_entries(ok(arr({s("0-0"), arr({arr({s("1-0"), arr({s("f"), s("v")})})}), arr({s("2-0")})})));
+  ASSERT_TRUE(ac) << ac.error().to_string();
+  EXPECT_TRUE(ac->done());
+  EXPECT_EQ(ac->claimed, (std::vector<StreamEntry>{{"1-0", {{"f", "v"}}}}));
+  EXPECT_EQ(ac->deleted_ids, (std::vector<std::string>{"2-0"}));
+  auto old = decode::autoclaim_ids(ok(arr({s("5-0"), arr({s("1-0"), s("2-0")})})));
+  ASSERT_TRUE(old);
+  EXPECT_FALSE(old->done());
+  EXPECT_EQ(old->claimed, (std::vector<std::string>{"1-0", "2-0"}));
+  EXPECT_TRUE(old->deleted_ids.empty());
+  EXPECT_FALSE(decode::autoclaim_ids(ok(arr({s("0-0")}))));
+}
+
+TEST(CommandsDecode, XinfoReplies) {
+  auto info = decode::stream_info(ok(arr({s("length"), i(2), s("radix-tree-keys"), i(1), s("radix-tree-nodes"), i(2),
+                                          s("last-generated-id"), s("2-0"), s("max-deleted-entry-id"), s("0-0"),
+                                          s("entries-added"), i(2), s("recorded-first-entry-id"), s("1-0"),
+                                          s("groups"), i(1), s("first-entry"), arr({s("1-0"), arr({s("a"), s("1")})}),
+                                          s("last-entry"), Reply(), s("some-future-field"), arr({})})));
+  ASSERT_TRUE(info) << info.error().to_string();
+  EXPECT_EQ(info->length, 2);
+  EXPECT_EQ(info->radix_tree_nodes, 2);
+  EXPECT_EQ(info->last_generated_id, "2-0");
+  EXPECT_EQ(info->recorded_first_entry_id, "1-0");
+  EXPECT_EQ(info->groups, 1);
+  EXPECT_EQ(info->first_entry, (StreamEntry{"1-0", {{"a", "1"}}}));
+  EXPECT_FALSE(info->last_entry);
+  EXPECT_FALSE(decode::stream_info(ok(arr({s("length")}))));
+  EXPECT_FALSE(decode::stream_info(ok(arr({s("length"), s("many")}))));
+
+  auto groups = decode::stream_groups(ok(arr({arr({s("name"), s("g"), s("consumers"), i(1), s("pending"), i(0),
+                                                   s("last-delivered-id"), s("0-0"), s("entries-read"), Reply(),
+                                                   s("lag"), i(4)})})));
+  ASSERT_TRUE(groups) << groups.error().to_string();
+  EXPECT_EQ(*groups, (std::vector<StreamGroupInfo>{{"g", 1, 0, "0-0", std::nullopt, 4}}));
+
+  auto consumers = decode::stream_consumers(
+      ok(arr({arr({s("name"), s("a"), s("pending"), i(1), s("idle"), i(20), s("inactive"), i(-1)}),
+              arr({s("name"), s("b"), s("pending"), i(0), s("idle"), i(5), s("inactive"), i(7)})})));
+  ASSERT_TRUE(consumers) << consumers.error().to_string();
+  ASSERT_EQ(consumers->size(), 2u);
+  EXPECT_EQ((*consumers)[0].idle, std::chrono::milliseconds(20));
+  EXPECT_FALSE((*consumers)[0].inactive);  // never read successfully
+  EXPECT_EQ((*consumers)[1].inactive, std::chrono::milliseconds(7));
+}

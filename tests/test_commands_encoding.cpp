@@ -25,6 +25,7 @@ template class uvredis::HashCommands<uvredis::Executor>;
 template class uvredis::ListCommands<uvredis::Executor>;
 template class uvredis::SetCommands<uvredis::Executor>;
 template class uvredis::SortedSetCommands<uvredis::Executor>;
+template class uvredis::StreamCommands<uvredis::Executor>;
 template class uvredis::ServerCommands<uvredis::Executor>;
 template class uvredis::StringCommands<uvredis::Pipeline>;
 template class uvredis::KeyCommands<uvredis::Pipeline>;
@@ -32,6 +33,7 @@ template class uvredis::HashCommands<uvredis::Pipeline>;
 template class uvredis::ListCommands<uvredis::Pipeline>;
 template class uvredis::SetCommands<uvredis::Pipeline>;
 template class uvredis::SortedSetCommands<uvredis::Pipeline>;
+template class uvredis::StreamCommands<uvredis::Pipeline>;
 template class uvredis::ServerCommands<uvredis::Pipeline>;
 template class uvredis::StringCommands<uvredis::Transaction>;
 template class uvredis::KeyCommands<uvredis::Transaction>;
@@ -39,6 +41,7 @@ template class uvredis::HashCommands<uvredis::Transaction>;
 template class uvredis::ListCommands<uvredis::Transaction>;
 template class uvredis::SetCommands<uvredis::Transaction>;
 template class uvredis::SortedSetCommands<uvredis::Transaction>;
+template class uvredis::StreamCommands<uvredis::Transaction>;
 template class uvredis::ServerCommands<uvredis::Transaction>;
 
 namespace {
@@ -338,5 +341,126 @@ TEST(CommandsEncoding, BlockingHelpersAreRecognisedWithTheirWait) {
     EXPECT_EQ(c.block_time, wait) << argv[0];
   }
   EXPECT_EQ(cls(argv_of([](Recorder& r) { r.lmove("s", "d", ListEnd::left, ListEnd::right); })).route,
+            detail::CommandRoute::normal);
+}
+
+TEST(CommandsEncoding, StreamCommandsBuildTheServersArgv) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xadd("s", {{"f", "v"}, {"g", "w"}}); }), (V{"XADD", "s", "*", "f", "v", "g", "w"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.xadd("s", {{"f", "v"}}, {.id = "5-*", .trim = StreamTrim::max_len(100).approx(10)});
+            }),
+            (V{"XADD", "s", "MAXLEN", "~", "100", "LIMIT", "10", "5-*", "f", "v"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.xadd_nomkstream("s", {{"f", "v"}}, {.id = "7", .trim = StreamTrim::min_id("3-1")});
+            }),
+            (V{"XADD", "s", "NOMKSTREAM", "MINID", "=", "3-1", "7", "f", "v"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xrange("s", "(1-0", "+", 5); }), (V{"XRANGE", "s", "(1-0", "+", "COUNT", "5"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xrevrange("s", "+", "-"); }), (V{"XREVRANGE", "s", "+", "-"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xtrim("s", StreamTrim::max_len(0)); }), (V{"XTRIM", "s", "MAXLEN", "=", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xread({{"a", "0"}, {"b", "$"}}, {.count = 2, .block = 1500ms}); }),
+            (V{"XREAD", "COUNT", "2", "BLOCK", "1500", "STREAMS", "a", "b", "0", "$"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xreadgroup("g", "c", {{"s", ">"}}, {.count = 1, .noack = true}); }),
+            (V{"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "NOACK", "STREAMS", "s", ">"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xgroup_create("s", "g", "$", {.mkstream = true, .entries_read = 3}); }),
+            (V{"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM", "ENTRIESREAD", "3"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xgroup_setid("s", "g", "0", 0); }),
+            (V{"XGROUP", "SETID", "s", "g", "0", "ENTRIESREAD", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xpending("s", "g", {.start = "(1-1", .count = 10, .consumer = "c", .min_idle = 5s}); }),
+            (V{"XPENDING", "s", "g", "IDLE", "5000", "(1-1", "+", "10", "c"}));
+  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(2'000'000'000));
+  EXPECT_EQ(argv_of([&](Recorder& r) {
+              r.xclaim_justid("s", "g", "c", 1s, {"1-0", "2-0"}, {.idle = 0ms, .time = at, .retry_count = 2, .force = true});
+            }),
+            (V{"XCLAIM", "s", "g", "c", "1000", "1-0", "2-0", "IDLE", "0", "TIME", "2000000000000", "RETRYCOUNT", "2",
+               "FORCE", "JUSTID"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xautoclaim("s", "g", "c", 0ms, "0-0", 25); }),
+            (V{"XAUTOCLAIM", "s", "g", "c", "0", "0-0", "COUNT", "25"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.xinfo_consumers("s", "g"); }), (V{"XINFO", "CONSUMERS", "s", "g"}));
+  // Field values are binary: an embedded NUL, CR LF pass untouched.
+  const std::string value("a\0b\r\n", 5);
+  EXPECT_EQ(argv_of([&](Recorder& r) { r.xadd("s", {{"f", value}}); }), (V{"XADD", "s", "*", "f", value}));
+}
+
+TEST(CommandsEncoding, StreamUsageErrorsSendNothing) {
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xadd("s", PairList{}); }), "XADD: the list of fields is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xadd("s", {{"f", "v"}}, {.id = "12-x"}); }),
+            "XADD: the id is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xadd("s", {{"f", "v"}}, {.id = "$"}); }),
+            "XADD: the id is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xadd("s", {{"f", "v"}}, {.trim = StreamTrim::max_len(-1)}); }),
+            "XADD: MAXLEN must not be negative, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) {
+              auto t = StreamTrim::max_len(5);
+              t.limit = 3;
+              r.xtrim("s", t);
+            }),
+            "XTRIM: LIMIT needs approximate trimming (approx())");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xtrim("s", StreamTrim::min_id("-")); }),
+            "XTRIM: MINID is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xrange("s", "-", "+", -1); }), "XRANGE: COUNT must not be negative, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xrange("s", "1-", "+"); }), "XRANGE: the start is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xrevrange("s", "+", "-1"); }), "XREVRANGE: the start is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xdel("s", StringList{}); }), "XDEL: the list of ids is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xdel("s", {"1-1", "*"}); }), "XDEL: an id is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xread(PairList{}); }), "XREAD: the list of streams is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xread({{"s", ">"}}); }), "XREAD: an id is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xread({{"s", "0"}}, {.count = 0}); }),
+            "XREAD: COUNT must be positive, got 0");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xread({{"s", "0"}}, {.block = -1ms}); }), "XREAD: BLOCK is negative");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xreadgroup("g", "c", {{"s", "$"}}); }),
+            "XREADGROUP: an id is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xgroup_create("s", "g", ">"); }), "XGROUP: the id is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xgroup_create("s", "g", "0", {.entries_read = -2}); }),
+            "XGROUP: ENTRIESREAD must not be negative, got -2");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xack("s", "g", StringList{}); }), "XACK: the list of ids is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xpending("s", "g", {.count = -1}); }),
+            "XPENDING: the count must not be negative, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xpending("s", "g", {.end = "x"}); }),
+            "XPENDING: the end is not a valid stream id");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xclaim("s", "g", "c", -1ms, {"1-1"}); }),
+            "XCLAIM: the minimum idle time is negative");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xclaim("s", "g", "c", 0ms, {"1-1"}, {.retry_count = -1}); }),
+            "XCLAIM: RETRYCOUNT must not be negative, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xautoclaim("s", "g", "c", 0ms, "0-0", 0); }),
+            "XAUTOCLAIM: COUNT must be positive, got 0");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.xautoclaim_justid("s", "g", "c", 0ms, "-"); }),
+            "XAUTOCLAIM: the start is not a valid stream id");
+}
+
+TEST(CommandsEncoding, StreamIdForms) {
+  using namespace detail::stream_id;
+  for (auto id : {"0", "0-0", "1700000000000-5", "18446744073709551615-18446744073709551615"})
+    EXPECT_TRUE(detail::valid_stream_id(id, plain)) << id;
+  for (auto id : {"", "-", "+", "*", "$", ">", "1-", "-1", "1--1", "a-1", "1-a", " 1", "1 ", "+1", "1.5",
+                  "18446744073709551616", "1-18446744073709551616", "(1", "1-*", "1-0-0"})
+    EXPECT_FALSE(detail::valid_stream_id(id, plain)) << id;
+  EXPECT_TRUE(detail::valid_stream_id("*", star));
+  EXPECT_TRUE(detail::valid_stream_id("12-*", auto_seq));
+  EXPECT_FALSE(detail::valid_stream_id("*-*", auto_seq));
+  EXPECT_TRUE(detail::valid_stream_id("$", dollar));
+  EXPECT_TRUE(detail::valid_stream_id(">", greater));
+  EXPECT_TRUE(detail::valid_stream_id("-", extremes));
+  EXPECT_TRUE(detail::valid_stream_id("+", extremes));
+  EXPECT_TRUE(detail::valid_stream_id("(5-1", exclusive));
+  EXPECT_FALSE(detail::valid_stream_id("(", exclusive));
+  EXPECT_FALSE(detail::valid_stream_id("(+", exclusive | extremes));
+}
+
+TEST(CommandsEncoding, StreamReadsWithBlockAreRecognisedAsBlocking) {
+  auto cls = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    return detail::classify_command(views);
+  };
+  auto a = cls(argv_of([](Recorder& r) { r.xread({{"s", "$"}}, {.count = 5, .block = 2500ms}); }));
+  EXPECT_EQ(a.route, detail::CommandRoute::blocking);
+  EXPECT_EQ(a.block_time, 2500ms);
+  auto b = cls(argv_of([](Recorder& r) { r.xreadgroup("g", "c", {{"s", ">"}}, {.block = 0ms}); }));
+  EXPECT_EQ(b.route, detail::CommandRoute::blocking);
+  EXPECT_EQ(b.block_time, std::nullopt);  // forever
+  EXPECT_EQ(cls(argv_of([](Recorder& r) { r.xread({{"s", "0"}}, {.count = 5}); })).route, detail::CommandRoute::normal);
+  // Group and consumer names that read like keywords are names.
+  EXPECT_EQ(cls(argv_of([](Recorder& r) { r.xreadgroup("BLOCK", "5", {{"s", ">"}}); })).route,
+            detail::CommandRoute::normal);
+  EXPECT_EQ(cls(argv_of([](Recorder& r) { r.xreadgroup("g", "block", {{"s", ">"}}, {.count = 1}); })).route,
             detail::CommandRoute::normal);
 }

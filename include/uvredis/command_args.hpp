@@ -294,6 +294,88 @@ struct UVREDIS_API ZRange {
   }
 };
 
+/// How XADD or XTRIM trims a stream: keep at most `threshold` entries
+/// (MAXLEN) or drop the entries older than an id (MINID). Exact ("=") by
+/// default; approx() lets the server trim whole nodes only ("~"), which is
+/// much cheaper, optionally doing at most `limit` evictions (LIMIT, only with
+/// "~"). Build one with max_len() or min_id(). A plain value.
+struct UVREDIS_API StreamTrim {
+  enum class By { max_len, min_id };
+  By by = By::max_len;
+  long long max_entries = 0;  ///< max_len: entries to keep (>= 0).
+  std::string min_entry_id{};  ///< min_id: the oldest id to keep ("1700000000000-0" or "1700000000000").
+  bool approximate = false;    ///< "~" instead of "=".
+  long long limit = 0;         ///< LIMIT with approximate trimming; 0 leaves it out.
+
+  static StreamTrim max_len(long long n) {
+    StreamTrim t;
+    t.max_entries = n;
+    return t;
+  }
+  static StreamTrim min_id(std::string_view id) {
+    StreamTrim t;
+    t.by = By::min_id;
+    t.min_entry_id = std::string(id);
+    return t;
+  }
+  /// "~": trim whole macro nodes only; `max_evictions` > 0 adds LIMIT.
+  StreamTrim& approx(long long max_evictions = 0) {
+    approximate = true;
+    limit = max_evictions;
+    return *this;
+  }
+};
+
+/// Options of XADD. The id is "*" (the server picks one), an explicit id
+/// ("1700000000000-5"), or a time with an automatic sequence
+/// ("1700000000000-*").
+struct UVREDIS_API XAddOptions {
+  std::string id = "*";
+  std::optional<StreamTrim> trim{};  ///< MAXLEN / MINID applied with the add.
+};
+
+/// Options of XREAD. `block` waits up to that long for new entries (zero:
+/// forever) on a blocking connection of its own; without it XREAD answers at
+/// once.
+struct UVREDIS_API XReadOptions {
+  std::optional<long long> count{};  ///< COUNT: at most this many entries per stream (> 0).
+  std::optional<std::chrono::milliseconds> block{};
+};
+
+/// Options of XREADGROUP: as XReadOptions, plus NOACK (delivered entries are
+/// not added to the pending list: nothing to acknowledge, nothing to claim).
+struct UVREDIS_API XReadGroupOptions {
+  std::optional<long long> count{};
+  std::optional<std::chrono::milliseconds> block{};
+  bool noack = false;
+};
+
+/// Options of XGROUP CREATE.
+struct UVREDIS_API XGroupCreateOptions {
+  bool mkstream = false;                    ///< MKSTREAM: create an empty stream if there is none.
+  std::optional<long long> entries_read{};  ///< ENTRIESREAD: for the group's lag (>= 0).
+};
+
+/// The extended form of XPENDING: pending entries with ids from `start` to
+/// `end` ("-" and "+" are the extremes; "(" before an id excludes it), at
+/// most `count`, optionally only those idle for at least `min_idle` and only
+/// those of one consumer.
+struct UVREDIS_API XPendingRange {
+  std::string start = "-";
+  std::string end = "+";
+  long long count = 100;
+  std::string consumer{};                               ///< Empty: every consumer.
+  std::optional<std::chrono::milliseconds> min_idle{};  ///< IDLE (Redis 6.2 and later).
+};
+
+/// Options of XCLAIM.
+struct UVREDIS_API XClaimOptions {
+  std::optional<std::chrono::milliseconds> idle{};                   ///< IDLE: set the idle time to this.
+  std::optional<std::chrono::system_clock::time_point> time{};       ///< TIME: as if last delivered then.
+  std::optional<long long> retry_count{};                            ///< RETRYCOUNT: set the delivery count.
+  bool force = false;  ///< FORCE: create a pending entry for ids that exist but are not pending.
+};
+
 /// FLUSHDB mode.
 enum class FlushMode {
   server_default,  ///< Whatever the server's lazyfree-lazy-user-flush says.

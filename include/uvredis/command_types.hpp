@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -72,6 +73,102 @@ using FieldMap = std::unordered_map<std::string, std::string>;
 /// HRANDFIELD ... WITHVALUES, HSCAN: (field, value) pairs in reply order;
 /// HRANDFIELD with a negative count may repeat a field, so not a map.
 using FieldValue = std::pair<std::string, std::string>;
+
+/// One stream entry: its id ("1700000000000-0") and its field/value pairs in
+/// the order the server keeps them (the order of XADD), binary-safe; a field
+/// may repeat. `deleted` is set (and `fields` empty) for an entry that is
+/// still pending in a group but was removed with XDEL or trimmed
+/// (XREADGROUP of history, XCLAIM).
+struct UVREDIS_API StreamEntry {
+  std::string id;
+  std::vector<FieldValue> fields;
+  bool deleted = false;
+  friend bool operator==(const StreamEntry&, const StreamEntry&) = default;
+};
+
+/// What XREAD / XREADGROUP returned for one stream: its key and the entries
+/// read from it, oldest first.
+struct UVREDIS_API StreamBatch {
+  std::string stream;
+  std::vector<StreamEntry> entries;
+  friend bool operator==(const StreamBatch&, const StreamBatch&) = default;
+};
+
+/// XPENDING key group: how many entries the group delivered and did not
+/// acknowledge yet, the smallest and largest such id (empty when none), and
+/// per consumer how many it holds (consumers with none are not listed).
+struct UVREDIS_API PendingSummary {
+  long long count = 0;
+  std::string smallest_id;
+  std::string largest_id;
+  std::vector<std::pair<std::string, long long>> consumers;
+  friend bool operator==(const PendingSummary&, const PendingSummary&) = default;
+};
+
+/// One line of the extended XPENDING: a pending entry, the consumer that
+/// holds it, the time since it was last delivered, and how many times it
+/// was delivered.
+struct UVREDIS_API PendingEntry {
+  std::string id;
+  std::string consumer;
+  std::chrono::milliseconds idle{0};
+  long long deliveries = 0;
+  friend bool operator==(const PendingEntry&, const PendingEntry&) = default;
+};
+
+/// XAUTOCLAIM: the id to pass as `start` on the next call ("0-0" when the
+/// scan of the pending list is complete), the entries claimed (T is
+/// StreamEntry, or std::string with JUSTID) and the ids of pending entries
+/// that no longer exist in the stream (the server removed them from the
+/// pending list).
+template <class T>
+struct AutoClaim {
+  std::string next_id;
+  std::vector<T> claimed;
+  std::vector<std::string> deleted_ids;
+
+  bool done() const noexcept { return next_id == "0-0"; }
+};
+
+/// XINFO STREAM. Fields a server version does not report stay at their
+/// defaults (entries_added, max_deleted_entry_id and recorded_first_entry_id
+/// are Redis 7 additions).
+struct UVREDIS_API StreamInfo {
+  long long length = 0;
+  long long radix_tree_keys = 0;
+  long long radix_tree_nodes = 0;
+  long long groups = 0;
+  std::string last_generated_id;
+  std::string max_deleted_entry_id;
+  long long entries_added = 0;
+  std::string recorded_first_entry_id;
+  std::optional<StreamEntry> first_entry;  ///< Empty for an empty stream.
+  std::optional<StreamEntry> last_entry;
+  friend bool operator==(const StreamInfo&, const StreamInfo&) = default;
+};
+
+/// One group of XINFO GROUPS. `entries_read` and `lag` are empty when the
+/// server cannot tell (or is older than Redis 7).
+struct UVREDIS_API StreamGroupInfo {
+  std::string name;
+  long long consumers = 0;
+  long long pending = 0;
+  std::string last_delivered_id;
+  std::optional<long long> entries_read;
+  std::optional<long long> lag;
+  friend bool operator==(const StreamGroupInfo&, const StreamGroupInfo&) = default;
+};
+
+/// One consumer of XINFO CONSUMERS: its pending count, the time since its
+/// last attempted read (`idle`), and since its last successful one
+/// (`inactive`, Redis 7.2 and later; empty before).
+struct UVREDIS_API StreamConsumerInfo {
+  std::string name;
+  long long pending = 0;
+  std::chrono::milliseconds idle{0};
+  std::optional<std::chrono::milliseconds> inactive;
+  friend bool operator==(const StreamConsumerInfo&, const StreamConsumerInfo&) = default;
+};
 
 /// INFO, parsed: section name in lower case ("server", "memory",
 /// "keyspace" ...) -> key -> value, values as the server wrote them

@@ -31,6 +31,7 @@
 #include <uvredis/commands/server.hpp>
 #include <uvredis/commands/sets.hpp>
 #include <uvredis/commands/sorted_sets.hpp>
+#include <uvredis/commands/streams.hpp>
 #include <uvredis/commands/strings.hpp>
 
 namespace uvredis {
@@ -43,6 +44,7 @@ class Commands : public StringCommands<Sink>,
                  public ListCommands<Sink>,
                  public SetCommands<Sink>,
                  public SortedSetCommands<Sink>,
+                 public StreamCommands<Sink>,
                  public ServerCommands<Sink> {};
 
 }  // namespace uvredis

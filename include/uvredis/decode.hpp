@@ -75,6 +75,25 @@ UVREDIS_API Result<ScanPage<std::string>> scan_strings(Result<Reply>&& r);
 UVREDIS_API Result<ScanPage<FieldValue>> scan_field_values(Result<Reply>&& r);
 /// [cursor, [member, score ...]] (ZSCAN).
 UVREDIS_API Result<ScanPage<ScoredMember>> scan_scored_members(Result<Reply>&& r);
+/// [[id, [field, value ...]] ...] (XRANGE, XREVRANGE, XCLAIM); nil counts
+/// as empty; [id, nil] is an entry marked deleted.
+UVREDIS_API Result<std::vector<StreamEntry>> stream_entries(Result<Reply>&& r);
+/// [[key, entries] ...] or nil (XREAD, XREADGROUP; nil -> empty).
+UVREDIS_API Result<std::vector<StreamBatch>> stream_batches(Result<Reply>&& r);
+/// [count, smallest, largest, [[consumer, count] ...]] (XPENDING key group).
+UVREDIS_API Result<PendingSummary> pending_summary(Result<Reply>&& r);
+/// [[id, consumer, idle, deliveries] ...] (extended XPENDING).
+UVREDIS_API Result<std::vector<PendingEntry>> pending_entries(Result<Reply>&& r);
+/// [next, entries, deleted ids] (XAUTOCLAIM).
+UVREDIS_API Result<AutoClaim<StreamEntry>> autoclaim_entries(Result<Reply>&& r);
+/// [next, ids, deleted ids] (XAUTOCLAIM ... JUSTID).
+UVREDIS_API Result<AutoClaim<std::string>> autoclaim_ids(Result<Reply>&& r);
+/// Flat name, value ... array (XINFO STREAM).
+UVREDIS_API Result<StreamInfo> stream_info(Result<Reply>&& r);
+/// Array of flat name, value ... arrays (XINFO GROUPS).
+UVREDIS_API Result<std::vector<StreamGroupInfo>> stream_groups(Result<Reply>&& r);
+/// Array of flat name, value ... arrays (XINFO CONSUMERS).
+UVREDIS_API Result<std::vector<StreamConsumerInfo>> stream_consumers(Result<Reply>&& r);
 /// INFO text -> sections.
 UVREDIS_API Result<InfoSections> info(Result<Reply>&& r);
 /// [seconds, microseconds] (TIME).

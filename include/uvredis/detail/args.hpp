@@ -101,4 +101,33 @@ UVREDIS_API void add_zadd_options(Args& a, const ZAddOptions& o);
 UVREDIS_API void add_zrange(Args& a, const ZRange& q, bool withscores);
 UVREDIS_API void add_limit(Args& a, const std::optional<Limit>& l);
 
+/// Which special forms a stream id argument may take besides a plain id
+/// ("1700000000000" or "1700000000000-3"): a bit set.
+namespace stream_id {
+inline constexpr unsigned plain = 0;
+inline constexpr unsigned star = 1u << 0;       // "*" (XADD)
+inline constexpr unsigned auto_seq = 1u << 1;   // "1700000000000-*" (XADD)
+inline constexpr unsigned dollar = 1u << 2;     // "$" (XREAD, XGROUP CREATE/SETID)
+inline constexpr unsigned greater = 1u << 3;    // ">" (XREADGROUP)
+inline constexpr unsigned extremes = 1u << 4;   // "-" and "+" (XRANGE, XPENDING)
+inline constexpr unsigned exclusive = 1u << 5;  // "(" before a plain id (XRANGE, XPENDING)
+}  // namespace stream_id
+
+/// True when `id` is a plain stream id or one of the forms `allowed`.
+UVREDIS_API bool valid_stream_id(std::string_view id, unsigned allowed) noexcept;
+/// Adds a stream id; a malformed one is a usage error naming `what`.
+UVREDIS_API void add_stream_id(Args& a, std::string_view id, unsigned allowed, std::string_view what);
+/// Adds each id (an empty list is a usage error).
+UVREDIS_API void add_stream_ids(Args& a, const StringList& ids);
+/// MAXLEN|MINID [=|~] threshold [LIMIT n].
+UVREDIS_API void add_stream_trim(Args& a, const StreamTrim& t);
+/// A duration argument in whole milliseconds; negative is a usage error.
+UVREDIS_API void add_millis(Args& a, std::chrono::milliseconds d, std::string_view what);
+/// [COUNT n] [BLOCK ms] of XREAD / XREADGROUP (COUNT must be positive).
+UVREDIS_API void add_stream_read_options(Args& a, const std::optional<long long>& count,
+                                         const std::optional<std::chrono::milliseconds>& block);
+/// STREAMS key... id...: from (key, id) pairs; empty is a usage error, and
+/// so is an id outside `allowed`.
+UVREDIS_API void add_streams(Args& a, const PairList& streams, unsigned allowed);
+
 }  // namespace uvredis::detail
