@@ -225,8 +225,6 @@ class Connection {
 
   // --- I/O
   void flush(bool from_writable);
-  void submit_encoded(std::span<const std::string_view> argv, Callback<Reply> cb,
-                      std::optional<std::chrono::milliseconds> timeout);
   void hand(Request&& r, const char* bytes, std::size_t len);
   bool hand_tail_slice();
   void end_tail();

@@ -635,12 +635,7 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
     submit_owned(std::vector<std::string>(argv.begin(), argv.end()), std::move(cb), timeout);
     return;
   }
-  submit_encoded(argv, std::move(cb), timeout);
-}
-
-// The usual path: encoded into out_, handed to hiredis at the next flush.
-void Connection::submit_encoded(std::span<const std::string_view> argv, Callback<Reply> cb,
-                                std::optional<std::chrono::milliseconds> timeout) {
+  // The usual path: encoded into out_, handed to hiredis at the next flush.
   const std::size_t before = out_.size();
   const std::size_t len = encode_command(out_, argv);
   if (Error err; overflowed(len, 1, err)) {
@@ -679,7 +674,7 @@ void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> c
   for (const auto& a : argv) total += a.size();
   if (total < kOwnedMinBytes || argv.size() < 2) {
     std::vector<std::string_view> views(argv.begin(), argv.end());
-    submit_encoded(views, std::move(cb), timeout);
+    submit(views, std::move(cb), timeout);  // takes the usual path for these
     return;
   }
   // Pieces: encoded headers and small arguments, with every big argument

@@ -18,11 +18,53 @@ bool ReplyGuard::too_big(std::string& why) const {
   return false;
 }
 
+// The common case in one go: an item whose header (or whole line) is in
+// this piece and within the limit. Advances p past the header and as much of
+// a bulk payload as is here; false leaves everything to the byte-wise path
+// (a split header, a refusal, anything unusual).
+bool ReplyGuard::fast_item(const char*& p, const char* end) {
+  const char k = *p;
+  const char* q = p + 1;
+  if (k == '$' || k == '*') {
+    std::uint64_t n = 0;
+    const char* digits = q;
+    while (q < end && static_cast<unsigned char>(*q - '0') < 10 && q - digits < 18) n = n * 10 + static_cast<unsigned>(*q++ - '0');
+    if (q == digits || q + 1 >= end || q[0] != '\r' || q[1] != '\n' || n > max_) {
+      // "$-1" / "*-1" (null), a split header or a refusal: the slow path.
+      return false;
+    }
+    q += 2;
+    if (k == '$') {
+      const std::uint64_t want = n + 2;
+      const auto have = static_cast<std::uint64_t>(end - q);
+      if (have < want) {
+        state_ = State::bulk;
+        left_ = want - have;
+        p = end;
+        return true;
+      }
+      q += want;
+    }
+    p = q;
+    return true;
+  }
+  if (k == '+' || k == '-' || k == ':') {
+    // Short lines by hand (a call to memchr costs more than "+OK\r\n").
+    const char* stop = end - q > 64 ? q + 64 : end;
+    while (q < stop && *q != '\n') ++q;
+    if (q == stop || static_cast<std::uint64_t>(q - p) > max_ + 2) return false;
+    p = q + 1;
+    return true;
+  }
+  return false;
+}
+
 bool ReplyGuard::scan(const char* p, std::size_t n, std::string& why) {
   const char* const begin = p;
   const char* const end = p + n;
   const char* element = begin;  // where the element under way began (or the piece, if earlier)
   while (p < end) {
+    if (state_ == State::type && fast_item(p, end)) continue;
     switch (state_) {
       case State::type:
         element = p;

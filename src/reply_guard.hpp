@@ -34,6 +34,7 @@ class ReplyGuard {
  private:
   enum class State : std::uint8_t { type, line, header, header_minus, bulk, unknown };
 
+  bool fast_item(const char*& p, const char* end);
   bool too_big(std::string& why) const;
   bool refuse(std::ptrdiff_t good, std::string& why);
 

@@ -343,6 +343,15 @@ TEST(ReplyGuard, RefusesAnEndlessLine) {
   EXPECT_FALSE(g.scan("90123456", 8, why));
 }
 
+TEST(ReplyGuard, AWholeLineOverTheLimitInOnePieceIsRefused) {
+  ReplyGuard g(10);
+  std::string why;
+  const std::string ok = "+1234567890\r\n";  // 10 bytes of text: fine
+  EXPECT_TRUE(g.scan(ok.data(), ok.size(), why)) << why;
+  const std::string s = "-ERR 12345678901\r\n";
+  EXPECT_FALSE(g.scan(s.data(), s.size(), why));
+}
+
 TEST(ReplyGuard, BulkPayloadBytesAreNotMistakenForHeaders) {
   ReplyGuard g(8);
   std::string why;
