@@ -8,7 +8,10 @@
 // destroy(); it deletes itself once hiredis and every uv handle are done with
 // it, which may be several loop turns later.
 
-#include <uvredis/client.hpp>
+#include <uvredis/link_types.hpp>
+#include <uvredis/options.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/result.hpp>
 
 #include "reply_guard.hpp"
 #include "uv_handle.hpp"
