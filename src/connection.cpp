@@ -748,9 +748,7 @@ void Connection::arm_close_limit() {
   constexpr std::uint64_t kGraceMs = 1000;
   uv_update_time(loop_);
   const std::uint64_t now = uv_now(loop_);
-  std::uint64_t last = now;
-  if (!fifo_deadlines_.empty()) last = std::max(last, fifo_deadlines_.back().first);
-  for (const auto& d : heap_deadlines_) last = std::max(last, d.first);
+  const std::uint64_t last = deadlines_.last(now);
   uv_timer_stop(health_timer_.get());  // no more health checks while closing
   uv_timer_start(
       health_timer_.get(),

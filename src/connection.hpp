@@ -14,6 +14,7 @@
 #include <uvredis/result.hpp>
 
 #include "reply_guard.hpp"
+#include "request_queue.hpp"
 #include "uv_handle.hpp"
 
 #include <chrono>
@@ -350,10 +351,7 @@ class Connection {
   std::uint64_t last_rx_ms_ = 0;
   ReplyGuard guard_{512u * 1024 * 1024};  // replaced in the constructor (max_reply_element)
 
-  // Deadlines: the default timeout is the same for all, so its deadlines
-  // arrive in order and a FIFO suffices; other timeouts go to a heap.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> fifo_deadlines_;  // (deadline ms, seq)
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_deadlines_;
+  Deadlines deadlines_;  // of pending requests (FIFO for the default timeout, heap for others)
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
 
   std::vector<detail::Function<void()>> immediate_;

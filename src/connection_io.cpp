@@ -596,24 +596,10 @@ Error Connection::drop_error() const {
 // --------------------------------------------------------- commands, timeouts
 
 bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
-  if (stats_.queued + extra_cmds > cfg_.max_queued_commands) {
-    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(stats_.queued) +
-                                         " commands are waiting (max_queued_commands)"};
-    return true;
-  }
-  if (extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
-    err = Error{ErrorKind::overflow, "command too large: " + std::to_string(extra_bytes) + " bytes, more than " +
-                                         (extra_bytes > cfg_.max_queued_bytes
-                                              ? "max_queued_bytes (" + std::to_string(cfg_.max_queued_bytes) + ")"
-                                              : std::string("4 GiB"))};
-    return true;
-  }
-  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes) {
-    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
-                                         " bytes are waiting (max_queued_bytes)"};
-    return true;
-  }
-  return false;
+  const QueueBounds bounds{cfg_.max_queued_commands, cfg_.max_queued_bytes};
+  if (queue_fits(bounds, stats_.queued, queued_bytes_, extra_bytes, extra_cmds)) return false;
+  err = *queue_bounds_error(bounds, stats_.queued, queued_bytes_, extra_bytes, extra_cmds);
+  return true;
 }
 
 void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
@@ -813,20 +799,12 @@ void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeo
   // timeout. (libuv's coarse clock: a few nanoseconds.)
   uv_update_time(loop_);
   const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
-  if (timeout == cfg_.command_timeout) {
-    fifo_deadlines_.emplace_back(due, seq);
-  } else {
-    heap_deadlines_.emplace_back(due, seq);
-    std::push_heap(heap_deadlines_.begin(), heap_deadlines_.end(), std::greater<>());
-  }
+  deadlines_.add(seq, due, timeout == cfg_.command_timeout);
   if (timer_due_ == 0 || due < timer_due_) arm_timeout_timer();
 }
 
 void Connection::arm_timeout_timer() {
-  std::uint64_t next = 0;
-  if (!fifo_deadlines_.empty()) next = fifo_deadlines_.front().first;
-  if (!heap_deadlines_.empty() && (next == 0 || heap_deadlines_.front().first < next))
-    next = heap_deadlines_.front().first;
+  const std::uint64_t next = deadlines_.next();
   if (next == 0) {
     if (timer_due_ != 0) uv_timer_stop(cmd_timer_.get());
     timer_due_ = 0;
@@ -850,31 +828,21 @@ void Connection::on_timeout_timer() {
     if (destroyed_ || timer_due_ != 0) return;  // a callback closed us, or re-armed the timer
   }
   const std::uint64_t now = uv_now(loop_);
-  while (!fifo_deadlines_.empty() && fifo_deadlines_.front().first <= now) {
-    auto seq = fifo_deadlines_.front().second;
-    fifo_deadlines_.pop_front();
-    expire(seq);
-  }
-  while (!heap_deadlines_.empty() && heap_deadlines_.front().first <= now) {
-    std::pop_heap(heap_deadlines_.begin(), heap_deadlines_.end(), std::greater<>());
-    auto seq = heap_deadlines_.back().second;
-    heap_deadlines_.pop_back();
-    expire(seq);
-  }
+  while (auto seq = deadlines_.pop_due(now)) expire(*seq);
   arm_timeout_timer();
   if (closing_) schedule_deferred();  // close() may have waited for these
 }
 
 // Deadline entries of commands that already completed are dropped as replies
-// arrive, so the FIFO holds only what is still pending.
+// arrive (Deadlines::prune), so the FIFO holds only what is still pending.
 void Connection::prune_deadlines() {
   std::uint64_t oldest = next_seq_;
   if (!inflight_.empty())
     oldest = inflight_.front().seq;
   else if (!queued_.empty())
     oldest = queued_.front().seq;
-  while (!fifo_deadlines_.empty() && fifo_deadlines_.front().second < oldest) fifo_deadlines_.pop_front();
-  if (fifo_deadlines_.empty() && heap_deadlines_.empty() && timer_due_ != 0) {
+  deadlines_.prune(oldest);
+  if (deadlines_.empty() && timer_due_ != 0) {
     uv_timer_stop(cmd_timer_.get());
     timer_due_ = 0;
   }
