@@ -780,7 +780,7 @@ void Connection::destroy() {
 
 void Connection::maybe_finish_close() {
   if (!closing_ || handles_closing_) return;
-  const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.done; });
+  const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.completed(); });
   // A push-mode (subscriber) link has nothing worth waiting for: its
   // subscription commands fail with closed, as on a classic subscriber.
   if (!destroyed_ && !close_forced_ && !cfg_.push_mode) {

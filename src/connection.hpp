@@ -179,6 +179,16 @@ class Connection {
 
   enum class Link { idle, discovering, resolving, connecting, handshaking, ready, waiting, failed, closed };
 
+  // Where a request is between submit and completion. Its place tells the
+  // rest: `done` in queued_ timed out before it was written (skipped when
+  // its turn comes); popped from inflight_, it has completed.
+  enum class Stage : std::uint8_t {
+    queued,   // in queued_ or handshake_, waiting to be handed to hiredis
+    written,  // in inflight_, awaiting its reply
+    owed,     // in inflight_, completed by its timeout: the late reply is still owed (and dropped)
+    done,     // completed
+  };
+
   struct Request {
     std::uint64_t seq = 0;
     // Push mode: a subscription command is answered by `pushes` pushes of
@@ -188,10 +198,10 @@ class Connection {
     std::uint8_t push = 0;
     Callback<Reply> cb;
     std::uint32_t len = 0;  // bytes in out_ while queued
-    bool done = false;      // completed early (timeout); its reply is dropped
+    Stage stage = Stage::queued;
     bool internal = false;  // handshake or health check, not counted as user traffic
-    bool timed_out = false; // written, then timed out: its late reply is still owed
     bool owned = false;     // its bytes are the next entry of bodies_, not in out_
+    bool completed() const noexcept { return stage >= Stage::owed; }
     std::uint32_t timeout_ms = 0;
     std::uint32_t group = 1;  // on a group's first request: how many leave together
   };

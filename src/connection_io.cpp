@@ -113,6 +113,7 @@ void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
     ++stats_.sent;
     ++stats_.in_flight;
   }
+  r.stage = Stage::written;
   inflight_.push_back(std::move(r));
 }
 
@@ -154,7 +155,7 @@ void Connection::flush(bool from_writable) {
         if (r.owned) {
           // Its bytes are in bodies_.front(): the head (which names the
           // command) now, the moved arguments a slice at a time.
-          if (r.done) {
+          if (r.completed()) {
             bodies_.pop_front();
             queued_.pop_front();
             continue;
@@ -173,7 +174,7 @@ void Connection::flush(bool from_writable) {
           continue;
         }
         const char* bytes = out_.data() + out_pos_;
-        if (!r.done) {
+        if (!r.completed()) {
           // A group (MULTI ... EXEC) is handed whole: a drop must never
           // leave half of it to go out on the next link.
           const std::size_t first = (r.group == 1 && r.len > kHandoffBytes) ? kHandoffBytes : r.len;
@@ -557,13 +558,13 @@ void Connection::on_reply(Reply* reply) {
   if (inflight_.empty()) return;  // cannot happen: one entry per hiredis callback
   Request r = std::move(inflight_.front());
   inflight_.pop_front();
-  if (r.timed_out) --timed_out_inflight_;
+  if (r.stage == Stage::owed) --timed_out_inflight_;
   if (!r.internal) {
-    if (!r.timed_out) --stats_.in_flight;
+    if (r.stage != Stage::owed) --stats_.in_flight;
     if (reply) ++stats_.replies;
   }
   bool demoted = false;
-  if (!r.done) {
+  if (!r.completed()) {
     if (reply == nullptr) {
       complete(r, drop_error());
     } else if (reply->is_error()) {
@@ -787,7 +788,7 @@ void Connection::post(detail::Function<void()> fn) {
 
 void Connection::complete(Request& r, Result<Reply> result) {
   auto cb = std::move(r.cb);
-  r.done = true;
+  if (r.stage != Stage::owed) r.stage = Stage::done;
   if (!r.internal && !result) ++stats_.errors;
   if (cb) cb(std::move(result));
   if (!r.internal) notify_idle_if_drained();
@@ -859,7 +860,7 @@ std::pair<std::deque<Connection::Request>*, std::size_t> Connection::find(std::u
 
 void Connection::expire(std::uint64_t seq) {
   auto [q, idx] = find(seq);
-  if (q == nullptr || (*q)[idx].done) return;
+  if (q == nullptr || (*q)[idx].completed()) return;
   const bool sent = q == &inflight_;
   // A group (MULTI ... EXEC) times out as a whole: never half of it sent.
   const std::size_t count = std::max<std::uint32_t>((*q)[idx].group, 1);
@@ -873,11 +874,11 @@ void Connection::expire(std::uint64_t seq) {
     auto [qq, i] = find(first + k);
     if (qq == nullptr) continue;
     Request& r = (*qq)[i];
-    if (r.done) continue;
+    if (r.completed()) continue;
     if (qq == &inflight_) {
       // Written: its reply is still owed (and dropped when it comes), but
       // the command is no longer in flight for anyone counting.
-      r.timed_out = true;
+      r.stage = Stage::owed;
       ++timed_out_inflight_;
       if (!r.internal) --stats_.in_flight;
     } else {
@@ -940,9 +941,9 @@ void Connection::fail_queued(const Error& err) {
   tail_owned_ = false;
   bodies_.clear();
   for (auto& r : q)
-    if (!r.done && !r.internal) --stats_.queued;
+    if (!r.completed() && !r.internal) --stats_.queued;
   for (auto& r : q)
-    if (!r.done) complete(r, err);
+    if (!r.completed()) complete(r, err);
   prune_deadlines();
 }
 
