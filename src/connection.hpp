@@ -192,18 +192,19 @@ class Connection {
   struct Request {
     std::uint64_t seq = 0;
     // Push mode: a subscription command is answered by `pushes` pushes of
-    // kind `push` (one per channel) instead of one reply. (Here they fill
-    // the padding before the 16-byte aligned callback: no bigger Request.)
+    // kind `push` (one per channel) instead of one reply. (Here they and the
+    // small fields fill the 16 bytes before the 16-byte aligned callback: no
+    // bigger Request, and a move copies them as two words.)
     std::uint32_t pushes = 0;
     std::uint8_t push = 0;
-    Callback<Reply> cb;
-    std::uint32_t len = 0;  // bytes in out_ while queued
     Stage stage = Stage::queued;
     bool internal = false;  // handshake or health check, not counted as user traffic
     bool owned = false;     // its bytes are the next entry of bodies_, not in out_
-    bool completed() const noexcept { return stage >= Stage::owed; }
+    Callback<Reply> cb;
+    std::uint32_t len = 0;  // bytes in out_ while queued
     std::uint32_t timeout_ms = 0;
     std::uint32_t group = 1;  // on a group's first request: how many leave together
+    bool completed() const noexcept { return stage >= Stage::owed; }
   };
 
   ~Connection();

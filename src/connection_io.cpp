@@ -56,39 +56,6 @@ constexpr int kSlicesPerTurn = 8;
 // arguments from kOwnedPieceBytes up are written from the caller's strings.
 constexpr std::size_t kOwnedMinBytes = 1024 * 1024;
 constexpr std::size_t kOwnedPieceBytes = 64 * 1024;
-
-// Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
-// of the commands whose confirmations they are.
-enum PushKind : std::uint8_t {
-  kNotPush = 0,
-  kSubscribe,
-  kPSubscribe,
-  kSSubscribe,
-  kUnsubscribe,
-  kPUnsubscribe,
-  kSUnsubscribe,
-  kMessage,
-  kPMessage,
-  kSMessage,
-};
-constexpr std::string_view kPushNames[] = {"",           "subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
-                                           "punsubscribe", "sunsubscribe", "message",      "pmessage",   "smessage"};
-
-bool is_confirmation(std::uint8_t k) { return k >= kSubscribe && k <= kSUnsubscribe; }
-
-std::uint8_t push_kind_of(const Reply& r) {
-  if (!r.is_array() || r.size() < 3 || !r[0].is_string()) return kNotPush;
-  const std::string_view name = r[0].str();
-  for (std::uint8_t k = kSubscribe; k <= kSMessage; ++k)
-    if (name == kPushNames[k]) return k;
-  return kNotPush;
-}
-
-std::uint8_t command_push_kind(std::string_view command) {
-  for (std::uint8_t k = kSubscribe; k <= kSUnsubscribe; ++k)
-    if (iequals(command, kPushNames[k])) return k;
-  return kNotPush;
-}
 }  // namespace
 
 // ----------------------------------------------------------------------- I/O
@@ -443,7 +410,7 @@ void Connection::dispatch_pushed(Reply&& reply) {
   std::uint64_t answered = 0;
   if (is_confirmation(kind) && !inflight_.empty()) {
     Request& front = inflight_.front();
-    if (front.push == kind && front.pushes > 0 && --front.pushes == 0) answered = front.seq;
+    if (count_confirmation(front.push, front.pushes, kind)) answered = front.seq;
   }
   if (on_push_) {
     auto fn = on_push_;

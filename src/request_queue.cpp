@@ -1,5 +1,7 @@
 #include "request_queue.hpp"
 
+#include "encode.hpp"
+
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -20,6 +22,25 @@ std::optional<Error> queue_bounds_error(const QueueBounds& bounds, std::size_t q
     return Error{ErrorKind::overflow,
                  "queue full: " + std::to_string(queued_bytes) + " bytes are waiting (max_queued_bytes)"};
   return std::nullopt;
+}
+
+namespace {
+constexpr std::string_view kPushNames[] = {"",           "subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
+                                           "punsubscribe", "sunsubscribe", "message",      "pmessage",   "smessage"};
+}  // namespace
+
+std::uint8_t push_kind_of(const Reply& r) noexcept {
+  if (!r.is_array() || r.size() < 3 || !r[0].is_string()) return kNotPush;
+  const std::string_view name = r[0].str();
+  for (std::uint8_t k = kSubscribe; k <= kSMessage; ++k)
+    if (name == kPushNames[k]) return k;
+  return kNotPush;
+}
+
+std::uint8_t command_push_kind(std::string_view command) noexcept {
+  for (std::uint8_t k = kSubscribe; k <= kSUnsubscribe; ++k)
+    if (iequals(command, kPushNames[k])) return k;
+  return kNotPush;
 }
 
 }  // namespace uvredis::detail

@@ -3,11 +3,14 @@
 // calls and unit-tested without a socket or a loop (tests/test_request_queue.cpp):
 // - Deadlines: when each pending command times out;
 // - queue_bounds_error: the overflow rules of submit (max_queued_commands,
-//   max_queued_bytes, "command too large").
+//   max_queued_bytes, "command too large");
+// - push kinds: how a pub/sub push is told from a reply (push mode), and the
+//   counting of a subscription command's confirmations.
 // Connection owns one of each and keeps the uv timer; times are plain
 // milliseconds on the loop's clock. Loop-thread only, like the connection.
 
 #include <uvredis/error.hpp>
+#include <uvredis/reply.hpp>
 
 #include <algorithm>
 #include <climits>
@@ -16,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -107,5 +111,40 @@ inline bool queue_fits(const QueueBounds& bounds, std::size_t queued_cmds, std::
 // fits (its length is kept in 32 bits).
 std::optional<Error> queue_bounds_error(const QueueBounds& bounds, std::size_t queued_cmds, std::size_t queued_bytes,
                                         std::size_t extra_bytes, std::size_t extra_cmds);
+
+// Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
+// of the commands whose confirmations they are.
+enum PushKind : std::uint8_t {
+  kNotPush = 0,
+  kSubscribe,
+  kPSubscribe,
+  kSSubscribe,
+  kUnsubscribe,
+  kPUnsubscribe,
+  kSUnsubscribe,
+  kMessage,
+  kPMessage,
+  kSMessage,
+};
+
+// A (un)subscribe confirmation (as opposed to a message, or no push at all).
+inline bool is_confirmation(std::uint8_t k) noexcept { return k >= kSubscribe && k <= kSUnsubscribe; }
+
+// The push kind of a reply: an array of at least three whose first element
+// names a kind exactly (the server sends them in lower case); kNotPush for
+// every other reply, which then answers the oldest command in flight.
+std::uint8_t push_kind_of(const Reply& r) noexcept;
+
+// The confirmation kind a command expects (its name in any case), kNotPush
+// for a command that is not a (un)subscribe.
+std::uint8_t command_push_kind(std::string_view command) noexcept;
+
+// A confirmation of kind `kind` arrived while the command in front awaits
+// `left` confirmations of kind `want`: counts it. True when it was the last
+// one owed (the command is answered). Other kinds, or a command that awaits
+// none (Redis 7 unsubscribes by itself when a slot moves), count nothing.
+inline bool count_confirmation(std::uint8_t want, std::uint32_t& left, std::uint8_t kind) noexcept {
+  return want == kind && left > 0 && --left == 0;
+}
 
 }  // namespace uvredis::detail

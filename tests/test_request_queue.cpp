@@ -11,6 +11,8 @@
 #include <vector>
 
 using uvredis::ErrorKind;
+using uvredis::Reply;
+using namespace uvredis::detail;  // the push kinds
 using uvredis::detail::Deadlines;
 using uvredis::detail::queue_bounds_error;
 using uvredis::detail::queue_fits;
@@ -19,6 +21,14 @@ using uvredis::detail::QueueBounds;
 namespace {
 
 // Every deadline due at `now`, in the order pop_due hands them out.
+Reply push(std::string kind, std::string a, std::string b) {
+  std::vector<Reply> v;
+  v.push_back(Reply::string(std::move(kind)));
+  v.push_back(Reply::string(std::move(a)));
+  v.push_back(Reply::string(std::move(b)));
+  return Reply::array(std::move(v));
+}
+
 std::vector<std::uint64_t> expire_all(Deadlines& d, std::uint64_t now) {
   std::vector<std::uint64_t> out;
   while (auto seq = d.pop_due(now)) out.push_back(*seq);
@@ -150,4 +160,59 @@ TEST(QueueBounds, FitsAndErrorAgree) {
         for (std::size_t ec = 1; ec <= 3; ++ec)
           EXPECT_EQ(queue_fits(b, qc, qb, eb, ec), !queue_bounds_error(b, qc, qb, eb, ec).has_value())
               << qc << " " << qb << " " << eb << " " << ec;
+}
+
+TEST(PushKinds, PushesAreToldFromReplies) {
+  EXPECT_EQ(push_kind_of(push("message", "ch", "hello")), kMessage);
+  EXPECT_EQ(push_kind_of(push("pmessage", "p*", "ch")), kPMessage);
+  EXPECT_EQ(push_kind_of(push("smessage", "ch", "hello")), kSMessage);
+  EXPECT_EQ(push_kind_of(push("ssubscribe", "ch", "1")), kSSubscribe);
+  EXPECT_EQ(push_kind_of(push("sunsubscribe", "ch", "0")), kSUnsubscribe);
+  // Replies to ordinary commands, even when they look a little like pushes.
+  EXPECT_EQ(push_kind_of(Reply::string("message")), kNotPush);
+  EXPECT_EQ(push_kind_of(Reply::status("OK")), kNotPush);
+  EXPECT_EQ(push_kind_of(push("MESSAGE", "ch", "x")), kNotPush);  // the server sends lower case
+  EXPECT_EQ(push_kind_of(push("get", "ch", "x")), kNotPush);
+  std::vector<Reply> two;
+  two.push_back(Reply::string("message"));
+  two.push_back(Reply::string("ch"));
+  EXPECT_EQ(push_kind_of(Reply::array(std::move(two))), kNotPush);  // LRANGE of two, say
+  std::vector<Reply> not_string;
+  not_string.push_back(Reply::integer(1));
+  not_string.push_back(Reply::string("message"));
+  not_string.push_back(Reply::string("x"));
+  EXPECT_EQ(push_kind_of(Reply::array(std::move(not_string))), kNotPush);
+}
+
+TEST(PushKinds, CommandsThatExpectConfirmations) {
+  EXPECT_EQ(command_push_kind("SSUBSCRIBE"), kSSubscribe);
+  EXPECT_EQ(command_push_kind("sunsubscribe"), kSUnsubscribe);
+  EXPECT_EQ(command_push_kind("PSubscribe"), kPSubscribe);
+  EXPECT_EQ(command_push_kind("GET"), kNotPush);
+  EXPECT_EQ(command_push_kind("MESSAGE"), kNotPush);  // a push, never a command
+  EXPECT_TRUE(is_confirmation(kSubscribe));
+  EXPECT_TRUE(is_confirmation(kSUnsubscribe));
+  EXPECT_FALSE(is_confirmation(kSMessage));
+  EXPECT_FALSE(is_confirmation(kNotPush));
+}
+
+TEST(PushKinds, ConfirmationsCountDownOnlyForTheirCommand) {
+  // SSUBSCRIBE a b c: answered by the third ssubscribe confirmation, whatever
+  // messages come in between.
+  const std::uint8_t want = command_push_kind("SSUBSCRIBE");
+  std::uint32_t left = 3;
+  const Reply stream[] = {push("ssubscribe", "a", "1"), push("smessage", "a", "m1"), push("sunsubscribe", "z", "0"),
+                          push("ssubscribe", "b", "2"), push("smessage", "b", "m2"), push("ssubscribe", "c", "3")};
+  std::vector<int> answered_at;
+  for (int i = 0; i < 6; ++i) {
+    const std::uint8_t kind = push_kind_of(stream[i]);
+    ASSERT_NE(kind, kNotPush);
+    if (is_confirmation(kind) && count_confirmation(want, left, kind)) answered_at.push_back(i);
+  }
+  EXPECT_EQ(answered_at, std::vector<int>{5});
+  EXPECT_EQ(left, 0u);
+  // Once answered, further confirmations (Redis 7 unsubscribing by itself)
+  // count towards nothing.
+  EXPECT_FALSE(count_confirmation(want, left, kSSubscribe));
+  EXPECT_EQ(left, 0u);
 }
