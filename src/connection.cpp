@@ -748,9 +748,7 @@ void Connection::arm_close_limit() {
   constexpr std::uint64_t kGraceMs = 1000;
   uv_update_time(loop_);
   const std::uint64_t now = uv_now(loop_);
-  std::uint64_t last = now;
-  if (!fifo_deadlines_.empty()) last = std::max(last, fifo_deadlines_.back().first);
-  for (const auto& d : heap_deadlines_) last = std::max(last, d.first);
+  const std::uint64_t last = deadlines_.last(now);
   uv_timer_stop(health_timer_.get());  // no more health checks while closing
   uv_timer_start(
       health_timer_.get(),
@@ -782,7 +780,7 @@ void Connection::destroy() {
 
 void Connection::maybe_finish_close() {
   if (!closing_ || handles_closing_) return;
-  const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.done; });
+  const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.completed(); });
   // A push-mode (subscriber) link has nothing worth waiting for: its
   // subscription commands fail with closed, as on a classic subscriber.
   if (!destroyed_ && !close_forced_ && !cfg_.push_mode) {

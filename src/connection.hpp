@@ -8,9 +8,13 @@
 // destroy(); it deletes itself once hiredis and every uv handle are done with
 // it, which may be several loop turns later.
 
-#include <uvredis/client.hpp>
+#include <uvredis/link_types.hpp>
+#include <uvredis/options.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/result.hpp>
 
 #include "reply_guard.hpp"
+#include "request_queue.hpp"
 #include "uv_handle.hpp"
 
 #include <chrono>
@@ -175,21 +179,32 @@ class Connection {
 
   enum class Link { idle, discovering, resolving, connecting, handshaking, ready, waiting, failed, closed };
 
+  // Where a request is between submit and completion. Its place tells the
+  // rest: `done` in queued_ timed out before it was written (skipped when
+  // its turn comes); popped from inflight_, it has completed.
+  enum class Stage : std::uint8_t {
+    queued,   // in queued_ or handshake_, waiting to be handed to hiredis
+    written,  // in inflight_, awaiting its reply
+    owed,     // in inflight_, completed by its timeout: the late reply is still owed (and dropped)
+    done,     // completed
+  };
+
   struct Request {
     std::uint64_t seq = 0;
     // Push mode: a subscription command is answered by `pushes` pushes of
-    // kind `push` (one per channel) instead of one reply. (Here they fill
-    // the padding before the 16-byte aligned callback: no bigger Request.)
+    // kind `push` (one per channel) instead of one reply. (Here they and the
+    // small fields fill the 16 bytes before the 16-byte aligned callback: no
+    // bigger Request, and a move copies them as two words.)
     std::uint32_t pushes = 0;
     std::uint8_t push = 0;
+    Stage stage = Stage::queued;
+    bool internal = false;  // handshake or health check, not counted as user traffic
+    bool owned = false;     // its bytes are the next entry of bodies_, not in out_
     Callback<Reply> cb;
     std::uint32_t len = 0;  // bytes in out_ while queued
-    bool done = false;      // completed early (timeout); its reply is dropped
-    bool internal = false;  // handshake or health check, not counted as user traffic
-    bool timed_out = false; // written, then timed out: its late reply is still owed
-    bool owned = false;     // its bytes are the next entry of bodies_, not in out_
     std::uint32_t timeout_ms = 0;
     std::uint32_t group = 1;  // on a group's first request: how many leave together
+    bool completed() const noexcept { return stage >= Stage::owed; }
   };
 
   ~Connection();
@@ -345,10 +360,7 @@ class Connection {
   std::uint64_t last_rx_ms_ = 0;
   ReplyGuard guard_{512u * 1024 * 1024};  // replaced in the constructor (max_reply_element)
 
-  // Deadlines: the default timeout is the same for all, so its deadlines
-  // arrive in order and a FIFO suffices; other timeouts go to a heap.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> fifo_deadlines_;  // (deadline ms, seq)
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_deadlines_;
+  Deadlines deadlines_;  // of pending requests (FIFO for the default timeout, heap for others)
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
 
   std::vector<detail::Function<void()>> immediate_;

@@ -56,39 +56,6 @@ constexpr int kSlicesPerTurn = 8;
 // arguments from kOwnedPieceBytes up are written from the caller's strings.
 constexpr std::size_t kOwnedMinBytes = 1024 * 1024;
 constexpr std::size_t kOwnedPieceBytes = 64 * 1024;
-
-// Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
-// of the commands whose confirmations they are.
-enum PushKind : std::uint8_t {
-  kNotPush = 0,
-  kSubscribe,
-  kPSubscribe,
-  kSSubscribe,
-  kUnsubscribe,
-  kPUnsubscribe,
-  kSUnsubscribe,
-  kMessage,
-  kPMessage,
-  kSMessage,
-};
-constexpr std::string_view kPushNames[] = {"",           "subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
-                                           "punsubscribe", "sunsubscribe", "message",      "pmessage",   "smessage"};
-
-bool is_confirmation(std::uint8_t k) { return k >= kSubscribe && k <= kSUnsubscribe; }
-
-std::uint8_t push_kind_of(const Reply& r) {
-  if (!r.is_array() || r.size() < 3 || !r[0].is_string()) return kNotPush;
-  const std::string_view name = r[0].str();
-  for (std::uint8_t k = kSubscribe; k <= kSMessage; ++k)
-    if (name == kPushNames[k]) return k;
-  return kNotPush;
-}
-
-std::uint8_t command_push_kind(std::string_view command) {
-  for (std::uint8_t k = kSubscribe; k <= kSUnsubscribe; ++k)
-    if (iequals(command, kPushNames[k])) return k;
-  return kNotPush;
-}
 }  // namespace
 
 // ----------------------------------------------------------------------- I/O
@@ -113,6 +80,7 @@ void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
     ++stats_.sent;
     ++stats_.in_flight;
   }
+  r.stage = Stage::written;
   inflight_.push_back(std::move(r));
 }
 
@@ -154,7 +122,7 @@ void Connection::flush(bool from_writable) {
         if (r.owned) {
           // Its bytes are in bodies_.front(): the head (which names the
           // command) now, the moved arguments a slice at a time.
-          if (r.done) {
+          if (r.completed()) {
             bodies_.pop_front();
             queued_.pop_front();
             continue;
@@ -173,7 +141,7 @@ void Connection::flush(bool from_writable) {
           continue;
         }
         const char* bytes = out_.data() + out_pos_;
-        if (!r.done) {
+        if (!r.completed()) {
           // A group (MULTI ... EXEC) is handed whole: a drop must never
           // leave half of it to go out on the next link.
           const std::size_t first = (r.group == 1 && r.len > kHandoffBytes) ? kHandoffBytes : r.len;
@@ -442,7 +410,7 @@ void Connection::dispatch_pushed(Reply&& reply) {
   std::uint64_t answered = 0;
   if (is_confirmation(kind) && !inflight_.empty()) {
     Request& front = inflight_.front();
-    if (front.push == kind && front.pushes > 0 && --front.pushes == 0) answered = front.seq;
+    if (count_confirmation(front.push, front.pushes, kind)) answered = front.seq;
   }
   if (on_push_) {
     auto fn = on_push_;
@@ -557,13 +525,13 @@ void Connection::on_reply(Reply* reply) {
   if (inflight_.empty()) return;  // cannot happen: one entry per hiredis callback
   Request r = std::move(inflight_.front());
   inflight_.pop_front();
-  if (r.timed_out) --timed_out_inflight_;
+  if (r.stage == Stage::owed) --timed_out_inflight_;
   if (!r.internal) {
-    if (!r.timed_out) --stats_.in_flight;
+    if (r.stage != Stage::owed) --stats_.in_flight;
     if (reply) ++stats_.replies;
   }
   bool demoted = false;
-  if (!r.done) {
+  if (!r.completed()) {
     if (reply == nullptr) {
       complete(r, drop_error());
     } else if (reply->is_error()) {
@@ -596,24 +564,10 @@ Error Connection::drop_error() const {
 // --------------------------------------------------------- commands, timeouts
 
 bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
-  if (stats_.queued + extra_cmds > cfg_.max_queued_commands) {
-    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(stats_.queued) +
-                                         " commands are waiting (max_queued_commands)"};
-    return true;
-  }
-  if (extra_bytes > cfg_.max_queued_bytes || extra_bytes > UINT32_MAX) {
-    err = Error{ErrorKind::overflow, "command too large: " + std::to_string(extra_bytes) + " bytes, more than " +
-                                         (extra_bytes > cfg_.max_queued_bytes
-                                              ? "max_queued_bytes (" + std::to_string(cfg_.max_queued_bytes) + ")"
-                                              : std::string("4 GiB"))};
-    return true;
-  }
-  if (queued_bytes_ + extra_bytes > cfg_.max_queued_bytes) {
-    err = Error{ErrorKind::overflow, "queue full: " + std::to_string(queued_bytes_) +
-                                         " bytes are waiting (max_queued_bytes)"};
-    return true;
-  }
-  return false;
+  const QueueBounds bounds{cfg_.max_queued_commands, cfg_.max_queued_bytes};
+  if (queue_fits(bounds, stats_.queued, queued_bytes_, extra_bytes, extra_cmds)) return false;
+  err = *queue_bounds_error(bounds, stats_.queued, queued_bytes_, extra_bytes, extra_cmds);
+  return true;
 }
 
 void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
@@ -796,7 +750,7 @@ void Connection::post(detail::Function<void()> fn) {
 
 void Connection::complete(Request& r, Result<Reply> result) {
   auto cb = std::move(r.cb);
-  r.done = true;
+  if (r.stage != Stage::owed) r.stage = Stage::done;
   if (!r.internal && !result) ++stats_.errors;
   if (cb) cb(std::move(result));
   if (!r.internal) notify_idle_if_drained();
@@ -808,20 +762,12 @@ void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeo
   // timeout. (libuv's coarse clock: a few nanoseconds.)
   uv_update_time(loop_);
   const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
-  if (timeout == cfg_.command_timeout) {
-    fifo_deadlines_.emplace_back(due, seq);
-  } else {
-    heap_deadlines_.emplace_back(due, seq);
-    std::push_heap(heap_deadlines_.begin(), heap_deadlines_.end(), std::greater<>());
-  }
+  deadlines_.add(seq, due, timeout == cfg_.command_timeout);
   if (timer_due_ == 0 || due < timer_due_) arm_timeout_timer();
 }
 
 void Connection::arm_timeout_timer() {
-  std::uint64_t next = 0;
-  if (!fifo_deadlines_.empty()) next = fifo_deadlines_.front().first;
-  if (!heap_deadlines_.empty() && (next == 0 || heap_deadlines_.front().first < next))
-    next = heap_deadlines_.front().first;
+  const std::uint64_t next = deadlines_.next();
   if (next == 0) {
     if (timer_due_ != 0) uv_timer_stop(cmd_timer_.get());
     timer_due_ = 0;
@@ -845,31 +791,21 @@ void Connection::on_timeout_timer() {
     if (destroyed_ || timer_due_ != 0) return;  // a callback closed us, or re-armed the timer
   }
   const std::uint64_t now = uv_now(loop_);
-  while (!fifo_deadlines_.empty() && fifo_deadlines_.front().first <= now) {
-    auto seq = fifo_deadlines_.front().second;
-    fifo_deadlines_.pop_front();
-    expire(seq);
-  }
-  while (!heap_deadlines_.empty() && heap_deadlines_.front().first <= now) {
-    std::pop_heap(heap_deadlines_.begin(), heap_deadlines_.end(), std::greater<>());
-    auto seq = heap_deadlines_.back().second;
-    heap_deadlines_.pop_back();
-    expire(seq);
-  }
+  while (auto seq = deadlines_.pop_due(now)) expire(*seq);
   arm_timeout_timer();
   if (closing_) schedule_deferred();  // close() may have waited for these
 }
 
 // Deadline entries of commands that already completed are dropped as replies
-// arrive, so the FIFO holds only what is still pending.
+// arrive (Deadlines::prune), so the FIFO holds only what is still pending.
 void Connection::prune_deadlines() {
   std::uint64_t oldest = next_seq_;
   if (!inflight_.empty())
     oldest = inflight_.front().seq;
   else if (!queued_.empty())
     oldest = queued_.front().seq;
-  while (!fifo_deadlines_.empty() && fifo_deadlines_.front().second < oldest) fifo_deadlines_.pop_front();
-  if (fifo_deadlines_.empty() && heap_deadlines_.empty() && timer_due_ != 0) {
+  deadlines_.prune(oldest);
+  if (deadlines_.empty() && timer_due_ != 0) {
     uv_timer_stop(cmd_timer_.get());
     timer_due_ = 0;
   }
@@ -886,7 +822,7 @@ std::pair<std::deque<Connection::Request>*, std::size_t> Connection::find(std::u
 
 void Connection::expire(std::uint64_t seq) {
   auto [q, idx] = find(seq);
-  if (q == nullptr || (*q)[idx].done) return;
+  if (q == nullptr || (*q)[idx].completed()) return;
   const bool sent = q == &inflight_;
   // A group (MULTI ... EXEC) times out as a whole: never half of it sent.
   const std::size_t count = std::max<std::uint32_t>((*q)[idx].group, 1);
@@ -900,11 +836,11 @@ void Connection::expire(std::uint64_t seq) {
     auto [qq, i] = find(first + k);
     if (qq == nullptr) continue;
     Request& r = (*qq)[i];
-    if (r.done) continue;
+    if (r.completed()) continue;
     if (qq == &inflight_) {
       // Written: its reply is still owed (and dropped when it comes), but
       // the command is no longer in flight for anyone counting.
-      r.timed_out = true;
+      r.stage = Stage::owed;
       ++timed_out_inflight_;
       if (!r.internal) --stats_.in_flight;
     } else {
@@ -967,9 +903,9 @@ void Connection::fail_queued(const Error& err) {
   tail_owned_ = false;
   bodies_.clear();
   for (auto& r : q)
-    if (!r.done && !r.internal) --stats_.queued;
+    if (!r.completed() && !r.internal) --stats_.queued;
   for (auto& r : q)
-    if (!r.done) complete(r, err);
+    if (!r.completed()) complete(r, err);
   prune_deadlines();
 }
 

@@ -23,6 +23,7 @@
 #include <uvredis/detail/function.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
+#include <uvredis/link_types.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
@@ -46,30 +47,6 @@ class ClientImpl;
 struct PostState;
 }  // namespace detail
 
-
-/// State of a client's main connection as reported to on_state_change.
-enum class ConnectionState {
-  connecting,    ///< First connect in progress.
-  connected,     ///< Handshake done; commands flow.
-  reconnecting,  ///< The link dropped (or a connect failed); retrying with backoff.
-  failed,        ///< Permanently unusable (configuration error, or reconnect disabled
-                 ///< and the link dropped): every command fails with that error.
-  closed,        ///< close() finished or the client was destroyed.
-};
-
-UVREDIS_API std::string_view to_string(ConnectionState s) noexcept;
-
-/// Counters a user can read at any time (loop thread).
-struct UVREDIS_API ClientStats {
-  std::uint64_t sent = 0;        ///< Commands written to the server.
-  std::uint64_t replies = 0;     ///< Replies received (errors included).
-  std::uint64_t errors = 0;      ///< Commands that completed with any error.
-  std::uint64_t timeouts = 0;    ///< Commands that timed out.
-  std::uint64_t reconnects = 0;  ///< Successful connects after the first.
-  std::uint64_t writes = 0;      ///< Socket writes (implicit pipelining: far fewer than `sent`).
-  std::size_t in_flight = 0;     ///< Sent, reply not yet in.
-  std::size_t queued = 0;        ///< Waiting for a connection or the socket.
-};
 
 /// A thread-safe handle for handing work to a client's loop (uv_async).
 /// Copyable; it stays safe to use after the client is gone (post then

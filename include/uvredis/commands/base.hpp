@@ -1,24 +1,19 @@
 #pragma once
 /// @file commands/base.hpp
-/// What every part of the command table shares: the callback type, the
-/// per-sink result type, and the one place where a built argv goes to the
-/// sink (or its usage error does). See commands.hpp for the sink contract.
+/// What every part of the command table shares: the callback type (defined
+/// in link_types.hpp), the per-sink result type, and the one place where a
+/// built argv goes to the sink (or its usage error does). See commands.hpp for the sink contract.
 /// Loop-thread only, like the sink.
 
 #include <uvredis/decode.hpp>
 #include <uvredis/detail/args.hpp>
 #include <uvredis/detail/function.hpp>
+#include <uvredis/link_types.hpp>
 #include <uvredis/result.hpp>
 
 #include <utility>
 
 namespace uvredis {
-
-/// A completion callback. It runs exactly once, on the loop thread, never
-/// inside the call that issued the command. It must not throw: an exception
-/// that escapes it ends the program with a message (see client.hpp).
-template <class T>
-using Callback = detail::Function<void(Result<T>)>;
 
 /// What a typed helper returns on a given sink: nothing for an Executor (the
 /// callback gets the result), a result handle for a Pipeline. Specialised
