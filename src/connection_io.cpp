@@ -570,6 +570,28 @@ bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Err
   return true;
 }
 
+// A user command whose bytes are ready (in out_, or owned: the newest entry
+// of bodies_): queued with its deadline, and the link told.
+inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owned,
+                                std::optional<std::chrono::milliseconds> timeout) {
+  Request r;
+  r.seq = next_seq_++;
+  r.cb = std::move(cb);
+  r.len = static_cast<std::uint32_t>(len);
+  r.owned = owned;
+  auto t = timeout.value_or(cfg_.command_timeout);
+  r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+  const std::uint64_t seq = r.seq;
+  queued_.push_back(std::move(r));
+  ++stats_.queued;
+  queued_bytes_ += len;
+  if (t.count() > 0) add_deadline(seq, t);
+  if (link_ == Link::ready)
+    schedule_flush();
+  else if (link_ == Link::idle)
+    start();
+}
+
 void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
                         std::optional<std::chrono::milliseconds> timeout) {
   if (closing_ || destroyed_) {
@@ -597,21 +619,7 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
     fail_later(std::move(cb), std::move(err));
     return;
   }
-  Request r;
-  r.seq = next_seq_++;
-  r.cb = std::move(cb);
-  r.len = static_cast<std::uint32_t>(len);
-  auto t = timeout.value_or(cfg_.command_timeout);
-  r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
-  const std::uint64_t seq = r.seq;
-  queued_.push_back(std::move(r));
-  ++stats_.queued;
-  queued_bytes_ += len;
-  if (t.count() > 0) add_deadline(seq, t);
-  if (link_ == Link::ready)
-    schedule_flush();
-  else if (link_ == Link::idle)
-    start();
+  enqueue(std::move(cb), len, false, timeout);
 }
 
 void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
@@ -655,23 +663,8 @@ void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> c
     fail_later(std::move(cb), std::move(err));
     return;
   }
-  Request r;
-  r.seq = next_seq_++;
-  r.cb = std::move(cb);
-  r.len = static_cast<std::uint32_t>(len);
-  r.owned = true;
-  auto t = timeout.value_or(cfg_.command_timeout);
-  r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
-  const std::uint64_t seq = r.seq;
   bodies_.push_back(std::move(pieces));
-  queued_.push_back(std::move(r));
-  ++stats_.queued;
-  queued_bytes_ += len;
-  if (t.count() > 0) add_deadline(seq, t);
-  if (link_ == Link::ready)
-    schedule_flush();
-  else if (link_ == Link::idle)
-    start();
+  enqueue(std::move(cb), len, true, timeout);
 }
 
 void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
