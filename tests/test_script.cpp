@@ -562,8 +562,13 @@ TEST(WatchRace, TwoClientsThousandReadModifyWritesEachEndExactWithRetries) {
     rb.client = &b;
     for (Racer* r : {&ra, &rb}) {
       r->next = [r] {
+        // Every aborted attempt of one racer needs a commit of the other
+        // inside its WATCH window, and the windows of one racer do not
+        // overlap: kEach + 1 attempts can never run out (with kEach, one
+        // round can lose to every one of the other's commits when the two
+        // run in lockstep on the shared loop, and then fails).
         uvredis::watch_transaction(
-            *r->client, {"balance"}, 1000,
+            *r->client, {"balance"}, kEach + 1,
             [r](uvredis::Lease& lease, Transaction& tx, uvredis::detail::Function<void(bool)> go) {
               ++r->rounds;
               lease.get("balance", [&tx, go = std::move(go)](Result<std::optional<std::string>> v) mutable {

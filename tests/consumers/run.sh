@@ -92,10 +92,11 @@ nm -D --defined-only -C "$lib" | sed 's/^[0-9a-f]* . //' >"$syms"
 soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 third=$(grep -cE 'fmt::|spdlog::|^redis[A-Z]|^(SSL|EVP|ERR)_' "$syms")
 # The only uvredis::detail entry points: the argv builder and option encoders
-# (commands/*.hpp), KvStore's byte-level base and the misuse reporters.
+# (commands/*.hpp) with the stream-id check, KvStore's byte-level base and the
+# misuse reporters.
 detail=$(grep -oE '^(typeinfo for |typeinfo name for |vtable for )?uvredis::detail::[A-Za-z_]+' "$syms" |
   sed 's/^.*uvredis::detail:://' | sort -u |
-  grep -vxE 'Args|KvCore|add_[a-z_]+|whole_seconds|unix_millis|callback_threw|value_of_error_result|error_of_ok_result')
+  grep -vxE 'Args|KvCore|add_[a-z_]+|whole_seconds|unix_millis|valid_stream_id|callback_threw|value_of_error_result|error_of_ok_result')
 total=$(wc -l <"$syms")
 if [ "$soname" = libuvredis.so.0 ] && [ "$third" -eq 0 ] && [ -z "$detail" ] && grep -q '^uvredis::Client::Client' "$syms" &&
   grep -qx 'typeinfo for uvredis::Client' "$syms"; then
