@@ -240,6 +240,7 @@ class Connection {
 
   // --- I/O
   void flush(bool from_writable);
+  bool refused(Callback<Reply>& cb);
   void enqueue(Callback<Reply>&& cb, std::size_t len, bool owned, std::optional<std::chrono::milliseconds> timeout);
   void hand(Request&& r, const char* bytes, std::size_t len);
   bool hand_tail_slice();

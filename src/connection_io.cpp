@@ -592,16 +592,22 @@ inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owne
     start();
 }
 
-void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
-                        std::optional<std::chrono::milliseconds> timeout) {
+// A new command on a closing or failed connection fails on a later turn.
+bool Connection::refused(Callback<Reply>& cb) {
   if (closing_ || destroyed_) {
     fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
-    return;
+    return true;
   }
   if (link_ == Link::failed) {
     fail_later(std::move(cb), last_error_);
-    return;
+    return true;
   }
+  return false;
+}
+
+void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
+                        std::optional<std::chrono::milliseconds> timeout) {
+  if (refused(cb)) return;
   std::size_t total = 0;
   for (std::string_view a : argv) total += a.size();
   if (total >= kOwnedMinBytes && argv.size() >= 2) {
@@ -624,14 +630,7 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
 
 void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
                               std::optional<std::chrono::milliseconds> timeout) {
-  if (closing_ || destroyed_) {
-    fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
-    return;
-  }
-  if (link_ == Link::failed) {
-    fail_later(std::move(cb), last_error_);
-    return;
-  }
+  if (refused(cb)) return;
   std::size_t total = 0;
   for (const auto& a : argv) total += a.size();
   if (total < kOwnedMinBytes || argv.size() < 2) {
