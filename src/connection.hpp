@@ -254,7 +254,7 @@ class Connection {
   bool read_socket();
   bool feed(const char* data, std::size_t len);
   void process_input();
-  void drain_pushed_replies();
+  void drain_replies();
   void dispatch_pushed(Reply&& reply);
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);

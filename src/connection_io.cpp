@@ -67,11 +67,12 @@ void Connection::schedule_flush() {
 }
 
 void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
-  // Push mode: straight into hiredis' output buffer, no hiredis callback
-  // (our own read path answers the request; see drain_pushed_replies).
-  // `len` may be a first slice of the command (hiredis reads only its name).
-  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, len)
-                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, len);
+  // Straight into hiredis' output buffer, no hiredis callback record: our
+  // own read path answers the request (drain_replies). Only the classic
+  // pub/sub link still goes through hiredis' async layer. `len` may be a
+  // first slice of the command.
+  const int rc = cfg_.pubsub ? redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, len)
+                             : redisAppendFormattedCommand(&ac_->c, bytes, len);
   if (rc != REDIS_OK) {
     complete(r, drop_error());
     return;
@@ -316,10 +317,10 @@ void Connection::read_input() {
 // Hands every complete reply in hiredis' reader to its command; then, when
 // the reply guard refused what followed them, takes hiredis' disconnect path.
 void Connection::process_input() {
-  if (cfg_.push_mode)
-    drain_pushed_replies();
-  else
+  if (cfg_.pubsub)
     redisProcessCallbacks(ac_);
+  else
+    drain_replies();
   if (refused_input_ && ac_) {
     refused_input_ = false;
     ac_->c.err = REDIS_ERR_PROTOCOL;
@@ -369,22 +370,34 @@ bool Connection::feed(const char* data, std::size_t len) {
   return true;
 }
 
-// Push mode: what redisProcessCallbacks does, without asserting on the first
-// `smessage` (hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
-// subscribed mode): every complete reply in hiredis' reader (fed by
-// read_socket or by the TLS bridge), dispatched by push_kind_of. hiredis'
-// callback lists are empty here, so its teardown has nothing to call;
-// hook_cleanup fails our requests instead.
-void Connection::drain_pushed_replies() {
+// What redisProcessCallbacks does, with no hiredis callback records: every
+// complete reply in hiredis' reader (fed by read_socket or by the TLS
+// bridge) answers the oldest request in flight, in order. In push mode
+// (sharded pub/sub) a push is first told from a reply by push_kind_of, which
+// does not assert on an `smessage` as hiredis 0.14 would. hiredis' callback
+// lists stay empty, so its teardown has nothing to call: hook_cleanup fails
+// our requests instead.
+void Connection::drain_replies() {
   redisContext* c = &ac_->c;
   for (;;) {
     void* obj = nullptr;
-    if (redisGetReply(c, &obj) != REDIS_OK) {  // malformed input: c.err is set now
+    if (redisReaderGetReply(c->reader, &obj) != REDIS_OK) {
+      // Malformed input, or a reply nobody asked for (accept_reply): take
+      // hiredis' disconnect path with the reader's error.
+      c->err = c->reader->err;
+      std::snprintf(c->errstr, sizeof c->errstr, "%s", c->reader->errstr);
       redisAsyncHandleRead(ac_);
       return;
     }
     if (obj == nullptr) return;
     std::unique_ptr<Reply> reply(static_cast<Reply*>(obj));  // built by ReplyBuilder
+    if (!cfg_.push_mode) {
+      on_reply(reply.get());  // accept_reply made sure a request awaits it
+      // A callback cannot free the context (every drop is deferred); replies
+      // already here still answer their commands, as hiredis would.
+      if (!ac_) return;
+      continue;
+    }
     dispatch_pushed(std::move(*reply));
     // Listeners cannot free the context (every drop is deferred), but a
     // destroyed connection or a decided drop wants nothing more.
@@ -483,9 +496,10 @@ void Connection::hook_cleanup(void* p) {
   // fails with the link), and the commands queued behind it start after it.
   if (c->tail_left_ > 0 || c->tail_owned_) c->end_tail();
   c->schedule_deferred();
-  // Push mode: hiredis holds no callback of ours to fail with a NULL reply;
-  // fail what is in flight the same way (drop_error() is last_error_ now).
-  if (c->cfg_.push_mode)
+  // hiredis holds no callback of ours to fail with a NULL reply (but on a
+  // classic pub/sub link): fail what is in flight the same way, in order
+  // (drop_error() is last_error_ now).
+  if (!c->cfg_.pubsub)
     while (!c->inflight_.empty()) c->on_reply(nullptr);
 }
 
