@@ -7,8 +7,6 @@
 extern "C" {
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-// Declared by hiredis 1.x; 0.14 exports it without a declaration.
-void redisProcessCallbacks(redisAsyncContext* ac);
 }
 
 #include <unistd.h>
@@ -68,11 +66,9 @@ void Connection::schedule_flush() {
 
 void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
   // Straight into hiredis' output buffer, no hiredis callback record: our
-  // own read path answers the request (drain_replies). Only the classic
-  // pub/sub link still goes through hiredis' async layer. `len` may be a
+  // own read path answers the request (drain_replies). `len` may be a
   // first slice of the command.
-  const int rc = cfg_.pubsub ? redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, len)
-                             : redisAppendFormattedCommand(&ac_->c, bytes, len);
+  const int rc = redisAppendFormattedCommand(&ac_->c, bytes, len);
   if (rc != REDIS_OK) {
     complete(r, drop_error());
     return;
@@ -317,10 +313,7 @@ void Connection::read_input() {
 // Hands every complete reply in hiredis' reader to its command; then, when
 // the reply guard refused what followed them, takes hiredis' disconnect path.
 void Connection::process_input() {
-  if (cfg_.pubsub)
-    redisProcessCallbacks(ac_);
-  else
-    drain_replies();
+  drain_replies();
   if (refused_input_ && ac_) {
     refused_input_ = false;
     ac_->c.err = REDIS_ERR_PROTOCOL;
@@ -496,43 +489,15 @@ void Connection::hook_cleanup(void* p) {
   // fails with the link), and the commands queued behind it start after it.
   if (c->tail_left_ > 0 || c->tail_owned_) c->end_tail();
   c->schedule_deferred();
-  // hiredis holds no callback of ours to fail with a NULL reply (but on a
-  // classic pub/sub link): fail what is in flight the same way, in order
-  // (drop_error() is last_error_ now).
-  if (!c->cfg_.pubsub)
-    while (!c->inflight_.empty()) c->on_reply(nullptr);
+  // hiredis holds no callback of ours to fail with a NULL reply: fail what
+  // is in flight in order (drop_error() is last_error_ now).
+  while (!c->inflight_.empty()) c->on_reply(nullptr);
 }
 
 bool Connection::accept_reply() noexcept {
   if (!inflight_.empty() || cfg_.push_mode) return true;  // push mode sorts replies out itself
   protocol_violation_ = true;
   return false;
-}
-
-void Connection::reply_cb(redisAsyncContext*, void* reply, void* priv) {
-  auto* self = static_cast<Connection*>(priv);
-  if (self->cfg_.pubsub && reply) {
-    Reply copy = from_hiredis(static_cast<redisReply*>(reply));
-    self->on_reply(&copy);
-    return;
-  }
-  self->on_reply(static_cast<Reply*>(reply));
-}
-
-void Connection::push_cb(redisAsyncContext*, void* reply, void* priv) {
-  auto* self = static_cast<Connection*>(priv);
-  if (reply == nullptr || !self->on_push_ || self->destroyed_) return;  // NULL: the link is going away
-  auto fn = self->on_push_;
-  fn(from_hiredis(static_cast<redisReply*>(reply)));
-}
-
-bool Connection::send_pubsub(std::span<const std::string_view> argv) {
-  if (!ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
-  // hiredis scans the channel names of a (P)SUBSCRIBE up to a NUL byte, so
-  // the command gets a buffer of its own.
-  std::string bytes;
-  encode_command(bytes, argv);
-  return redisAsyncFormattedCommand(ac_, &push_cb, this, bytes.c_str(), bytes.size()) == REDIS_OK;
 }
 
 void Connection::on_reply(Reply* reply) {
