@@ -2,6 +2,7 @@
 // worker that died, dead-lettering, stop(), and surviving CLIENT KILL and a
 // server restart.
 #include "support/await.hpp"
+#include "support/cluster_helpers.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -57,6 +59,15 @@ struct Tally {
   }
 };
 
+void stop_worker(TestLoop& loop, ConsumerGroup& w) {
+  int calls = 0;
+  w.stop([&] { ++calls; });
+  EXPECT_EQ(calls, 0) << "stop called back inside the call";
+  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }, 10s));
+  loop.run_for(5ms);
+  EXPECT_EQ(calls, 1);
+}
+
 class ConsumerGroupTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { server_ = new RedisServer(); }
@@ -67,14 +78,7 @@ class ConsumerGroupTest : public ::testing::Test {
   void SetUp() override { server_->cmd({"FLUSHALL"}); }
 
   // Stops a worker and checks its callback runs exactly once.
-  void stop(ConsumerGroup& w) {
-    int calls = 0;
-    w.stop([&] { ++calls; });
-    EXPECT_EQ(calls, 0) << "stop called back inside the call";
-    EXPECT_TRUE(loop_.run_until([&] { return calls > 0; }, 10s));
-    loop_.run_for(5ms);
-    EXPECT_EQ(calls, 1);
-  }
+  void stop(ConsumerGroup& w) { stop_worker(loop_, w); }
 
   static RedisServer* server_;
   TestLoop loop_;
@@ -297,10 +301,11 @@ TEST_F(ConsumerGroupTest, BadOptionsAreReportedOnALaterTurn) {
   EXPECT_EQ(loop_.close(), 0);
 }
 
-// Two workers over `total` entries; `disrupt` runs once when a quarter is
-// handled. Afterwards every entry was handled, nothing is pending and the
+// Two workers over `total` entries; `disrupt` runs when a quarter, a half and
+// three quarters are handled (only the first time unless `disrupt_again`). Afterwards every entry was handled, nothing is pending and the
 // dead-letter stream is empty: nothing dropped, nothing acknowledged twice.
-void run_through_disruption(TestLoop& loop, RedisServer& server, int total, const std::function<void()>& disrupt) {
+void run_through_disruption(TestLoop& loop, RedisServer& server, int total, const std::function<void()>& disrupt,
+                            bool disrupt_again = true) {
   fill(server, "jobs", total);
   auto co = options_for(server);
   co.reconnect_max_delay = 200ms;
@@ -320,8 +325,12 @@ void run_through_disruption(TestLoop& loop, RedisServer& server, int total, cons
     }));
     workers.back()->on_error([&](const Error&) { ++errors; });
   }
-  ASSERT_TRUE(loop.run_until([&] { return tally.handled >= static_cast<std::size_t>(total / 4); }, 30s));
-  disrupt();
+  // Three disruptions (a server restart: one), at a quarter, half and three quarters.
+  for (int k = 1; k <= 3; ++k) {
+    ASSERT_TRUE(loop.run_until([&] { return tally.handled >= static_cast<std::size_t>(total * k / 4); }, 30s));
+    disrupt();
+    if (!disrupt_again) break;
+  }
   std::uint64_t next_check = 0;
   const bool done = loop.run_until(
       [&] {
@@ -331,11 +340,7 @@ void run_through_disruption(TestLoop& loop, RedisServer& server, int total, cons
       },
       60s);
   EXPECT_TRUE(done) << tally.seen.size() << " of " << total << " seen";
-  for (auto& w : workers) {
-    int calls = 0;
-    w->stop([&] { ++calls; });
-    EXPECT_TRUE(loop.run_until([&] { return calls == 1; }, 10s));
-  }
+  for (auto& w : workers) stop_worker(loop, *w);
   EXPECT_EQ(tally.seen.size(), static_cast<std::size_t>(total));
   EXPECT_GT(errors, 0u) << "the disruption went unnoticed";
   std::uint64_t acked = 0;
@@ -344,17 +349,20 @@ void run_through_disruption(TestLoop& loop, RedisServer& server, int total, cons
   EXPECT_EQ(server.cmd({"XLEN", "{jobs}:dead"}), "0");
   // Re-handled entries (those whose XACK reply or read was lost) are few.
   EXPECT_LT(tally.handled, static_cast<std::size_t>(total) + 500u);
+  std::printf("  handled %zu of %d entries (%zu errors reported, %llu acked, %llu claimed)\n", tally.handled, total,
+              errors, static_cast<unsigned long long>(acked),
+              static_cast<unsigned long long>(workers[0]->stats().claimed + workers[1]->stats().claimed));
   workers.clear();
   close_and_wait(loop, client);
 }
 
 TEST_F(ConsumerGroupTest, SurvivesClientKillMidRun) {
   int kills = 0;
-  run_through_disruption(loop_, *server_, 4000, [&] {
+  run_through_disruption(loop_, *server_, 6000, [&] {
     server_->cmd({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
     ++kills;
   });
-  EXPECT_EQ(kills, 1);
+  EXPECT_EQ(kills, 3);
   EXPECT_EQ(loop_.close(), 0);
 }
 
@@ -362,7 +370,66 @@ TEST(ConsumerGroupRestart, SurvivesServerRestartMidRun) {
   // Persistence on: the group's state has to be there after the restart.
   RedisServer server({{"--appendonly", "yes", "--appendfsync", "always"}});
   TestLoop loop;
-  run_through_disruption(loop, server, 4000, [&] { server.restart(); });
+  run_through_disruption(loop, server, 4000, [&] { server.restart(); }, false);
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// One stream on each master, two workers per stream on one ClusterClient;
+// each stream has one entry that always fails: every key of a worker (the
+// stream, its dead-letter stream) is served by the stream's master.
+class ConsumerGroupCluster : public ClusterSuite {};
+
+TEST_F(ConsumerGroupCluster, WorkersOnStreamsOfEveryMaster) {
+  constexpr int kEach = 500;
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
+    auto masters = cluster_->masters();
+    ASSERT_EQ(masters.size(), 3u);
+    std::vector<std::string> streams;
+    for (RedisServer* m : masters) {
+      streams.push_back(key_on(*cluster_, *m, "jobs:"));
+      m->cmd({"XADD", streams.back(), "1-1", "poison", "yes"});
+      fill(*m, streams.back(), kEach);
+    }
+    Tally tally;
+    std::vector<std::unique_ptr<ConsumerGroup>> workers;
+    for (const std::string& s : streams) {
+      for (int i = 0; i < 2; ++i) {
+        auto o = options("w" + std::to_string(i));
+        o.stream = s;
+        o.batch = 25;
+        o.claim_idle = 200ms;
+        o.claim_interval = 50ms;
+        o.max_deliveries = 2;
+        workers.push_back(std::make_unique<ConsumerGroup>(cc, o, [&](StreamEntry e, EntryDone done) {
+          tally.add(e);
+          done(e.fields[0].first != "poison");
+        }));
+        workers.back()->on_error([](const Error& e) { ADD_FAILURE() << e.to_string(); });
+      }
+    }
+    auto totals = [&] {
+      ConsumerGroupStats t;
+      for (auto& w : workers) {
+        t.acked += w->stats().acked;
+        t.dead_lettered += w->stats().dead_lettered;
+      }
+      return t;
+    };
+    ASSERT_TRUE(loop.run_until([&] { return totals().acked == 3 * kEach && totals().dead_lettered == 3; }, 30s))
+        << totals().acked << " acked, " << totals().dead_lettered << " dead-lettered";
+    for (auto& w : workers) stop_worker(loop, *w);
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+      EXPECT_EQ(masters[i]->cmd({"XLEN", "{" + streams[i] + "}:dead"}), "1");
+      EXPECT_EQ(pending_count(*masters[i], streams[i], "g"), 0);
+    }
+    // Each good entry once; the poison ones twice each (max_deliveries).
+    EXPECT_EQ(tally.handled, static_cast<std::size_t>(3 * kEach + 3 * 2));
+    EXPECT_EQ(cc.stats().moved, 0u);
+    workers.clear();
+    close_cluster(loop, cc);
+  }
   EXPECT_EQ(loop.close(), 0);
 }
 
