@@ -205,6 +205,7 @@ struct GroupWorker : std::enable_shared_from_this<GroupWorker> {
   // delivered to this consumer unseen, so reading resumes with its own
   // pending entries.
   void failed(const Error& e) {
+    if (stopping) return;  // no longer reading: a read that was in flight does not matter
     report(e);
     if (e.kind == ErrorKind::closed || e.kind == ErrorKind::usage) {
       phase = Phase::halted;  // the executor is gone or the call can never work
@@ -283,7 +284,7 @@ struct GroupWorker : std::enable_shared_from_this<GroupWorker> {
       incoming -= asked;
       claiming = false;
       // NOGROUP is the reader's business; anything else is worth telling.
-      if (r.error().code() != "NOGROUP") report(r.error());
+      if (r.error().code() != "NOGROUP" && !stopping) report(r.error());
       return;
     }
     claim_cursor = r->next_id.empty() ? "0-0" : r->next_id;
