@@ -235,6 +235,41 @@ TEST_F(ConsumerGroupTest, StopWaitsForHandlersThenAcknowledges) {
   EXPECT_EQ(loop_.close(), 0);
 }
 
+TEST_F(ConsumerGroupTest, HandlersNeverHoldMoreThanMaxInFlight) {
+  fill(*server_, "jobs", 300);
+  Client client(loop_.get(), options_for(*server_));
+  std::vector<EntryDone> held;
+  std::size_t most = 0;
+  Tally tally;
+  auto o = options("w");
+  o.batch = 5;
+  o.max_in_flight = 7;
+  o.claim_idle = 100ms;  // claims run too, and must respect the bound as well
+  o.claim_interval = 20ms;
+  ConsumerGroup w(client, o, [&](StreamEntry e, EntryDone done) {
+    tally.add(e);
+    held.push_back(std::move(done));
+    most = std::max(most, held.size());
+  });
+  // Each time the handlers are full, give back every other one as failed
+  // (claimed again after claim_idle) and the rest as handled.
+  std::size_t round = 0;
+  ASSERT_TRUE(loop_.run_until([&] {
+    if (held.size() == 7 || (!held.empty() && ++round % 50 == 0)) {
+      for (std::size_t i = 0; i < held.size(); ++i) held[i](tally.handled % 3 != 0 || i % 2 == 0);
+      held.clear();
+    }
+    return w.stats().acked == 300;
+  }, 30s)) << w.stats().acked << " acked";
+  EXPECT_LE(most, 7u);
+  EXPECT_EQ(most, 7u);
+  EXPECT_EQ(tally.seen.size(), 300u);
+  EXPECT_GT(w.stats().claimed, 0u);
+  stop(w);
+  close_and_wait(loop_, client);
+  EXPECT_EQ(loop_.close(), 0);
+}
+
 TEST_F(ConsumerGroupTest, RestartRereadsOwnPendingEntriesFirst) {
   fill(*server_, "jobs", 10);
   Client client(loop_.get(), options_for(*server_));

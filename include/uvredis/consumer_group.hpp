@@ -14,10 +14,13 @@
 /// entry is handled exactly once, provided handlers finish well within
 /// `claim_idle` (a slower one is taken over by another consumer meanwhile).
 ///
-/// Works on any Executor: a Client (reads use its blocking connections, so
-/// nothing else on the client waits behind them), a ClusterClient (every key
-/// of a worker lives on the stream's slot: the dead-letter stream must share
-/// it, which the default name does), or a Lease.
+/// Works on any Executor: a Client (each worker's reads use one of its
+/// blocking connections while they wait, so nothing else on the client waits
+/// behind them; with more than ClientOptions::max_blocking_connections
+/// workers on one client, reads queue for a connection) or a ClusterClient
+/// (every key of a worker lives on the stream's slot: the dead-letter stream
+/// must share it, which the default name does). On a Lease everything shares
+/// its one connection, so acknowledgements wait behind a blocked read.
 ///
 /// Threading: loop-thread only. Lifetime: the Executor must outlive the
 /// worker. Destroying the worker at any time is safe: nothing is called back
