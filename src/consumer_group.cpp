@@ -208,7 +208,10 @@ struct GroupWorker : std::enable_shared_from_this<GroupWorker> {
     if (stopping) return;  // no longer reading: a read that was in flight does not matter
     report(e);
     if (e.kind == ErrorKind::closed || e.kind == ErrorKind::usage) {
-      phase = Phase::halted;  // the executor is gone or the call can never work
+      // The executor is closed, or the call can never work: nothing to retry,
+      // and no timer of ours should keep the loop alive.
+      phase = Phase::halted;
+      claim_timer.close();
       return;
     }
     phase = e.code() == "NOGROUP" && o.create_group ? Phase::create : Phase::history;

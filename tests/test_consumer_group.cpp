@@ -318,6 +318,27 @@ TEST_F(ConsumerGroupTest, DestroyedInsideItsHandlerCallsNothingMore) {
   EXPECT_EQ(loop_.close(), 0);
 }
 
+TEST_F(ConsumerGroupTest, ClosingTheClientHaltsTheWorker) {
+  fill(*server_, "jobs", 3);
+  Client client(loop_.get(), options_for(*server_));
+  int handled = 0;
+  ConsumerGroup w(client, options("w"), [&](StreamEntry, EntryDone done) {
+    ++handled;
+    done(true);
+  });
+  std::vector<Error> errors;
+  w.on_error([&](const Error& e) { errors.push_back(e); });
+  ASSERT_TRUE(loop_.run_until([&] { return w.stats().acked == 3; }, 10s));
+  close_and_wait(loop_, client);  // the blocked read fails with `closed`
+  ASSERT_TRUE(loop_.run_until([&] { return !errors.empty(); }, 5s));
+  EXPECT_EQ(errors.back().kind, ErrorKind::closed);
+  loop_.run_for(100ms);
+  EXPECT_EQ(errors.size(), 1u) << "a closed executor is not retried";
+  stop(w);  // still calls back
+  EXPECT_EQ(handled, 3);
+  EXPECT_EQ(loop_.close(), 0);
+}
+
 TEST_F(ConsumerGroupTest, BadOptionsAreReportedOnALaterTurn) {
   Client client(loop_.get(), options_for(*server_));
   auto o = options("w");
