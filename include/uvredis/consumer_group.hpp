@@ -124,6 +124,8 @@ class UVREDIS_API EntryDone {
   std::string id_;
 };
 
+/// The worker (see the top of this file). Not copyable (it owns its timers
+/// and its place in the group). Loop-thread only.
 class UVREDIS_API ConsumerGroup {
  public:
   /// Gets each entry (moved in) and its EntryDone. Runs on the loop, never
