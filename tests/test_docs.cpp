@@ -164,3 +164,7 @@ TEST(Examples, LockIsObtainedAndReleased) {
 TEST(Examples, CacheLoadsOnceForConcurrentMisses) {
   expect_example("cache", {"profile of user:7 (loads 1, hits 0)", "profile of user:7 (loads 1, hits 1)"});
 }
+
+TEST(Examples, ConsumerGroupHandlesEveryJob) {
+  expect_example("consumer_group", {"handling job 1 (entry ", "handling job 5 (entry ", "5 jobs handled and acknowledged"});
+}
