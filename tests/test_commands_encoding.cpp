@@ -4,6 +4,8 @@
 #include <uvredis/executor.hpp>
 #include <uvredis/pipeline.hpp>
 
+#include "../src/cluster_keys.hpp"
+#include "../src/cluster_reads.hpp"
 #include "../src/command_info.hpp"
 
 #include <gtest/gtest.h>
@@ -608,4 +610,65 @@ TEST(CommandsEncoding, FunctionCommandsBuildTheServersArgv) {
   EXPECT_EQ(argv_of([](Recorder& r) { r.function_flush(FlushMode::sync); }), (V{"FUNCTION", "FLUSH", "SYNC"}));
   EXPECT_EQ(usage_error_of([](Recorder& r) { r.fcall("", {"k"}); }), "FCALL: the function name is empty");
   EXPECT_EQ(usage_error_of([](Recorder& r) { r.function_load(""); }), "FUNCTION: the library code is empty");
+}
+
+// A ClusterClient routes a typed command by the argv it builds: the key
+// table (src/cluster_keys.cpp) must find exactly the helper's keys, the
+// read-only table (src/cluster_reads.cpp) must let only reads go to a
+// replica, and FUNCTION LOAD/DELETE/FLUSH must reach every master.
+TEST(CommandsEncoding, GeoBitAndFunctionHelpersMeetTheClusterTables) {
+  struct Case {
+    V argv;
+    V keys;
+    bool read_only;
+  };
+  auto keys_of = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    V out;
+    detail::command_keys(views).for_each([&](std::size_t i) { out.push_back(argv[i]); });
+    return out;
+  };
+  auto readable = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    return detail::replica_readable(views);
+  };
+  const auto q = GeoQuery::around_member("m").within_radius(1, GeoUnit::km);
+  const std::vector<Case> cases{
+      {argv_of([](Recorder& r) { r.geoadd("g", {{1, 2, "m"}}, {.condition = WriteCondition::nx}); }), {"g"}, false},
+      {argv_of([&](Recorder& r) { r.geosearch("g", q); }), {"g"}, true},
+      {argv_of([&](Recorder& r) { r.geosearchstore("d", "g", q, true); }), {"d", "g"}, false},
+      {argv_of([](Recorder& r) { r.geodist("g", "a", "b", GeoUnit::km); }), {"g"}, true},
+      {argv_of([](Recorder& r) { r.geopos("g", {"a", "b"}); }), {"g"}, true},
+      {argv_of([](Recorder& r) { r.geohash("g", "a"); }), {"g"}, true},
+      {argv_of([](Recorder& r) { r.pfadd("h", {"a", "b"}); }), {"h"}, false},
+      {argv_of([](Recorder& r) { r.pfcount("h"); }), {"h"}, true},
+      {argv_of([](Recorder& r) { r.pfcount({"{t}a", "{t}b"}); }), {"{t}a", "{t}b"}, false},  // one key only: see cluster_reads
+      {argv_of([](Recorder& r) { r.pfmerge("{t}d", {"{t}a", "{t}b"}); }), {"{t}d", "{t}a", "{t}b"}, false},
+      {argv_of([](Recorder& r) { r.set_bit("b", 1, 1); }), {"b"}, false},
+      {argv_of([](Recorder& r) { r.get_bit("b", 1); }), {"b"}, true},
+      {argv_of([](Recorder& r) { r.bitcount("b", {0, 1, BitUnit::bit}); }), {"b"}, true},
+      {argv_of([](Recorder& r) { r.bitpos("b", 1, BitRange{}); }), {"b"}, true},
+      {argv_of([](Recorder& r) { r.bitop(BitOperation::and_, "{t}d", {"{t}a", "{t}b"}); }), {"{t}d", "{t}a", "{t}b"}, false},
+      {argv_of([](Recorder& r) { r.bitop(BitOperation::not_, "{t}d", "{t}a"); }), {"{t}d", "{t}a"}, false},
+      {argv_of([](Recorder& r) { r.bitfield("f", {BitFieldOp::get("u8", 0)}); }), {"f"}, false},
+      {argv_of([](Recorder& r) { r.bitfield_ro("f", {BitFieldOp::get("u8", 0)}); }), {"f"}, true},
+      {argv_of([](Recorder& r) { r.fcall("fn", {"{t}a", "{t}b"}, {"x", "y"}); }), {"{t}a", "{t}b"}, false},
+      {argv_of([](Recorder& r) { r.fcall_ro("fn", "k", {"x"}); }), {"k"}, true},
+      {argv_of([](Recorder& r) { r.fcall("fn", StringList{}, {"x"}); }), {}, false},
+      {argv_of([](Recorder& r) { r.function_list(); }), {}, false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(keys_of(c.argv), c.keys) << c.argv[0];
+    EXPECT_EQ(readable(c.argv), c.read_only) << c.argv[0];
+    std::vector<std::string_view> views(c.argv.begin(), c.argv.end());
+    EXPECT_EQ(detail::fan_out_kind(views), detail::FanOut::none) << c.argv[0];
+    EXPECT_EQ(detail::classify_command(views).route, detail::CommandRoute::normal) << c.argv[0];
+  }
+  for (const V& argv : {argv_of([](Recorder& r) { r.function_load("code", true); }),
+                        argv_of([](Recorder& r) { r.function_delete("lib"); }),
+                        argv_of([](Recorder& r) { r.function_flush(FlushMode::async); })}) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    EXPECT_EQ(detail::fan_out_kind(views), detail::FanOut::same) << argv[1];
+    EXPECT_EQ(keys_of(argv), V{}) << argv[1];
+  }
 }
