@@ -54,7 +54,8 @@ void add_bitfield_field(Args& a, const BitFieldOp& op) {
   const long long v = op.offset.value;
   if (op.offset.scaled) {
     if (v < 0 || v >= kBitOffsets / width)
-      return a.fail("the field number #" + std::to_string(v) + " of " + op.type + " is outside the 2^32 bits of a string");
+      return a.fail("the field number #" + std::to_string(v) + " of " + op.type +
+                    " is outside the 2^32 bits of a string");
     a.add_copy("#" + std::to_string(v));
     return;
   }
