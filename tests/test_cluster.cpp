@@ -456,6 +456,64 @@ TEST_F(Cluster, StreamCommandsRouteToTheOwnerOfTheStreamOnAllThreeMasters) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST_F(Cluster, FunctionLoadReachesEveryMasterAndFcallRoutesByItsKeys) {
+  using uvredis::test::await;
+  using uvredis::Reply;
+  const std::string lib =
+      "#!lua name=uvcluster\n"
+      "redis.register_function('put', function(keys, args) redis.call('SET', keys[1], args[1]) return args[1] end)\n"
+      "redis.register_function{function_name='peek', flags={'no-writes'},\n"
+      "  callback=function(keys, args) return redis.call('GET', keys[1]) end}\n";
+  auto masters = cluster_->masters();
+  ASSERT_EQ(masters.size(), 3u);
+  for (RedisServer* m : masters) m->cmd({"FUNCTION", "FLUSH"});
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
+    // FUNCTION LOAD goes to every master (a master that lacked the library
+    // would fail the FCALLs routed to it below).
+    auto name = await<std::string>(loop, [&](auto cb) { cc.function_load(lib, cb); });
+    ASSERT_TRUE(name.ok()) << name.error().to_string();
+    EXPECT_EQ(name.value(), "uvcluster");
+    for (RedisServer* m : masters) EXPECT_NE(m->cmd({"FUNCTION", "LIST"}).find("uvcluster"), std::string::npos);
+    auto again = await<std::string>(loop, [&](auto cb) { cc.function_load(lib, cb); });
+    EXPECT_FALSE(again.ok());  // every master has it: without REPLACE each refuses
+    ASSERT_TRUE(await<std::string>(loop, [&](auto cb) { cc.function_load(lib, true, cb); }).ok());
+    for (RedisServer* m : masters) {
+      const std::string k = key_on(*cluster_, *m, "fn:");
+      auto put = await<Reply>(loop, [&](auto cb) { cc.fcall("put", k, {"v-" + k}, cb); });
+      ASSERT_TRUE(put.ok()) << put.error().to_string();
+      EXPECT_EQ(put.value().str(), "v-" + k);
+      EXPECT_EQ(m->cmd({"GET", k}), "v-" + k);
+      auto peek = await<Reply>(loop, [&](auto cb) { cc.fcall_ro("peek", k, cb); });
+      ASSERT_TRUE(peek.ok()) << peek.error().to_string();
+      EXPECT_EQ(peek.value().str(), "v-" + k);
+      // The other new families route by their key as well.
+      const std::string g = key_on(*cluster_, *m, "geo:"), h = key_on(*cluster_, *m, "hll:"),
+                        b = key_on(*cluster_, *m, "bits:");
+      EXPECT_EQ(await<long long>(loop, [&](auto cb) { cc.geoadd(g, {{13.36, 38.11, "Palermo"}}, cb); }).value(), 1);
+      EXPECT_TRUE(await<bool>(loop, [&](auto cb) { cc.pfadd(h, {"a", "b"}, cb); }).value());
+      EXPECT_FALSE(await<bool>(loop, [&](auto cb) { cc.set_bit(b, 9, 1, cb); }).value());
+      EXPECT_EQ(m->cmd({"TYPE", g}), "zset");
+      EXPECT_EQ(m->cmd_int({"PFCOUNT", h}), 2);
+      EXPECT_EQ(m->cmd_int({"GETBIT", b, "9"}), 1);
+      for (const std::string& key : {k, g, h, b}) EXPECT_EQ(m->cmd_int({"DEL", key}), 1) << key;
+    }
+    // Keys of two masters' slots in one FCALL: refused before sending.
+    auto cross = await<Reply>(loop, [&](auto cb) {
+      cc.fcall("put", {key_on(*cluster_, *masters[0], "x:"), key_on(*cluster_, *masters[1], "x:")}, {"v"}, cb);
+    });
+    ASSERT_FALSE(cross.ok());
+    EXPECT_EQ(cross.error().kind, ErrorKind::usage);
+    // FUNCTION DELETE goes to every master too.
+    ASSERT_TRUE(await<void>(loop, [&](auto cb) { cc.function_delete("uvcluster", cb); }).ok());
+    for (RedisServer* m : masters) EXPECT_EQ(m->cmd({"FUNCTION", "LIST"}), "");
+    EXPECT_EQ(cc.stats().moved, 0u);
+    close_cluster(loop, cc);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST_F(Cluster, ScanAllWalksEveryMasterAndCanStopEarly) {
   using uvredis::test::await;
   TestLoop loop;

@@ -229,3 +229,62 @@ TEST(CommandsDecode, XinfoReplies) {
   EXPECT_FALSE((*consumers)[0].inactive);  // never read successfully
   EXPECT_EQ((*consumers)[1].inactive, std::chrono::milliseconds(7));
 }
+
+TEST(CommandsDecode, GeoMatchesTellTheirPartsByType) {
+  const Reply nil;
+  // Plain members, binary-safe.
+  auto plain = decode::geo_matches(ok(arr({s("a"), s(std::string("b\0c", 3))})));
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->size(), 2u);
+  EXPECT_EQ((*plain)[1].member, std::string("b\0c", 3));
+  EXPECT_FALSE((*plain)[1].dist || (*plain)[1].hash || (*plain)[1].coord);
+  // [member, dist, hash, [lon, lat]] and each part alone.
+  auto full = decode::geo_matches(ok(arr({arr({s("m"), s("1.5"), i(42), arr({s("13.5"), s("38.25")})}),
+                                          arr({s("n"), i(7)}), arr({s("o"), arr({s("1"), s("2")})})})));
+  ASSERT_TRUE(full) << full.error().to_string();
+  EXPECT_EQ((*full)[0], (GeoMatch{"m", 1.5, 42, GeoPoint{13.5, 38.25}}));
+  EXPECT_EQ((*full)[1], (GeoMatch{"n", std::nullopt, 7, std::nullopt}));
+  EXPECT_EQ((*full)[2], (GeoMatch{"o", std::nullopt, std::nullopt, GeoPoint{1, 2}}));
+  EXPECT_TRUE(decode::geo_matches(ok(nil))->empty());
+  // Shapes no server sends.
+  EXPECT_FALSE(decode::geo_matches(ok(s("x"))));
+  EXPECT_FALSE(decode::geo_matches(ok(arr({arr({})}))));
+  EXPECT_FALSE(decode::geo_matches(ok(arr({arr({s("m"), i(1), i(2)})}))));
+  EXPECT_FALSE(decode::geo_matches(ok(arr({arr({s("m"), s("x")})}))));
+  EXPECT_FALSE(decode::geo_matches(ok(arr({arr({s("m"), arr({s("1")})})}))));
+  EXPECT_FALSE(decode::geo_matches(ok(arr({i(3)}))));
+}
+
+TEST(CommandsDecode, GeoPositionsAndOptionalIntegers) {
+  const Reply nil;
+  auto pos = decode::geo_positions(ok(arr({arr({s("1.25"), s("-2.5")}), nil})));
+  ASSERT_TRUE(pos);
+  EXPECT_EQ(*pos, (std::vector<std::optional<GeoPoint>>{GeoPoint{1.25, -2.5}, std::nullopt}));
+  EXPECT_FALSE(decode::geo_positions(ok(arr({arr({s("1"), s("2"), s("3")})}))));
+  EXPECT_FALSE(decode::geo_positions(ok(arr({s("1")}))));
+  auto ints = decode::optional_integer_list(ok(arr({i(-3), nil, i(255)})));
+  ASSERT_TRUE(ints);
+  EXPECT_EQ(*ints, (std::vector<std::optional<long long>>{-3, std::nullopt, 255}));
+  EXPECT_FALSE(decode::optional_integer_list(ok(arr({s("1")}))));
+  EXPECT_FALSE(decode::optional_integer_list(ok(i(1))));
+  EXPECT_FALSE(decode::optional_integer_list(Result<Reply>(Error{ErrorKind::server, "ERR x"})));
+}
+
+TEST(CommandsDecode, FunctionListSkipsUnknownFields) {
+  const Reply nil;
+  auto fn = [&](std::string name, Reply desc, std::vector<Reply> flags) {
+    return arr({s("name"), s(std::move(name)), s("description"), std::move(desc), s("flags"), arr(std::move(flags)),
+                s("added-later"), i(1)});
+  };
+  auto libs = decode::function_libraries(ok(arr({arr({s("library_name"), s("lib"), s("engine"), s("LUA"),
+                                                      s("functions"), arr({fn("f", nil, {}), fn("g", s("d"), {s("no-writes")})}),
+                                                      s("library_code"), s("#!lua name=lib")})})));
+  ASSERT_TRUE(libs) << libs.error().to_string();
+  ASSERT_EQ(libs->size(), 1u);
+  const FunctionLibrary want{"lib", "LUA", {{"f", std::nullopt, {}}, {"g", "d", {"no-writes"}}}, "#!lua name=lib"};
+  EXPECT_EQ(libs->front(), want);
+  EXPECT_TRUE(decode::function_libraries(ok(arr({})))->empty());
+  EXPECT_FALSE(decode::function_libraries(ok(arr({arr({s("library_name")})}))));
+  EXPECT_FALSE(decode::function_libraries(ok(arr({arr({s("functions"), s("x")})}))));
+  EXPECT_FALSE(decode::function_libraries(ok(arr({arr({s("library_name"), i(3)})}))));
+}

@@ -4,6 +4,8 @@
 #include <uvredis/executor.hpp>
 #include <uvredis/pipeline.hpp>
 
+#include "../src/cluster_keys.hpp"
+#include "../src/cluster_reads.hpp"
 #include "../src/command_info.hpp"
 
 #include <gtest/gtest.h>
@@ -27,6 +29,9 @@ template class uvredis::SetCommands<uvredis::Executor>;
 template class uvredis::SortedSetCommands<uvredis::Executor>;
 template class uvredis::StreamCommands<uvredis::Executor>;
 template class uvredis::ServerCommands<uvredis::Executor>;
+template class uvredis::GeoCommands<uvredis::Executor>;
+template class uvredis::BitCommands<uvredis::Executor>;
+template class uvredis::FunctionCommands<uvredis::Executor>;
 template class uvredis::StringCommands<uvredis::Pipeline>;
 template class uvredis::KeyCommands<uvredis::Pipeline>;
 template class uvredis::HashCommands<uvredis::Pipeline>;
@@ -35,6 +40,9 @@ template class uvredis::SetCommands<uvredis::Pipeline>;
 template class uvredis::SortedSetCommands<uvredis::Pipeline>;
 template class uvredis::StreamCommands<uvredis::Pipeline>;
 template class uvredis::ServerCommands<uvredis::Pipeline>;
+template class uvredis::GeoCommands<uvredis::Pipeline>;
+template class uvredis::BitCommands<uvredis::Pipeline>;
+template class uvredis::FunctionCommands<uvredis::Pipeline>;
 template class uvredis::StringCommands<uvredis::Transaction>;
 template class uvredis::KeyCommands<uvredis::Transaction>;
 template class uvredis::HashCommands<uvredis::Transaction>;
@@ -43,6 +51,9 @@ template class uvredis::SetCommands<uvredis::Transaction>;
 template class uvredis::SortedSetCommands<uvredis::Transaction>;
 template class uvredis::StreamCommands<uvredis::Transaction>;
 template class uvredis::ServerCommands<uvredis::Transaction>;
+template class uvredis::GeoCommands<uvredis::Transaction>;
+template class uvredis::BitCommands<uvredis::Transaction>;
+template class uvredis::FunctionCommands<uvredis::Transaction>;
 
 namespace {
 
@@ -463,4 +474,201 @@ TEST(CommandsEncoding, StreamReadsWithBlockAreRecognisedAsBlocking) {
             detail::CommandRoute::normal);
   EXPECT_EQ(cls(argv_of([](Recorder& r) { r.xreadgroup("g", "block", {{"s", ">"}}, {.count = 1}); })).route,
             detail::CommandRoute::normal);
+}
+
+TEST(CommandsEncoding, GeoCommandsBuildTheServersArgv) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.geoadd("g", {{13.361389, 38.115556, "Palermo"}, {-180, 85.05112878, "edge"}}); }),
+            (V{"GEOADD", "g", "13.361389", "38.115556", "Palermo", "-180", "85.05112878", "edge"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.geoadd("g", {{1, 2, "m"}}, {.condition = WriteCondition::xx, .changed = true});
+            }),
+            (V{"GEOADD", "g", "XX", "CH", "1", "2", "m"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.geoadd("g", {{1, 2, "m"}}, {.condition = WriteCondition::nx}); }),
+            (V{"GEOADD", "g", "NX", "1", "2", "m"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.geosearch("g", GeoQuery::around_member("Palermo").within_radius(200, GeoUnit::km));
+            }),
+            (V{"GEOSEARCH", "g", "FROMMEMBER", "Palermo", "BYRADIUS", "200", "km"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.geosearch("g", GeoQuery::around(15, 37.5)
+                                   .within_box(400, 250.5, GeoUnit::mi)
+                                   .desc()
+                                   .limit(3, true)
+                                   .with_coord()
+                                   .with_dist()
+                                   .with_hash());
+            }),
+            (V{"GEOSEARCH", "g", "FROMLONLAT", "15", "37.5", "BYBOX", "400", "250.5", "mi", "DESC", "COUNT", "3", "ANY",
+               "WITHCOORD", "WITHDIST", "WITHHASH"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.geosearchstore("d", "g", GeoQuery::around(0, 0).within_radius(1, GeoUnit::ft).asc().limit(2), true);
+            }),
+            (V{"GEOSEARCHSTORE", "d", "g", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "ft", "ASC", "COUNT", "2",
+               "STOREDIST"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.geodist("g", "a", "b"); }), (V{"GEODIST", "g", "a", "b", "m"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.geodist("g", "a", "b", GeoUnit::km); }), (V{"GEODIST", "g", "a", "b", "km"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.geopos("g", {"a", "b"}); }), (V{"GEOPOS", "g", "a", "b"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.geohash("g", "a"); }), (V{"GEOHASH", "g", "a"}));
+}
+
+TEST(CommandsEncoding, GeoUsageErrorsSendNothing) {
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geoadd("g", {{0, 85.06, "x"}}); }),
+            "GEOADD: the latitude 85.06 is outside -85.05112878 to 85.05112878");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geoadd("g", {{1, 2, "ok"}, {-180.5, 0, "x"}}); }),
+            "GEOADD: the longitude -180.5 is outside -180 to 180");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geoadd("g", {{std::nan(""), 0, "x"}}); }),
+            "GEOADD: the longitude nan is outside -180 to 180");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geoadd("g", std::vector<GeoPlace>{}); }),
+            "GEOADD: the list of members is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geosearch("g", GeoQuery::around(0, -90).within_radius(1, GeoUnit::m)); }),
+            "GEOSEARCH: the latitude -90 is outside -85.05112878 to 85.05112878");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geosearch("g", GeoQuery::around_member("a").within_radius(-1, GeoUnit::m)); }),
+            "GEOSEARCH: the radius must be a finite number >= 0, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) {
+              r.geosearch("g", GeoQuery::around_member("a").within_box(1, std::numeric_limits<double>::infinity(),
+                                                                       GeoUnit::m));
+            }),
+            "GEOSEARCH: the box height must be a finite number >= 0, got inf");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geosearch("g", GeoQuery::around_member("a").limit(0)); }),
+            "GEOSEARCH: COUNT must be positive, got 0");
+  auto any_alone = GeoQuery::around_member("a");
+  any_alone.any = true;
+  EXPECT_EQ(usage_error_of([&](Recorder& r) { r.geosearch("g", any_alone); }), "GEOSEARCH: ANY needs a COUNT");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geosearchstore("d", "g", GeoQuery::around_member("a").with_dist()); }),
+            "GEOSEARCHSTORE: WITHCOORD, WITHDIST and WITHHASH are for GEOSEARCH (use store_dist to keep distances)");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geopos("g", StringList{}); }), "GEOPOS: the list of members is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.geohash("g", StringList{}); }), "GEOHASH: the list of members is empty");
+}
+
+TEST(CommandsEncoding, HyperLogLogAndBitmapCommandsBuildTheServersArgv) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.pfadd("h", {"a", "b"}); }), (V{"PFADD", "h", "a", "b"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.pfcount({"h", "i"}); }), (V{"PFCOUNT", "h", "i"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.pfmerge("d", {"h", "i"}); }), (V{"PFMERGE", "d", "h", "i"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.pfmerge("d", StringList{}); }), (V{"PFMERGE", "d"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.set_bit("b", 4294967295LL, 1); }), (V{"SETBIT", "b", "4294967295", "1"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.get_bit("b", 0); }), (V{"GETBIT", "b", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitcount("b"); }), (V{"BITCOUNT", "b"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitcount("b", {1, -2}); }), (V{"BITCOUNT", "b", "1", "-2"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitcount("b", {5, 30, BitUnit::bit}); }), (V{"BITCOUNT", "b", "5", "30", "BIT"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitpos("b", 0); }), (V{"BITPOS", "b", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitpos("b", 1, 2); }), (V{"BITPOS", "b", "1", "2"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitpos("b", 1, BitRange{0, 9, BitUnit::bit}); }),
+            (V{"BITPOS", "b", "1", "0", "9", "BIT"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitop(BitOperation::xor_, "d", {"a", "b"}); }), (V{"BITOP", "XOR", "d", "a", "b"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitop(BitOperation::not_, "d", "a"); }), (V{"BITOP", "NOT", "d", "a"}));
+  EXPECT_EQ(argv_of([](Recorder& r) {
+              r.bitfield("f", {BitFieldOp::set("i5", 3, -7), BitFieldOp::overflow(BitOverflow::fail),
+                               BitFieldOp::incrby("u8", BitFieldOffset::nth(2), 300),
+                               BitFieldOp::overflow(BitOverflow::sat), BitFieldOp::get("i64", 0),
+                               BitFieldOp::overflow(BitOverflow::wrap)});
+            }),
+            (V{"BITFIELD", "f", "SET", "i5", "3", "-7", "OVERFLOW", "FAIL", "INCRBY", "u8", "#2", "300", "OVERFLOW",
+               "SAT", "GET", "i64", "0", "OVERFLOW", "WRAP"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitfield_ro("f", {BitFieldOp::get("u63", BitFieldOffset::nth(1))}); }),
+            (V{"BITFIELD_RO", "f", "GET", "u63", "#1"}));
+}
+
+TEST(CommandsEncoding, BitmapUsageErrorsSendNothing) {
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.pfadd("h", StringList{}); }), "PFADD: the list of elements is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.pfcount(StringList{}); }), "PFCOUNT: the list of keys is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.set_bit("b", -1, 1); }), "SETBIT: the bit offset -1 is outside 0 to 2^32 - 1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.set_bit("b", 1LL << 32, 0); }),
+            "SETBIT: the bit offset 4294967296 is outside 0 to 2^32 - 1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.set_bit("b", 1, 2); }), "SETBIT: the bit value must be 0 or 1, got 2");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.get_bit("b", -5); }), "GETBIT: the bit offset -5 is outside 0 to 2^32 - 1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitpos("b", -1); }), "BITPOS: the bit value must be 0 or 1, got -1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitop(BitOperation::and_, "d", StringList{}); }),
+            "BITOP: the list of sources is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitop(BitOperation::not_, "d", {"a", "b"}); }),
+            "BITOP: NOT takes exactly one source");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitfield("f", {}); }), "BITFIELD: the list of sub-operations is empty");
+  for (const char* bad : {"", "i", "u", "i0", "u0", "i65", "u64", "x8", "I8", "i08", "i8 ", "i-1", "i100"})
+    EXPECT_EQ(usage_error_of([&](Recorder& r) { r.bitfield("f", {BitFieldOp::get(bad, 0)}); }),
+              std::string("BITFIELD: '") + bad + "' is not a bitfield type (i1 to i64 or u1 to u63)")
+        << bad;
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitfield("f", {BitFieldOp::get("u8", 0), BitFieldOp::set("i4", -1, 0)}); }),
+            "BITFIELD: the bit offset -1 is outside 0 to 2^32 - 1");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitfield("f", {BitFieldOp::incrby("i8", BitFieldOffset::nth(1LL << 29), 1)}); }),
+            "BITFIELD: the field number #536870912 of i8 is outside the 2^32 bits of a string");
+  EXPECT_EQ(argv_of([](Recorder& r) { r.bitfield("f", {BitFieldOp::get("i8", BitFieldOffset::nth((1LL << 29) - 1))}); }),
+            (V{"BITFIELD", "f", "GET", "i8", "#536870911"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.bitfield_ro("f", {BitFieldOp::set("u8", 0, 1)}); }),
+            "BITFIELD_RO: only GET sub-operations are read-only");
+}
+
+TEST(CommandsEncoding, FunctionCommandsBuildTheServersArgv) {
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_load("#!lua name=l\n"); }), (V{"FUNCTION", "LOAD", "#!lua name=l\n"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_load("code", true); }), (V{"FUNCTION", "LOAD", "REPLACE", "code"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.fcall("f", {"k1", "k2"}, {"a"}); }), (V{"FCALL", "f", "2", "k1", "k2", "a"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.fcall("f", StringList{}); }), (V{"FCALL", "f", "0"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.fcall_ro("f", "k", {"x", "y"}); }), (V{"FCALL_RO", "f", "1", "k", "x", "y"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_list(); }), (V{"FUNCTION", "LIST"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_list({.library_pattern = "my*", .with_code = true}); }),
+            (V{"FUNCTION", "LIST", "LIBRARYNAME", "my*", "WITHCODE"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_delete("l"); }), (V{"FUNCTION", "DELETE", "l"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_flush(); }), (V{"FUNCTION", "FLUSH"}));
+  EXPECT_EQ(argv_of([](Recorder& r) { r.function_flush(FlushMode::sync); }), (V{"FUNCTION", "FLUSH", "SYNC"}));
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.fcall("", {"k"}); }), "FCALL: the function name is empty");
+  EXPECT_EQ(usage_error_of([](Recorder& r) { r.function_load(""); }), "FUNCTION: the library code is empty");
+}
+
+// A ClusterClient routes a typed command by the argv it builds: the key
+// table (src/cluster_keys.cpp) must find exactly the helper's keys, the
+// read-only table (src/cluster_reads.cpp) must let only reads go to a
+// replica, and FUNCTION LOAD/DELETE/FLUSH must reach every master.
+TEST(CommandsEncoding, GeoBitAndFunctionHelpersMeetTheClusterTables) {
+  struct Case {
+    V argv;
+    V keys;
+    bool read_only;
+  };
+  auto keys_of = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    V out;
+    detail::command_keys(views).for_each([&](std::size_t i) { out.push_back(argv[i]); });
+    return out;
+  };
+  auto readable = [](const V& argv) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    return detail::replica_readable(views);
+  };
+  const auto q = GeoQuery::around_member("m").within_radius(1, GeoUnit::km);
+  const std::vector<Case> cases{
+      {argv_of([](Recorder& r) { r.geoadd("g", {{1, 2, "m"}}, {.condition = WriteCondition::nx}); }), {"g"}, false},
+      {argv_of([&](Recorder& r) { r.geosearch("g", q); }), {"g"}, true},
+      {argv_of([&](Recorder& r) { r.geosearchstore("d", "g", q, true); }), {"d", "g"}, false},
+      {argv_of([](Recorder& r) { r.geodist("g", "a", "b", GeoUnit::km); }), {"g"}, true},
+      {argv_of([](Recorder& r) { r.geopos("g", {"a", "b"}); }), {"g"}, true},
+      {argv_of([](Recorder& r) { r.geohash("g", "a"); }), {"g"}, true},
+      {argv_of([](Recorder& r) { r.pfadd("h", {"a", "b"}); }), {"h"}, false},
+      {argv_of([](Recorder& r) { r.pfcount("h"); }), {"h"}, true},
+      {argv_of([](Recorder& r) { r.pfcount({"{t}a", "{t}b"}); }), {"{t}a", "{t}b"}, false},  // one key only: see cluster_reads
+      {argv_of([](Recorder& r) { r.pfmerge("{t}d", {"{t}a", "{t}b"}); }), {"{t}d", "{t}a", "{t}b"}, false},
+      {argv_of([](Recorder& r) { r.set_bit("b", 1, 1); }), {"b"}, false},
+      {argv_of([](Recorder& r) { r.get_bit("b", 1); }), {"b"}, true},
+      {argv_of([](Recorder& r) { r.bitcount("b", {0, 1, BitUnit::bit}); }), {"b"}, true},
+      {argv_of([](Recorder& r) { r.bitpos("b", 1, BitRange{}); }), {"b"}, true},
+      {argv_of([](Recorder& r) { r.bitop(BitOperation::and_, "{t}d", {"{t}a", "{t}b"}); }), {"{t}d", "{t}a", "{t}b"}, false},
+      {argv_of([](Recorder& r) { r.bitop(BitOperation::not_, "{t}d", "{t}a"); }), {"{t}d", "{t}a"}, false},
+      {argv_of([](Recorder& r) { r.bitfield("f", {BitFieldOp::get("u8", 0)}); }), {"f"}, false},
+      {argv_of([](Recorder& r) { r.bitfield_ro("f", {BitFieldOp::get("u8", 0)}); }), {"f"}, true},
+      {argv_of([](Recorder& r) { r.fcall("fn", {"{t}a", "{t}b"}, {"x", "y"}); }), {"{t}a", "{t}b"}, false},
+      {argv_of([](Recorder& r) { r.fcall_ro("fn", "k", {"x"}); }), {"k"}, true},
+      {argv_of([](Recorder& r) { r.fcall("fn", StringList{}, {"x"}); }), {}, false},
+      {argv_of([](Recorder& r) { r.function_list(); }), {}, false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(keys_of(c.argv), c.keys) << c.argv[0];
+    EXPECT_EQ(readable(c.argv), c.read_only) << c.argv[0];
+    std::vector<std::string_view> views(c.argv.begin(), c.argv.end());
+    EXPECT_EQ(detail::fan_out_kind(views), detail::FanOut::none) << c.argv[0];
+    EXPECT_EQ(detail::classify_command(views).route, detail::CommandRoute::normal) << c.argv[0];
+  }
+  for (const V& argv : {argv_of([](Recorder& r) { r.function_load("code", true); }),
+                        argv_of([](Recorder& r) { r.function_delete("lib"); }),
+                        argv_of([](Recorder& r) { r.function_flush(FlushMode::async); })}) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    EXPECT_EQ(detail::fan_out_kind(views), detail::FanOut::same) << argv[1];
+    EXPECT_EQ(keys_of(argv), V{}) << argv[1];
+  }
 }

@@ -10,6 +10,7 @@
 /// own their data and are plain values. Nothing here does I/O; usable from any
 /// thread.
 
+#include <uvredis/command_types.hpp>
 #include <uvredis/export.hpp>
 
 #include <chrono>
@@ -374,6 +375,163 @@ struct UVREDIS_API XClaimOptions {
   std::optional<std::chrono::system_clock::time_point> time{};       ///< TIME: as if last delivered then.
   std::optional<long long> retry_count{};                            ///< RETRYCOUNT: set the delivery count.
   bool force = false;  ///< FORCE: create a pending entry for ids that exist but are not pending.
+};
+
+/// A member to add with GEOADD: `{13.361389, 38.115556, "Palermo"}`.
+struct UVREDIS_API GeoPlace {
+  double longitude = 0;
+  double latitude = 0;
+  std::string member;  ///< Binary-safe.
+};
+
+/// Options of GEOADD.
+struct UVREDIS_API GeoAddOptions {
+  WriteCondition condition = WriteCondition::always;  ///< NX: only add new members; XX: only move existing ones.
+  bool changed = false;  ///< CH: count moved members too, not only new ones.
+};
+
+/// Unit of a distance (GEODIST, GEOSEARCH radius and box, WITHDIST).
+enum class GeoUnit { m, km, mi, ft };
+
+/// What GEOSEARCH / GEOSEARCHSTORE look for: the members within a radius or
+/// a box around a member (FROMMEMBER) or a point (FROMLONLAT). Build one
+/// with around_member() or around(), then within_radius() or within_box(),
+/// then optionally asc()/desc(), limit() and the with_* flags. A plain value.
+///
+///     GeoQuery::around(13.36, 38.11).within_radius(200, GeoUnit::km).asc().limit(5).with_dist()
+struct UVREDIS_API GeoQuery {
+  enum class From { member, point };
+  enum class By { radius, box };
+  enum class Order { unsorted, asc, desc };
+
+  From from = From::member;
+  std::string from_member{};  ///< FROMMEMBER (binary-safe).
+  GeoPoint from_point{};      ///< FROMLONLAT.
+  By by = By::radius;
+  double radius = 0;  ///< BYRADIUS, in `unit`.
+  double width = 0;   ///< BYBOX, in `unit`.
+  double height = 0;
+  GeoUnit unit = GeoUnit::m;
+  Order order = Order::unsorted;
+  std::optional<long long> count{};  ///< COUNT (> 0).
+  bool any = false;                  ///< ANY: stop at the first `count` matches found (not the nearest).
+  bool coord = false;                ///< WITHCOORD (GEOSEARCH only).
+  bool dist = false;                 ///< WITHDIST (GEOSEARCH only).
+  bool hash = false;                 ///< WITHHASH (GEOSEARCH only).
+
+  static GeoQuery around_member(std::string_view member) {
+    GeoQuery q;
+    q.from_member = std::string(member);
+    return q;
+  }
+  static GeoQuery around(double longitude, double latitude) {
+    GeoQuery q;
+    q.from = From::point;
+    q.from_point = {longitude, latitude};
+    return q;
+  }
+  GeoQuery& within_radius(double r, GeoUnit u) {
+    by = By::radius;
+    radius = r;
+    unit = u;
+    return *this;
+  }
+  GeoQuery& within_box(double w, double h, GeoUnit u) {
+    by = By::box;
+    width = w;
+    height = h;
+    unit = u;
+    return *this;
+  }
+  GeoQuery& asc() {
+    order = Order::asc;
+    return *this;
+  }
+  GeoQuery& desc() {
+    order = Order::desc;
+    return *this;
+  }
+  /// COUNT n [ANY].
+  GeoQuery& limit(long long n, bool any_matches = false) {
+    count = n;
+    any = any_matches;
+    return *this;
+  }
+  GeoQuery& with_coord() {
+    coord = true;
+    return *this;
+  }
+  GeoQuery& with_dist() {
+    dist = true;
+    return *this;
+  }
+  GeoQuery& with_hash() {
+    hash = true;
+    return *this;
+  }
+};
+
+/// Whether the start and end of a BITCOUNT / BITPOS range count bytes (the
+/// server's default) or bits (Redis 7).
+enum class BitUnit { byte, bit };
+
+/// A range of a string for BITCOUNT / BITPOS: `start` to `end` inclusive,
+/// negative values count from the end (-1 is the last byte or bit).
+struct UVREDIS_API BitRange {
+  long long start = 0;
+  long long end = -1;
+  BitUnit unit = BitUnit::byte;
+};
+
+/// The operation of BITOP.
+enum class BitOperation { and_, or_, xor_, not_ };
+
+/// Overflow behaviour of the BITFIELD SET / INCRBY after it: wrap around
+/// (the default), saturate at the type's limits, or fail (that result is
+/// nil and nothing is written).
+enum class BitOverflow { wrap, sat, fail };
+
+/// Where a BITFIELD field starts: a bit offset (`17`), or with nth() the
+/// field number N times the type's width ("#N").
+struct UVREDIS_API BitFieldOffset {
+  long long value = 0;
+  bool scaled = false;  ///< "#N"
+
+  BitFieldOffset(long long bit) : value(bit) {}  // NOLINT: implicit by design
+  static BitFieldOffset nth(long long n) {
+    BitFieldOffset o(n);
+    o.scaled = true;
+    return o;
+  }
+};
+
+/// One sub-operation of BITFIELD / BITFIELD_RO. `type` is "i<bits>"
+/// (signed, 1 to 64 bits) or "u<bits>" (unsigned, 1 to 63 bits). Each GET,
+/// SET and INCRBY gives one result; OVERFLOW changes the ones after it.
+///
+///     {BitFieldOp::overflow(BitOverflow::sat), BitFieldOp::incrby("u8", BitFieldOffset::nth(3), 10)}
+struct UVREDIS_API BitFieldOp {
+  enum class Kind { get, set, incrby, overflow };
+  Kind kind = Kind::get;
+  std::string type{};
+  BitFieldOffset offset{0};
+  long long value = 0;  ///< SET: the new value; INCRBY: the increment.
+  BitOverflow on_overflow = BitOverflow::wrap;
+
+  static BitFieldOp get(std::string_view type, BitFieldOffset offset) { return {Kind::get, std::string(type), offset}; }
+  static BitFieldOp set(std::string_view type, BitFieldOffset offset, long long value) {
+    return {Kind::set, std::string(type), offset, value};
+  }
+  static BitFieldOp incrby(std::string_view type, BitFieldOffset offset, long long increment) {
+    return {Kind::incrby, std::string(type), offset, increment};
+  }
+  static BitFieldOp overflow(BitOverflow how) { return {Kind::overflow, {}, 0, 0, how}; }
+};
+
+/// Options of FUNCTION LIST.
+struct UVREDIS_API FunctionListOptions {
+  std::string library_pattern{};  ///< LIBRARYNAME: a glob on library names; empty: every library.
+  bool with_code = false;         ///< WITHCODE: include each library's source.
 };
 
 /// FLUSHDB mode.

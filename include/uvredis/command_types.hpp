@@ -170,6 +170,43 @@ struct UVREDIS_API StreamConsumerInfo {
   friend bool operator==(const StreamConsumerInfo&, const StreamConsumerInfo&) = default;
 };
 
+/// A position on the earth, in degrees, in the order Redis takes it:
+/// longitude (-180 to 180) then latitude (-85.05112878 to 85.05112878, the
+/// range the server can index). Also a result type (GEOPOS, WITHCOORD).
+struct UVREDIS_API GeoPoint {
+  double longitude = 0;
+  double latitude = 0;
+  friend bool operator==(const GeoPoint&, const GeoPoint&) = default;
+};
+
+/// One GEOSEARCH result: the member (binary-safe) and what the query asked
+/// for with WITHDIST (in the query's unit), WITHHASH (the 52-bit geohash
+/// score) and WITHCOORD.
+struct UVREDIS_API GeoMatch {
+  std::string member;
+  std::optional<double> dist;
+  std::optional<long long> hash;
+  std::optional<GeoPoint> coord;
+  friend bool operator==(const GeoMatch&, const GeoMatch&) = default;
+};
+
+/// One function of a library (FUNCTION LIST).
+struct UVREDIS_API FunctionInfo {
+  std::string name;
+  std::optional<std::string> description;  ///< Empty when the library gave none.
+  std::vector<std::string> flags;          ///< "no-writes", "allow-oom" ...
+  friend bool operator==(const FunctionInfo&, const FunctionInfo&) = default;
+};
+
+/// One library of FUNCTION LIST. `code` is set only WITHCODE.
+struct UVREDIS_API FunctionLibrary {
+  std::string name;
+  std::string engine;  ///< "LUA"
+  std::vector<FunctionInfo> functions;
+  std::optional<std::string> code;
+  friend bool operator==(const FunctionLibrary&, const FunctionLibrary&) = default;
+};
+
 /// INFO, parsed: section name in lower case ("server", "memory",
 /// "keyspace" ...) -> key -> value, values as the server wrote them
 /// ("db0" -> "keys=1,expires=0,avg_ttl=0").

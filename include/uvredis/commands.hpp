@@ -25,6 +25,9 @@
 #include <uvredis/command_args.hpp>
 #include <uvredis/command_types.hpp>
 #include <uvredis/commands/base.hpp>
+#include <uvredis/commands/bits.hpp>
+#include <uvredis/commands/functions.hpp>
+#include <uvredis/commands/geo.hpp>
 #include <uvredis/commands/hashes.hpp>
 #include <uvredis/commands/keys.hpp>
 #include <uvredis/commands/lists.hpp>
@@ -45,6 +48,9 @@ class Commands : public StringCommands<Sink>,
                  public SetCommands<Sink>,
                  public SortedSetCommands<Sink>,
                  public StreamCommands<Sink>,
+                 public GeoCommands<Sink>,
+                 public BitCommands<Sink>,
+                 public FunctionCommands<Sink>,
                  public ServerCommands<Sink> {};
 
 }  // namespace uvredis

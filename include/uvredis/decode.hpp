@@ -94,6 +94,15 @@ UVREDIS_API Result<StreamInfo> stream_info(Result<Reply>&& r);
 UVREDIS_API Result<std::vector<StreamGroupInfo>> stream_groups(Result<Reply>&& r);
 /// Array of flat name, value ... arrays (XINFO CONSUMERS).
 UVREDIS_API Result<std::vector<StreamConsumerInfo>> stream_consumers(Result<Reply>&& r);
+/// Array of integers or nils (BITFIELD: nil where OVERFLOW FAIL refused).
+UVREDIS_API Result<std::vector<std::optional<long long>>> optional_integer_list(Result<Reply>&& r);
+/// GEOSEARCH: an array of members, or of [member, dist?, hash?, [lon, lat]?]
+/// arrays (WITHDIST / WITHHASH / WITHCOORD; each is told by its type).
+UVREDIS_API Result<std::vector<GeoMatch>> geo_matches(Result<Reply>&& r);
+/// GEOPOS: an array of [lon, lat] or nil (an absent member).
+UVREDIS_API Result<std::vector<std::optional<GeoPoint>>> geo_positions(Result<Reply>&& r);
+/// FUNCTION LIST: array of flat name, value ... arrays, one per library.
+UVREDIS_API Result<std::vector<FunctionLibrary>> function_libraries(Result<Reply>&& r);
 /// INFO text -> sections.
 UVREDIS_API Result<InfoSections> info(Result<Reply>&& r);
 /// [seconds, microseconds] (TIME).

@@ -52,6 +52,11 @@ class UVREDIS_API Args {
   Args& add_lex_bound(const LexBound& b);
   /// A count that must be >= 0 (`positive`: > 0).
   Args& add_count(long long n, std::string_view what, bool positive = false);
+  /// Text the builder copies (for arguments formatted on the spot, "#3").
+  Args& add_copy(std::string_view text) {
+    push(own(text));
+    return *this;
+  }
 
   /// Records a usage error; the first one wins and nothing is sent.
   void fail(std::string_view why);
@@ -129,5 +134,23 @@ UVREDIS_API void add_stream_read_options(Args& a, const std::optional<long long>
 /// STREAMS key... id...: from (key, id) pairs; empty is a usage error, and
 /// so is an id outside `allowed`.
 UVREDIS_API void add_streams(Args& a, const PairList& streams, unsigned allowed);
+
+/// longitude latitude, each checked against the range GEOADD accepts
+/// (longitude -180..180, latitude -85.05112878..85.05112878; NaN fails).
+UVREDIS_API void add_geo_coordinates(Args& a, double longitude, double latitude);
+/// longitude latitude member ... of GEOADD (an empty list is a usage error).
+UVREDIS_API void add_geo_places(Args& a, const std::vector<GeoPlace>& places);
+/// m | km | mi | ft.
+UVREDIS_API void add_geo_unit(Args& a, GeoUnit u);
+/// The part of GEOSEARCH / GEOSEARCHSTORE after the key(s); `store` refuses
+/// the WITH* flags (the server would).
+UVREDIS_API void add_geo_query(Args& a, const GeoQuery& q, bool store);
+/// A bit offset of SETBIT / GETBIT: 0 to 2^32 - 1.
+UVREDIS_API void add_bit_offset(Args& a, long long offset);
+/// start end BYTE|BIT of BITCOUNT / BITPOS.
+UVREDIS_API void add_bit_range(Args& a, const BitRange& r);
+/// The sub-operations of BITFIELD (`read_only`: BITFIELD_RO, GET only);
+/// types, offsets and an empty list are checked.
+UVREDIS_API void add_bitfield_ops(Args& a, const std::vector<BitFieldOp>& ops, bool read_only);
 
 }  // namespace uvredis::detail
