@@ -1,0 +1,493 @@
+#include "connection.hpp"
+
+#include "encode.hpp"
+#include "hiredis_replies.hpp"
+#include "logging.hpp"
+#include "sentinel.hpp"
+#ifdef UVREDIS_HAVE_TLS
+#include "tls_bridge.hpp"
+#endif
+
+extern "C" {
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+}
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <random>
+
+// The life cycle of a link: (sentinel discovery,) resolve, connect, the
+// handshake (AUTH, SELECT, CLIENT SETNAME, READONLY/ROLE checks), ready, and
+// after a drop the reconnect backoff. TLS specifics are in connection_tls.cpp.
+
+namespace uvredis::detail {
+
+namespace {
+
+// Empty when a ROLE reply says "master", else what it says instead.
+std::string role_is_not_master(const Reply& r) {
+  if (r.is_array() && r.size() >= 1 && r[0].is_string() && r[0].str() == "master") return {};
+  if (r.is_array() && r.size() >= 1 && r[0].is_string()) return "is not the master (ROLE: " + std::string(r[0].str()) + ")";
+  return "gave an unexpected answer to ROLE";
+}
+
+std::string replica_check(const Reply& r) {
+  std::string why = replica_link_problem(r);
+  return why.empty() ? why : "serves no reads: " + why;
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+std::string replica_link_problem(const Reply& role) {
+  if (!role.is_array() || role.size() < 1 || !role[0].is_string()) return "unexpected answer to ROLE";
+  const std::string_view kind = role[0].str();
+  if (kind == "master") return {};
+  if (kind != "slave") return "ROLE says " + std::string(kind);
+  if (role.size() < 4 || !role[3].is_string()) return "unexpected answer to ROLE";
+  if (role[3].str() == "connected") return {};
+  return "the replica's link to its master is '" + std::string(role[3].str()) + "', not 'connected' (not in sync)";
+}
+
+void Connection::on_master_switched(const MasterAddr& now) {
+  if (closing_ || destroyed_) return;
+  if (link_ == Link::waiting) {
+    uv_timer_start(
+        link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
+    return;
+  }
+  if (!ac_ || (now.host == cfg_.address.host && now.port == cfg_.address.port)) return;
+  request_drop(Error{link_ == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
+                     "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
+                         now.host + ":" + std::to_string(now.port)});
+}
+
+void Connection::start() {
+  if (link_ != Link::idle) return;
+  if (cfg_.address.tls) {
+    std::optional<Error> problem;
+#ifdef UVREDIS_HAVE_TLS
+    if (!cfg_.tls)
+      problem = Error{ErrorKind::usage, "rediss:// without TLS settings (internal: no TLS context was built)"};
+    else if (cfg_.tls->error())
+      problem = *cfg_.tls->error();
+#else
+    problem = Error{ErrorKind::usage, "rediss:// needs TLS support, which this build of uvredis does not have"};
+#endif
+    if (problem) {
+      link_ = Link::failed;
+      last_error_ = std::move(*problem);
+      log_->error("[{}] {}", cfg_.name, last_error_.message);
+      set_state(ConnectionState::failed, &last_error_);
+      return;
+    }
+  }
+  begin_connect();
+}
+
+void Connection::begin_connect() {
+  uv_update_time(loop_);  // the connect timeout counts from now, not from this turn's start
+  uv_timer_start(
+      link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
+      static_cast<std::uint64_t>(std::max<long long>(cfg_.connect_timeout.count(), 1)), 0);
+  addrs_.clear();
+  addr_index_ = 0;
+  if (cfg_.sentinel) {
+    link_ = Link::discovering;
+    discovery_ticket_ = cfg_.sentinel->discover([this](Result<MasterAddr> r) {
+      discovery_ticket_ = 0;
+      on_discovered(std::move(r));
+    });
+    return;
+  }
+  connect_address();
+}
+
+void Connection::on_discovered(Result<MasterAddr> r) {
+  if (link_ != Link::discovering) return;
+  if (!r) {
+    connect_attempt_failed(r.error());
+    return;
+  }
+  if (r->host != cfg_.address.host || r->port != cfg_.address.port)
+    log_->info("[{}] sentinels name {}:{} as master '{}'", cfg_.name, r->host, r->port, cfg_.sentinel->master_name());
+  cfg_.address.host = std::move(r->host);
+  cfg_.address.port = r->port;
+  connect_address();
+}
+
+void Connection::cancel_discovery() {
+  if (discovery_ticket_ == 0) return;
+  cfg_.sentinel->cancel(std::exchange(discovery_ticket_, 0));
+}
+
+void Connection::connect_address() {
+  const Address& a = cfg_.address;
+  if (a.kind == Address::Kind::unix_socket) {
+    link_ = Link::connecting;
+    redisAsyncContext* ac = redisAsyncConnectUnix(a.path.c_str());
+    if (ac == nullptr || ac->err) {
+      Error err{ErrorKind::connect, "connect to " + a.to_string() + " failed: " +
+                                        (ac ? std::string(ac->errstr) : std::string("out of memory"))};
+      if (ac) redisAsyncFree(ac);
+      connect_attempt_failed(std::move(err));
+      return;
+    }
+    attach(ac);
+    return;
+  }
+  if (is_ip_literal(a.host)) {
+    addrs_.push_back(a.host);
+    link_ = Link::connecting;
+    connect_next();
+    return;
+  }
+  // hiredis 0.14 would resolve with a blocking getaddrinfo; do it on the
+  // loop's thread pool and hand hiredis numeric addresses only.
+  link_ = Link::resolving;
+  auto* req = new uv_getaddrinfo_t{};
+  req->data = this;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = uv_getaddrinfo(
+      loop_, req,
+      [](uv_getaddrinfo_t* r, int status, addrinfo* res) {
+        auto* self = static_cast<Connection*>(r->data);
+        if (self->resolving_ == r) self->resolving_ = nullptr;
+        delete r;
+        self->on_resolved(status, res);
+        if (res) uv_freeaddrinfo(res);
+        self->maybe_delete();
+      },
+      a.host.c_str(), nullptr, &hints);
+  if (rc != 0) {
+    delete req;
+    connect_attempt_failed(Error{ErrorKind::connect, "cannot resolve '" + a.host + "': " + uv_strerror(rc)});
+    return;
+  }
+  resolving_ = req;
+}
+
+void Connection::on_resolved(int status, addrinfo* res) {
+  if (link_ != Link::resolving || closing_) return;  // timed out or closed meanwhile
+  if (status != 0) {
+    connect_attempt_failed(
+        Error{ErrorKind::connect, "cannot resolve '" + cfg_.address.host + "': " + uv_strerror(status)});
+    return;
+  }
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* src = ai->ai_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || !inet_ntop(ai->ai_family, src, buf, sizeof buf))
+      continue;
+    if (std::find(addrs_.begin(), addrs_.end(), buf) == addrs_.end()) addrs_.emplace_back(buf);
+  }
+  if (addrs_.empty()) {
+    connect_attempt_failed(Error{ErrorKind::connect, "'" + cfg_.address.host + "' has no IP address"});
+    return;
+  }
+  link_ = Link::connecting;
+  connect_next();
+}
+
+// Tries the resolved addresses in turn ("localhost" may give ::1 first while
+// the server listens on 127.0.0.1 only).
+void Connection::connect_next() {
+  while (addr_index_ < addrs_.size()) {
+    const std::string& ip = addrs_[addr_index_++];
+    if (cfg_.address.tls) {
+      if (connect_tls(ip)) return;
+      continue;
+    }
+    redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.address.port);
+    if (ac == nullptr) {
+      last_error_ = Error{ErrorKind::connect, "out of memory creating a connection"};
+      continue;
+    }
+    if (ac->err) {
+      last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.address.port) +
+                                                  " failed: " + ac->errstr};
+      redisAsyncFree(ac);
+      continue;
+    }
+    attach(ac);
+    return;
+  }
+  connect_attempt_failed(last_error_);
+}
+
+void Connection::attach(redisAsyncContext* ac) {
+  uv_poll_t* p = poll_.allocate([](void* self) { static_cast<Connection*>(self)->handle_closed(); }, this);
+  if (int rc = uv_poll_init_socket(loop_, p, ac->c.fd); rc != 0) {
+    poll_.discard();
+    redisAsyncFree(ac);
+    release_bridge(false);
+    last_error_ = Error{ErrorKind::connect, std::string("cannot watch the socket: ") + uv_strerror(rc)};
+    connect_next();
+    return;
+  }
+  p->data = this;
+  ++open_handles_;
+  poll_events_ = 0;
+  reading_ = false;
+  want_writable_ = false;
+
+  ac_ = ac;
+  link_ = Link::connecting;
+  protocol_violation_ = false;
+  guard_.reset();
+  refused_input_ = false;
+  timed_out_inflight_ = 0;
+  silence_watch_ = false;
+  ac->c.reader->fn = reply_functions();
+  ac->c.reader->privdata = this;
+  ac->data = this;
+  // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
+  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp && !bridge_) redisEnableKeepAlive(&ac->c);
+
+  // Hooks first: setting the connect callback arms the write event.
+  ac->ev.data = this;
+  ac->ev.addRead = &hook_add_read;
+  ac->ev.delRead = &hook_del_read;
+  ac->ev.addWrite = &hook_add_write;
+  ac->ev.delWrite = &hook_del_write;
+  ac->ev.cleanup = &hook_cleanup;
+  redisAsyncSetDisconnectCallback(ac, &disconnect_cb);
+  redisAsyncSetConnectCallback(ac, &connect_cb);
+  log_->debug("[{}] connecting to {}", cfg_.name, cfg_.address.to_string());
+}
+
+void Connection::connect_cb(const redisAsyncContext* ac, int status) {
+  static_cast<Connection*>(ac->data)->on_connected(status);
+}
+
+void Connection::disconnect_cb(const redisAsyncContext*, int) {
+  // Everything is handled in hook_cleanup, which runs on every teardown
+  // path (this callback does not run after a failed connect).
+}
+
+void Connection::on_connected(int status) {
+  if (status != REDIS_OK) {
+    // hiredis frees the context right after this; hook_cleanup follows.
+    last_error_ = Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " +
+                                                (ac_ && ac_->c.errstr[0] ? ac_->c.errstr : "unknown error")};
+    drop_reason_ = last_error_;
+    return;
+  }
+  if (bridge_ && !tls_ready_) {
+    hiredis_up_ = true;  // the TLS handshake is still under way: wait for it
+    return;
+  }
+  if (bridge_ && !tls_early_.empty()) {
+    // Bytes the server sent on its own (an error before any command).
+    std::string early = std::move(tls_early_);
+    tls_early_.clear();
+    on_tls_data(early.data(), early.size());
+    if (!ac_ || link_ != Link::connecting) return;
+  }
+  begin_handshake();
+}
+
+void Connection::begin_handshake() {
+  link_ = Link::handshaking;
+  handshake_.clear();
+  handshake_bytes_.clear();
+  using Check = std::string (*)(const Reply&);
+  auto add = [this](std::initializer_list<std::string_view> argv, std::string what, Check check = nullptr) {
+    std::size_t len = encode_command(handshake_bytes_, std::span<const std::string_view>(argv.begin(), argv.size()));
+    Request r;
+    r.seq = next_seq_++;
+    r.len = static_cast<std::uint32_t>(len);
+    r.internal = true;
+    r.cb = [this, what = std::move(what), check](Result<Reply> res) {
+      if (!res) {
+        // Transport errors mean the link is already going away.
+        if (res.error().kind == ErrorKind::server && link_ == Link::handshaking)
+          request_drop(Error{ErrorKind::connect, what + " failed: " + res.error().message});
+        return;
+      }
+      if (check && link_ == Link::handshaking) {
+        if (std::string why = check(*res); !why.empty()) {
+          request_drop(Error{ErrorKind::connect, cfg_.address.to_string() + " " + why});
+          return;
+        }
+      }
+      if (link_ == Link::handshaking && --handshake_left_ == 0) on_ready();
+    };
+    handshake_.push_back(std::move(r));
+  };
+  const Address& a = cfg_.address;
+  if (!a.password.empty()) {
+    if (a.username.empty())
+      add({"AUTH", a.password}, "AUTH");
+    else
+      add({"AUTH", a.username, a.password}, "AUTH");
+  }
+  std::string db = std::to_string(a.db);
+  if (a.db != 0) add({"SELECT", db}, "SELECT " + db);
+  if (!cfg_.client_name.empty()) add({"CLIENT", "SETNAME", cfg_.client_name}, "CLIENT SETNAME");
+  // A cluster replica forgets READONLY with the link: it belongs in every handshake.
+  if (cfg_.readonly) {
+    add({"READONLY"}, "READONLY");
+    // A replica that is not in sync (just restarted, still loading from its
+    // master) would answer reads from an empty or old data set: such a link
+    // fails to connect and tries again; reads go to the master meanwhile.
+    add({"ROLE"}, "ROLE", &replica_check);
+  }
+  // Sentinels may still name a node that was just demoted: write nowhere
+  // but to a node that says it is the master.
+  if (cfg_.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
+  // TLS 1.3 servers refuse a client certificate after our side of the
+  // handshake is complete: one round trip makes such a refusal a connect
+  // error instead of a link that drops right after "connected".
+  if (cfg_.address.tls && handshake_.empty()) add({"PING"}, "PING");
+  handshake_left_ = handshake_.size();
+  if (handshake_left_ == 0)
+    on_ready();
+  else
+    schedule_flush();
+}
+
+void Connection::on_ready() {
+  link_ = Link::ready;
+  uv_timer_stop(link_timer_.get());
+  attempt_ = 0;
+  if (ever_ready_) ++stats_.reconnects;
+  ever_ready_ = true;
+  log_->info("[{}] connected to {}", cfg_.name, cfg_.address.to_string());
+  if (cfg_.health_check_interval.count() > 0 && !closing_) {
+    auto every = static_cast<std::uint64_t>(cfg_.health_check_interval.count());
+    uv_timer_start(
+        health_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->send_health_check(); }, every,
+        every);
+  }
+  schedule_flush();
+  set_state(ConnectionState::connected, nullptr);
+}
+
+// Runs once per teardown of a context (after hiredis failed every pending
+// command with a NULL reply). The rest is decided outside hiredis' stack.
+void Connection::after_link_gone() {
+  const Link was = link_;
+  Error err = last_error_;
+  drop_reason_.reset();
+  protocol_violation_ = false;
+  handshake_.clear();
+  handshake_bytes_.clear();
+  handshake_left_ = 0;
+  health_in_flight_ = false;
+  timed_out_inflight_ = 0;
+  silence_watch_ = false;
+  if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit
+  if (closing_) {
+    link_ = Link::closed;
+    return;
+  }
+  if (was == Link::connecting && addr_index_ < addrs_.size()) {
+    connect_next();
+    return;
+  }
+  uv_timer_stop(link_timer_.get());
+  if (was == Link::ready) {
+    log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
+    if (!cfg_.reconnect) {
+      link_ = Link::failed;
+      fail_queued(err);
+      set_state(ConnectionState::failed, &err);
+      return;
+    }
+    set_state(ConnectionState::reconnecting, &err);
+    schedule_reconnect(true);
+    return;
+  }
+  if (err.kind != ErrorKind::connect) err = Error{ErrorKind::connect, err.message};
+  connect_attempt_failed(std::move(err));
+}
+
+void Connection::connect_attempt_failed(Error err) {
+  uv_timer_stop(link_timer_.get());
+  log_->warn("[{}] {}", cfg_.name, err.message);
+  last_error_ = err;
+  // Commands that waited for this attempt learn why it failed; later ones
+  // wait for the next attempt.
+  fail_queued(err);
+  if (closing_) {
+    link_ = Link::closed;
+    schedule_deferred();  // close() was waiting for this attempt
+    return;
+  }
+  if (!cfg_.reconnect) {
+    link_ = Link::failed;
+    set_state(ConnectionState::failed, &last_error_);
+    return;
+  }
+  set_state(ConnectionState::reconnecting, &last_error_);
+  schedule_reconnect(false);
+}
+
+void Connection::schedule_reconnect(bool immediate) {
+  link_ = Link::waiting;
+  std::uint64_t delay = 0;
+  if (!immediate) {
+    static thread_local std::minstd_rand rng{std::random_device{}()};
+    const auto lo = static_cast<std::uint64_t>(std::max<long long>(cfg_.reconnect_min_delay.count(), 1));
+    const auto hi = static_cast<std::uint64_t>(std::max<long long>(cfg_.reconnect_max_delay.count(), 1));
+    std::uint64_t base = lo << std::min(attempt_, 20u);
+    base = std::min(base, hi);
+    // Jitter in [base/2, base] so a fleet of clients does not reconnect in step.
+    std::uniform_int_distribution<std::uint64_t> d(base / 2, base);
+    delay = d(rng);
+    ++attempt_;
+  }
+  uv_timer_start(
+      link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, delay, 0);
+}
+
+void Connection::on_link_timer() {
+  switch (link_) {
+    case Link::waiting: begin_connect(); break;
+    case Link::ready: check_silence(); break;
+    case Link::discovering:
+      cancel_discovery();
+      link_ = Link::connecting;
+      connect_attempt_failed(Error{ErrorKind::connect, "asking the sentinels (" + cfg_.sentinel->sentinel_list() +
+                                                           ") for master '" + cfg_.sentinel->master_name() +
+                                                           "' timed out after " +
+                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+      break;
+    case Link::resolving:
+      if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
+      link_ = Link::connecting;  // makes on_resolved ignore a late answer
+      connect_attempt_failed(Error{ErrorKind::connect, "resolving '" + cfg_.address.host + "' timed out after " +
+                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+      break;
+    case Link::connecting:
+    case Link::handshaking: {
+      addr_index_ = addrs_.size();
+      const std::string ms = std::to_string(cfg_.connect_timeout.count());
+#ifdef UVREDIS_HAVE_TLS
+      if (bridge_ && bridge_->tcp_connected() && !bridge_->handshake_done()) {
+        request_drop(Error{ErrorKind::connect, "TLS handshake timed out after " + ms + " ms (" +
+                                                   cfg_.address.to_string() + "; is this a TLS port?)"});
+        break;
+      }
+#endif
+      request_drop(Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " timed out after " + ms + " ms"});
+      break;
+    }
+    default: break;
+  }
+}
+
+}  // namespace uvredis::detail
