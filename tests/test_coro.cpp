@@ -500,3 +500,27 @@ TEST(CoroDeath, DestroyingAPendingOperationAbortsWithAMessage) {
       },
       "an Operation was destroyed before its result arrived");
 }
+
+TEST_F(Coro, InboxReaderResumesOnceWhenTheSubscriberIsDestroyed) {
+  auto sub = std::make_unique<uvredis::Subscriber>(loop.get(), options_for(server));
+  uvredis::Inbox inbox(*sub);
+  auto waiting = [](uvredis::Inbox& in) -> Task<Result<Message>> {
+    auto s = in.subscribe(std::vector<std::string>(1, "coro:gone"));
+    EXPECT_TRUE(co_await s);
+    co_return co_await in.next();
+  };
+  int calls = 0;
+  std::optional<Result<Message>> last;
+  waiting(inbox).detach([&](Result<Message> m) {
+    ++calls;
+    last.emplace(std::move(m));
+  });
+  loop.run_for(50ms);
+  EXPECT_EQ(calls, 0);
+  sub.reset();
+  ASSERT_TRUE(loop.run_until([&] { return calls == 1; }, 5s));
+  ASSERT_TRUE(last && !*last);
+  EXPECT_EQ(last->error().kind, ErrorKind::closed);
+  loop.run_for(20ms);
+  EXPECT_EQ(calls, 1);
+}

@@ -218,7 +218,12 @@ struct TaskValue {
   void return_value(U&& v) {
     value.put(std::forward<U>(v));
   }
-  T&& result() noexcept { return std::move(value.get()); }
+  T&& result() noexcept {
+    if (given || !value.full()) coro_misuse("a Task's result was awaited twice");
+    given = true;
+    return std::move(value.get());
+  }
+  bool given = false;
   void finish(Done& done) { done(value.take()); }
 };
 
@@ -669,15 +674,23 @@ inline CoSessionStore co(SessionStore& s) noexcept { return {&s}; }
 /// messages come first, and the end repeats for every later next().
 ///
 /// The Inbox takes the Subscriber's on_state_change listener: set yours with
-/// Inbox::on_state_change. One coroutine at a time may await next() (a
-/// second gets a usage error). Lifetime: the Subscriber must outlive the
-/// Inbox; destroying the Inbox ends a pending next() with `closed` (from
-/// inside the destructor) and drops later messages. Loop-thread only.
+/// Inbox::on_state_change (replacing the Subscriber's listener directly ends
+/// the Inbox). One coroutine at a time may await next() (a second gets a
+/// usage error). Lifetime: destroying the Subscriber ends a pending next()
+/// with `closed` from inside the Subscriber's destructor (the resumed reader
+/// must not use the Subscriber any more); destroying the Inbox ends it with
+/// `closed` from inside the Inbox's destructor and drops later messages.
+/// Loop-thread only.
 class Inbox {
  public:
   explicit Inbox(Subscriber& sub, std::size_t max_buffered = 10000) : sub_(&sub), st_(std::make_shared<State>()) {
     st_->max = max_buffered;
-    sub.on_state_change([st = st_](ConnectionState s, const Error* why) {
+    // The listener (and every copy the Subscriber makes to call it) shares
+    // this guard: once the Subscriber drops it (destroyed, or its listener
+    // replaced) the stream ends. A destroyed Subscriber reports no state.
+    auto guard = std::make_shared<EndWhenDropped>();
+    guard->st = st_;
+    sub.on_state_change([st = st_, guard](ConnectionState s, const Error* why) {
       auto fn = st->user_state;  // a copy: the listener may replace itself
       if (fn) detail::call_user(fn, s, why);
       if (s == ConnectionState::closed || s == ConnectionState::failed)
@@ -719,6 +732,13 @@ class Inbox {
   std::uint64_t dropped() const noexcept { return st_->dropped; }
 
  private:
+  struct State;
+  struct EndWhenDropped {
+    std::shared_ptr<State> st;
+    ~EndWhenDropped() {
+      if (st) st->end(Error{ErrorKind::closed, "subscriber destroyed"});
+    }
+  };
   struct State {
     std::deque<Message> queue;
     Callback<Message> waiter;
