@@ -99,6 +99,9 @@ TEST_F(Coro, TypedCommandsYieldTheCallbacksResult) {
     auto del = co(c).del({"coro:a", "coro:none"});
     Result<long long> removed = co_await del;
     EXPECT_TRUE(removed && *removed == 1);
+    const std::vector<std::vector<std::string>> group{{"SET", "coro:g", "1"}, {"INCR", "coro:g"}};
+    std::vector<Result<Reply>> replies = co_await co(c).command_group(group);
+    EXPECT_TRUE(replies.size() == 2 && replies[1] && replies[1]->integer() == 2);
     // A usage error found before sending arrives through the awaitable too.
     Result<std::vector<OptString>> none = co_await co(c).mget(std::vector<std::string>{});
     EXPECT_FALSE(none);
