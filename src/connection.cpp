@@ -11,10 +11,6 @@
 extern "C" {
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-// The second half of redisAsyncHandleRead (after its read()): hands every
-// complete reply in the reader to its callback. libhiredis 0.14 exports it
-// (and 1.x declares it) but 0.14's async.h does not declare it.
-void redisProcessCallbacks(redisAsyncContext* ac);
 }
 
 #include <arpa/inet.h>
@@ -321,10 +317,8 @@ void Connection::attach(redisAsyncContext* ac) {
   refused_input_ = false;
   timed_out_inflight_ = 0;
   silence_watch_ = false;
-  if (!cfg_.pubsub) {
-    ac->c.reader->fn = reply_functions();
-    ac->c.reader->privdata = this;
-  }
+  ac->c.reader->fn = reply_functions();
+  ac->c.reader->privdata = this;
   ac->data = this;
   // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
   if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp && !bridge_) redisEnableKeepAlive(&ac->c);

@@ -68,16 +68,13 @@ struct ConnectionConfig {
   /// Blocking connections: a command timeout leaves the server blocked on
   /// this link, so drop it rather than reuse it.
   bool drop_on_timeout = false;
-  /// Subscriber connection: hiredis' own reply objects and pub/sub
-  /// bookkeeping; replies to (P)SUBSCRIBE go to the push listener.
-  bool pubsub = false;
-  /// Push mode (sharded pub/sub): uvredis reads and dispatches replies
-  /// itself instead of hiredis' redisProcessCallbacks, which asserts on an
-  /// `smessage` (hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
-  /// subscribed mode). Commands are appended to hiredis' output buffer with
-  /// no hiredis callback, so its callback lists stay empty; pub/sub pushes
-  /// go to the push listener, every other reply to the oldest command in
-  /// flight. Not together with `pubsub`.
+  /// Push mode (Subscriber, sharded pub/sub, the sentinel watch): pub/sub
+  /// pushes are told from replies (push_kind_of) and go to the push
+  /// listener; every other reply answers the oldest command in flight, so
+  /// PING works in subscribed mode. (Every link reads and dispatches replies
+  /// itself, never through hiredis' redisProcessCallbacks, which asserts on
+  /// an `smessage`: hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
+  /// subscribed mode.)
   bool push_mode = false;
   /// For rediss:// addresses (shared by a client's connections); null in a
   /// build without TLS.
@@ -139,10 +136,6 @@ class Connection {
   /// Runs `fn` on a later loop turn.
   void post(detail::Function<void()> fn);
 
-  /// Pub/sub mode only, and only while connected: sends a (P)SUBSCRIBE or
-  /// (P)UNSUBSCRIBE whose replies and messages go to the push listener.
-  /// False when the link is not usable (the caller resends on reconnect).
-  bool send_pubsub(std::span<const std::string_view> argv);
   void set_push_listener(PushFn fn) { on_push_ = std::move(fn); }
   /// Push mode only, and only while connected: queues an SSUBSCRIBE or
   /// SUNSUBSCRIBE (or another (un)subscribe) with at least one channel. Its
@@ -254,7 +247,7 @@ class Connection {
   bool read_socket();
   bool feed(const char* data, std::size_t len);
   void process_input();
-  void drain_pushed_replies();
+  void drain_replies();
   void dispatch_pushed(Reply&& reply);
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);
@@ -286,8 +279,6 @@ class Connection {
   static void hook_add_write(void* p);
   static void hook_del_write(void* p);
   static void hook_cleanup(void* p);
-  static void reply_cb(redisAsyncContext* ac, void* reply, void* priv);
-  static void push_cb(redisAsyncContext* ac, void* reply, void* priv);
   static void connect_cb(const redisAsyncContext* ac, int status);
   static void disconnect_cb(const redisAsyncContext* ac, int status);
 

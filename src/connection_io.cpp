@@ -7,8 +7,6 @@
 extern "C" {
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-// Declared by hiredis 1.x; 0.14 exports it without a declaration.
-void redisProcessCallbacks(redisAsyncContext* ac);
 }
 
 #include <unistd.h>
@@ -67,11 +65,10 @@ void Connection::schedule_flush() {
 }
 
 void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
-  // Push mode: straight into hiredis' output buffer, no hiredis callback
-  // (our own read path answers the request; see drain_pushed_replies).
-  // `len` may be a first slice of the command (hiredis reads only its name).
-  const int rc = cfg_.push_mode ? redisAppendFormattedCommand(&ac_->c, bytes, len)
-                                : redisAsyncFormattedCommand(ac_, &reply_cb, this, bytes, len);
+  // Straight into hiredis' output buffer, no hiredis callback record: our
+  // own read path answers the request (drain_replies). `len` may be a
+  // first slice of the command.
+  const int rc = redisAppendFormattedCommand(&ac_->c, bytes, len);
   if (rc != REDIS_OK) {
     complete(r, drop_error());
     return;
@@ -316,10 +313,7 @@ void Connection::read_input() {
 // Hands every complete reply in hiredis' reader to its command; then, when
 // the reply guard refused what followed them, takes hiredis' disconnect path.
 void Connection::process_input() {
-  if (cfg_.push_mode)
-    drain_pushed_replies();
-  else
-    redisProcessCallbacks(ac_);
+  drain_replies();
   if (refused_input_ && ac_) {
     refused_input_ = false;
     ac_->c.err = REDIS_ERR_PROTOCOL;
@@ -369,22 +363,34 @@ bool Connection::feed(const char* data, std::size_t len) {
   return true;
 }
 
-// Push mode: what redisProcessCallbacks does, without asserting on the first
-// `smessage` (hiredis 0.14 and 1.x know only SUBSCRIBE/PSUBSCRIBE as
-// subscribed mode): every complete reply in hiredis' reader (fed by
-// read_socket or by the TLS bridge), dispatched by push_kind_of. hiredis'
-// callback lists are empty here, so its teardown has nothing to call;
-// hook_cleanup fails our requests instead.
-void Connection::drain_pushed_replies() {
+// What redisProcessCallbacks does, with no hiredis callback records: every
+// complete reply in hiredis' reader (fed by read_socket or by the TLS
+// bridge) answers the oldest request in flight, in order. In push mode
+// (sharded pub/sub) a push is first told from a reply by push_kind_of, which
+// does not assert on an `smessage` as hiredis 0.14 would. hiredis' callback
+// lists stay empty, so its teardown has nothing to call: hook_cleanup fails
+// our requests instead.
+void Connection::drain_replies() {
   redisContext* c = &ac_->c;
   for (;;) {
     void* obj = nullptr;
-    if (redisGetReply(c, &obj) != REDIS_OK) {  // malformed input: c.err is set now
+    if (redisReaderGetReply(c->reader, &obj) != REDIS_OK) {
+      // Malformed input, or a reply nobody asked for (accept_reply): take
+      // hiredis' disconnect path with the reader's error.
+      c->err = c->reader->err;
+      std::snprintf(c->errstr, sizeof c->errstr, "%s", c->reader->errstr);
       redisAsyncHandleRead(ac_);
       return;
     }
     if (obj == nullptr) return;
     std::unique_ptr<Reply> reply(static_cast<Reply*>(obj));  // built by ReplyBuilder
+    if (!cfg_.push_mode) {
+      on_reply(reply.get());  // accept_reply made sure a request awaits it
+      // A callback cannot free the context (every drop is deferred); replies
+      // already here still answer their commands, as hiredis would.
+      if (!ac_) return;
+      continue;
+    }
     dispatch_pushed(std::move(*reply));
     // Listeners cannot free the context (every drop is deferred), but a
     // destroyed connection or a decided drop wants nothing more.
@@ -483,42 +489,15 @@ void Connection::hook_cleanup(void* p) {
   // fails with the link), and the commands queued behind it start after it.
   if (c->tail_left_ > 0 || c->tail_owned_) c->end_tail();
   c->schedule_deferred();
-  // Push mode: hiredis holds no callback of ours to fail with a NULL reply;
-  // fail what is in flight the same way (drop_error() is last_error_ now).
-  if (c->cfg_.push_mode)
-    while (!c->inflight_.empty()) c->on_reply(nullptr);
+  // hiredis holds no callback of ours to fail with a NULL reply: fail what
+  // is in flight in order (drop_error() is last_error_ now).
+  while (!c->inflight_.empty()) c->on_reply(nullptr);
 }
 
 bool Connection::accept_reply() noexcept {
   if (!inflight_.empty() || cfg_.push_mode) return true;  // push mode sorts replies out itself
   protocol_violation_ = true;
   return false;
-}
-
-void Connection::reply_cb(redisAsyncContext*, void* reply, void* priv) {
-  auto* self = static_cast<Connection*>(priv);
-  if (self->cfg_.pubsub && reply) {
-    Reply copy = from_hiredis(static_cast<redisReply*>(reply));
-    self->on_reply(&copy);
-    return;
-  }
-  self->on_reply(static_cast<Reply*>(reply));
-}
-
-void Connection::push_cb(redisAsyncContext*, void* reply, void* priv) {
-  auto* self = static_cast<Connection*>(priv);
-  if (reply == nullptr || !self->on_push_ || self->destroyed_) return;  // NULL: the link is going away
-  auto fn = self->on_push_;
-  fn(from_hiredis(static_cast<redisReply*>(reply)));
-}
-
-bool Connection::send_pubsub(std::span<const std::string_view> argv) {
-  if (!ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
-  // hiredis scans the channel names of a (P)SUBSCRIBE up to a NUL byte, so
-  // the command gets a buffer of its own.
-  std::string bytes;
-  encode_command(bytes, argv);
-  return redisAsyncFormattedCommand(ac_, &push_cb, this, bytes.c_str(), bytes.size()) == REDIS_OK;
 }
 
 void Connection::on_reply(Reply* reply) {

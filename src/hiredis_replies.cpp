@@ -1,5 +1,4 @@
-// hiredis reply objects: Reply trees built straight from hiredis' parser on
-// command connections, and copies of hiredis' own objects on pub/sub ones.
+// hiredis reply objects: Reply trees built straight from hiredis' parser.
 
 #include "hiredis_replies.hpp"
 
@@ -68,28 +67,6 @@ struct ReplyBuilder {
     return r;
   }
   static void free_object(void* p) { delete static_cast<Reply*>(p); }
-
-  // Pub/sub connections keep hiredis' own reply objects (its subscription
-  // bookkeeping reads them); this copies one into a Reply.
-  static Reply from_hiredis(const redisReply* r) {
-    Reply out;
-    switch (r->type) {
-      case REDIS_REPLY_STRING: out.type_ = ReplyType::string; break;
-      case REDIS_REPLY_STATUS: out.type_ = ReplyType::status; break;
-      case REDIS_REPLY_ERROR: out.type_ = ReplyType::error; break;
-      case REDIS_REPLY_INTEGER: out.type_ = ReplyType::integer; break;
-      case REDIS_REPLY_ARRAY: out.type_ = ReplyType::array; break;
-      default: out.type_ = ReplyType::nil; break;
-    }
-    if (out.type_ == ReplyType::string || out.type_ == ReplyType::status || out.type_ == ReplyType::error)
-      out.str_.assign(r->str, r->len);
-    out.integer_ = r->integer;
-    if (out.type_ == ReplyType::array) {
-      out.elements_.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) out.elements_.push_back(from_hiredis(r->element[i]));
-    }
-    return out;
-  }
 };
 
 
@@ -126,7 +103,6 @@ redisReplyObjectFunctions* reply_functions() {
   return &fns;
 }
 
-Reply from_hiredis(const redisReply* r) { return ReplyBuilder::from_hiredis(r); }
 
 }  // namespace detail
 }  // namespace uvredis

@@ -13,7 +13,4 @@ namespace uvredis::detail {
 /// reply no command waits for (the reader's privdata is the Connection).
 redisReplyObjectFunctions* reply_functions();
 
-/// A copy of one of hiredis' own reply objects.
-Reply from_hiredis(const redisReply* r);
-
 }  // namespace uvredis::detail

@@ -57,7 +57,7 @@ ConnectionConfig SentinelResolver::link_config(std::size_t i, std::string_view n
 void SentinelResolver::watch(std::size_t i) {
   if (watch_ || shut_) return;
   ConnectionConfig c = link_config(i, "sentinel watch ");
-  c.pubsub = true;
+  c.push_mode = true;
   watch_ = new Connection(loop_, std::move(c));
   std::weak_ptr<SentinelResolver> weak = weak_from_this();
   Connection* w = watch_;
@@ -66,7 +66,7 @@ void SentinelResolver::watch(std::size_t i) {
     if (!self || self->watch_ != w) return;
     if (s == ConnectionState::connected) {
       std::string_view argv[] = {"SUBSCRIBE", "+switch-master"};
-      w->send_pubsub(argv);
+      w->send_subscription(argv, {});  // a refusal leaves the watch quiet; discovery still works
     } else if (s == ConnectionState::failed) {
       self->drop_watch();
     }

@@ -14,7 +14,6 @@ constexpr std::size_t kBatch = 1000;
 ShardLink::ShardLink(uv_loop_t* loop, ConnectionConfig cfg, std::string node, Events events)
     : node_(std::move(node)), ev_(std::move(events)), alive_(std::make_shared<bool>(true)) {
   cfg.push_mode = true;
-  cfg.pubsub = false;
   conn_ = new Connection(loop, std::move(cfg));
   conn_->set_push_listener([this](Reply&& r) { on_push(std::move(r)); });
   conn_->set_state_listener([this](ConnectionState s, const Error* e) { on_state(s, e); });

@@ -39,7 +39,7 @@ class ShardLink {
     std::function<void(ShardLink&, ConnectionState, const Error*)> state;
   };
 
-  /// Connects at once. `cfg.push_mode` is forced on, `cfg.pubsub` off.
+  /// Connects at once. `cfg.push_mode` is forced on.
   ShardLink(uv_loop_t* loop, ConnectionConfig cfg, std::string node, Events events);
   ~ShardLink();
   ShardLink(const ShardLink&) = delete;

@@ -23,8 +23,9 @@ class SubscriberImpl {
     ConnectionConfig c = ConnectionConfig::from(o);
     c.readonly = false;
     c.tls = make_tls_context(o);
-    c.pubsub = true;
-    c.health_check_interval = std::chrono::milliseconds(0);  // no PING in subscribed mode
+    // Our own read path tells pushes from replies, so the link answers PING
+    // in subscribed mode too: health checks work as on a Client.
+    c.push_mode = true;
     c.name = "subscriber";
     if (o.sentinel.enabled()) {
       sentinel_ = std::make_shared<SentinelResolver>(loop, o.sentinel, logger_or_silent(o.logger));
@@ -82,9 +83,18 @@ class SubscriberImpl {
         if (rec->cb) complete_later(std::move(rec->cb), Error{ErrorKind::closed, "unsubscribed before the server confirmed"});
       pending.erase(it);
     }
-    if (link_up_ && !names.empty()) send(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", names);
     maybe_resubscribed();
-    if (done) conn_->post([done = std::move(done)]() mutable { done(Result<void>()); });
+    if (link_up_ && !names.empty()) {
+      // `done` runs once the server confirmed every name (a PUBLISH from it
+      // no longer counts this subscriber), or the link went: then nothing
+      // is subscribed any more either, and these are not restored.
+      auto all = std::make_shared<Unsubscribed>();
+      all->done = std::move(done);
+      send(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", names, all);
+      if (all->batches == 0) complete_later(std::move(all->done), Result<void>());
+      return;
+    }
+    if (done) complete_later(std::move(done), Result<void>());
   }
 
   void close(detail::Function<void()> done) {
@@ -131,9 +141,15 @@ class SubscriberImpl {
   };
   using PendingMap = std::unordered_map<std::string, std::vector<std::shared_ptr<Confirm>>>;
 
-  void complete_later(Callback<void> cb, Error err) {
+  // An unsubscribe's callback: it runs when the last of its commands is answered.
+  struct Unsubscribed {
+    std::size_t batches = 0;
+    Callback<void> done;
+  };
+
+  void complete_later(Callback<void> cb, Result<void> r) {
     if (!cb) return;
-    conn_->post([cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
+    conn_->post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
   }
 
   void fail_all_pending(const Error& err) {
@@ -145,14 +161,57 @@ class SubscriberImpl {
     }
   }
 
-  void send(std::string_view cmd, const std::vector<std::string>& names) {
+  // (P)SUBSCRIBE or (P)UNSUBSCRIBE `names`, kBatch per command. Confirmed
+  // subscriptions arrive as pushes (on_push); a subscription the server
+  // refused (an ACL without access to the channel) fails its callbacks.
+  void send(std::string_view cmd, const std::vector<std::string>& names,
+            const std::shared_ptr<Unsubscribed>& unsub = nullptr) {
+    const bool subscribing = cmd == "SUBSCRIBE" || cmd == "PSUBSCRIBE";
+    const bool pattern = cmd[0] == 'P';
     for (std::size_t i = 0; i < names.size(); i += kBatch) {
       std::vector<std::string_view> argv;
       argv.reserve(1 + std::min(kBatch, names.size() - i));
       argv.push_back(cmd);
       for (std::size_t j = i; j < names.size() && j < i + kBatch; ++j) argv.push_back(names[j]);
-      if (!conn_->send_pubsub(argv)) return;  // link going down: restored on reconnect
+      Callback<Reply> answered;
+      if (subscribing) {
+        auto batch = std::make_shared<std::vector<std::string>>(argv.begin() + 1, argv.end());
+        answered = [this, alive = alive_, batch, pattern](Result<Reply> r) {
+          if (*alive && !r && r.error().kind == ErrorKind::server) refused(pattern, *batch, r.error());
+        };
+      } else if (unsub) {
+        ++unsub->batches;
+        answered = [unsub](Result<Reply> r) {
+          if (--unsub->batches != 0 || !unsub->done) return;
+          auto done = std::move(unsub->done);
+          if (!r && (r.error().kind == ErrorKind::server || r.error().kind == ErrorKind::closed))
+            done(r.error());
+          else
+            done(Result<void>());
+        };
+      }
+      if (!conn_->send_subscription(argv, std::move(answered))) {
+        if (unsub) --unsub->batches;  // never sent: not waited for
+        return;  // link going down: restored on reconnect
+      }
     }
+  }
+
+  // The server refused a (P)SUBSCRIBE: its names are not subscribed, their
+  // waiting callbacks get the server's error, and they are not restored.
+  void refused(bool pattern, const std::vector<std::string>& names, const Error& err) {
+    auto& handlers = pattern ? patterns_ : channels_;
+    auto& pending = pattern ? pending_patterns_ : pending_channels_;
+    for (const std::string& n : names) {
+      handlers.erase(n);
+      (pattern ? resub_patterns_ : resub_channels_).erase(n);
+      auto it = pending.find(n);
+      if (it == pending.end()) continue;
+      for (auto& rec : it->second)
+        if (rec->cb) complete_later(std::move(rec->cb), err);
+      pending.erase(it);
+    }
+    maybe_resubscribed();
   }
 
   void report(ConnectionState s, const Error* e) {

@@ -167,6 +167,10 @@ TEST(Examples, CacheLoadsOnceForConcurrentMisses) {
   expect_example("cache", {"profile of user:7 (loads 1, hits 0)", "profile of user:7 (loads 1, hits 1)"});
 }
 
+TEST(Examples, ConsumerGroupHandlesEveryJob) {
+  expect_example("consumer_group", {"handling job 1 (entry ", "handling job 5 (entry ", "5 jobs handled and acknowledged"});
+}
+
 TEST(Examples, CoroutinesRunTheFourRecipes) {
   expect_example("coro", {"3 commands, 0 failed", "INCR -> 42", "GET of a missing key -> empty optional",
                           "transfer committed", "bob has 30", "obtained, fencing token 1",

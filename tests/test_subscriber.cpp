@@ -129,6 +129,131 @@ TEST(Subscriber, UnsubscribeStopsDelivery) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+// unsubscribe's callback runs once the server confirmed: a PUBLISH issued
+// from it no longer counts this subscriber (issued earlier, it could).
+TEST(Subscriber, UnsubscribeCallbackRunsAfterTheServerConfirmed) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Subscriber sub(loop.get(), opts_for(server));
+    Client pub(loop.get(), opts_for(server));
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"u0", "u1", "p:x"}, [](const Message&) {}));
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"pat:*"}, [](const Message&) {}, true));
+    constexpr int kRounds = 20;
+    int done = 0, published = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string ch = "r" + std::to_string(i);
+      ASSERT_TRUE(subscribe_sync(loop, sub, {ch}, [](const Message&) {}));
+      sub.unsubscribe({ch}, [&, ch](Result<void> r) {
+        EXPECT_TRUE(r) << r.error().to_string();
+        ++done;
+        pub.command({"PUBLISH", ch, "after"}, [&](Result<Reply> rr) {
+          ASSERT_TRUE(rr) << rr.error().to_string();
+          EXPECT_EQ(rr->integer(), 0) << "the subscriber still counted after unsubscribe's callback";
+          ++published;
+        });
+      });
+      ASSERT_TRUE(loop.run_until([&] { return published == i + 1; }));
+    }
+    int pdone = 0;
+    sub.punsubscribe({"pat:*"}, [&](Result<void> r) {
+      EXPECT_TRUE(r);
+      ++pdone;
+      pub.command({"PUBLISH", "pat:1", "after"}, [&](Result<Reply> rr) {
+        ASSERT_TRUE(rr);
+        EXPECT_EQ(rr->integer(), 0);
+        ++pdone;
+      });
+    });
+    ASSERT_TRUE(loop.run_until([&] { return pdone == 2; }));
+    EXPECT_EQ(done, kRounds);
+    EXPECT_EQ(sub.stats().channels, 3u);
+    EXPECT_EQ(sub.stats().patterns, 0u);
+    close_all(loop, sub, pub);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// An unsubscribe issued while the subscriber closes still runs its callback
+// exactly once.
+TEST(Subscriber, UnsubscribeThenCloseCallsBackOnce) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Subscriber sub(loop.get(), opts_for(server));
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"a", "b"}, [](const Message&) {}));
+    int done = 0, closed = 0;
+    sub.unsubscribe({"a", "b"}, [&](Result<void>) { ++done; });
+    EXPECT_EQ(done, 0);  // never inside the call
+    sub.close([&] { ++closed; });
+    ASSERT_TRUE(loop.run_until([&] { return closed == 1; }));
+    loop.run_for(20ms);
+    EXPECT_EQ(done, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A subscriber connection answers PING in subscribed mode, so health checks
+// run on it: the server sees them, and messages still flow.
+TEST(Subscriber, HealthChecksRunInSubscribedMode) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    ClientOptions o = opts_for(server);
+    o.health_check_interval = 30ms;
+    o.client_name = "hc-subscriber";
+    Subscriber sub(loop.get(), o);
+    Client pub(loop.get(), opts_for(server));
+    int got = 0;
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"hc"}, [&](const Message&) { ++got; }));
+    // CLIENT LIST names the last command of each connection: wait for ping.
+    bool pinged = false;
+    ASSERT_TRUE(loop.run_until([&] {
+      std::string list = server.cmd({"CLIENT", "LIST"});
+      std::istringstream in(list);
+      for (std::string line; std::getline(in, line);)
+        if (line.find("name=hc-subscriber") != std::string::npos && line.find("cmd=ping") != std::string::npos)
+          pinged = true;
+      return pinged;
+    }));
+    publish(loop, pub, "hc", "still here", 1);
+    ASSERT_TRUE(loop.run_until([&] { return got == 1; }));
+    EXPECT_EQ(sub.state(), ConnectionState::connected);
+    close_all(loop, sub, pub);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A hung server (SIGSTOP) is noticed by the subscriber's health check: the
+// link is dropped and comes back, with its subscriptions, when the server
+// answers again.
+TEST(Subscriber, HealthCheckNoticesAHungServer) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    ClientOptions o = opts_for(server);
+    o.health_check_interval = 50ms;
+    o.command_timeout = 200ms;
+    o.connect_timeout = 300ms;
+    Subscriber sub(loop.get(), o);
+    std::vector<ConnectionState> states;
+    sub.on_state_change([&](ConnectionState s, const uvredis::Error*) { states.push_back(s); });
+    int got = 0;
+    ASSERT_TRUE(subscribe_sync(loop, sub, {"hung"}, [&](const Message&) { ++got; }));
+    server.pause();
+    ASSERT_TRUE(loop.run_until([&] { return sub.state() != ConnectionState::connected; }, 5s));
+    server.resume();
+    ASSERT_TRUE(loop.run_until([&] { return sub.state() == ConnectionState::connected; }, 10s));
+    EXPECT_GE(sub.stats().resubscribes, 1u);
+    ASSERT_TRUE(std::find(states.begin(), states.end(), ConnectionState::reconnecting) != states.end());
+    Client pub(loop.get(), opts_for(server));
+    publish(loop, pub, "hung", "back", 1);
+    ASSERT_TRUE(loop.run_until([&] { return got == 1; }));
+    close_all(loop, sub, pub);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST(Subscriber, BinaryChannelAndPayload) {
   RedisServer server;
   TestLoop loop;

@@ -113,6 +113,7 @@ struct UVREDIS_API ClientOptions {
   std::size_t max_queued_bytes = 256u * 1024 * 1024;
 
   /// Send PING this often and drop the link when it fails; zero disables.
+  /// Subscribers too: their connection answers PING in subscribed mode.
   std::chrono::milliseconds health_check_interval{0};
 
   /// Liveness: once a command written to the server has timed out, the server

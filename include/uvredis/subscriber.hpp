@@ -82,7 +82,10 @@ class UVREDIS_API Subscriber {
   /// Like subscribe, for glob-style patterns (`chat:room:*`).
   void psubscribe(std::vector<std::string> patterns, MessageHandler handler, Callback<void> confirmed = {});
   /// Stops delivery for `channels` at once (even of messages already read)
-  /// and tells the server; `done` runs on a later loop turn.
+  /// and tells the server; `done` runs once the server confirmed (a PUBLISH
+  /// sent from it no longer counts this subscriber), or, when the link drops
+  /// first, then (nothing is subscribed any more either); with `closed` when
+  /// the subscriber closes first. Always on a later loop turn.
   void unsubscribe(std::vector<std::string> channels, Callback<void> done = {});
   void punsubscribe(std::vector<std::string> patterns, Callback<void> done = {});
 

@@ -10,6 +10,7 @@
 #include <uvredis/command_args.hpp>
 #include <uvredis/command_types.hpp>
 #include <uvredis/commands.hpp>
+#include <uvredis/consumer_group.hpp>
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
