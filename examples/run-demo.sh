@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-examples=(quickstart pipeline transaction subscriber lock cache recipes locks)
+examples=(quickstart pipeline transaction subscriber lock cache recipes locks coro)
 
 echo "demo: [1/4] checking the Debian packages (installs what is missing)"
 bash tests/deps.sh demo
