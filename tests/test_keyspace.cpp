@@ -320,6 +320,14 @@ long long info_field(RedisServer& s, const std::string& field) {
   return at == std::string::npos ? -1 : std::atoll(info.c_str() + at + field.size() + 1);
 }
 
+RedisServer* replica_of(RedisCluster& cluster, RedisServer& m) {
+  for (auto& n : cluster.nodes())
+    if (n.get() != &m && n->pid() > 0 &&
+        n->cmd({"INFO", "replication"}).find("master_port:" + std::to_string(m.port())) != std::string::npos)
+      return n.get();
+  return nullptr;
+}
+
 bool is_master(TestLoop& loop, Client& c) {
   auto role = run_one(loop, c, {"ROLE"});
   return role && role->is_array() && role->size() > 0 && (*role)[0].to_string() == "\"master\"";
@@ -363,11 +371,7 @@ TEST(KeyspaceCluster, EveryMasterFailoverAndReshardEachEventOnce) {
 
     // Manual failover: Y takes X's slots, X (still up) becomes Y's replica.
     RedisServer& x = *masters[0];
-    RedisServer* y = nullptr;
-    for (auto& n : cluster.nodes())
-      if (n.get() != &x && n->cmd({"INFO", "replication"}).find("master_port:" + std::to_string(x.port())) !=
-                               std::string::npos)
-        y = n.get();
+    RedisServer* y = replica_of(cluster, x);
     ASSERT_NE(y, nullptr);
     {
       Client admin(loop.get(), options_for(*y));
@@ -441,6 +445,50 @@ TEST(KeyspaceCluster, EveryMasterFailoverAndReshardEachEventOnce) {
     EXPECT_EQ(rec.count(moved2, "set"), 1);
     EXPECT_EQ(rec.events.back().node, name_of(b));
     EXPECT_GT(ks.map_reads(), 1u);
+
+    // kill -9 of a master: its replica is promoted and subscribed; the old
+    // master comes back (configured to publish) as a replica and is not.
+    RedisServer& z = *cluster.masters()[2];
+    RedisServer* r = replica_of(cluster, z);
+    ASSERT_NE(r, nullptr);
+    ASSERT_TRUE(loop.run_until(
+        [&] { return r->cmd({"INFO", "replication"}).find("master_link_status:up") != std::string::npos; }));
+    z.kill();
+    ASSERT_TRUE(loop.run_until(
+        [&] {
+          auto n = ks.nodes();
+          return std::find(n.begin(), n.end(), name_of(*r)) != n.end() &&
+                 std::find(n.begin(), n.end(), name_of(z)) == n.end();
+        },
+        20s))
+        << "nodes: " << ::testing::PrintToString(ks.nodes());
+    z.add_args({"--notify-keyspace-events", "KEA"});
+    z.start();
+    ASSERT_TRUE(loop.run_until(
+        [&] {
+          const std::string info = z.cmd({"INFO", "replication"});
+          return info.find("role:slave") != std::string::npos &&
+                 info.find("master_link_status:up") != std::string::npos;
+        },
+        20s))
+        << z.cmd({"INFO", "replication"});
+    Recorder expires;
+    ok = confirm(loop, [&](auto cb) { ks.watch_events({"expire"}, expires.handler(), std::move(cb)); });
+    ASSERT_TRUE(ok) << ok.error().to_string();
+    rec.events.clear();
+    std::vector<std::string> on_r;
+    for (int i = 0; i < 10; ++i) {
+      std::string k = uvredis::test::key_on(cluster, *r, "kill" + std::to_string(i) + "-");
+      on_r.push_back(k);
+      ASSERT_TRUE(uvredis::test::run(loop, cc, {"SET", k, "v"}));
+    }
+    ASSERT_TRUE(loop.run_until([&] { return rec.events.size() >= on_r.size(); }));
+    const long long r_offset = info_field(*r, "master_repl_offset");
+    ASSERT_TRUE(loop.run_until([&] { return info_field(z, "slave_repl_offset") >= r_offset; }, 10s));
+    loop.run_for(100ms);
+    for (auto& k : on_r) EXPECT_EQ(rec.count(k, "set"), 1) << k;
+    for (auto& e : rec.events) EXPECT_EQ(e.node, name_of(*r));
+    EXPECT_EQ(rec.events.size(), on_r.size());
 
     uvredis::test::close_cluster(loop, cc);
     close_and_wait(loop, ks);
