@@ -67,6 +67,7 @@ class KeyspaceImpl {
       : loop_(loop), client_(std::move(o)), ks_(std::move(k)), life_(std::make_shared<Life>(Life{this})) {
     init_timer();
     db_ = ks_.db.value_or(client_->address.db);
+    if (db_ < 0) invalid_ = Error{ErrorKind::usage, "KeyspaceOptions.db must not be negative"};
     const Address& a = client_->address;
     add_node(a.kind == Address::Kind::unix_socket ? a.path : a.host + ":" + std::to_string(a.port), *client_);
     map_known_ = true;
@@ -95,6 +96,7 @@ class KeyspaceImpl {
       }
     }
     if (!invalid_ && cluster_->seeds.empty()) invalid_ = Error{ErrorKind::usage, "ClusterOptions.seeds is empty"};
+    if (!invalid_ && db_ != 0) invalid_ = Error{ErrorKind::usage, "a cluster has database 0 only (KeyspaceOptions.db)"};
     if (!invalid_) ask_map();
   }
 
@@ -125,7 +127,7 @@ class KeyspaceImpl {
     std::sort(channels.begin(), channels.end());  // a pattern named twice is one subscription, one delivery
     channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
     for (auto& c : channels) by_pattern_[c].push_back(id);
-    Watch w{form, channels, {events.begin(), events.end()}, std::move(handler)};
+    Watch w{form, channels, {events.begin(), events.end()}, std::make_shared<KeyspaceHandler>(std::move(handler))};
     watches_.emplace(id, std::move(w));
     p->patterns = std::move(channels);
     pending_.push_back(p);
@@ -222,7 +224,7 @@ class KeyspaceImpl {
     KeyspaceForm form;
     std::vector<std::string> patterns;
     std::unordered_set<std::string> events;  // key-space form: only these (empty: all)
-    KeyspaceHandler handler;
+    std::shared_ptr<KeyspaceHandler> handler;  // shared: it may unwatch itself while it runs
   };
   enum class Config { none, pending, ok, failed };
   struct Node {
@@ -257,8 +259,9 @@ class KeyspaceImpl {
     if (n.config_state == Config::pending) {
       ++p->left;
       n.config_waiters.push_back(p);
-    } else if (n.config_state == Config::failed && n.config_err) {
-      // Already refused on this node: this confirmation learns it too.
+    } else if (n.config_state == Config::failed && n.config_err && !n.config_err->is_transport()) {
+      // Already refused on this node: this confirmation learns it too (a
+      // failed link is tried again on its next connect instead).
       ++p->left;
       part(p, n.config_err);
     }
@@ -306,10 +309,10 @@ class KeyspaceImpl {
       if (it == watches_.end()) continue;
       const Watch& w = it->second;
       if (w.form == KeyspaceForm::keyspace && !w.events.empty() && !w.events.count(ev->event)) continue;
-      if (!w.handler) continue;
+      if (!*w.handler) continue;
       ++events_;
-      KeyspaceHandler fn = w.handler;  // the handler may unwatch itself
-      call_user(fn, *ev);
+      auto fn = w.handler;  // keeps it alive if it unwatches itself
+      call_user(*fn, *ev);
       if (!life->impl) return;  // destroyed by the handler
     }
   }
@@ -376,9 +379,11 @@ class KeyspaceImpl {
         e = r.error();
       else if (r->is_error())
         e = Error{ErrorKind::server, std::string(r->str())};
-      if (e && !(e->kind == ErrorKind::closed && self->closing_))
+      if (e && e->kind == ErrorKind::server)
         e = Error{e->kind, "CONFIG SET notify-keyspace-events refused by " + name + ": " + e->message +
                                " (set notify-keyspace-events in the server's configuration, or allow CONFIG SET)"};
+      else if (e && !(e->kind == ErrorKind::closed && self->closing_))
+        e = Error{e->kind, "CONFIG SET notify-keyspace-events failed on " + name + ": " + e->message};
       self->on_config(name, std::move(e));
     });
   }
@@ -403,8 +408,13 @@ class KeyspaceImpl {
     if (it == nodes_.end() || closing_) return;
     Node& n = *it->second;
     if (s == ConnectionState::connected) {
-      // A restarted server forgot the setting: say it again.
-      if (n.connected_once && n.config && n.config_state != Config::pending) send_config(n);
+      // A restarted server forgot the setting: say it again (also after a
+      // failure of the link, not after a refusal: that is told once).
+      const bool link_failed = n.config_state == Config::failed && n.config_err && n.config_err->is_transport();
+      if ((n.connected_once || link_failed) && n.config && n.config_state != Config::pending) {
+        n.config_state = Config::pending;
+        send_config(n);
+      }
       n.connected_once = true;
     } else if (is_cluster_ && (s == ConnectionState::reconnecting || s == ConnectionState::failed)) {
       map_soon_ = true;  // a failover may be under way: read the map now, then with backoff

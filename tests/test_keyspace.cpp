@@ -296,7 +296,7 @@ TEST(Keyspace, DestroyInsideHandlerAndPendingConfirmationsFailClosedOnce) {
   EXPECT_EQ(loop.close(), 0);
 }
 
-TEST(Keyspace, EmptyEventListIsAUsageError) {
+TEST(Keyspace, UsageErrors) {
   TestLoop loop;
   {
     uvredis::ClientOptions o;
@@ -305,6 +305,64 @@ TEST(Keyspace, EmptyEventListIsAUsageError) {
     auto r = confirm(loop, [&](auto cb) { ks.watch_events({}, [](const KeyspaceEvent&) {}, std::move(cb)); });
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::usage);
+    close_and_wait(loop, ks);
+
+    KeyspaceOptions negative;
+    negative.db = -1;
+    KeyspaceSubscriber ks2(loop.get(), o, negative);
+    r = confirm(loop, [&](auto cb) { ks2.watch_keys("*", {}, [](const KeyspaceEvent&) {}, std::move(cb)); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::usage);
+    close_and_wait(loop, ks2);
+
+    uvredis::ClusterOptions co;
+    co.seeds = {"127.0.0.1:1"};
+    KeyspaceOptions db3;
+    db3.db = 3;
+    KeyspaceSubscriber ks3(loop.get(), co, db3);
+    r = confirm(loop, [&](auto cb) { ks3.watch_keys("*", {}, [](const KeyspaceEvent&) {}, std::move(cb)); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::usage);
+    EXPECT_NE(r.error().message.find("database 0 only"), std::string::npos) << r.error().message;
+    close_and_wait(loop, ks3);
+
+    co.seeds = {"redis://user:pa55word@bad host:1"};
+    KeyspaceSubscriber ks4(loop.get(), co);
+    r = confirm(loop, [&](auto cb) { ks4.watch_keys("*", {}, [](const KeyspaceEvent&) {}, std::move(cb)); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::usage);
+    EXPECT_EQ(r.error().message.find("pa55word"), std::string::npos) << r.error().message;
+    close_and_wait(loop, ks4);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A restarted server forgot CONFIG SET: it is sent again after the reconnect.
+TEST(Keyspace, ConfigSetAgainAfterARestart) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    KeyspaceOptions ko;
+    ko.notify_keyspace_events = "K$";
+    KeyspaceSubscriber ks(loop.get(), options_for(server), ko);
+    int connected = 0;
+    ks.on_node_state([&](const std::string& node, uvredis::ConnectionState s, const uvredis::Error*) {
+      EXPECT_EQ(node, name_of(server));
+      if (s == uvredis::ConnectionState::connected) ++connected;
+    });
+    Recorder rec;
+    auto ok = confirm(loop, [&](auto cb) { ks.watch_keys("k", {}, rec.handler(), std::move(cb)); });
+    ASSERT_TRUE(ok) << ok.error().to_string();
+    const int before = connected;
+    server.restart();
+    ASSERT_TRUE(loop.run_until([&] {
+      return connected > before &&
+             server.cmd({"CONFIG", "GET", "notify-keyspace-events"}).find('K') != std::string::npos;
+    }));
+    Client c(loop.get(), options_for(server));
+    ASSERT_TRUE(run_one(loop, c, {"SET", "k", "v"}));
+    ASSERT_TRUE(loop.run_until([&] { return rec.count("k", "set") == 1; }));
+    close_and_wait(loop, c);
     close_and_wait(loop, ks);
   }
   EXPECT_EQ(loop.close(), 0);

@@ -81,10 +81,12 @@ struct UVREDIS_API KeyspaceOptions {
   /// Empty: the server's setting is left alone. A refusal (CONFIG renamed or
   /// disabled, an ACL without +config|set) fails the confirmations waiting
   /// for that server with the server's reply (ErrorKind::server, text naming
-  /// the node), and is also told to on_error; subscriptions stay in place.
+  /// the node) and those of later watches too, and is also told to on_error;
+  /// subscriptions stay in place.
   std::string notify_keyspace_events;
   /// Database whose events are watched; unset: the address's database on a
-  /// single server, 0 on a cluster (which has only database 0).
+  /// single server, 0 on a cluster (which has only database 0). A negative
+  /// number, or another one on a cluster, makes every watch fail with usage.
   std::optional<int> db;
   /// Cluster only: how often the slot map is read to notice new masters and
   /// failovers that did not drop a link. Zero: only when a link drops.
@@ -128,14 +130,17 @@ class UVREDIS_API KeyspaceSubscriber {
   /// (when every server confirmed, or at once for an unknown id).
   void unwatch(KeyspaceWatchId id, Callback<void> done = {});
 
-  /// Told of every CONFIG SET refusal, with the node's name in the text.
+  /// Told of every CONFIG SET failure (a refusal, or a link that failed
+  /// before the reply), with the node's name in the text. A failure of the
+  /// link is tried again when the node's subscriber reconnects.
   void on_error(std::function<void(const Error&)> fn);
   /// Told when a node's link changes state (reconnecting: its events are
   /// being lost), with the node's "host:port".
   void on_node_state(std::function<void(const std::string& node, ConnectionState, const Error*)> fn);
 
-  /// "host:port" of every server subscribed now (sorted); on a cluster the
-  /// masters of the latest map.
+  /// "host:port" of every server subscribed now, or being subscribed
+  /// (sorted); on a cluster the masters of the latest map. A watch confirmed
+  /// after a node appeared here is in place on that node.
   std::vector<std::string> nodes() const;
   /// Events handed to handlers so far.
   std::uint64_t events() const noexcept;
