@@ -170,7 +170,10 @@ class KeyspaceImpl {
         if (!r && !(*removed && r.error().kind == ErrorKind::closed) && !j->err) j->err = r.error();
         if (--j->left != 0 || !j->cb) return;
         auto cb = std::move(j->cb);
-        if (j->err) cb(*j->err); else cb(Result<void>());
+        if (j->err)
+          cb(*j->err);
+        else
+          cb(Result<void>());
       });
     }
   }
