@@ -14,6 +14,7 @@
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/keyspace.hpp>
 #include <uvredis/kv_store.hpp>
 #include <uvredis/lease.hpp>
 #include <uvredis/lock.hpp>
