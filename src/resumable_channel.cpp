@@ -427,10 +427,12 @@ ResumableSubscriberStats ResumableSubscriber::stats() const noexcept { return s_
 
 void ResumableSubscriber::close(detail::Function<void()> done) {
   s_->shut();
-  if (s_->sub) return s_->sub->close(std::move(done));
-  s_->ex->post([done = std::move(done)]() mutable {
-    if (done) done();
-  });
+  // Not after the subscriber is gone, whatever the Subscriber does with it then.
+  auto once = [s = s_, done = std::move(done)]() mutable {
+    if (s->alive && done) done();
+  };
+  if (s_->sub) return s_->sub->close(std::move(once));
+  s_->ex->post(std::move(once));
 }
 
 }  // namespace uvredis

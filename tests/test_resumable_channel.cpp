@@ -3,6 +3,7 @@
 // without loss or duplicate, trimmed history reported, starting from an id,
 // steady traffic with the subscriber killed every second, and destroy-safety.
 #include "support/await.hpp"
+#include "support/cluster_helpers.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -513,6 +514,49 @@ TEST(ResumableChannel, BlackHoledLinkLosesNothing) {
                 static_cast<unsigned long long>(st.recovered));
     close_and_wait(loop, sub);
     close_and_wait(loop, client);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// On a cluster: the stream on one master, the subscriber on another (PUBLISH
+// reaches every node), publishing and reading through a ClusterClient; a
+// gap after CLIENT KILL is filled from the stream's master.
+class ResumableChannelCluster : public ClusterSuite {};
+
+TEST_F(ResumableChannelCluster, StreamAndSubscriberOnDifferentMasters) {
+  TestLoop loop;
+  {
+    ClusterClient cc(loop.get(), cluster_options(*cluster_));
+    auto masters = cluster_->masters();
+    ASSERT_EQ(masters.size(), 3u);
+    ResumableChannelOptions co = channel_options();
+    co.stream = key_on(*cluster_, *masters[1], "room:");
+    ResumableChannel ch(cc, co);
+    ResumableSubscriberOptions so = sub_options();
+    so.stream = co.stream;
+    ClientOptions sub_link = options_for(*masters[0]);
+    sub_link.client_name = kSubName;
+    Seen seen;
+    ResumableSubscriber sub(loop.get(), sub_link, cc, so, [&](const ChannelMessage& m) { seen.msgs.push_back(m); });
+    seen.attach(sub);
+    ASSERT_TRUE(loop.run_until([&] { return sub.live(); }));
+    auto payloads = numbered(0, 50);
+    auto ids = publish_all(loop, ch, payloads);
+    ASSERT_TRUE(loop.run_until([&] { return seen.msgs.size() == 50; }));
+    ASSERT_TRUE(kill_named(*masters[0], kSubName));
+    const auto gap = numbered(50, 150);  // published at once: most land while it is away
+    const auto gap_ids = publish_all(loop, ch, gap);
+    payloads.insert(payloads.end(), gap.begin(), gap.end());
+    ids.insert(ids.end(), gap_ids.begin(), gap_ids.end());
+    ASSERT_TRUE(loop.run_until([&] { return seen.msgs.size() >= payloads.size() && sub.live(); }));
+    loop.run_for(50ms);
+    expect_ids(seen, ids, payloads);
+    EXPECT_EQ(masters[1]->cmd_int({"XLEN", co.stream}), 150);
+    EXPECT_EQ(sub.stats().catch_ups, 2u);
+    EXPECT_TRUE(seen.losses.empty());
+    EXPECT_TRUE(seen.errors.empty());
+    close_and_wait(loop, sub);
+    close_cluster(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -164,8 +164,10 @@ class UVREDIS_API ResumableSubscriber {
   const std::string& last_id() const noexcept;
   ResumableSubscriberStats stats() const noexcept;
 
-  /// Stops delivery at once and closes the pub/sub connection; `done` runs
-  /// once it closed (exactly once, on a later loop turn).
+  /// Stops delivery at once (live messages buffered and stream reads in
+  /// flight are dropped) and closes the pub/sub connection; `done` runs once
+  /// it closed (exactly once, on a later loop turn; not when the subscriber
+  /// is destroyed first).
   void close(detail::Function<void()> done = {});
 
  private:
