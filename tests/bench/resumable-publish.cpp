@@ -106,12 +106,12 @@ int main(int argc, char** argv) {
 
     auto plain = [&] {
       return measure(loop, n, depth, [&](auto cb) {
-        client.publish("bench", payload, [cb](uvredis::Result<long long> r) mutable { cb(r.has_value()); });
+        client.publish("bench", payload, [cb](uvredis::Result<long long> r) mutable { cb(static_cast<bool>(r)); });
       });
     };
     auto resumable = [&] {
       return measure(loop, n, depth, [&](auto cb) {
-        channel.publish(payload, [cb](uvredis::Result<std::string> r) mutable { cb(r.has_value()); });
+        channel.publish(payload, [cb](uvredis::Result<std::string> r) mutable { cb(static_cast<bool>(r)); });
       });
     };
     // One warm-up publish loads the script.
