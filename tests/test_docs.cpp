@@ -175,6 +175,11 @@ TEST(Examples, KeyspaceReportsSetThenExpired) {
   expect_example("keyspace", {"example:session:42: set (db 0, node 127.0.0.1:", "example:session:42: expired (db 0"});
 }
 
+TEST(Examples, ResumableChannelCatchesUpFromAnId) {
+  expect_example("resumable_channel",
+                 {"message 3 (", "): fine, thanks", "message 4 (", "): and you?", "message 5 (", "): live: anyone here?"});
+}
+
 TEST(Examples, CoroutinesRunTheFourRecipes) {
   expect_example("coro", {"3 commands, 0 failed", "INCR -> 42", "GET of a missing key -> empty optional",
                           "transfer committed", "bob has 30", "obtained, fencing token 1",

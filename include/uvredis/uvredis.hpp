@@ -25,6 +25,7 @@
 #include <uvredis/registry.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
+#include <uvredis/resumable_channel.hpp>
 #include <uvredis/script.hpp>
 #include <uvredis/script_recipes.hpp>
 #include <uvredis/session_store.hpp>
