@@ -5,6 +5,7 @@
 
 #include <uvredis/cache.hpp>
 #include <uvredis/client.hpp>
+#include <uvredis/client_cache.hpp>
 #include <uvredis/cluster.hpp>
 #include <uvredis/cluster_subscriber.hpp>
 #include <uvredis/command_args.hpp>
