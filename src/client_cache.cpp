@@ -1,6 +1,7 @@
 #include <uvredis/client_cache.hpp>
 
 #include "client_impl.hpp"
+#include "cluster_keys.hpp"
 #include "connection.hpp"
 #include "encode.hpp"
 #include "logging.hpp"
@@ -306,6 +307,25 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
     }
   }
 
+  // A command sent through the cache that is not a cached read may write
+  // its keys: their entries go at once and reads of them in flight are not
+  // stored, so a read issued after it sees it (read-your-writes through the
+  // cache, before the server's invalidation arrives).
+  void passing(std::span<const std::string_view> argv) {
+    if (argv.empty() || stats.entries + inflight.size() == 0) return;
+    if (detail::iequals(argv[0], "FLUSHALL") || detail::iequals(argv[0], "FLUSHDB")) {
+      flush();
+      return;
+    }
+    detail::command_keys(argv).for_each([&](std::size_t i) {
+      if (i >= argv.size()) return;
+      std::string key(argv[i]);
+      drop_key(key);
+      auto f = inflight.find(key);
+      if (f != inflight.end()) ++f->second.invalidated;
+    });
+  }
+
   // --- cached reads
 
   void deliver_later(Callback<Reply> cb, Result<Reply> r) {
@@ -517,6 +537,7 @@ ClientCache::~ClientCache() {
 Client& ClientCache::client() noexcept { return *client_; }
 
 void ClientCache::command(std::span<const std::string_view> argv, Callback<Reply> cb) {
+  st_->passing(argv);
   client_->command(argv, std::move(cb));
 }
 
@@ -530,7 +551,10 @@ void ClientCache::cached(std::span<const std::string_view> argv, Callback<Reply>
 
 void ClientCache::route(std::span<const std::string_view> argv, Callback<Reply> cb) {
   const int path = st_->cache_path(argv);
-  if (path == 0) return client_->command(argv, std::move(cb));
+  if (path == 0) {
+    st_->passing(argv);
+    return client_->command(argv, std::move(cb));
+  }
   if (st_->config_error) return fail_reply(std::move(cb), *st_->config_error);
   if (st_->closed) return fail_reply(std::move(cb), Error{ErrorKind::closed, "client cache is closed"});
   if (path == 2)
