@@ -102,6 +102,27 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
 
   bool ready() const noexcept { return !closed && data_up && sub_ready && inv_id != 0 && tracking_for == inv_id; }
 
+  std::function<void(bool)> on_ready;
+  bool reported_ready = false;
+  bool report_posted = false;
+  // Tells the listener when ready() flipped, on a later turn: it may destroy
+  // the cache, which must not happen inside a connection's state listener.
+  void report_ready() {
+    if (report_posted || !client || ready() == reported_ready) return;
+    report_posted = true;
+    client->post([w = weak_from_this()] {
+      auto st = w.lock();
+      if (!st) return;
+      st->report_posted = false;
+      const bool now = st->ready();
+      if (now == st->reported_ready) return;
+      st->reported_ready = now;
+      if (!st->on_ready) return;
+      auto fn = st->on_ready;
+      detail::call_user(fn, now);
+    });
+  }
+
   std::vector<std::string> tracking_argv(long long id) const {
     std::vector<std::string> v{"CLIENT", "TRACKING", "ON", "REDIRECT", std::to_string(id)};
     if (opts.mode == TrackingMode::broadcast) {
@@ -237,6 +258,7 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
       if (!st) return;
       if (rs.size() == 2 && rs[1]) {
         if (st->inv_id == id && st->data_up) st->tracking_for = id;
+        st->report_ready();
       } else if (!st->closed) {
         const Error& e = rs.size() == 2 ? rs[1].error() : rs[0].error();
         st->log->warn("[cache] CLIENT TRACKING failed: {}", e.message);
@@ -248,11 +270,12 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
     if (s == ConnectionState::connected) {
       data_up = true;
       enable_tracking();
-      return;
+    } else {
+      if (data_up) flush();
+      data_up = false;
+      tracking_for = 0;
     }
-    if (data_up) flush();
-    data_up = false;
-    tracking_for = 0;
+    report_ready();
   }
 
   void on_inv_state(ConnectionState s) {
@@ -260,6 +283,7 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
       if (inv_id != 0 || sub_ready) flush();
       inv_id = 0;
       sub_ready = false;
+      report_ready();
       return;
     }
     inv_id = pending_inv_id;
@@ -274,6 +298,7 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
       }
       st->sub_ready = true;
       st->enable_tracking();
+      st->report_ready();
     });
   }
 
@@ -525,6 +550,7 @@ ClientCache::~ClientCache() {
   st_->closed = true;
   st_->flush(false);
   st_->on_inv = nullptr;
+  st_->on_ready = nullptr;
   // Pending reads fail with `closed` on a later turn; their callbacks hold
   // the state, never this object.
   st_->client = nullptr;
@@ -575,11 +601,14 @@ void ClientCache::on_invalidation(std::function<void(const std::vector<std::stri
   st_->on_inv = std::move(fn);
 }
 
+void ClientCache::on_ready_change(std::function<void(bool)> fn) { st_->on_ready = std::move(fn); }
+
 void ClientCache::close(detail::Function<void()> done) {
   State& st = *st_;
   const bool first = !st.closed;
   st.closed = true;
   st.flush(false);
+  st.on_ready = nullptr;  // closing is not news
   if (!first) {
     // Already closing: both parts report to the first close(); this one
     // waits for the client alone (its close() accepts repeats).

@@ -336,7 +336,10 @@ TEST(ClientCache, DataLinkReconnectRestoresTrackingInTheHandshake) {
     Client writer(loop.get(), options_for(server));
     Seen seen;
     seen.watch(cache);
-    ASSERT_TRUE(loop.run_until([&] { return cache.ready(); }, 10s));
+    std::vector<bool> flips;
+    cache.on_ready_change([&](bool r) { flips.push_back(r); });
+    ASSERT_TRUE(loop.run_until([&] { return !flips.empty(); }, 10s));
+    EXPECT_TRUE(cache.ready());
     set(loop, writer, "k", "1");
     ASSERT_TRUE(get(loop, cache, "k"));
     auto id = run_one(loop, cache.client(), {"CLIENT", "ID"});
@@ -345,7 +348,9 @@ TEST(ClientCache, DataLinkReconnectRestoresTrackingInTheHandshake) {
     ASSERT_TRUE(run_one(loop, writer, {"CLIENT", "KILL", "ID", std::to_string(id->integer())}));
     ASSERT_TRUE(loop.run_until([&] { return cache.stats().flushes > flushes; }, 5s));
     EXPECT_EQ(cache.stats().entries, 0u);
-    ASSERT_TRUE(loop.run_until([&] { return cache.ready(); }, 10s));
+    ASSERT_TRUE(loop.run_until([&] { return flips.size() >= 3u; }, 10s));
+    EXPECT_EQ(flips, (std::vector<bool>{true, false, true}));
+    EXPECT_TRUE(cache.ready());
     auto info = run_one(loop, cache.client(), {"CLIENT", "TRACKINGINFO"});
     ASSERT_TRUE(info) << info.error().to_string();
     EXPECT_NE(info->to_string().find("on"), std::string::npos) << info->to_string();

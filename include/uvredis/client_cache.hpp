@@ -64,7 +64,7 @@ struct UVREDIS_API ClientCacheOptions {
   TrackingMode mode = TrackingMode::keys;
   /// BCAST prefixes (broadcast mode only). Only keys under them are cached:
   /// a read of another key goes to the server every time.
-  std::vector<std::string> prefixes;
+  std::vector<std::string> prefixes{};
   /// Bounds of the local cache; the least recently used entries go first.
   /// An entry counts its key, its request and its reply bytes plus ~100
   /// bytes of bookkeeping.
@@ -75,7 +75,7 @@ struct UVREDIS_API ClientCacheOptions {
   /// More read commands to cache (case-insensitive names, for example
   /// "SMEMBERS", "ZRANGE", "ZSCORE"). Each must be read-only and depend on
   /// one key only, at argv[1]; the cache cannot check that.
-  std::vector<std::string> cached_commands;
+  std::vector<std::string> cached_commands{};
 };
 
 /// Counters of a ClientCache (loop thread).
@@ -131,6 +131,10 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// True while values may be served from memory: both connections up, the
   /// invalidation connection subscribed and tracking redirected to it.
   bool ready() const noexcept;
+  /// Called whenever ready() changes (true: serving from memory again;
+  /// false: a connection dropped and the cache was emptied). It must not
+  /// throw; it may close or destroy the cache. Replaces any earlier listener.
+  void on_ready_change(std::function<void(bool ready)> fn);
   /// Empties the local cache (counts as a flush).
   void clear();
   ClientCacheStats stats() const noexcept;
