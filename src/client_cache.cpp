@@ -90,6 +90,10 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   long long inv_id = 0;            // the invalidation link's client id (0: not connected)
   long long pending_inv_id = 0;    // from its handshake, taken once it reports connected
   long long tracking_for = 0;      // the id the data link's tracking is known to redirect to
+  // The server accepted CLIENT TRACKING once: only then does it go into the
+  // data link's handshake, where a refusal (an ACL without CLIENT, Redis
+  // before 6) would fail every connect instead of only disabling the cache.
+  bool tracking_accepted = false;
   std::uint64_t epoch = 1;         // bumped by every flush
   bool closed = false;
 
@@ -257,6 +261,7 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
       auto st = w.lock();
       if (!st) return;
       if (rs.size() == 2 && rs[1]) {
+        st->tracking_accepted = true;
         if (st->inv_id == id && st->data_up) st->tracking_for = id;
         st->report_ready();
       } else if (!st->closed) {
@@ -529,7 +534,7 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
     auto p = w.lock();
     if (!p || p->closed) return steps;
     p->tracking_for = 0;
-    if (!p->sub_ready || p->inv_id == 0) return steps;
+    if (!p->tracking_accepted || !p->sub_ready || p->inv_id == 0) return steps;
     const long long id = p->inv_id;
     detail::ConnectionConfig::HandshakeStep step;
     step.argv = p->tracking_argv(id);
