@@ -30,8 +30,8 @@
 /// Threading: loop-thread only. Lifetime: borrows the loop; close(cb) or
 /// destroy it, then keep running the loop until it returns. Callbacks run
 /// exactly once, never inside the call that issued them (a hit is delivered
-/// on a later loop turn too); when the cache is destroyed, pending ones get
-/// ErrorKind::closed.
+/// on a later loop turn too); when the cache is destroyed, reads the server
+/// has not answered yet get ErrorKind::closed.
 
 #include <uvredis/client.hpp>
 #include <uvredis/commands.hpp>
@@ -116,7 +116,9 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// cache. Its on_state_change stays yours.
   Client& client() noexcept;
 
-  /// Any command, never cached (same as client().command).
+  /// Any command, never cached. Unlike client().command, it first drops the
+  /// local entries of the command's keys (it may write them: a read issued
+  /// after it goes to the server); FLUSHALL/FLUSHDB empty the cache.
   void command(std::span<const std::string_view> argv, Callback<Reply> cb);
   void command(std::initializer_list<std::string_view> argv, Callback<Reply> cb) {
     command(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb));
@@ -140,7 +142,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   ClientCacheStats stats() const noexcept;
   /// Called after each invalidation message was applied: the keys it named,
   /// or null for "everything" (FLUSHALL). For tests and metrics; it must not
-  /// throw. Replaces any earlier listener.
+  /// throw; it may close or destroy the cache. Replaces any earlier listener.
   void on_invalidation(std::function<void(const std::vector<std::string>* keys)> fn);
 
   /// Closes both connections (pending reads complete or fail as on a
@@ -164,9 +166,8 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
         std::move(err));
   }
 
-  struct State;
-
  private:
+  struct State;
   void route(std::span<const std::string_view> argv, Callback<Reply> cb);
   void fail_reply(Callback<Reply> cb, Error err);
 
