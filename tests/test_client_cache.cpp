@@ -581,3 +581,63 @@ TEST(ClientCache, DestroyedWithReadsInFlightCallsEachOnceWithClosed) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+TEST(ClientCache, PrefixesOutsideBroadcastModeAreAUsageError) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    ClientCacheOptions co;
+    co.prefixes = {"cfg:"};
+    ClientCache cache(loop.get(), options_for(server), co);
+    auto r = get(loop, cache, "cfg:a");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, uvredis::ErrorKind::usage);
+    auto c = await<uvredis::Reply>(loop, [&](auto cb) { cache.cached({"GET"}, std::move(cb)); });
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().kind, uvredis::ErrorKind::usage);
+    // Uncached commands still work.
+    ASSERT_TRUE(await<bool>(loop, [&](auto cb) { cache.set("cfg:a", "1", std::move(cb)); }));
+    close_and_wait(loop, cache);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// A user the server does not allow CLIENT TRACKING: nothing is served from
+// memory, but reads work, and the data link still reconnects (tracking is
+// kept out of its handshake, where the refusal would fail every connect).
+TEST(ClientCache, RefusedTrackingLeavesAWorkingUncachedClient) {
+  RedisServer server;
+  ASSERT_EQ(server.cmd({"ACL", "SETUSER", "plain", "on", ">pw", "~*", "&*", "+@all", "-client|tracking"}), "OK");
+  TestLoop loop;
+  {
+    auto o = options_for(server);
+    o.address.username = "plain";
+    o.address.password = "pw";
+    o.reconnect_max_delay = 100ms;
+    ClientCache cache(loop.get(), o);
+    Client writer(loop.get(), options_for(server));
+    set(loop, writer, "k", "1");
+    for (int i = 0; i < 3; ++i) {
+      auto r = get(loop, cache, "k");
+      ASSERT_TRUE(r && *r == Value("1")) << (r ? "" : r.error().to_string());
+    }
+    EXPECT_FALSE(cache.ready());
+    EXPECT_EQ(cache.stats().hits, 0u);
+    EXPECT_EQ(cache.client().state(), uvredis::ConnectionState::connected);
+    auto id = run_one(loop, cache.client(), {"CLIENT", "ID"});
+    ASSERT_TRUE(id && id->is_integer());
+    bool back = false, dropped = false;
+    cache.client().on_state_change([&](uvredis::ConnectionState s, const uvredis::Error*) {
+      if (s != uvredis::ConnectionState::connected) dropped = true;
+      if (dropped && s == uvredis::ConnectionState::connected) back = true;
+    });
+    ASSERT_TRUE(run_one(loop, writer, {"CLIENT", "KILL", "ID", std::to_string(id->integer())}));
+    ASSERT_TRUE(loop.run_until([&] { return back; }, 5s));
+    auto r = get(loop, cache, "k");
+    ASSERT_TRUE(r && *r == Value("1"));
+    EXPECT_EQ(cache.stats().hits, 0u);
+    close_and_wait(loop, writer);
+    close_and_wait(loop, cache);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
