@@ -358,8 +358,32 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
 
   // --- cached reads
 
-  void deliver_later(Callback<Reply> cb, Result<Reply> r) {
-    client->post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
+  // Hits of one loop turn are answered together on the next turn: one
+  // posted function per batch, not per hit (the hot path of a hot key).
+  struct Hit {
+    Callback<Reply> cb;
+    Reply value;
+  };
+  std::vector<Hit> hits_out;
+  bool hits_posted = false;
+
+  void deliver_later(Callback<Reply> cb, Reply r) {
+    hits_out.push_back(Hit{std::move(cb), std::move(r)});
+    if (hits_posted) return;
+    hits_posted = true;
+    // Runs even when the cache is destroyed meanwhile (the state stays).
+    client->post([self = shared_from_this()] { self->drain_hits(); });
+  }
+
+  void drain_hits() {
+    hits_posted = false;
+    std::vector<Hit> batch;
+    batch.swap(hits_out);
+    // A callback may read again (a new batch) or destroy the cache.
+    auto self = shared_from_this();
+    for (Hit& h : batch) h.cb(std::move(h.value));
+    batch.clear();
+    if (hits_out.empty()) hits_out.swap(batch);  // keep the capacity
   }
 
   // One cached request on `key`: from memory when ready, else from the
