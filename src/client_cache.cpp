@@ -172,7 +172,8 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   void store(std::string sig, std::string key, Reply value, std::uint64_t expires_ns) {
     auto old = by_sig.find(sig);
     if (old != by_sig.end()) erase(old->second);
-    const std::size_t bytes = sig.size() + key.size() + reply_bytes(value) + kEntryOverhead;
+    // The request key and the key are held twice (entry and index).
+    const std::size_t bytes = 2 * (sig.size() + key.size()) + reply_bytes(value) + kEntryOverhead;
     if (bytes > opts.max_bytes || opts.max_entries == 0) return;
     lru.push_front(Entry{std::move(sig), std::move(key), std::move(value), expires_ns, bytes});
     Iter it = lru.begin();
