@@ -619,6 +619,12 @@ void ClientCache::route(std::span<const std::string_view> argv, Callback<Reply> 
     st_->single(argv, argv[1], std::move(cb));
 }
 
+int ClientCache::cache_path(std::span<const std::string_view> argv) const {
+  return st_->config_error ? 0 : st_->cache_path(argv);
+}
+
+void ClientCache::forget(std::span<const std::string_view> argv) { st_->passing(argv); }
+
 void ClientCache::fail_reply(Callback<Reply> cb, Error err) { client_->fail_later(std::move(cb), std::move(err)); }
 
 bool ClientCache::ready() const noexcept { return st_->ready(); }

@@ -167,8 +167,13 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   }
 
  private:
+  friend class ClusterClientCache;  // one ClientCache per master
   struct State;
   void route(std::span<const std::string_view> argv, Callback<Reply> cb);
+  // 0: not a cached read; 1: a single-key cached read; 2: MGET.
+  int cache_path(std::span<const std::string_view> argv) const;
+  // Drops the local entries of argv's keys (a command that may write them).
+  void forget(std::span<const std::string_view> argv);
   void fail_reply(Callback<Reply> cb, Error err);
 
   std::unique_ptr<Client> client_;
