@@ -41,7 +41,7 @@ std::string signature(std::span<const std::string_view> argv) {
     s += std::to_string(argv[i].size());
     s += ':';
     if (i == 0)
-      for (char c : argv[0]) s += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      for (char c : argv[0]) s += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;  // ASCII names
     else
       s.append(argv[i]);
   }
