@@ -58,8 +58,16 @@ ConnectionConfig ConnectionConfig::from(const ClientOptions& o) {
 }
 
 Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
-    : loop_(loop), cfg_(std::move(cfg)), log_(logger_or_silent(cfg_.logger)) {
+    : loop_(loop),
+      cfg_(std::move(cfg)),
+      log_(logger_or_silent(cfg_.logger)),
+      q_(stats_, QueueBounds{cfg_.max_queued_commands, cfg_.max_queued_bytes}) {
   guard_ = ReplyGuard(cfg_.max_reply_element);
+  q_.set_hooks(
+      this, [](void* self) { static_cast<Connection*>(self)->notify_idle_if_drained(); },
+      [](void* self, std::vector<std::string>&& pieces) {
+        release_body(static_cast<Connection*>(self)->loop_, std::move(pieces));
+      });
   ignore_sigpipe_once();
   auto closed = [](void* self) { static_cast<Connection*>(self)->handle_closed(); };
   uv_prepare_init(loop_, prepare_.allocate(closed, this));
@@ -180,7 +188,7 @@ void Connection::destroy() {
 
 void Connection::maybe_finish_close() {
   if (!closing_ || handles_closing_) return;
-  const bool queued_live = std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.completed(); });
+  const bool queued_live = q_.has_live_queued();
   // A push-mode (subscriber) link has nothing worth waiting for: its
   // subscription commands fail with closed, as on a classic subscriber.
   if (!destroyed_ && !close_forced_ && !cfg_.push_mode) {
@@ -190,9 +198,9 @@ void Connection::maybe_finish_close() {
     // never come (a hung server), and nobody wants them.
     const bool attempting = link_ == Link::discovering || link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;
     if (attempting && queued_live) return;
-    if (link_ == Link::ready && (inflight_.size() > timed_out_inflight_ || queued_live)) return;
+    if (link_ == Link::ready && (q_.inflight_size() > q_.owed() || queued_live)) return;
   }
-  if (!queued_.empty())
+  if (!q_.queued_empty())
     fail_queued(Error{ErrorKind::closed, destroyed_ ? "client destroyed" : "client closed before the command was sent"});
   if (ac_) {
     if (!drop_reason_) drop_reason_ = Error{ErrorKind::closed, "client closed"};
@@ -204,7 +212,7 @@ void Connection::maybe_finish_close() {
   }
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
   cancel_discovery();
-  if (!queued_.empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
+  if (!q_.queued_empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
   if (!immediate_.empty()) {
     schedule_deferred();  // deliver those first; we come back here afterwards
     return;
@@ -258,21 +266,7 @@ void Connection::set_state(ConnectionState s, const Error* why) {
 }
 
 void Connection::fail_queued(const Error& err) {
-  if (queued_.empty()) return;
-  auto q = std::move(queued_);
-  queued_.clear();
-  out_.clear();
-  out_pos_ = 0;
-  queued_bytes_ = 0;
-  // (Only while the link is going: a big command half handed over loses
-  // its rest with the link.)
-  tail_left_ = 0;
-  tail_owned_ = false;
-  bodies_.clear();
-  for (auto& r : q)
-    if (!r.completed() && !r.internal) --stats_.queued;
-  for (auto& r : q)
-    if (!r.completed()) complete(r, err);
+  q_.fail_queued(err);
   prune_deadlines();
 }
 

@@ -106,6 +106,10 @@ std::string replica_link_problem(const Reply& role);
 /// share it among their connections (ConnectionConfig::tls).
 std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options);
 
+/// Frees a big command's strings once handed over: on the loop's thread pool
+/// when large (munmap takes a while), else leaves them to the caller.
+void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces);
+
 /// Runs fn on a later loop turn through a self-closing timer: for the rare
 /// completions that arrive after a connection's own handles are gone.
 void post_detached(uv_loop_t* loop, detail::Function<void()> fn);
@@ -182,34 +186,6 @@ class Connection {
 
   enum class Link { idle, discovering, resolving, connecting, handshaking, ready, waiting, failed, closed };
 
-  // Where a request is between submit and completion. Its place tells the
-  // rest: `done` in queued_ timed out before it was written (skipped when
-  // its turn comes); popped from inflight_, it has completed.
-  enum class Stage : std::uint8_t {
-    queued,   // in queued_ or handshake_, waiting to be handed to hiredis
-    written,  // in inflight_, awaiting its reply
-    owed,     // in inflight_, completed by its timeout: the late reply is still owed (and dropped)
-    done,     // completed
-  };
-
-  struct Request {
-    std::uint64_t seq = 0;
-    // Push mode: a subscription command is answered by `pushes` pushes of
-    // kind `push` (one per channel) instead of one reply. (Here they and the
-    // small fields fill the 16 bytes before the 16-byte aligned callback: no
-    // bigger Request, and a move copies them as two words.)
-    std::uint32_t pushes = 0;
-    std::uint8_t push = 0;
-    Stage stage = Stage::queued;
-    bool internal = false;  // handshake or health check, not counted as user traffic
-    bool owned = false;     // its bytes are the next entry of bodies_, not in out_
-    Callback<Reply> cb;
-    std::uint32_t len = 0;  // bytes in out_ while queued
-    std::uint32_t timeout_ms = 0;
-    std::uint32_t group = 1;  // on a group's first request: how many leave together
-    bool completed() const noexcept { return stage >= Stage::owed; }
-  };
-
   ~Connection();
 
   // --- link life cycle
@@ -247,7 +223,6 @@ class Connection {
   void enqueue(Callback<Reply>&& cb, std::size_t len, bool owned, std::optional<std::chrono::milliseconds> timeout);
   void hand(Request&& r, const char* bytes, std::size_t len);
   bool hand_tail_slice();
-  void end_tail();
   void expire(std::uint64_t seq);
   void prune_deadlines();
   void finish();
@@ -264,12 +239,9 @@ class Connection {
   Error drop_error() const;
 
   // --- completion and timeouts
-  void complete(Request& r, Result<Reply> result);
   void add_deadline(std::uint64_t seq, std::chrono::milliseconds timeout);
   void arm_timeout_timer();
   void on_timeout_timer();
-  std::pair<std::deque<Request>*, std::size_t> find(std::uint64_t seq);
-  bool overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const;
   void fail_queued(const Error& err);
 
   // --- deferred work and teardown
@@ -342,35 +314,21 @@ class Connection {
   std::size_t addr_index_ = 0;
   std::size_t handshake_left_ = 0;
 
-  std::deque<Request> queued_;    // not yet handed to hiredis, in order
-  std::deque<Request> inflight_;  // handed to hiredis, awaiting replies, in order
   std::vector<Request> handshake_;
   std::string handshake_bytes_;
-  std::string out_;               // bytes of queued_ requests, from out_pos_
-  std::size_t out_pos_ = 0;
-  // A big command half handed to hiredis: bytes still to hand, at out_pos_
-  // or (tail_owned_) in bodies_.front() from piece tail_piece_, offset tail_off_.
-  std::size_t tail_left_ = 0;
-  bool tail_owned_ = false;
-  std::size_t tail_piece_ = 0;
-  std::size_t tail_off_ = 0;
-  std::deque<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
-  std::uint64_t next_seq_ = 1;
-  // Liveness: written requests that timed out and whose replies are still
-  // owed, when the first of them timed out, and when a byte last came in.
-  std::size_t timed_out_inflight_ = 0;
+  // Liveness: when the first owed reply (RequestQueue::owed) was counted,
+  // and when a byte last came in.
   std::uint64_t silent_since_ms_ = 0;
   std::uint64_t last_rx_ms_ = 0;
   ReplyGuard guard_{512u * 1024 * 1024};  // replaced in the constructor (max_reply_element)
 
-  Deadlines deadlines_;  // of pending requests (FIFO for the default timeout, heap for others)
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
 
   std::vector<detail::Function<void()>> immediate_;
   std::vector<detail::Function<void()>> close_cbs_;
 
   ClientStats stats_;
-  std::size_t queued_bytes_ = 0;
+  RequestQueue q_;  // every request from submit to completion (counts in stats_)
   StateFn on_state_;
   IdleFn on_idle_;
   PushFn on_push_;

@@ -248,7 +248,6 @@ void Connection::attach(redisAsyncContext* ac) {
   protocol_violation_ = false;
   guard_.reset();
   refused_input_ = false;
-  timed_out_inflight_ = 0;
   silence_watch_ = false;
   ac->c.reader->fn = reply_functions();
   ac->c.reader->privdata = this;
@@ -307,7 +306,7 @@ void Connection::begin_handshake() {
   auto add_argv = [this](std::span<const std::string_view> argv, std::string what, Check check) {
     std::size_t len = encode_command(handshake_bytes_, argv);
     Request r;
-    r.seq = next_seq_++;
+    r.seq = q_.new_seq();
     r.len = static_cast<std::uint32_t>(len);
     r.internal = true;
     r.cb = [this, what = std::move(what), check](Result<Reply> res) {
@@ -395,7 +394,6 @@ void Connection::after_link_gone() {
   handshake_bytes_.clear();
   handshake_left_ = 0;
   health_in_flight_ = false;
-  timed_out_inflight_ = 0;
   silence_watch_ = false;
   if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit
   if (closing_) {

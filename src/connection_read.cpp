@@ -150,7 +150,7 @@ void Connection::drain_replies() {
 void Connection::dispatch_pushed(Reply&& reply) {
   const std::uint8_t kind = push_kind_of(reply);
   if (kind == kNotPush) {
-    if (inflight_.empty()) {
+    if (q_.inflight_empty()) {
       protocol_violation_ = true;
       std::string what = reply.is_error() ? ": " + std::string(reply.str()) : std::string();
       request_drop(Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for" + what});
@@ -162,61 +162,43 @@ void Connection::dispatch_pushed(Reply&& reply) {
   // A confirmation counts towards the subscription command in front; one
   // nobody asked for (Redis 7 unsubscribes by itself from the channels of a
   // slot that moved away) finds none and is only a push.
-  std::uint64_t answered = 0;
-  if (is_confirmation(kind) && !inflight_.empty()) {
-    Request& front = inflight_.front();
-    if (count_confirmation(front.push, front.pushes, kind)) answered = front.seq;
-  }
+  const std::uint64_t answered = is_confirmation(kind) ? q_.count_push(kind) : 0;
   if (on_push_) {
     auto fn = on_push_;
     fn(std::move(reply));
   }
-  if (answered != 0 && !inflight_.empty() && inflight_.front().seq == answered) {
+  if (answered != 0 && !q_.inflight_empty() && q_.inflight_front().seq == answered) {
     Reply ok = Reply::status("OK");
     on_reply(&ok);
   }
 }
 
 bool Connection::accept_reply() noexcept {
-  if (!inflight_.empty() || cfg_.push_mode) return true;  // push mode sorts replies out itself
+  if (!q_.inflight_empty() || cfg_.push_mode) return true;  // push mode sorts replies out itself
   protocol_violation_ = true;
   return false;
 }
 
 void Connection::on_reply(Reply* reply) {
-  if (inflight_.empty()) return;  // cannot happen: one entry per hiredis callback
-  Request r = std::move(inflight_.front());
-  inflight_.pop_front();
-  if (r.stage == Stage::owed) --timed_out_inflight_;
-  if (!r.internal) {
-    if (r.stage != Stage::owed) --stats_.in_flight;
-    if (reply) ++stats_.replies;
-  }
+  if (q_.inflight_empty()) return;  // cannot happen: accept_reply checked
+  Request r = q_.pop_answered(reply != nullptr);
   bool demoted = false;
   if (!r.completed()) {
     if (reply == nullptr) {
-      complete(r, drop_error());
+      q_.complete(r, drop_error());
     } else if (reply->is_error()) {
       // Sentinel mode: the master we talk to was demoted under us.
       demoted = cfg_.sentinel && reply->str().starts_with("READONLY");
-      complete(r, Error{ErrorKind::server, reply->take_str()});
+      q_.complete(r, Error{ErrorKind::server, reply->take_str()});
     } else {
-      complete(r, std::move(*reply));
+      q_.complete(r, std::move(*reply));
     }
   }
   if (demoted && link_ == Link::ready && !closing_)
     request_drop(Error{ErrorKind::connection_lost,
                        "connection lost: " + cfg_.address.to_string() + " is no longer the master (READONLY)"});
   prune_deadlines();
-  if (closing_ && inflight_.size() == timed_out_inflight_) schedule_deferred();
-}
-
-void Connection::complete(Request& r, Result<Reply> result) {
-  auto cb = std::move(r.cb);
-  if (r.stage != Stage::owed) r.stage = Stage::done;
-  if (!r.internal && !result) ++stats_.errors;
-  if (cb) cb(std::move(result));
-  if (!r.internal) notify_idle_if_drained();
+  if (closing_ && q_.inflight_size() == q_.owed()) schedule_deferred();
 }
 
 void Connection::hook_cleanup(void* p) {
@@ -233,11 +215,11 @@ void Connection::hook_cleanup(void* p) {
   c->link_gone_ = true;
   // Half a big command went out: its rest is useless now (the command
   // fails with the link), and the commands queued behind it start after it.
-  if (c->tail_left_ > 0 || c->tail_owned_) c->end_tail();
+  c->q_.abandon_tail();
   c->schedule_deferred();
   // hiredis holds no callback of ours to fail with a NULL reply: fail what
   // is in flight in order (drop_error() is last_error_ now).
-  while (!c->inflight_.empty()) c->on_reply(nullptr);
+  while (!c->q_.inflight_empty()) c->on_reply(nullptr);
 }
 
 Error Connection::drop_error() const {

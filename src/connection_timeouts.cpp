@@ -22,12 +22,12 @@ void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeo
   // timeout. (libuv's coarse clock: a few nanoseconds.)
   uv_update_time(loop_);
   const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
-  deadlines_.add(seq, due, timeout == cfg_.command_timeout);
+  q_.add_deadline(seq, due, timeout == cfg_.command_timeout);
   if (timer_due_ == 0 || due < timer_due_) arm_timeout_timer();
 }
 
 void Connection::arm_timeout_timer() {
-  const std::uint64_t next = deadlines_.next();
+  const std::uint64_t next = q_.next_deadline();
   if (next == 0) {
     if (timer_due_ != 0) uv_timer_stop(cmd_timer_.get());
     timer_due_ = 0;
@@ -46,12 +46,12 @@ void Connection::on_timeout_timer() {
   // Timers run before the loop polls: when the loop was busy, replies may
   // be waiting in the socket. Read them first, so only commands that really
   // got no answer time out.
-  if (ac_ && reading_ && link_ == Link::ready && !inflight_.empty()) {
+  if (ac_ && reading_ && link_ == Link::ready && !q_.inflight_empty()) {
     read_input();
     if (destroyed_ || timer_due_ != 0) return;  // a callback closed us, or re-armed the timer
   }
   const std::uint64_t now = uv_now(loop_);
-  while (auto seq = deadlines_.pop_due(now)) expire(*seq);
+  while (auto seq = q_.pop_due(now)) expire(*seq);
   arm_timeout_timer();
   if (closing_) schedule_deferred();  // close() may have waited for these
 }
@@ -59,61 +59,20 @@ void Connection::on_timeout_timer() {
 // Deadline entries of commands that already completed are dropped as replies
 // arrive (Deadlines::prune), so the FIFO holds only what is still pending.
 void Connection::prune_deadlines() {
-  std::uint64_t oldest = next_seq_;
-  if (!inflight_.empty())
-    oldest = inflight_.front().seq;
-  else if (!queued_.empty())
-    oldest = queued_.front().seq;
-  deadlines_.prune(oldest);
-  if (deadlines_.empty() && timer_due_ != 0) {
+  if (q_.prune() && timer_due_ != 0) {
     uv_timer_stop(cmd_timer_.get());
     timer_due_ = 0;
   }
 }
 
-std::pair<std::deque<Connection::Request>*, std::size_t> Connection::find(std::uint64_t seq) {
-  auto by_seq = [](const Request& r, std::uint64_t s) { return r.seq < s; };
-  for (auto* q : {&inflight_, &queued_}) {
-    auto it = std::lower_bound(q->begin(), q->end(), seq, by_seq);
-    if (it != q->end() && it->seq == seq) return {q, static_cast<std::size_t>(it - q->begin())};
-  }
-  return {nullptr, 0};
-}
-
 void Connection::expire(std::uint64_t seq) {
-  auto [q, idx] = find(seq);
-  if (q == nullptr || (*q)[idx].completed()) return;
-  const bool sent = q == &inflight_;
   // A group (MULTI ... EXEC) times out as a whole: never half of it sent.
-  const std::size_t count = std::max<std::uint32_t>((*q)[idx].group, 1);
-  const bool internal = (*q)[idx].internal;
-  const std::uint32_t ms = (*q)[idx].timeout_ms;
-  const Error err{ErrorKind::timeout, "no reply within " + std::to_string(ms) + " ms"};
-  // Completing may run user code that queues more (push_back keeps element
-  // references valid in a deque), so walk by sequence number.
-  const std::uint64_t first = seq;
-  for (std::size_t k = 0; k < count; ++k) {
-    auto [qq, i] = find(first + k);
-    if (qq == nullptr) continue;
-    Request& r = (*qq)[i];
-    if (r.completed()) continue;
-    if (qq == &inflight_) {
-      // Written: its reply is still owed (and dropped when it comes), but
-      // the command is no longer in flight for anyone counting.
-      r.stage = Stage::owed;
-      ++timed_out_inflight_;
-      if (!r.internal) --stats_.in_flight;
-    } else {
-      queued_bytes_ -= r.len;
-      if (!r.internal) --stats_.queued;
-    }
-    if (!r.internal) ++stats_.timeouts;
-    complete(r, err);
-  }
+  const RequestQueue::Expired what = q_.expire(seq);
+  if (!what.written) return;
   // A blocking connection stays blocked on the server: drop it, never reuse.
-  if (sent && cfg_.drop_on_timeout && !internal)
+  if (cfg_.drop_on_timeout && !what.internal)
     request_drop(Error{ErrorKind::connection_lost, "dropped after a blocking command timed out"});
-  else if (sent)
+  else
     watch_silence();
 }
 
@@ -121,7 +80,7 @@ void Connection::expire(std::uint64_t seq) {
 // reply is owed, the server must send something every window; Redis answers
 // in order, so silence means it is not working through our commands at all.
 void Connection::watch_silence() {
-  if (silence_watch_ || timed_out_inflight_ == 0 || link_ != Link::ready || cfg_.dead_link_timeout.count() <= 0)
+  if (silence_watch_ || q_.owed() == 0 || link_ != Link::ready || cfg_.dead_link_timeout.count() <= 0)
     return;
   silence_watch_ = true;
   silent_since_ms_ = uv_now(loop_);
@@ -132,7 +91,7 @@ void Connection::watch_silence() {
 
 void Connection::check_silence() {
   silence_watch_ = false;
-  if (timed_out_inflight_ == 0 || link_ != Link::ready) return;
+  if (q_.owed() == 0 || link_ != Link::ready) return;
   const auto window = static_cast<std::uint64_t>(cfg_.dead_link_timeout.count());
   const std::uint64_t quiet_since = std::max(silent_since_ms_, last_rx_ms_);
   const std::uint64_t now = uv_now(loop_);
@@ -144,7 +103,7 @@ void Connection::check_silence() {
     return;
   }
   log_->warn("[{}] {} sent nothing for {} ms while {} timed-out command(s) await a reply: dropping the link",
-             cfg_.name, cfg_.address.to_string(), now - quiet_since, timed_out_inflight_);
+             cfg_.name, cfg_.address.to_string(), now - quiet_since, q_.owed());
   request_drop(Error{ErrorKind::connection_lost, "connection lost: the server sent nothing for " +
                                                      std::to_string(now - quiet_since) +
                                                      " ms after a command timed out (dead_link_timeout)"});
@@ -154,9 +113,8 @@ void Connection::send_health_check() {
   if (link_ != Link::ready || health_in_flight_ || closing_) return;
   health_in_flight_ = true;
   std::string_view argv[] = {"PING"};
-  std::size_t len = encode_command(out_, argv);
+  std::size_t len = encode_command(q_.out(), argv);
   Request r;
-  r.seq = next_seq_++;
   r.len = static_cast<std::uint32_t>(len);
   r.internal = true;
   auto limit = cfg_.health_check_interval;
@@ -167,9 +125,7 @@ void Connection::send_health_check() {
     if (!res && res.error().kind != ErrorKind::closed && res.error().kind != ErrorKind::connection_lost)
       request_drop(Error{ErrorKind::connection_lost, "health check failed: " + res.error().message});
   };
-  queued_.push_back(std::move(r));
-  queued_bytes_ += len;
-  add_deadline(queued_.back().seq, limit);
+  add_deadline(q_.push(std::move(r)), limit);
   schedule_flush();
 }
 
@@ -180,7 +136,7 @@ void Connection::arm_close_limit() {
   constexpr std::uint64_t kGraceMs = 1000;
   uv_update_time(loop_);
   const std::uint64_t now = uv_now(loop_);
-  const std::uint64_t last = deadlines_.last(now);
+  const std::uint64_t last = q_.last_deadline(now);
   uv_timer_stop(health_timer_.get());  // no more health checks while closing
   uv_timer_start(
       health_timer_.get(),

@@ -18,7 +18,7 @@ extern "C" {
 namespace uvredis::detail {
 
 namespace {
-constexpr std::size_t kHandoffBytes = 256 * 1024;
+constexpr std::size_t kHandoffBytes = RequestQueue::kSliceBytes;
 // Slices of a big command handed per loop turn (about 1 ms of copying each
 // at memory speed, and a write): bounded work per turn, whatever the size.
 constexpr int kSlicesPerTurn = 8;
@@ -41,28 +41,17 @@ bool Connection::refused(Callback<Reply>& cb) {
   return false;
 }
 
-bool Connection::overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
-  const QueueBounds bounds{cfg_.max_queued_commands, cfg_.max_queued_bytes};
-  if (queue_fits(bounds, stats_.queued, queued_bytes_, extra_bytes, extra_cmds)) return false;
-  err = *queue_bounds_error(bounds, stats_.queued, queued_bytes_, extra_bytes, extra_cmds);
-  return true;
-}
-
-// A user command whose bytes are ready (in out_, or owned: the newest entry
-// of bodies_): queued with its deadline, and the link told.
+// A user command whose bytes are ready (at the end of the queue's out(), or
+// owned: the body pushed last): queued with its deadline, and the link told.
 inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owned,
                                 std::optional<std::chrono::milliseconds> timeout) {
   Request r;
-  r.seq = next_seq_++;
   r.cb = std::move(cb);
   r.len = static_cast<std::uint32_t>(len);
   r.owned = owned;
   auto t = timeout.value_or(cfg_.command_timeout);
   r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
-  const std::uint64_t seq = r.seq;
-  queued_.push_back(std::move(r));
-  ++stats_.queued;
-  queued_bytes_ += len;
+  const std::uint64_t seq = q_.push(std::move(r));
   if (t.count() > 0) add_deadline(seq, t);
   if (link_ == Link::ready)
     schedule_flush();
@@ -77,16 +66,18 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
   for (std::string_view a : argv) total += a.size();
   if (total >= kOwnedMinBytes && argv.size() >= 2) {
     // A big command is copied once into strings of its own, which then go
-    // out a slice per turn and are freed off the loop: out_ never grows to
-    // hold it (nor keeps that capacity afterwards).
+    // out a slice per turn and are freed off the loop: the queue's buffer
+    // never grows to hold it (nor keeps that capacity afterwards).
     submit_owned(std::vector<std::string>(argv.begin(), argv.end()), std::move(cb), timeout);
     return;
   }
-  // The usual path: encoded into out_, handed to hiredis at the next flush.
-  const std::size_t before = out_.size();
-  const std::size_t len = encode_command(out_, argv);
-  if (Error err; overflowed(len, 1, err)) {
-    out_.resize(before);
+  // The usual path: encoded into the queue's buffer, handed to hiredis at
+  // the next flush.
+  std::string& out = q_.out();
+  const std::size_t before = out.size();
+  const std::size_t len = encode_command(out, argv);
+  if (Error err; q_.overflowed(len, 1, err)) {
+    out.resize(before);
     fail_later(std::move(cb), std::move(err));
     return;
   }
@@ -123,11 +114,11 @@ void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> c
   pieces.push_back(std::move(head));
   std::size_t len = 0;
   for (const auto& p : pieces) len += p.size();
-  if (Error err; overflowed(len, 1, err)) {
+  if (Error err; q_.overflowed(len, 1, err)) {
     fail_later(std::move(cb), std::move(err));
     return;
   }
-  bodies_.push_back(std::move(pieces));
+  q_.push_body(std::move(pieces));
   enqueue(std::move(cb), len, true, timeout);
 }
 
@@ -148,15 +139,16 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
   };
   if (closing_ || destroyed_) return fail_all(std::move(done), Error{ErrorKind::closed, "client is closed"});
   if (link_ == Link::failed) return fail_all(std::move(done), last_error_);
-  const std::size_t before = out_.size();
+  std::string& out = q_.out();
+  const std::size_t before = out.size();
   std::vector<std::size_t> lens;
   std::vector<std::string_view> argv;
   for (const auto& cmd : cmds) {
     argv.assign(cmd.begin(), cmd.end());
-    lens.push_back(encode_command(out_, argv));
+    lens.push_back(encode_command(out, argv));
   }
-  if (Error err; overflowed(out_.size() - before, cmds.size(), err)) {
-    out_.resize(before);
+  if (Error err; q_.overflowed(out.size() - before, cmds.size(), err)) {
+    out.resize(before);
     return fail_all(std::move(done), std::move(err));
   }
   auto g = std::make_shared<Gather>();
@@ -164,10 +156,9 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
   g->left = cmds.size();
   g->done = std::move(done);
   auto t = timeout.value_or(cfg_.command_timeout);
-  const std::uint64_t first = next_seq_;
+  std::uint64_t first = 0;
   for (std::size_t i = 0; i < cmds.size(); ++i) {
     Request r;
-    r.seq = next_seq_++;
     r.len = static_cast<std::uint32_t>(lens[i]);
     r.group = i == 0 ? static_cast<std::uint32_t>(cmds.size()) : 0;
     r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
@@ -180,9 +171,8 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
       auto d = std::move(g->done);
       d(std::move(out));
     };
-    queued_.push_back(std::move(r));
-    ++stats_.queued;
-    queued_bytes_ += lens[i];
+    const std::uint64_t seq = q_.push(std::move(r));
+    if (i == 0) first = seq;
   }
   if (t.count() > 0) add_deadline(first, t);
   if (link_ == Link::ready)
@@ -195,16 +185,14 @@ bool Connection::send_subscription(std::span<const std::string_view> argv, Callb
   if (!cfg_.push_mode || !ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
   const std::uint8_t kind = command_push_kind(argv[0]);
   if (!is_confirmation(kind)) return false;
-  const std::size_t len = encode_command(out_, argv);
+  const std::size_t len = encode_command(q_.out(), argv);
   Request r;
-  r.seq = next_seq_++;
   r.cb = std::move(done);
   r.len = static_cast<std::uint32_t>(len);
   r.internal = true;
   r.push = kind;
   r.pushes = static_cast<std::uint32_t>(argv.size() - 1);
-  queued_.push_back(std::move(r));
-  queued_bytes_ += len;
+  q_.push(std::move(r));
   schedule_flush();
   return true;
 }
@@ -215,25 +203,18 @@ void Connection::schedule_flush() {
   uv_prepare_start(prepare_.get(), [](uv_prepare_t* p) { static_cast<Connection*>(p->data)->flush(false); });
 }
 
+// A handshake command into hiredis' output buffer (as flush does with the
+// queue's commands).
 void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
-  // Straight into hiredis' output buffer, no hiredis callback record: our
-  // own read path answers the request (drain_replies). `len` may be a
-  // first slice of the command.
-  const int rc = redisAppendFormattedCommand(&ac_->c, bytes, len);
-  if (rc != REDIS_OK) {
-    complete(r, drop_error());
+  if (redisAppendFormattedCommand(&ac_->c, bytes, len) != REDIS_OK) {
+    q_.complete(r, drop_error());
     return;
   }
-  if (!r.internal) {
-    ++stats_.sent;
-    ++stats_.in_flight;
-  }
-  r.stage = Stage::written;
-  inflight_.push_back(std::move(r));
+  q_.written(std::move(r));
 }
 
 // Once per loop turn (prepare) or when the socket turns writable: move
-// commands from our queue into hiredis, a bounded amount at a time (hiredis
+// commands from the queue into hiredis, a bounded amount at a time (hiredis
 // 0.14 memmoves its whole buffer after a partial write), and write.
 void Connection::flush(bool from_writable) {
   flush_scheduled_ = false;
@@ -258,60 +239,22 @@ void Connection::flush(bool from_writable) {
       // The rest of a big command goes first, a slice per pass: a 512 MB
       // value is never copied into hiredis' buffer (nor memmoved there after
       // a partial write) in one loop turn.
-      if (ac_ && tail_left_ > 0 && sdslen(ac_->c.obuf) < kHandoffBytes && !hand_tail_slice()) break;
+      if (ac_ && q_.tail_left() > 0 && sdslen(ac_->c.obuf) < kHandoffBytes && !hand_tail_slice()) break;
       std::size_t group_left = 0;  // members of a group still to hand in this pass
-      while (ac_ && tail_left_ == 0 && !queued_.empty() &&
-             (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes)) {
-        Request& r = queued_.front();
-        if (group_left > 0)
-          --group_left;
-        else if (r.group > 1)
-          group_left = r.group - 1;
-        if (r.owned) {
-          // Its bytes are in bodies_.front(): the head (which names the
-          // command) now, the moved arguments a slice at a time.
-          if (r.completed()) {
-            bodies_.pop_front();
-            queued_.pop_front();
-            continue;
-          }
-          const std::string& head = bodies_.front().front();
-          tail_owned_ = true;
-          tail_piece_ = 1;
-          tail_off_ = 0;
-          tail_left_ = r.len - head.size();
-          queued_bytes_ -= head.size();
-          if (!r.internal) --stats_.queued;
-          Request moved = std::move(r);
-          queued_.pop_front();
-          hand(std::move(moved), head.data(), head.size());
-          if (tail_left_ == 0) end_tail();
-          continue;
-        }
-        const char* bytes = out_.data() + out_pos_;
-        if (!r.completed()) {
-          // A group (MULTI ... EXEC) is handed whole: a drop must never
-          // leave half of it to go out on the next link.
-          const std::size_t first = (r.group == 1 && r.len > kHandoffBytes) ? kHandoffBytes : r.len;
-          out_pos_ += first;
-          tail_left_ = r.len - first;
-          queued_bytes_ -= first;
-          if (!r.internal) --stats_.queued;
-          Request moved = std::move(r);
-          queued_.pop_front();
-          hand(std::move(moved), bytes, first);
+      RequestQueue::Handoff h;
+      while (ac_ && q_.tail_left() == 0 && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes) &&
+             q_.take(h, group_left)) {
+        // Straight into hiredis' output buffer, no hiredis callback record:
+        // our own read path answers the request (drain_replies). `h` may be
+        // a first slice of the command.
+        if (redisAppendFormattedCommand(&ac_->c, h.bytes, h.len) == REDIS_OK) {
+          q_.written_taken();
         } else {
-          out_pos_ += r.len;
-          queued_.pop_front();
+          Request r = q_.pop_taken();
+          q_.complete(r, drop_error());
         }
       }
-      if (queued_.empty() && tail_left_ == 0) {
-        out_.clear();
-        out_pos_ = 0;
-      } else if (out_pos_ > (1u << 20) && out_pos_ * 2 > out_.size()) {
-        out_.erase(0, out_pos_);
-        out_pos_ = 0;
-      }
+      q_.compact();
     }
     if (!ac_ || sdslen(ac_->c.obuf) == 0) break;
     if (tls_direct()) {
@@ -320,7 +263,7 @@ void Connection::flush(bool from_writable) {
       if (tls_congested()) break;
       ++stats_.writes;
       write_tls();
-      if (!ac_ || !tls_direct() || tls_congested() || queued_.empty() || link_ != Link::ready) break;
+      if (!ac_ || !tls_direct() || tls_congested() || q_.queued_empty() || link_ != Link::ready) break;
       continue;
     }
     if (want_writable_ && !from_writable) break;  // kernel buffer full: wait for POLLOUT
@@ -329,19 +272,18 @@ void Connection::flush(bool from_writable) {
     redisAsyncHandleWrite(ac_);
     in_write_ = false;
     from_writable = false;
-    if (!ac_ || want_writable_ || link_ != Link::ready || (queued_.empty() && tail_left_ == 0)) break;
+    if (!ac_ || want_writable_ || link_ != Link::ready || !q_.has_work()) break;
     // A big command's tail: one slice per loop turn, so the loop breathes
     // (other handles run between slices) even when the socket keeps up.
-    if (tail_left_ > 0 && ++slices >= kSlicesPerTurn) break;
+    if (q_.tail_left() > 0 && ++slices >= kSlicesPerTurn) break;
   }
   in_flush_ = false;
-  if (ac_ && link_ == Link::ready && (!queued_.empty() || tail_left_ > 0) && !want_writable_ && !tls_congested())
-    schedule_flush();
+  if (ac_ && link_ == Link::ready && q_.has_work() && !want_writable_ && !tls_congested()) schedule_flush();
 }
 
 // Giving hundreds of MiB back to the kernel (munmap) takes tens of ms: the
 // moved strings of a big command are freed on libuv's thread pool, so the
-// loop does not stall for it. Small bodies are simply freed here.
+// loop does not stall for it. Small bodies are simply freed by the caller.
 void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces) {
   std::size_t bytes = 0;
   for (const auto& p : pieces) bytes += p.capacity();
@@ -359,53 +301,23 @@ void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces) {
   if (rc != 0) delete job;
 }
 
-// One slice of a big command's rest into hiredis' output buffer: from out_,
-// or from the strings the caller moved in (submit_owned). False when memory
-// ran out (the link is being dropped).
+// One slice of a big command's rest into hiredis' output buffer: from the
+// queue's buffer, or from the strings the caller moved in (submit_owned).
+// False when memory ran out (the link is being dropped).
 bool Connection::hand_tail_slice() {
-  std::size_t room = std::min(tail_left_, kHandoffBytes - sdslen(ac_->c.obuf));
+  std::size_t room = std::min(q_.tail_left(), kHandoffBytes - sdslen(ac_->c.obuf));
   while (room > 0) {
-    const char* from;
-    std::size_t n;
-    if (tail_owned_) {
-      const std::string& piece = bodies_.front()[tail_piece_];
-      n = std::min(room, piece.size() - tail_off_);
-      from = piece.data() + tail_off_;
-    } else {
-      n = room;
-      from = out_.data() + out_pos_;
-    }
-    sds grown = sdscatlen(ac_->c.obuf, from, n);
+    const std::string_view slice = q_.tail_slice(room);
+    sds grown = sdscatlen(ac_->c.obuf, slice.data(), slice.size());
     if (grown == nullptr) {
       request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
       return false;
     }
     ac_->c.obuf = grown;
-    room -= n;
-    tail_left_ -= n;
-    queued_bytes_ -= n;
-    if (!tail_owned_) {
-      out_pos_ += n;
-    } else if ((tail_off_ += n) == bodies_.front()[tail_piece_].size()) {
-      ++tail_piece_;
-      tail_off_ = 0;
-    }
+    room -= slice.size();
+    q_.tail_consumed(slice.size());
   }
-  if (tail_left_ == 0) end_tail();
   return true;
-}
-
-// The big command in progress is all handed over, or its link is gone.
-void Connection::end_tail() {
-  if (tail_owned_) {
-    release_body(loop_, std::move(bodies_.front()));
-    bodies_.pop_front();
-    tail_owned_ = false;
-  } else {
-    out_pos_ += tail_left_;
-  }
-  queued_bytes_ -= tail_left_;
-  tail_left_ = 0;
 }
 
 void Connection::update_poll() {

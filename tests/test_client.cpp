@@ -489,8 +489,12 @@ TEST(Client, EveryAcceptedPostRunsOnceBeforeCloseCompletes) {
   for (int round = 0; round < 10; ++round) {
     auto c = std::make_unique<Client>(loop.get(), options_for(server));
     PostFlood f(c->poster());
-    // Close while the threads are flooding the queue, after the loop ran some.
-    ASSERT_TRUE(loop.run_until([&] { return f.ran >= 2000u + 500u * round; }));
+    // Close while the threads are flooding the queue, after the loop ran
+    // some, at a moment when accepted posts wait to run (otherwise a fast
+    // loop may have drained them all just before close()).
+    ASSERT_TRUE(loop.run_until([&] {
+      return f.ran >= 2000u + 500u * round && f.accepted_so_far.load(std::memory_order_relaxed) > f.ran;
+    }));
     int done = 0;
     std::uint64_t ran_at_done = 0;
     const std::uint64_t ran_at_close = f.ran;

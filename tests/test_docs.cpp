@@ -176,6 +176,15 @@ TEST(Examples, ConsumerGroupHandlesEveryJob) {
   expect_example("consumer_group", {"handling job 1 (entry ", "handling job 5 (entry ", "5 jobs handled and acknowledged"});
 }
 
+TEST(Examples, KeyspaceReportsSetThenExpired) {
+  expect_example("keyspace", {"example:session:42: set (db 0, node 127.0.0.1:", "example:session:42: expired (db 0"});
+}
+
+TEST(Examples, ResumableChannelCatchesUpFromAnId) {
+  expect_example("resumable_channel",
+                 {"message 3 (", "): fine, thanks", "message 4 (", "): and you?", "message 5 (", "): live: anyone here?"});
+}
+
 TEST(Examples, CoroutinesRunTheFourRecipes) {
   expect_example("coro", {"3 commands, 0 failed", "INCR -> 42", "GET of a missing key -> empty optional",
                           "transfer committed", "bob has 30", "obtained, fencing token 1",

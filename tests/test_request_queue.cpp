@@ -216,3 +216,362 @@ TEST(PushKinds, ConfirmationsCountDownOnlyForTheirCommand) {
   EXPECT_FALSE(count_confirmation(want, left, kSSubscribe));
   EXPECT_EQ(left, 0u);
 }
+
+// ------------------------------------------------------------ RequestQueue
+//
+// The queue driven as a connection drives it: push (after encoding into
+// out()), take + written (handed to the link), pop_answered + complete (a
+// reply, or the link's end), expire (a deadline), fail_queued (a link that
+// failed or closed). Every callback is counted: exactly once on every path.
+
+#include "../src/encode.hpp"
+
+namespace {
+
+using uvredis::ClientStats;
+using uvredis::Error;
+using uvredis::Result;
+using uvredis::detail::Request;
+using uvredis::detail::RequestQueue;
+using uvredis::detail::Stage;
+
+struct Harness {
+  ClientStats stats;
+  RequestQueue q{stats, QueueBounds{1000, 64u << 20}};
+  std::vector<std::string> log;  // "seq:ok:value" or "seq:err:kind" in completion order
+  std::vector<std::string> wire;  // bytes handed, per take
+  std::vector<std::vector<std::string>> released;
+  int idle_calls = 0;
+
+  Harness() {
+    q.set_hooks(
+        this, [](void* self) { ++static_cast<Harness*>(self)->idle_calls; },
+        [](void* self, std::vector<std::string>&& pieces) {
+          static_cast<Harness*>(self)->released.push_back(std::move(pieces));
+        });
+  }
+
+  // Queues a user command; its callback logs its result under `tag`.
+  std::uint64_t submit(std::vector<std::string_view> argv, std::string tag, std::uint32_t group = 1) {
+    Request r;
+    r.len = static_cast<std::uint32_t>(uvredis::detail::encode_command(q.out(), argv));
+    r.group = group;
+    r.timeout_ms = 100;
+    r.cb = [this, tag](Result<Reply> res) {
+      log.push_back(tag + (res ? ":ok:" + std::string(res->is_string() || res->is_status() ? res->str() : "")
+                               : ":err:" + std::string(uvredis::to_string(res.error().kind))));
+    };
+    return q.push(std::move(r));
+  }
+
+  // Hands everything queued to the "link" (whole commands and tails).
+  std::size_t hand_all() {
+    std::size_t n = 0, group_left = 0;
+    RequestQueue::Handoff h;
+    for (;;) {
+      while (q.tail_left() > 0) {
+        auto s = q.tail_slice(4096);
+        wire.back().append(s);
+        q.tail_consumed(s.size());
+      }
+      if (!q.take(h, group_left)) break;
+      wire.emplace_back(h.bytes, h.len);
+      q.written_taken();
+      ++n;
+    }
+    q.compact();
+    return n;
+  }
+
+  // The oldest request in flight gets `reply` (nullptr: the link ended with `err`).
+  void answer(const Reply* reply, const Error& err = Error{ErrorKind::connection_lost, "gone"}) {
+    ASSERT_FALSE(q.inflight_empty());
+    Request r = q.pop_answered(reply != nullptr);
+    if (r.completed()) return;  // a late reply after its timeout: dropped
+    if (reply)
+      q.complete(r, Reply(*reply));
+    else
+      q.complete(r, err);
+  }
+};
+
+std::string resp(std::vector<std::string_view> argv) {
+  std::string s;
+  uvredis::detail::encode_command(s, argv);
+  return s;
+}
+
+}  // namespace
+
+TEST(RequestQueue, RepliesCompleteInOrderExactlyOnce) {
+  Harness t;
+  t.submit({"GET", "a"}, "a");
+  t.submit({"GET", "b"}, "b");
+  t.submit({"GET", "c"}, "c");
+  EXPECT_EQ(t.stats.queued, 3u);
+  ASSERT_EQ(t.hand_all(), 3u);
+  EXPECT_EQ(t.stats.queued, 0u);
+  EXPECT_EQ(t.stats.in_flight, 3u);
+  EXPECT_EQ(t.stats.sent, 3u);
+  ASSERT_EQ(t.wire.size(), 3u);
+  EXPECT_EQ(t.wire[1], resp({"GET", "b"}));
+  for (const char* v : {"1", "2", "3"}) {
+    Reply r = Reply::string(v);
+    t.answer(&r);
+  }
+  EXPECT_EQ(t.log, (std::vector<std::string>{"a:ok:1", "b:ok:2", "c:ok:3"}));
+  EXPECT_EQ(t.stats.in_flight, 0u);
+  EXPECT_EQ(t.stats.replies, 3u);
+  EXPECT_EQ(t.idle_calls, 3);
+  EXPECT_TRUE(t.q.inflight_empty());
+  EXPECT_FALSE(t.q.has_work());
+}
+
+TEST(RequestQueue, AQueuedCommandThatTimedOutIsNeverHandedOver) {
+  Harness t;
+  t.submit({"SET", "k", "1"}, "first");
+  const std::uint64_t mid = t.submit({"SET", "k", "2"}, "mid");
+  t.submit({"SET", "k", "3"}, "last");
+  auto what = t.q.expire(mid);
+  EXPECT_TRUE(what.found);
+  EXPECT_FALSE(what.written);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"mid:err:timeout"}));
+  EXPECT_EQ(t.stats.timeouts, 1u);
+  EXPECT_EQ(t.stats.queued, 2u);
+  EXPECT_FALSE(t.q.expire(mid).found);  // twice: nothing more
+  ASSERT_EQ(t.hand_all(), 2u);
+  EXPECT_EQ(t.wire[0], resp({"SET", "k", "1"}));
+  EXPECT_EQ(t.wire[1], resp({"SET", "k", "3"}));
+  EXPECT_EQ(t.q.queued_bytes(), 0u);
+  Reply ok = Reply::status("OK");
+  t.answer(&ok);
+  t.answer(&ok);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"mid:err:timeout", "first:ok:OK", "last:ok:OK"}));
+}
+
+TEST(RequestQueue, AWrittenCommandThatTimedOutOwesItsReplyWhichIsDropped) {
+  Harness t;
+  const std::uint64_t a = t.submit({"GET", "a"}, "a");
+  t.submit({"GET", "b"}, "b");
+  t.hand_all();
+  auto what = t.q.expire(a);
+  EXPECT_TRUE(what.found);
+  EXPECT_TRUE(what.written);
+  EXPECT_EQ(t.q.owed(), 1u);
+  EXPECT_EQ(t.stats.in_flight, 1u);  // no longer counted as in flight
+  EXPECT_EQ(t.log, (std::vector<std::string>{"a:err:timeout"}));
+  Reply late = Reply::string("late");
+  t.answer(&late);  // a's late reply: dropped
+  EXPECT_EQ(t.q.owed(), 0u);
+  Reply b = Reply::string("B");
+  t.answer(&b);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"a:err:timeout", "b:ok:B"}));
+  EXPECT_EQ(t.stats.in_flight, 0u);
+}
+
+TEST(RequestQueue, AGroupIsHandedWholeAndTimesOutAsOne) {
+  Harness t;
+  t.submit({"GET", "before"}, "before");
+  const std::uint64_t first = t.submit({"MULTI"}, "multi", 3);
+  Request r;
+  t.submit({"INCR", "n"}, "incr", 0);
+  t.submit({"EXEC"}, "exec", 0);
+  // A pass that takes the group's first member takes all of it.
+  std::size_t group_left = 0;
+  RequestQueue::Handoff h;
+  ASSERT_TRUE(t.q.take(h, group_left));  // "before"
+  EXPECT_EQ(group_left, 0u);
+  t.q.written_taken();
+  ASSERT_TRUE(t.q.take(h, group_left));  // MULTI
+  EXPECT_EQ(group_left, 2u);
+  t.q.written_taken();
+  // Its deadline, while two members wait: all three complete, once.
+  auto what = t.q.expire(first);
+  EXPECT_TRUE(what.written);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"multi:err:timeout", "incr:err:timeout", "exec:err:timeout"}));
+  // The waiting members are skipped; the written one owes its reply.
+  EXPECT_FALSE(t.q.take(h, group_left));
+  EXPECT_EQ(t.q.owed(), 1u);
+  EXPECT_EQ(t.stats.timeouts, 3u);
+  EXPECT_EQ(t.stats.queued, 0u);
+}
+
+TEST(RequestQueue, TheLinksEndFailsWhatIsInFlightAndFailQueuedTheRestOnce) {
+  Harness t;
+  t.submit({"GET", "a"}, "a");
+  t.submit({"GET", "b"}, "b");
+  t.hand_all();
+  t.submit({"GET", "c"}, "c");
+  const std::uint64_t d = t.submit({"GET", "d"}, "d");
+  t.q.expire(d);
+  while (!t.q.inflight_empty()) t.answer(nullptr);
+  t.q.fail_queued(Error{ErrorKind::closed, "client closed"});
+  t.q.fail_queued(Error{ErrorKind::closed, "again"});  // nothing left: nothing more
+  EXPECT_EQ(t.log, (std::vector<std::string>{"d:err:timeout", "a:err:connection lost", "b:err:connection lost",
+                                             "c:err:closed"}));
+  EXPECT_EQ(t.stats.queued, 0u);
+  EXPECT_EQ(t.stats.in_flight, 0u);
+  EXPECT_EQ(t.stats.errors, 4u);
+  EXPECT_FALSE(t.q.has_work());
+  EXPECT_TRUE(t.q.prune());  // no deadline was added: none left
+}
+
+TEST(RequestQueue, OverflowBoundsCountWhatWaits) {
+  ClientStats stats;
+  RequestQueue q(stats, QueueBounds{2, 1 << 20});
+  Error err;
+  EXPECT_FALSE(q.overflowed(10, 1, err));
+  for (int i = 0; i < 2; ++i) {
+    Request r;
+    r.len = static_cast<std::uint32_t>(uvredis::detail::encode_command(q.out(), std::vector<std::string_view>{"PING"}));
+    q.push(std::move(r));
+  }
+  EXPECT_TRUE(q.overflowed(10, 1, err));
+  EXPECT_EQ(err.kind, ErrorKind::overflow);
+  EXPECT_TRUE(q.overflowed(2u << 20, 0, err));
+  EXPECT_NE(err.message.find("command too large"), std::string::npos);
+  // Internal requests (handshake, health check) do not count.
+  Request internal;
+  internal.internal = true;
+  q.push(std::move(internal));
+  EXPECT_EQ(stats.queued, 2u);
+}
+
+TEST(RequestQueue, ConfirmationsAnswerTheSubscriptionInFrontAmidMessages) {
+  Harness t;
+  Request sub;
+  sub.len = static_cast<std::uint32_t>(
+      uvredis::detail::encode_command(t.q.out(), std::vector<std::string_view>{"SUBSCRIBE", "x", "y"}));
+  sub.internal = true;
+  sub.push = kSubscribe;
+  sub.pushes = 2;
+  const std::uint64_t seq = t.q.push(std::move(sub));
+  t.submit({"PING"}, "ping");
+  t.hand_all();
+  EXPECT_EQ(t.q.count_push(kMessage), 0u);      // a message: counts nothing
+  EXPECT_EQ(t.q.count_push(kUnsubscribe), 0u);  // another kind: nothing
+  EXPECT_EQ(t.q.count_push(kSubscribe), 0u);    // one of two
+  EXPECT_EQ(t.q.count_push(kMessage), 0u);
+  EXPECT_EQ(t.q.count_push(kSubscribe), seq);   // the second answers it
+  Reply ok = Reply::status("OK");
+  t.answer(&ok);
+  EXPECT_EQ(t.q.count_push(kSubscribe), 0u);  // the PING in front awaits no confirmation
+  Reply pong = Reply::status("PONG");
+  t.answer(&pong);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"ping:ok:PONG"}));
+}
+
+TEST(RequestQueue, ABigCommandLeavesInSlicesWithItsBytesIntact) {
+  Harness t;
+  const std::string value(3 * RequestQueue::kSliceBytes + 123, 'v');
+  t.submit({"SET", "big", value}, "big");
+  t.submit({"GET", "small"}, "small");
+  Request r;
+  RequestQueue::Handoff h;
+  std::size_t group_left = 0;
+  ASSERT_TRUE(t.q.take(h, group_left));
+  EXPECT_EQ(h.len, RequestQueue::kSliceBytes);
+  std::string wire(h.bytes, h.len);
+  t.q.written_taken();
+  EXPECT_GT(t.q.tail_left(), 0u);
+  const std::size_t expected_slices = (t.q.tail_left() + 99999) / 100000;
+  std::size_t slices = 0;
+  while (t.q.tail_left() > 0) {
+    auto s = t.q.tail_slice(100000);
+    ASSERT_LE(s.size(), 100000u);
+    wire.append(s);
+    t.q.tail_consumed(s.size());
+    ++slices;
+  }
+  EXPECT_EQ(slices, expected_slices);
+  EXPECT_EQ(wire, resp({"SET", "big", value}));
+  ASSERT_TRUE(t.q.take(h, group_left));
+  EXPECT_EQ(std::string(h.bytes, h.len), resp({"GET", "small"}));
+}
+
+TEST(RequestQueue, AnOwnedBodyIsHandedFromItsPiecesAndReleasedOnce) {
+  Harness t;
+  const std::string big(200000, 'x');
+  std::vector<std::string> pieces = {"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200000\r\n", big, "\r\n"};
+  std::size_t len = 0;
+  for (const auto& p : pieces) len += p.size();
+  t.q.push_body(std::move(pieces));
+  Request r;
+  r.len = static_cast<std::uint32_t>(len);
+  r.owned = true;
+  r.cb = [&](Result<Reply>) { t.log.push_back("owned"); };
+  t.q.push(std::move(r));
+  EXPECT_EQ(t.hand_all(), 1u);
+  EXPECT_EQ(t.wire[0], resp({"SET", "k", big}));
+  ASSERT_EQ(t.released.size(), 1u);
+  EXPECT_EQ(t.released[0][1].size(), big.size());
+  EXPECT_EQ(t.q.queued_bytes(), 0u);
+}
+
+TEST(RequestQueue, AnAbandonedTailIsNotHandedAndWhatFollowsStartsClean) {
+  Harness t;
+  const std::string value(2 * RequestQueue::kSliceBytes, 'v');
+  t.submit({"SET", "big", value}, "big");
+  t.submit({"GET", "next"}, "next");
+  Request r;
+  RequestQueue::Handoff h;
+  std::size_t group_left = 0;
+  ASSERT_TRUE(t.q.take(h, group_left));
+  t.q.written_taken();
+  ASSERT_GT(t.q.tail_left(), 0u);
+  // The link ends mid-command: the command fails, its rest is dropped.
+  t.q.abandon_tail();
+  t.answer(nullptr);
+  EXPECT_EQ(t.q.tail_left(), 0u);
+  ASSERT_TRUE(t.q.take(h, group_left));
+  EXPECT_EQ(std::string(h.bytes, h.len), resp({"GET", "next"}));
+  EXPECT_EQ(t.log, (std::vector<std::string>{"big:err:connection lost"}));
+}
+
+TEST(RequestQueue, ACallbackMayQueueMoreWhileItsGroupTimesOut) {
+  Harness t;
+  int extra = 0;
+  // MULTI's callback queues a new command while the rest of its group is
+  // still to be completed by the same expire().
+  Request multi;
+  multi.len = static_cast<std::uint32_t>(
+      uvredis::detail::encode_command(t.q.out(), std::vector<std::string_view>{"MULTI"}));
+  multi.group = 3;
+  multi.timeout_ms = 50;
+  multi.cb = [&](Result<Reply> res) {
+    t.log.push_back(res ? "multi:ok" : "multi:err");
+    for (int i = 0; i < 100; ++i) {  // enough to grow the deque under expire()
+      Request r;
+      r.len = static_cast<std::uint32_t>(
+          uvredis::detail::encode_command(t.q.out(), std::vector<std::string_view>{"PING"}));
+      r.cb = [&](Result<Reply> res2) { extra += res2 ? 1 : 1000; };
+      t.q.push(std::move(r));
+    }
+  };
+  const std::uint64_t first = t.q.push(std::move(multi));
+  t.submit({"SET", "a", "1"}, "set", 0);
+  t.submit({"EXEC"}, "exec", 0);
+  t.q.expire(first);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"multi:err", "set:err:timeout", "exec:err:timeout"}));
+  EXPECT_EQ(t.hand_all(), 100u);
+  EXPECT_EQ(t.wire[0], resp({"PING"}));
+  Reply pong = Reply::status("PONG");
+  for (int i = 0; i < 100; ++i) t.answer(&pong);
+  EXPECT_EQ(extra, 100);
+}
+
+TEST(RequestQueue, DeadlinesOfCompletedRequestsArePruned) {
+  Harness t;
+  const std::uint64_t a = t.submit({"GET", "a"}, "a");
+  const std::uint64_t b = t.submit({"GET", "b"}, "b");
+  t.q.add_deadline(a, 100, true);
+  t.q.add_deadline(b, 100, true);
+  EXPECT_EQ(t.q.next_deadline(), 100u);
+  t.hand_all();
+  Reply v = Reply::string("v");
+  t.answer(&v);
+  EXPECT_FALSE(t.q.prune());  // b still pending
+  t.answer(&v);
+  EXPECT_TRUE(t.q.prune());
+  EXPECT_FALSE(t.q.pop_due(1000).has_value());
+}

@@ -16,6 +16,7 @@
 #include <uvredis/decode.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
+#include <uvredis/keyspace.hpp>
 #include <uvredis/kv_store.hpp>
 #include <uvredis/lease.hpp>
 #include <uvredis/lock.hpp>
@@ -26,6 +27,7 @@
 #include <uvredis/registry.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
+#include <uvredis/resumable_channel.hpp>
 #include <uvredis/script.hpp>
 #include <uvredis/script_recipes.hpp>
 #include <uvredis/session_store.hpp>
