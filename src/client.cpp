@@ -30,11 +30,17 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
     : loop_(loop), opts_(std::move(options)), tls_(make_tls_context(opts_)), post_(std::make_shared<PostState>()) {
   if (opts_.sentinel.enabled())
     sentinel_ = std::make_shared<SentinelResolver>(loop_, opts_.sentinel, logger_or_silent(opts_.logger));
-  main_ = new Connection(loop_, config_for("main"));
+  ConnectionConfig main_cfg = config_for("main");
+  // Through a shared slot: the hook may be set after the connection exists.
+  main_cfg.extra_handshake = [hook = main_handshake_] {
+    return *hook ? (*hook)() : std::vector<ConnectionConfig::HandshakeStep>{};
+  };
+  main_ = new Connection(loop_, std::move(main_cfg));
   leases_ = std::make_shared<LeasePool>();
   leases_->loop = loop_;
   leases_->config = config_for("lease");
   main_->set_state_listener([this](ConnectionState s, const Error* e) {
+    if (internal_state_) internal_state_(s, e);  // library code: never destroys the client
     auto fn = on_state_;  // the listener may destroy the client
     if (fn) call_user(fn, s, e);
   });

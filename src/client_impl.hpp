@@ -40,6 +40,16 @@ class ClientImpl {
   uv_loop_t* loop() const noexcept { return loop_; }
   const ClientOptions& options() const noexcept { return opts_; }
 
+  // For ClientCache (client-side caching). Extra steps at the end of every
+  // handshake of the main connection only (not leases or blocking links),
+  // consulted at each (re)connect; and a state listener of its own, told
+  // before the user's, so the user's on_state_change stays theirs.
+  using HandshakeFn = std::function<std::vector<ConnectionConfig::HandshakeStep>()>;
+  void set_main_handshake(HandshakeFn fn) { *main_handshake_ = std::move(fn); }
+  void set_internal_state_listener(std::function<void(ConnectionState, const Error*)> fn) {
+    internal_state_ = std::move(fn);
+  }
+
  private:
   struct WaitingBlocking {
     std::vector<std::string> argv;
@@ -62,6 +72,8 @@ class ClientImpl {
   std::shared_ptr<PostState> post_;
   UvHandle<uv_async_t> async_;
   std::function<void(ConnectionState, const Error*)> on_state_;
+  std::function<void(ConnectionState, const Error*)> internal_state_;
+  std::shared_ptr<HandshakeFn> main_handshake_ = std::make_shared<HandshakeFn>();
   std::shared_ptr<LeasePool> leases_;
   std::shared_ptr<SentinelResolver> sentinel_;  // sentinel mode only; shared by every connection
   bool closing_ = false;

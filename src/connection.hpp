@@ -85,6 +85,16 @@ struct ConnectionConfig {
   /// master is (address.host/port are replaced by the answer), the handshake
   /// checks ROLE, and a READONLY reply drops the link to find it again.
   std::shared_ptr<SentinelResolver> sentinel;
+  /// Extra handshake steps, asked for anew at every (re)connect and sent
+  /// last (client-side caching: CLIENT TRACKING ... on the data link, CLIENT
+  /// ID on the invalidation link). An error reply fails the connect, as for
+  /// the built-in steps; `check` may read the reply and return why the link
+  /// is unusable (empty: fine).
+  struct HandshakeStep {
+    std::vector<std::string> argv;
+    std::function<std::string(const Reply&)> check;
+  };
+  std::function<std::vector<HandshakeStep>()> extra_handshake;
 };
 
 /// Why a cluster link (READONLY) should not serve reads, from its ROLE

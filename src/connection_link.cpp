@@ -302,9 +302,9 @@ void Connection::begin_handshake() {
   link_ = Link::handshaking;
   handshake_.clear();
   handshake_bytes_.clear();
-  using Check = std::string (*)(const Reply&);
-  auto add = [this](std::initializer_list<std::string_view> argv, std::string what, Check check = nullptr) {
-    std::size_t len = encode_command(handshake_bytes_, std::span<const std::string_view>(argv.begin(), argv.size()));
+  using Check = std::function<std::string(const Reply&)>;
+  auto add_argv = [this](std::span<const std::string_view> argv, std::string what, Check check) {
+    std::size_t len = encode_command(handshake_bytes_, argv);
     Request r;
     r.seq = q_.new_seq();
     r.len = static_cast<std::uint32_t>(len);
@@ -325,6 +325,9 @@ void Connection::begin_handshake() {
       if (link_ == Link::handshaking && --handshake_left_ == 0) on_ready();
     };
     handshake_.push_back(std::move(r));
+  };
+  auto add = [&](std::initializer_list<std::string_view> argv, std::string what, Check check = nullptr) {
+    add_argv(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(what), std::move(check));
   };
   const Address& a = cfg_.address;
   if (!a.password.empty()) {
@@ -347,6 +350,11 @@ void Connection::begin_handshake() {
   // Sentinels may still name a node that was just demoted: write nowhere
   // but to a node that says it is the master.
   if (cfg_.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
+  if (cfg_.extra_handshake)
+    for (ConnectionConfig::HandshakeStep& step : cfg_.extra_handshake()) {
+      std::vector<std::string_view> argv(step.argv.begin(), step.argv.end());
+      add_argv(argv, step.argv.empty() ? std::string() : step.argv[0], std::move(step.check));
+    }
   // TLS 1.3 servers refuse a client certificate after our side of the
   // handshake is complete: one round trip makes such a refusal a connect
   // error instead of a link that drops right after "connected".

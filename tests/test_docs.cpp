@@ -167,6 +167,11 @@ TEST(Examples, CacheLoadsOnceForConcurrentMisses) {
   expect_example("cache", {"profile of user:7 (loads 1, hits 0)", "profile of user:7 (loads 1, hits 1)"});
 }
 
+TEST(Examples, ClientCacheHitsThenSeesTheUpdate) {
+  expect_example("client_cache", {"first read: welcome (hits 0, misses 1)", "second read: welcome (hits 1, misses 1)",
+                                  "after the update: maintenance at 22:00 (hits 1, misses 2)"});
+}
+
 TEST(Examples, ConsumerGroupHandlesEveryJob) {
   expect_example("consumer_group", {"handling job 1 (entry ", "handling job 5 (entry ", "5 jobs handled and acknowledged"});
 }

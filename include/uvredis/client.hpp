@@ -82,6 +82,7 @@ class UVREDIS_API Poster {
 /// one loop turn leave in one write), per-command timeouts, reconnect with
 /// backoff, a separate connection for blocking commands.
 class Lease;
+class ClientCache;
 
 class UVREDIS_API Client final : public Executor {
  public:
@@ -138,6 +139,7 @@ class UVREDIS_API Client final : public Executor {
   void post(detail::Function<void()> fn) override;
 
  private:
+  friend class ClientCache;  // sets the tracking handshake of the main connection
 
   detail::ClientImpl* impl_;
 };

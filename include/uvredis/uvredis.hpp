@@ -5,7 +5,9 @@
 
 #include <uvredis/cache.hpp>
 #include <uvredis/client.hpp>
+#include <uvredis/client_cache.hpp>
 #include <uvredis/cluster.hpp>
+#include <uvredis/cluster_client_cache.hpp>
 #include <uvredis/cluster_subscriber.hpp>
 #include <uvredis/command_args.hpp>
 #include <uvredis/command_types.hpp>

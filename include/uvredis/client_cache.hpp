@@ -1,0 +1,183 @@
+#pragma once
+/// @file client_cache.hpp
+/// ClientCache: server-assisted client-side caching over RESP2. Hot reads
+/// (GET, MGET, HGET, HGETALL, HMGET, EXISTS of one key, STRLEN, and any
+/// single-key read named in ClientCacheOptions::cached_commands) are answered
+/// from memory; Redis tells the cache when a key it served has changed.
+///
+/// How: the cache owns a Client (the data connection) and a second
+/// connection that subscribes to `__redis__:invalidate`. Every handshake of
+/// the data connection sends `CLIENT TRACKING ON REDIRECT <id>` with the id of
+/// the invalidation connection (learnt from CLIENT ID in that connection's
+/// own handshake), in the mode chosen (default, BCAST PREFIX ..., OPTIN).
+///
+/// Guarantees (see docs/client-cache.md for the reasoning and the limits):
+/// - once an invalidation of a key has been read, no value of that key read
+///   before it is served or stored (a read in flight when it arrives is
+///   answered but not stored);
+/// - a null invalidation (FLUSHALL, FLUSHDB) empties the cache;
+/// - when either connection leaves `connected`, the cache is emptied at once
+///   and nothing is served from memory until both are back, the invalidation
+///   connection is subscribed and tracking redirects to its new id;
+/// - an entry never outlives the key's TTL (PTTL is fetched with the value,
+///   in the same round trip) nor `max_age`;
+/// - bounded by `max_entries` and `max_bytes` (least recently used goes).
+///
+/// Every typed command of commands.hpp exists on a ClientCache: the cached
+/// reads above go through the cache, everything else (writes included) goes
+/// straight to client(). `command()` is never cached; `cached()` is.
+///
+/// Threading: loop-thread only. Lifetime: borrows the loop; close(cb) or
+/// destroy it, then keep running the loop until it returns. Callbacks run
+/// exactly once, never inside the call that issued them (a hit is delivered
+/// on a later loop turn too); when the cache is destroyed, reads the server
+/// has not answered yet get ErrorKind::closed.
+
+#include <uvredis/client.hpp>
+#include <uvredis/commands.hpp>
+#include <uvredis/export.hpp>
+#include <uvredis/options.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct uv_loop_s;
+
+namespace uvredis {
+
+/// Which keys the server reports changes of (CLIENT TRACKING modes).
+enum class TrackingMode {
+  keys,       ///< Default mode: the keys this connection read (the server remembers them).
+  broadcast,  ///< BCAST: every key under `prefixes` (all keys when empty); the server remembers nothing per key.
+  optin,      ///< OPTIN: only cached reads are tracked (each is preceded by CLIENT CACHING YES).
+};
+
+struct UVREDIS_API ClientCacheOptions {
+  TrackingMode mode = TrackingMode::keys;
+  /// BCAST prefixes (broadcast mode only). Only keys under them are cached:
+  /// a read of another key goes to the server every time.
+  std::vector<std::string> prefixes{};
+  /// Bounds of the local cache; the least recently used entries go first.
+  /// An entry counts its key and its request twice (entry and index), its
+  /// reply bytes, and ~100 bytes of bookkeeping.
+  std::size_t max_entries = 100'000;
+  std::size_t max_bytes = 64u * 1024 * 1024;
+  /// Longest an entry is served, whatever its key's TTL; zero: no cap.
+  std::chrono::milliseconds max_age{0};
+  /// More read commands to cache (case-insensitive names, for example
+  /// "SMEMBERS", "ZRANGE", "ZSCORE"). Each must be read-only and depend on
+  /// one key only, at argv[1]; the cache cannot check that.
+  std::vector<std::string> cached_commands{};
+};
+
+/// Counters of a ClientCache (loop thread).
+struct UVREDIS_API ClientCacheStats {
+  std::uint64_t hits = 0;           ///< Reads answered from memory.
+  std::uint64_t misses = 0;         ///< Cached reads that went to the server (MGET: per key).
+  std::uint64_t invalidations = 0;  ///< Keys named by invalidation messages.
+  std::uint64_t evictions = 0;      ///< Entries dropped to honour max_entries / max_bytes.
+  std::uint64_t expirations = 0;    ///< Entries dropped because their TTL or max_age passed.
+  std::uint64_t flushes = 0;        ///< Whole-cache flushes (null invalidation, a connection dropped, clear()).
+  std::uint64_t discarded = 0;      ///< Replies not stored: invalidated or flushed while in flight.
+  std::size_t entries = 0;          ///< Entries held.
+  std::size_t bytes = 0;            ///< Bytes held (as counted for max_bytes).
+};
+
+class ClientCache;
+
+/// On a ClientCache, typed helpers take a callback and return nothing.
+template <>
+struct SinkTraits<ClientCache> {
+  template <class T>
+  using result = void;
+};
+
+class UVREDIS_API ClientCache : public Commands<ClientCache> {
+ public:
+  /// Starts both connections at once. `options` are the data connection's
+  /// (the invalidation connection uses the same address, credentials,
+  /// timeouts and reconnect settings). An invalid `cache` option (prefixes
+  /// outside broadcast mode) makes every cached read fail with a usage error.
+  ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOptions cache = {});
+  ~ClientCache();
+  ClientCache(const ClientCache&) = delete;
+  ClientCache& operator=(const ClientCache&) = delete;
+
+  /// The data connection, for anything not cached. Do not replace its
+  /// tracking (CLIENT TRACKING) and do not close it yourself: close the
+  /// cache. Its on_state_change stays yours.
+  Client& client() noexcept;
+
+  /// Any command, never cached. Unlike client().command, it first drops the
+  /// local entries of the command's keys (it may write them: a read issued
+  /// after it goes to the server); FLUSHALL/FLUSHDB empty the cache.
+  void command(std::span<const std::string_view> argv, Callback<Reply> cb);
+  void command(std::initializer_list<std::string_view> argv, Callback<Reply> cb) {
+    command(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb));
+  }
+  /// A read-only command on the key at argv[1], cached by its exact
+  /// arguments. The caller vouches that its reply depends on that key only.
+  void cached(std::span<const std::string_view> argv, Callback<Reply> cb);
+  void cached(std::initializer_list<std::string_view> argv, Callback<Reply> cb) {
+    cached(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb));
+  }
+
+  /// True while values may be served from memory: both connections up, the
+  /// invalidation connection subscribed and tracking redirected to it.
+  bool ready() const noexcept;
+  /// Called whenever ready() changes (true: serving from memory again;
+  /// false: a connection dropped and the cache was emptied). It must not
+  /// throw; it may close or destroy the cache. Replaces any earlier listener.
+  void on_ready_change(std::function<void(bool ready)> fn);
+  /// Empties the local cache (counts as a flush).
+  void clear();
+  ClientCacheStats stats() const noexcept;
+  /// Called after each invalidation message was applied: the keys it named,
+  /// or null for "everything" (FLUSHALL). For tests and metrics; it must not
+  /// throw; it may close or destroy the cache. Replaces any earlier listener.
+  void on_invalidation(std::function<void(const std::vector<std::string>* keys)> fn);
+
+  /// Closes both connections (pending reads complete or fail as on a
+  /// Client), then calls `done` once.
+  void close(detail::Function<void()> done = {});
+
+  /// The sink of the typed helpers (see commands.hpp): cached reads go
+  /// through the cache, every other command to client().
+  template <class T>
+  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
+    route(argv, [decode, cb = std::move(cb)](Result<Reply> r) mutable {
+      if (cb) cb(decode(std::move(r)));
+    });
+  }
+  template <class T>
+  void fail(Error err, Callback<T> cb) {
+    fail_reply(
+        [cb = std::move(cb)](Result<Reply> r) mutable {
+          if (cb) cb(std::move(r).error());
+        },
+        std::move(err));
+  }
+
+ private:
+  friend class ClusterClientCache;  // one ClientCache per master
+  struct State;
+  void route(std::span<const std::string_view> argv, Callback<Reply> cb);
+  // 0: not a cached read; 1: a single-key cached read; 2: MGET.
+  int cache_path(std::span<const std::string_view> argv) const;
+  // Drops the local entries of argv's keys (a command that may write them).
+  void forget(std::span<const std::string_view> argv);
+  void fail_reply(Callback<Reply> cb, Error err);
+
+  std::unique_ptr<Client> client_;
+  std::shared_ptr<State> st_;
+};
+
+}  // namespace uvredis
