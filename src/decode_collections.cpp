@@ -11,15 +11,11 @@ namespace uvredis::decode {
 
 namespace {
 
-bool is_text(const Reply& r) { return r.is_string() || r.is_status(); }
-
 // Element i of an array reply must be text; moves it out.
 Result<std::string> take_text(Reply& e) {
   if (!is_text(e)) return unexpected(e, "string element");
   return e.take_str();
 }
-
-Error bad_shape(const char* what) { return Error{ErrorKind::protocol, std::string("unexpected reply: ") + what}; }
 
 Result<std::vector<Reply>> take_array(Result<Reply>&& r, bool nil_is_empty) {
   if (!r) return std::move(r).error();

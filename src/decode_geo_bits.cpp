@@ -9,10 +9,6 @@ namespace uvredis::decode {
 
 namespace {
 
-Error bad_shape(const char* what) { return Error{ErrorKind::protocol, std::string("unexpected reply: ") + what}; }
-
-bool is_text(const Reply& r) { return r.is_string() || r.is_status(); }
-
 Result<std::vector<Reply>> take_array(Result<Reply>&& r) {
   if (!r) return std::move(r).error();
   if (r->is_nil()) return std::vector<Reply>();
@@ -74,20 +70,6 @@ Result<void> take_text(std::string& out, Reply& v) {
   return {};
 }
 
-// Walks a flat name, value ... array; unknown names are skipped (newer
-// servers add fields).
-template <class F>
-Result<void> for_each_field(Reply& flat, F&& on) {
-  if (!flat.is_array()) return unexpected(flat, "array of name/value pairs");
-  auto& kv = flat.elements();
-  if (kv.size() % 2 != 0) return bad_shape("odd number of elements in a name/value array");
-  for (std::size_t i = 0; i < kv.size(); i += 2) {
-    if (!is_text(kv[i])) return unexpected(kv[i], "field name");
-    Result<void> r = on(kv[i].str(), kv[i + 1]);
-    if (!r) return r;
-  }
-  return {};
-}
 
 Result<FunctionInfo> to_function(Reply& e) {
   FunctionInfo f;

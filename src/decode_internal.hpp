@@ -3,9 +3,36 @@
 
 #include <uvredis/decode.hpp>
 
+#include <cstddef>
+#include <string>
+
 namespace uvredis::decode {
 
 /// A number element (bulk string, status or integer) -> double.
 Result<double> detail_to_double(const Reply& r);
+
+/// A decode error for a reply whose shape is not the one expected.
+inline Error bad_shape(const char* what) {
+  return Error{ErrorKind::protocol, std::string("unexpected reply: ") + what};
+}
+
+/// A bulk string or a status.
+inline bool is_text(const Reply& r) { return r.is_string() || r.is_status(); }
+
+/// Walks a flat name, value ... array, handing each pair to `on` (which
+/// returns an error for a value of the wrong type). Unknown names are left to
+/// `on` to ignore: newer servers add fields.
+template <class F>
+Result<void> for_each_field(Reply& flat, F&& on) {
+  if (!flat.is_array()) return unexpected(flat, "array of name/value pairs");
+  auto& kv = flat.elements();
+  if (kv.size() % 2 != 0) return bad_shape("odd number of elements in a name/value array");
+  for (std::size_t i = 0; i < kv.size(); i += 2) {
+    if (!is_text(kv[i])) return unexpected(kv[i], "field name");
+    Result<void> r = on(kv[i].str(), kv[i + 1]);
+    if (!r) return r;
+  }
+  return {};
+}
 
 }  // namespace uvredis::decode

@@ -1,6 +1,8 @@
 // Decoders of the stream family's replies (XRANGE, XREAD, XPENDING,
 // XAUTOCLAIM, XINFO). Pure functions; every string is moved out of the reply
 // as it came (binary-safe), never re-parsed.
+#include "decode_internal.hpp"
+
 #include <uvredis/decode.hpp>
 
 #include <charconv>
@@ -8,10 +10,6 @@
 namespace uvredis::decode {
 
 namespace {
-
-Error bad_shape(const char* what) { return Error{ErrorKind::protocol, std::string("unexpected reply: ") + what}; }
-
-bool is_text(const Reply& r) { return r.is_string() || r.is_status(); }
 
 Result<std::string> take_text(Reply& e) {
   if (!is_text(e)) return unexpected(e, "string element");
@@ -89,21 +87,6 @@ Result<std::vector<std::string>> take_strings(Reply& e) {
   return out;
 }
 
-// Walks a flat name, value ... array, handing each pair to `on` (which
-// returns an error for a value of the wrong type). Unknown names are left to
-// `on` to ignore: newer servers add fields.
-template <class F>
-Result<void> for_each_field(Reply& flat, F&& on) {
-  if (!flat.is_array()) return unexpected(flat, "array of name/value pairs");
-  auto& kv = flat.elements();
-  if (kv.size() % 2 != 0) return bad_shape("odd number of elements in a name/value array");
-  for (std::size_t i = 0; i < kv.size(); i += 2) {
-    if (!is_text(kv[i])) return unexpected(kv[i], "field name");
-    Result<void> r = on(kv[i].str(), kv[i + 1]);
-    if (!r) return r;
-  }
-  return {};
-}
 
 Result<void> set_int(long long& out, const Reply& v) {
   auto n = to_integer(v);
