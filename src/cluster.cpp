@@ -28,9 +28,8 @@ std::string node_name(const std::string& host, std::uint16_t port) {
 ClusterImpl::ClusterImpl(uv_loop_t* loop, ClusterOptions options)
     : loop_(loop), opts_(std::move(options)), replica_reads_(opts_.read_from != ReadFrom::master),
       log_(logger_or_silent(opts_.client.logger)),
+      sched_(Scheduler::on(loop)),
       life_(std::make_shared<Life>(Life{this})) {
-  uv_idle_init(loop_, idle_.allocate());
-  idle_.get()->data = this;
   uv_timer_init(loop_, retry_timer_.allocate());
   retry_timer_.get()->data = this;
   uv_timer_init(loop_, refresh_timer_.allocate());
@@ -96,7 +95,7 @@ ClusterImpl::~ClusterImpl() {
   waiting_.clear();
   delayed_.clear();
   if (!parked->empty()) {
-    post_detached(loop_, [parked] {
+    run_later(loop_, [parked] {
       for (auto& op : *parked) {
         Error err{ErrorKind::closed, "cluster client destroyed"};
         if (op->group)
@@ -106,13 +105,8 @@ ClusterImpl::~ClusterImpl() {
       }
     });
   }
-  // Work posted but not yet run is still owed its turn.
-  if (!posted_.empty()) {
-    auto fns = std::make_shared<std::vector<Function<void()>>>(std::move(posted_));
-    post_detached(loop_, [fns] {
-      for (auto& fn : *fns) fn();
-    });
-  }
+  // Work posted but not yet run is still owed its turn: it waits in the
+  // loop's scheduler, which this impl does not own.
   for (auto& [name, n] : nodes_) delete n->client;
   nodes_.clear();
 }
@@ -178,7 +172,7 @@ void ClusterImpl::close_client(Client* c) {
   ++retiring_->left;
   uv_loop_t* loop = loop_;
   c->close([c, loop, r = retiring_] {
-    post_detached(loop, [c, r] {
+    run_later(loop, [c, r] {
       delete c;
       if (--r->left == 0) {
         auto ws = std::move(r->waiters);
@@ -456,23 +450,13 @@ ClusterStats ClusterImpl::stats() const noexcept {
 
 // ------------------------------------------------------ deferred work
 
+// Every function posted before close() completes runs before its callback
+// (the scheduler runs them in order), and after this impl is gone too.
 void ClusterImpl::post(Function<void()> fn) {
-  if (closed_handles_) {
-    post_detached(loop_, std::move(fn));
-    return;
-  }
-  posted_.push_back(std::move(fn));
-  if (posted_.size() == 1)
-    uv_idle_start(idle_.get(), [](uv_idle_t* h) { static_cast<ClusterImpl*>(h->data)->run_posted(); });
-}
-
-void ClusterImpl::run_posted() {
-  uv_idle_stop(idle_.get());
-  auto fns = std::move(posted_);
-  posted_.clear();
-  // Each fn runs exactly once even if one of them destroys this impl: they
-  // live in this frame, and nothing below touches a member.
-  for (auto& fn : fns) fn();
+  if (sched_)
+    sched_->later(std::move(fn));
+  else
+    run_later(loop_, std::move(fn));  // closed: this impl no longer holds the scheduler
 }
 
 void ClusterImpl::schedule_retry(OpPtr op, std::uint64_t delay_ms) {
@@ -519,7 +503,7 @@ void ClusterImpl::fail_parked(const Error& err) {
 
 void ClusterImpl::close(Function<void()> done) {
   if (closed_handles_) {
-    if (done) post_detached(loop_, std::move(done));
+    if (done) run_later(loop_, std::move(done));
     return;
   }
   if (done) close_waiters_.push_back(std::move(done));
@@ -557,17 +541,14 @@ void ClusterImpl::shut_nodes() {
     ClusterImpl* self = cd->life->impl;
     if (!self) return;  // destroyed meanwhile: its destructor released everything
     self->closed_handles_ = true;
-    // Anything posted before the end still runs, after the handles are gone.
-    auto fns = std::move(self->posted_);
-    self->posted_.clear();
-    self->idle_.close();
+    // Anything posted before the end still runs first: the scheduler runs in order.
     self->retry_timer_.close();
     self->refresh_timer_.close();
     auto ws = std::move(self->close_waiters_);
     self->close_waiters_.clear();
-    post_detached(self->loop_, [fns = std::make_shared<decltype(fns)>(std::move(fns)),
-                                ws = std::make_shared<decltype(ws)>(std::move(ws))] {
-      for (auto& fn : *fns) fn();
+    // A closed client may outlive its loop's last turn: it lets go of the scheduler.
+    self->sched_ = Scheduler::Ref();
+    run_later(self->loop_, [ws = std::make_shared<decltype(ws)>(std::move(ws))] {
       for (auto& w : *ws)
         if (w) w();
     });

@@ -9,6 +9,7 @@
 #include <uvredis/lease.hpp>
 
 #include "cluster_keys.hpp"
+#include "scheduler.hpp"
 #include "uv_handle.hpp"
 
 #include <deque>
@@ -113,7 +114,6 @@ class ClusterImpl {
   void on_slots(const std::string& asked, Result<Reply> r);
   void refresh_finished(bool ok);
   void arm_refresh_timer(std::uint64_t delay_ms);
-  void run_posted();
   void schedule_retry(OpPtr op, std::uint64_t delay_ms);
   void on_retry_timer();
   void fail_parked(const Error& err);
@@ -164,8 +164,7 @@ class ClusterImpl {
   Error last_refresh_error_;
   UvHandle<uv_timer_t> refresh_timer_;
 
-  UvHandle<uv_idle_t> idle_;
-  std::vector<Function<void()>> posted_;
+  Scheduler::Ref sched_;  // post(), deferred failures and close callbacks
 
   struct Retiring {
     std::size_t left = 0;

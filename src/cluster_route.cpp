@@ -169,7 +169,7 @@ std::function<void(const Error*, int, Function<void(Result<std::unique_ptr<Lease
   return [life = life_, slot, loop = loop_](const Error* after, int restarts,
                                             Function<void(Result<std::unique_ptr<Lease>>)> cb) {
     if (life->impl) return life->impl->lease(slot, after, restarts, std::move(cb));
-    post_detached(loop, [cb = std::move(cb)]() mutable { cb(Error{ErrorKind::closed, "cluster client destroyed"}); });
+    run_later(loop, [cb = std::move(cb)]() mutable { cb(Error{ErrorKind::closed, "cluster client destroyed"}); });
   };
 }
 

@@ -93,7 +93,7 @@ void ShardRouter::unsubscribe(std::vector<std::string> names, Callback<void> don
   }
   for (auto& [l, v] : leaving) l->remove(v);
   schedule_sweep();
-  if (done) post_detached(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
+  if (done) run_later(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
   if (had_gap && !gap()) {
     gap_error_.reset();
     gap_changed();
@@ -112,7 +112,7 @@ void ShardRouter::close(Function<void()> done) {
   }
   const std::size_t n = links_.size() + (map_client_ ? 1 : 0);
   if (n == 0) {
-    if (done) post_detached(loop_, std::move(done));
+    if (done) run_later(loop_, std::move(done));
     return;
   }
   auto one = join_n(n, std::move(done));
@@ -219,7 +219,7 @@ void ShardRouter::complete(const std::string& name, std::optional<Error> err) {
 
 void ShardRouter::fail_later(Callback<void> cb, Error err) {
   if (!cb) return;
-  post_detached(loop_, [cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
+  run_later(loop_, [cb = std::move(cb), err = std::move(err)]() mutable { cb(std::move(err)); });
 }
 
 // ------------------------------------------------------------ link events

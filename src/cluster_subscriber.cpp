@@ -65,7 +65,7 @@ class ClusterSubscriberImpl {
   void ssubscribe(std::vector<std::string> names, MessageHandler handler, Callback<void> confirmed) {
     if (invalid_ || closing_) {
       Error err = invalid_ ? *invalid_ : Error{ErrorKind::closed, "subscriber is closed"};
-      if (confirmed) post_detached(loop_, [cb = std::move(confirmed), err]() mutable { cb(err); });
+      if (confirmed) run_later(loop_, [cb = std::move(confirmed), err]() mutable { cb(err); });
       return;
     }
     shards().subscribe(std::move(names), std::move(handler), std::move(confirmed));
@@ -73,7 +73,7 @@ class ClusterSubscriberImpl {
 
   void sunsubscribe(std::vector<std::string> names, Callback<void> done) {
     if (!shards_) {
-      if (done) post_detached(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
+      if (done) run_later(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
       return;
     }
     shards_->unsubscribe(std::move(names), std::move(done));
@@ -86,7 +86,7 @@ class ClusterSubscriberImpl {
   void subscribe(bool pattern, std::vector<std::string> names, MessageHandler handler, Callback<void> confirmed) {
     if (invalid_ || closing_) {
       Error err = invalid_ ? *invalid_ : Error{ErrorKind::closed, "subscriber is closed"};
-      if (confirmed) post_detached(loop_, [cb = std::move(confirmed), err]() mutable { cb(err); });
+      if (confirmed) run_later(loop_, [cb = std::move(confirmed), err]() mutable { cb(err); });
       return;
     }
     auto& table = pattern ? patterns_ : channels_;
@@ -103,7 +103,7 @@ class ClusterSubscriberImpl {
     auto& table = pattern ? patterns_ : channels_;
     for (const std::string& n : names) table.erase(n);
     if (!sub_) {
-      if (done) post_detached(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
+      if (done) run_later(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
       return;
     }
     if (pattern)
@@ -118,7 +118,7 @@ class ClusterSubscriberImpl {
     // The classic subscriber and the shard links close side by side.
     const std::size_t n = (sub_ ? 1 : 0) + (shards_ ? 1 : 0);
     if (n == 0) {
-      if (done) post_detached(loop_, std::move(done));
+      if (done) run_later(loop_, std::move(done));
       return;
     }
     auto one = join_n(n, std::move(done));

@@ -61,8 +61,10 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     : loop_(loop),
       cfg_(std::move(cfg)),
       log_(logger_or_silent(cfg_.logger)),
+      sched_(Scheduler::on(loop)),
       q_(stats_, QueueBounds{cfg_.max_queued_commands, cfg_.max_queued_bytes}) {
   guard_ = ReplyGuard(cfg_.max_reply_element);
+  link_ = LinkMachine(LinkPolicy{cfg_.reconnect, cfg_.reconnect_min_delay, cfg_.reconnect_max_delay});
   q_.set_hooks(
       this, [](void* self) { static_cast<Connection*>(self)->notify_idle_if_drained(); },
       [](void* self, std::vector<std::string>&& pieces) {
@@ -70,13 +72,10 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
       });
   ignore_sigpipe_once();
   auto closed = [](void* self) { static_cast<Connection*>(self)->handle_closed(); };
-  uv_prepare_init(loop_, prepare_.allocate(closed, this));
-  uv_idle_init(loop_, idle_.allocate(closed, this));
   uv_timer_init(loop_, cmd_timer_.allocate(closed, this));
   uv_timer_init(loop_, link_timer_.allocate(closed, this));
   uv_timer_init(loop_, health_timer_.allocate(closed, this));
-  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(prepare_.get()), reinterpret_cast<uv_handle_t*>(idle_.get()),
-                         reinterpret_cast<uv_handle_t*>(cmd_timer_.get()),
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(cmd_timer_.get()),
                          reinterpret_cast<uv_handle_t*>(link_timer_.get()),
                          reinterpret_cast<uv_handle_t*>(health_timer_.get())}) {
     h->data = this;
@@ -89,35 +88,18 @@ Connection::~Connection() {
   if (cfg_.sentinel) cfg_.sentinel->remove_listener(this);
 }
 
-// Runs fn on a later loop turn through a self-closing timer: for the rare
-// completions that arrive after the connection's own handles are gone.
-void post_detached(uv_loop_t* loop, detail::Function<void()> fn) {
-  struct Box {
-    uv_timer_t timer;
-    detail::Function<void()> fn;
-  };
-  auto* b = new Box{};
-  b->fn = std::move(fn);
-  uv_timer_init(loop, &b->timer);
-  b->timer.data = b;
-  uv_timer_start(
-      &b->timer,
-      [](uv_timer_t* t) {
-        auto* box = static_cast<Box*>(t->data);
-        auto f = std::move(box->fn);
-        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
-        if (f) f();
-      },
-      0, 0);
-}
-
 void Connection::post(detail::Function<void()> fn) {
   if (handles_closing_) {
-    post_detached(loop_, std::move(fn));
+    run_later(loop_, std::move(fn));  // close() no longer waits: nothing of ours is touched
     return;
   }
-  immediate_.push_back(std::move(fn));
-  schedule_deferred();
+  // While any post is owed its turn, close does not end (close callbacks run
+  // after every command callback), so this connection is alive when it runs.
+  ++posted_;
+  sched_->later([this, fn = std::move(fn)]() mutable {
+    fn();
+    if (--posted_ == 0 && closing_) schedule_deferred();
+  });
 }
 
 void Connection::fail_later(Callback<Reply> cb, Error err) {
@@ -133,14 +115,11 @@ void Connection::request_drop(Error reason) {
 }
 
 void Connection::schedule_deferred() {
-  if (deferred_scheduled_ || !idle_) return;
-  deferred_scheduled_ = true;
-  uv_idle_start(idle_.get(), [](uv_idle_t* h) { static_cast<Connection*>(h->data)->run_deferred(); });
+  if (handles_closing_) return;  // nothing left to do but wait for the handles
+  sched_->soon(deferred_task_);
 }
 
 void Connection::run_deferred() {
-  deferred_scheduled_ = false;
-  uv_idle_stop(idle_.get());
   if (drop_requested_) {
     drop_requested_ = false;
     if (ac_) redisAsyncFree(ac_);  // not inside hiredis: frees now, fails in-flight commands
@@ -149,17 +128,12 @@ void Connection::run_deferred() {
     link_gone_ = false;
     after_link_gone();
   }
-  if (!immediate_.empty()) {
-    auto v = std::move(immediate_);
-    immediate_.clear();
-    for (auto& fn : v) fn();
-  }
   if (closing_) maybe_finish_close();
 }
 
 void Connection::close(detail::Function<void()> done) {
   if (finished_) {
-    if (done) post_detached(loop_, std::move(done));
+    if (done) run_later(loop_, std::move(done));
     return;
   }
   if (done) close_cbs_.push_back(std::move(done));
@@ -196,9 +170,8 @@ void Connection::maybe_finish_close() {
     // attempt is under way it decides their fate (bounded by connect_timeout).
     // Commands that already timed out are not waited for: their replies may
     // never come (a hung server), and nobody wants them.
-    const bool attempting = link_ == Link::discovering || link_ == Link::resolving || link_ == Link::connecting || link_ == Link::handshaking;
-    if (attempting && queued_live) return;
-    if (link_ == Link::ready && (q_.inflight_size() > q_.owed() || queued_live)) return;
+    if (link_.attempting() && queued_live) return;
+    if (link_.ready() && (q_.inflight_size() > q_.owed() || queued_live)) return;
   }
   if (!q_.queued_empty())
     fail_queued(Error{ErrorKind::closed, destroyed_ ? "client destroyed" : "client closed before the command was sent"});
@@ -213,21 +186,20 @@ void Connection::maybe_finish_close() {
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
   cancel_discovery();
   if (!q_.queued_empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
-  if (!immediate_.empty()) {
-    schedule_deferred();  // deliver those first; we come back here afterwards
-    return;
-  }
-  link_ = Link::closed;
+  if (posted_ != 0) return;  // deliver those first; the last one brings us back here
+  link_.close();
   close_handles();
 }
 
 void Connection::close_handles() {
   handles_closing_ = true;
-  deferred_scheduled_ = true;  // nothing may restart the idle handle now
+  flush_task_.cancel();
+  deferred_task_.cancel();
+  // A closed client may outlive its loop's last turn: it holds nothing of
+  // the loop's from here on (later work goes through run_later).
+  sched_ = Scheduler::Ref();
   release_bridge(false);       // normally gone already, with its context
   poll_.close();
-  prepare_.close();
-  idle_.close();
   cmd_timer_.close();
   link_timer_.close();
   health_timer_.close();

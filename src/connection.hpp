@@ -14,7 +14,9 @@
 #include <uvredis/result.hpp>
 
 #include "reply_guard.hpp"
+#include "link_machine.hpp"
 #include "request_queue.hpp"
+#include "scheduler.hpp"
 #include "uv_handle.hpp"
 
 #include <chrono>
@@ -110,10 +112,6 @@ std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options);
 /// when large (munmap takes a while), else leaves them to the caller.
 void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces);
 
-/// Runs fn on a later loop turn through a self-closing timer: for the rare
-/// completions that arrive after a connection's own handles are gone.
-void post_detached(uv_loop_t* loop, detail::Function<void()> fn);
-
 class Connection {
  public:
   using StateFn = std::function<void(ConnectionState, const Error*)>;
@@ -184,7 +182,7 @@ class Connection {
  private:
   friend struct uvredis::ReplyBuilder;
 
-  enum class Link { idle, discovering, resolving, connecting, handshaking, ready, waiting, failed, closed };
+  using Link = LinkPhase;
 
   ~Connection();
 
@@ -269,9 +267,13 @@ class Connection {
   std::shared_ptr<spdlog::logger> log_;
 
   redisAsyncContext* ac_ = nullptr;
+  // The loop's scheduler: flush once per turn (flush_task_), the deferred
+  // steps of run_deferred (deferred_task_), and post()'s functions.
+  Scheduler::Ref sched_;
+  Scheduler::Task flush_task_{[](void* c) { static_cast<Connection*>(c)->flush(false); }, this};
+  Scheduler::Task deferred_task_{[](void* c) { static_cast<Connection*>(c)->run_deferred(); }, this};
+  std::size_t posted_ = 0;  // post()ed functions not yet run: close waits for them
   UvHandle<uv_poll_t> poll_;
-  UvHandle<uv_prepare_t> prepare_;
-  UvHandle<uv_idle_t> idle_;
   UvHandle<uv_timer_t> cmd_timer_;
   UvHandle<uv_timer_t> link_timer_;
   UvHandle<uv_timer_t> health_timer_;
@@ -285,7 +287,7 @@ class Connection {
   std::string tls_early_;  // decrypted before hiredis was connected
   std::uint64_t discovery_ticket_ = 0;      // a question to the sentinels, 0 = none
 
-  Link link_ = Link::idle;
+  LinkMachine link_;  // the phase, addresses to try and backoff (link_machine.hpp)
   ConnectionState state_ = ConnectionState::connecting;
   bool ever_ready_ = false;
   bool reading_ = false;
@@ -294,8 +296,6 @@ class Connection {
   bool in_flush_ = false;
   bool in_write_ = false;
   bool in_finish_ = false;
-  bool flush_scheduled_ = false;
-  bool deferred_scheduled_ = false;
   bool link_gone_ = false;
   bool drop_requested_ = false;
   bool closing_ = false;
@@ -309,10 +309,6 @@ class Connection {
   bool close_forced_ = false;   // close() waited long enough: fail what is left
   std::optional<Error> drop_reason_;
   Error last_error_;
-  unsigned attempt_ = 0;
-  std::vector<std::string> addrs_;
-  std::size_t addr_index_ = 0;
-  std::size_t handshake_left_ = 0;
 
   std::vector<Request> handshake_;
   std::string handshake_bytes_;
@@ -324,7 +320,6 @@ class Connection {
 
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
 
-  std::vector<detail::Function<void()>> immediate_;
   std::vector<detail::Function<void()>> close_cbs_;
 
   ClientStats stats_;

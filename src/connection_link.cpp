@@ -59,19 +59,19 @@ std::string replica_link_problem(const Reply& role) {
 
 void Connection::on_master_switched(const MasterAddr& now) {
   if (closing_ || destroyed_) return;
-  if (link_ == Link::waiting) {
+  if (link_.phase() == Link::waiting) {
     uv_timer_start(
         link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
     return;
   }
   if (!ac_ || (now.host == cfg_.address.host && now.port == cfg_.address.port)) return;
-  request_drop(Error{link_ == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
+  request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
                      "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
                          now.host + ":" + std::to_string(now.port)});
 }
 
 void Connection::start() {
-  if (link_ != Link::idle) return;
+  if (link_.phase() != Link::idle) return;
   if (cfg_.address.tls) {
     std::optional<Error> problem;
 #ifdef UVREDIS_HAVE_TLS
@@ -83,7 +83,7 @@ void Connection::start() {
     problem = Error{ErrorKind::usage, "rediss:// needs TLS support, which this build of uvredis does not have"};
 #endif
     if (problem) {
-      link_ = Link::failed;
+      link_.fail();
       last_error_ = std::move(*problem);
       log_->error("[{}] {}", cfg_.name, last_error_.message);
       set_state(ConnectionState::failed, &last_error_);
@@ -98,10 +98,8 @@ void Connection::begin_connect() {
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
       static_cast<std::uint64_t>(std::max<long long>(cfg_.connect_timeout.count(), 1)), 0);
-  addrs_.clear();
-  addr_index_ = 0;
   if (cfg_.sentinel) {
-    link_ = Link::discovering;
+    link_.begin(true, AddressForm::name);
     discovery_ticket_ = cfg_.sentinel->discover([this](Result<MasterAddr> r) {
       discovery_ticket_ = 0;
       on_discovered(std::move(r));
@@ -112,7 +110,7 @@ void Connection::begin_connect() {
 }
 
 void Connection::on_discovered(Result<MasterAddr> r) {
-  if (link_ != Link::discovering) return;
+  if (!link_.address_known()) return;  // the attempt timed out meanwhile
   if (!r) {
     connect_attempt_failed(r.error());
     return;
@@ -131,8 +129,11 @@ void Connection::cancel_discovery() {
 
 void Connection::connect_address() {
   const Address& a = cfg_.address;
-  if (a.kind == Address::Kind::unix_socket) {
-    link_ = Link::connecting;
+  const AddressForm form = a.kind == Address::Kind::unix_socket ? AddressForm::unix_socket
+                           : is_ip_literal(a.host)              ? AddressForm::ip
+                                                                : AddressForm::name;
+  const LinkMachine::Go go = link_.address(form, a.host);
+  if (go == LinkMachine::Go::connect_unix) {
     redisAsyncContext* ac = redisAsyncConnectUnix(a.path.c_str());
     if (ac == nullptr || ac->err) {
       Error err{ErrorKind::connect, "connect to " + a.to_string() + " failed: " +
@@ -144,15 +145,12 @@ void Connection::connect_address() {
     attach(ac);
     return;
   }
-  if (is_ip_literal(a.host)) {
-    addrs_.push_back(a.host);
-    link_ = Link::connecting;
+  if (go == LinkMachine::Go::connect_next) {
     connect_next();
     return;
   }
   // hiredis 0.14 would resolve with a blocking getaddrinfo; do it on the
   // loop's thread pool and hand hiredis numeric addresses only.
-  link_ = Link::resolving;
   auto* req = new uv_getaddrinfo_t{};
   req->data = this;
   addrinfo hints{};
@@ -178,12 +176,13 @@ void Connection::connect_address() {
 }
 
 void Connection::on_resolved(int status, addrinfo* res) {
-  if (link_ != Link::resolving || closing_) return;  // timed out or closed meanwhile
+  if (link_.phase() != Link::resolving || closing_) return;  // timed out or closed meanwhile
   if (status != 0) {
     connect_attempt_failed(
         Error{ErrorKind::connect, "cannot resolve '" + cfg_.address.host + "': " + uv_strerror(status)});
     return;
   }
+  std::vector<std::string> ips;
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
     char buf[INET6_ADDRSTRLEN] = {};
     const void* src = ai->ai_family == AF_INET
@@ -191,21 +190,21 @@ void Connection::on_resolved(int status, addrinfo* res) {
                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
     if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || !inet_ntop(ai->ai_family, src, buf, sizeof buf))
       continue;
-    if (std::find(addrs_.begin(), addrs_.end(), buf) == addrs_.end()) addrs_.emplace_back(buf);
+    ips.emplace_back(buf);
   }
-  if (addrs_.empty()) {
+  link_.resolved(ips);
+  if (!link_.addresses_left()) {
     connect_attempt_failed(Error{ErrorKind::connect, "'" + cfg_.address.host + "' has no IP address"});
     return;
   }
-  link_ = Link::connecting;
   connect_next();
 }
 
 // Tries the resolved addresses in turn ("localhost" may give ::1 first while
 // the server listens on 127.0.0.1 only).
 void Connection::connect_next() {
-  while (addr_index_ < addrs_.size()) {
-    const std::string& ip = addrs_[addr_index_++];
+  while (link_.addresses_left()) {
+    const std::string ip = link_.next_address();
     if (cfg_.address.tls) {
       if (connect_tls(ip)) return;
       continue;
@@ -244,7 +243,7 @@ void Connection::attach(redisAsyncContext* ac) {
   want_writable_ = false;
 
   ac_ = ac;
-  link_ = Link::connecting;
+  link_.connecting();
   protocol_violation_ = false;
   guard_.reset();
   refused_input_ = false;
@@ -293,13 +292,12 @@ void Connection::on_connected(int status) {
     std::string early = std::move(tls_early_);
     tls_early_.clear();
     on_tls_data(early.data(), early.size());
-    if (!ac_ || link_ != Link::connecting) return;
+    if (!ac_ || link_.phase() != Link::connecting) return;
   }
   begin_handshake();
 }
 
 void Connection::begin_handshake() {
-  link_ = Link::handshaking;
   handshake_.clear();
   handshake_bytes_.clear();
   using Check = std::function<std::string(const Reply&)>;
@@ -312,17 +310,17 @@ void Connection::begin_handshake() {
     r.cb = [this, what = std::move(what), check](Result<Reply> res) {
       if (!res) {
         // Transport errors mean the link is already going away.
-        if (res.error().kind == ErrorKind::server && link_ == Link::handshaking)
+        if (res.error().kind == ErrorKind::server && link_.phase() == Link::handshaking)
           request_drop(Error{ErrorKind::connect, what + " failed: " + res.error().message});
         return;
       }
-      if (check && link_ == Link::handshaking) {
+      if (check && link_.phase() == Link::handshaking) {
         if (std::string why = check(*res); !why.empty()) {
           request_drop(Error{ErrorKind::connect, cfg_.address.to_string() + " " + why});
           return;
         }
       }
-      if (link_ == Link::handshaking && --handshake_left_ == 0) on_ready();
+      if (link_.step_done()) on_ready();
     };
     handshake_.push_back(std::move(r));
   };
@@ -359,17 +357,15 @@ void Connection::begin_handshake() {
   // handshake is complete: one round trip makes such a refusal a connect
   // error instead of a link that drops right after "connected".
   if (cfg_.address.tls && handshake_.empty()) add({"PING"}, "PING");
-  handshake_left_ = handshake_.size();
-  if (handshake_left_ == 0)
+  if (link_.handshake(handshake_.size()))
     on_ready();
   else
     schedule_flush();
 }
 
 void Connection::on_ready() {
-  link_ = Link::ready;
+  link_.up();
   uv_timer_stop(link_timer_.get());
-  attempt_ = 0;
   if (ever_ready_) ++stats_.reconnects;
   ever_ready_ = true;
   log_->info("[{}] connected to {}", cfg_.name, cfg_.address.to_string());
@@ -386,37 +382,32 @@ void Connection::on_ready() {
 // Runs once per teardown of a context (after hiredis failed every pending
 // command with a NULL reply). The rest is decided outside hiredis' stack.
 void Connection::after_link_gone() {
-  const Link was = link_;
   Error err = last_error_;
   drop_reason_.reset();
   protocol_violation_ = false;
   handshake_.clear();
   handshake_bytes_.clear();
-  handshake_left_ = 0;
   health_in_flight_ = false;
   silence_watch_ = false;
   if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit
-  if (closing_) {
-    link_ = Link::closed;
-    return;
-  }
-  if (was == Link::connecting && addr_index_ < addrs_.size()) {
-    connect_next();
-    return;
-  }
-  uv_timer_stop(link_timer_.get());
-  if (was == Link::ready) {
-    log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
-    if (!cfg_.reconnect) {
-      link_ = Link::failed;
+  switch (link_.lost(closing_)) {
+    case LinkMachine::Lost::closed: return;
+    case LinkMachine::Lost::try_next_address: connect_next(); return;
+    case LinkMachine::Lost::give_up:
+      uv_timer_stop(link_timer_.get());
+      log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
       fail_queued(err);
       set_state(ConnectionState::failed, &err);
       return;
-    }
-    set_state(ConnectionState::reconnecting, &err);
-    schedule_reconnect(true);
-    return;
+    case LinkMachine::Lost::reconnect_now:
+      uv_timer_stop(link_timer_.get());
+      log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
+      set_state(ConnectionState::reconnecting, &err);
+      schedule_reconnect(true);
+      return;
+    case LinkMachine::Lost::attempt_failed: break;
   }
+  uv_timer_stop(link_timer_.get());
   if (err.kind != ErrorKind::connect) err = Error{ErrorKind::connect, err.message};
   connect_attempt_failed(std::move(err));
 }
@@ -428,59 +419,39 @@ void Connection::connect_attempt_failed(Error err) {
   // Commands that waited for this attempt learn why it failed; later ones
   // wait for the next attempt.
   fail_queued(err);
-  if (closing_) {
-    link_ = Link::closed;
-    schedule_deferred();  // close() was waiting for this attempt
-    return;
-  }
-  if (!cfg_.reconnect) {
-    link_ = Link::failed;
-    set_state(ConnectionState::failed, &last_error_);
-    return;
+  switch (link_.attempt_failed(closing_)) {
+    case LinkMachine::After::closed: schedule_deferred(); return;  // close() was waiting for this attempt
+    case LinkMachine::After::give_up: set_state(ConnectionState::failed, &last_error_); return;
+    case LinkMachine::After::wait: break;
   }
   set_state(ConnectionState::reconnecting, &last_error_);
   schedule_reconnect(false);
 }
 
 void Connection::schedule_reconnect(bool immediate) {
-  link_ = Link::waiting;
-  std::uint64_t delay = 0;
-  if (!immediate) {
-    static thread_local std::minstd_rand rng{std::random_device{}()};
-    const auto lo = static_cast<std::uint64_t>(std::max<long long>(cfg_.reconnect_min_delay.count(), 1));
-    const auto hi = static_cast<std::uint64_t>(std::max<long long>(cfg_.reconnect_max_delay.count(), 1));
-    std::uint64_t base = lo << std::min(attempt_, 20u);
-    base = std::min(base, hi);
-    // Jitter in [base/2, base] so a fleet of clients does not reconnect in step.
-    std::uniform_int_distribution<std::uint64_t> d(base / 2, base);
-    delay = d(rng);
-    ++attempt_;
-  }
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  const std::uint64_t delay = link_.backoff(immediate, immediate ? 0 : (std::uint64_t{rng()} << 31) ^ rng());
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, delay, 0);
 }
 
 void Connection::on_link_timer() {
-  switch (link_) {
-    case Link::waiting: begin_connect(); break;
-    case Link::ready: check_silence(); break;
-    case Link::discovering:
+  switch (link_.timer_fired()) {
+    case LinkMachine::Timer::reconnect: begin_connect(); break;
+    case LinkMachine::Timer::check_silence: check_silence(); break;
+    case LinkMachine::Timer::ask_timed_out:
       cancel_discovery();
-      link_ = Link::connecting;
       connect_attempt_failed(Error{ErrorKind::connect, "asking the sentinels (" + cfg_.sentinel->sentinel_list() +
                                                            ") for master '" + cfg_.sentinel->master_name() +
                                                            "' timed out after " +
                                                            std::to_string(cfg_.connect_timeout.count()) + " ms"});
       break;
-    case Link::resolving:
+    case LinkMachine::Timer::resolve_timed_out:
       if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
-      link_ = Link::connecting;  // makes on_resolved ignore a late answer
       connect_attempt_failed(Error{ErrorKind::connect, "resolving '" + cfg_.address.host + "' timed out after " +
                                                            std::to_string(cfg_.connect_timeout.count()) + " ms"});
       break;
-    case Link::connecting:
-    case Link::handshaking: {
-      addr_index_ = addrs_.size();
+    case LinkMachine::Timer::connect_timed_out: {
       const std::string ms = std::to_string(cfg_.connect_timeout.count());
 #ifdef UVREDIS_HAVE_TLS
       if (bridge_ && bridge_->tcp_connected() && !bridge_->handshake_done()) {
@@ -492,7 +463,7 @@ void Connection::on_link_timer() {
       request_drop(Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " timed out after " + ms + " ms"});
       break;
     }
-    default: break;
+    case LinkMachine::Timer::none: break;
   }
 }
 

@@ -194,7 +194,7 @@ void Connection::on_reply(Reply* reply) {
       q_.complete(r, std::move(*reply));
     }
   }
-  if (demoted && link_ == Link::ready && !closing_)
+  if (demoted && link_.phase() == Link::ready && !closing_)
     request_drop(Error{ErrorKind::connection_lost,
                        "connection lost: " + cfg_.address.to_string() + " is no longer the master (READONLY)"});
   prune_deadlines();
@@ -230,7 +230,7 @@ Error Connection::drop_error() const {
   if (protocol_violation_) return Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for"};
   if (ac_->c.err == REDIS_ERR_PROTOCOL) return Error{ErrorKind::protocol, "protocol error: " + msg};
   if (msg.empty()) msg = "connection closed";
-  if (link_ != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
+  if (link_.phase() != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
   return Error{ErrorKind::connection_lost, "connection lost: " + msg};
 }
 

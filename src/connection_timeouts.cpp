@@ -46,7 +46,7 @@ void Connection::on_timeout_timer() {
   // Timers run before the loop polls: when the loop was busy, replies may
   // be waiting in the socket. Read them first, so only commands that really
   // got no answer time out.
-  if (ac_ && reading_ && link_ == Link::ready && !q_.inflight_empty()) {
+  if (ac_ && reading_ && link_.phase() == Link::ready && !q_.inflight_empty()) {
     read_input();
     if (destroyed_ || timer_due_ != 0) return;  // a callback closed us, or re-armed the timer
   }
@@ -80,7 +80,7 @@ void Connection::expire(std::uint64_t seq) {
 // reply is owed, the server must send something every window; Redis answers
 // in order, so silence means it is not working through our commands at all.
 void Connection::watch_silence() {
-  if (silence_watch_ || q_.owed() == 0 || link_ != Link::ready || cfg_.dead_link_timeout.count() <= 0)
+  if (silence_watch_ || q_.owed() == 0 || link_.phase() != Link::ready || cfg_.dead_link_timeout.count() <= 0)
     return;
   silence_watch_ = true;
   silent_since_ms_ = uv_now(loop_);
@@ -91,7 +91,7 @@ void Connection::watch_silence() {
 
 void Connection::check_silence() {
   silence_watch_ = false;
-  if (q_.owed() == 0 || link_ != Link::ready) return;
+  if (q_.owed() == 0 || link_.phase() != Link::ready) return;
   const auto window = static_cast<std::uint64_t>(cfg_.dead_link_timeout.count());
   const std::uint64_t quiet_since = std::max(silent_since_ms_, last_rx_ms_);
   const std::uint64_t now = uv_now(loop_);
@@ -110,7 +110,7 @@ void Connection::check_silence() {
 }
 
 void Connection::send_health_check() {
-  if (link_ != Link::ready || health_in_flight_ || closing_) return;
+  if (link_.phase() != Link::ready || health_in_flight_ || closing_) return;
   health_in_flight_ = true;
   std::string_view argv[] = {"PING"};
   std::size_t len = encode_command(q_.out(), argv);

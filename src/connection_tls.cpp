@@ -72,7 +72,7 @@ bool Connection::connect_tls(const std::string& ip) {
 
 void Connection::on_tls_ready() {
   tls_ready_ = true;
-  if (hiredis_up_ && link_ == Link::connecting) begin_handshake();
+  if (hiredis_up_ && link_.phase() == Link::connecting) begin_handshake();
 }
 
 void Connection::on_tls_data(const char* data, std::size_t len) {
@@ -116,7 +116,7 @@ bool Connection::tls_congested() const noexcept {
 
 void Connection::on_tls_error(std::string msg) {
   // The bridge is closing its sockets; hiredis would only see a bare EOF.
-  Error err = link_ == Link::ready ? Error{ErrorKind::connection_lost, "connection lost: " + msg}
+  Error err = link_.phase() == Link::ready ? Error{ErrorKind::connection_lost, "connection lost: " + msg}
                                    : Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
   last_error_ = err;
   request_drop(std::move(err));

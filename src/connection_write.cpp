@@ -34,7 +34,7 @@ bool Connection::refused(Callback<Reply>& cb) {
     fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
     return true;
   }
-  if (link_ == Link::failed) {
+  if (link_.phase() == Link::failed) {
     fail_later(std::move(cb), last_error_);
     return true;
   }
@@ -53,9 +53,9 @@ inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owne
   r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
   const std::uint64_t seq = q_.push(std::move(r));
   if (t.count() > 0) add_deadline(seq, t);
-  if (link_ == Link::ready)
+  if (link_.phase() == Link::ready)
     schedule_flush();
-  else if (link_ == Link::idle)
+  else if (link_.phase() == Link::idle)
     start();
 }
 
@@ -138,7 +138,7 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
     });
   };
   if (closing_ || destroyed_) return fail_all(std::move(done), Error{ErrorKind::closed, "client is closed"});
-  if (link_ == Link::failed) return fail_all(std::move(done), last_error_);
+  if (link_.phase() == Link::failed) return fail_all(std::move(done), last_error_);
   std::string& out = q_.out();
   const std::size_t before = out.size();
   std::vector<std::size_t> lens;
@@ -175,14 +175,14 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
     if (i == 0) first = seq;
   }
   if (t.count() > 0) add_deadline(first, t);
-  if (link_ == Link::ready)
+  if (link_.phase() == Link::ready)
     schedule_flush();
-  else if (link_ == Link::idle)
+  else if (link_.phase() == Link::idle)
     start();
 }
 
 bool Connection::send_subscription(std::span<const std::string_view> argv, Callback<Reply> done) {
-  if (!cfg_.push_mode || !ac_ || link_ != Link::ready || closing_ || argv.size() < 2) return false;
+  if (!cfg_.push_mode || !ac_ || link_.phase() != Link::ready || closing_ || argv.size() < 2) return false;
   const std::uint8_t kind = command_push_kind(argv[0]);
   if (!is_confirmation(kind)) return false;
   const std::size_t len = encode_command(q_.out(), argv);
@@ -198,9 +198,8 @@ bool Connection::send_subscription(std::span<const std::string_view> argv, Callb
 }
 
 void Connection::schedule_flush() {
-  if (flush_scheduled_ || !prepare_) return;
-  flush_scheduled_ = true;
-  uv_prepare_start(prepare_.get(), [](uv_prepare_t* p) { static_cast<Connection*>(p->data)->flush(false); });
+  if (handles_closing_) return;
+  sched_->before_poll(flush_task_);
 }
 
 // A handshake command into hiredis' output buffer (as flush does with the
@@ -217,13 +216,12 @@ void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
 // commands from the queue into hiredis, a bounded amount at a time (hiredis
 // 0.14 memmoves its whole buffer after a partial write), and write.
 void Connection::flush(bool from_writable) {
-  flush_scheduled_ = false;
-  uv_prepare_stop(prepare_.get());
+  flush_task_.cancel();  // when called on writable: this pass does the work
   if (!ac_ || in_flush_ || !(ac_->c.flags & REDIS_CONNECTED)) return;
   in_flush_ = true;
   int slices = 0;
   for (;;) {
-    if (link_ == Link::handshaking && !handshake_.empty()) {
+    if (link_.phase() == Link::handshaking && !handshake_.empty()) {
       std::size_t off = 0;
       auto hs = std::move(handshake_);
       handshake_.clear();
@@ -235,7 +233,7 @@ void Connection::flush(bool from_writable) {
       }
       handshake_bytes_.clear();
     }
-    if (link_ == Link::ready) {
+    if (link_.phase() == Link::ready) {
       // The rest of a big command goes first, a slice per pass: a 512 MB
       // value is never copied into hiredis' buffer (nor memmoved there after
       // a partial write) in one loop turn.
@@ -263,7 +261,7 @@ void Connection::flush(bool from_writable) {
       if (tls_congested()) break;
       ++stats_.writes;
       write_tls();
-      if (!ac_ || !tls_direct() || tls_congested() || q_.queued_empty() || link_ != Link::ready) break;
+      if (!ac_ || !tls_direct() || tls_congested() || q_.queued_empty() || link_.phase() != Link::ready) break;
       continue;
     }
     if (want_writable_ && !from_writable) break;  // kernel buffer full: wait for POLLOUT
@@ -272,13 +270,13 @@ void Connection::flush(bool from_writable) {
     redisAsyncHandleWrite(ac_);
     in_write_ = false;
     from_writable = false;
-    if (!ac_ || want_writable_ || link_ != Link::ready || !q_.has_work()) break;
+    if (!ac_ || want_writable_ || link_.phase() != Link::ready || !q_.has_work()) break;
     // A big command's tail: one slice per loop turn, so the loop breathes
     // (other handles run between slices) even when the socket keeps up.
     if (q_.tail_left() > 0 && ++slices >= kSlicesPerTurn) break;
   }
   in_flush_ = false;
-  if (ac_ && link_ == Link::ready && q_.has_work() && !want_writable_ && !tls_congested()) schedule_flush();
+  if (ac_ && link_.phase() == Link::ready && q_.has_work() && !want_writable_ && !tls_congested()) schedule_flush();
 }
 
 // Giving hundreds of MiB back to the kernel (munmap) takes tens of ms: the

@@ -155,7 +155,7 @@ class KeyspaceImpl {
       watches_.erase(it);
     }
     if (drop.empty() || nodes_.empty()) {
-      if (done) post_detached(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
+      if (done) run_later(loop_, [cb = std::move(done)]() mutable { cb(Result<void>()); });
       return;
     }
     // One completion over every node; a node removed meanwhile counts as done.
@@ -180,7 +180,7 @@ class KeyspaceImpl {
 
   void close(Function<void()> done) {
     if (closing_) {
-      if (done) post_detached(loop_, std::move(done));
+      if (done) run_later(loop_, std::move(done));
       return;
     }
     closing_ = true;
@@ -190,7 +190,7 @@ class KeyspaceImpl {
     std::size_t n = map_client_ ? 1 : 0;
     for (auto& [name, node] : nodes_) n += node->config ? 2 : 1;
     if (n == 0) {
-      if (done) post_detached(loop_, std::move(done));
+      if (done) run_later(loop_, std::move(done));
       return;
     }
     auto one = join_n(n, std::move(done));
@@ -285,7 +285,7 @@ class KeyspaceImpl {
   // Whichever completion of `p` runs first takes its callback.
   void complete_later(const std::shared_ptr<Pending>& p, Result<void> r) {
     if (!p->cb) return;
-    post_detached(loop_, [p, r = std::move(r)]() mutable {
+    run_later(loop_, [p, r = std::move(r)]() mutable {
       if (!p->cb) return;
       auto cb = std::move(p->cb);
       cb(std::move(r));

@@ -160,7 +160,7 @@ void run_watch(LeaseSource source, int max_restarts, std::vector<std::string> ke
   st->done = std::move(done);
   if (!invalid && st->keys.empty()) invalid = Error{ErrorKind::usage, "watch_transaction needs at least one key"};
   if (invalid) {
-    post_detached(loop, [st, err = std::move(*invalid)]() mutable { finish_round(st, std::move(err)); });
+    run_later(loop, [st, err = std::move(*invalid)]() mutable { finish_round(st, std::move(err)); });
     return;
   }
   run_round(st);

@@ -33,7 +33,7 @@ void SentinelResolver::shutdown(detail::Function<void()> done) {
     w->destroy();
     return;
   }
-  if (done) post_detached(loop_, std::move(done));
+  if (done) run_later(loop_, std::move(done));
 }
 
 // A one-shot link to sentinel `i` with the sentinels' credentials: never
@@ -115,7 +115,7 @@ std::uint64_t SentinelResolver::discover(Done done) {
   if (opts_.sentinels.empty()) {
     // Answered on a later turn, like every other outcome.
     std::weak_ptr<SentinelResolver> weak = weak_from_this();
-    post_detached(loop_, [weak] {
+    run_later(loop_, [weak] {
       if (auto self = weak.lock(); self && !self->running_ && !self->waiters_.empty())
         self->finish_round(Error{ErrorKind::connect, "no sentinel configured for master '" +
                                                          self->opts_.master_name + "'"});
