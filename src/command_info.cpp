@@ -43,7 +43,9 @@ CommandClass classify_command(std::span<const std::string_view> argv) {
   if (!kClassifiedFilter.maybe(name)) return {};
   const CommandFacts* facts = find_command(name);
   if (facts == nullptr) return {};
-  if (!facts->refused.empty() && (facts->refused_subs.empty() || (n >= 2 && in_word_list(facts->refused_subs, argv[1]))))
+  // CLIENT is refused with REPLY only: its row lists the subcommand.
+  const bool any_sub = facts->refused_subs.empty();
+  if (!facts->refused.empty() && (any_sub || (n >= 2 && in_word_list(facts->refused_subs, argv[1]))))
     return refused(facts->refused);
 
   switch (facts->wait) {

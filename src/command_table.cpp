@@ -16,7 +16,8 @@ constexpr std::string_view kSubscriber = "subscriptions need a connection of the
 constexpr std::string_view kMonitor = "MONITOR is not supported on a Client";
 constexpr std::string_view kTransaction =
     "transactions would interleave with other commands on the shared connection: use the transaction API";
-constexpr std::string_view kConnectionState = "connection state (credentials, protocol) belongs to the client's options";
+constexpr std::string_view kConnectionState =
+    "connection state (credentials, protocol) belongs to the client's options";
 constexpr std::string_view kQuit = "QUIT is not allowed: use Client::close()";
 constexpr std::string_view kReplication = "replication commands are not supported";
 constexpr std::string_view kClientReply = "CLIENT REPLY would break reply ordering on the shared connection";
@@ -328,7 +329,8 @@ static_assert(sorted_and_unique(), "kCommands must be sorted by name, each name 
 // The facts that only mean something together with another one.
 constexpr bool rows_consistent() {
   for (const CommandFacts& c : kCommands) {
-    if (c.name.empty() || c.name.size() >= 32 || c.name[0] < 'A' || c.name[0] > 'Z') return false;  // the filter's range
+    // ClassifiedFilter's range: a letter first, shorter than 32.
+    if (c.name.empty() || c.name.size() >= 32 || c.name[0] < 'A' || c.name[0] > 'Z') return false;
     for (char ch : c.name)
       if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
     if (c.transaction && c.refused != kTransaction) return false;

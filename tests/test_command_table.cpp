@@ -35,7 +35,8 @@ std::string lower(std::string_view s) {
 // "BLMPOP" -> "bLmPoP"
 std::string mixed(std::string_view s) {
   std::string out(s);
-  for (std::size_t i = 0; i < out.size(); i += 2) out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[i])));
+  for (std::size_t i = 0; i < out.size(); i += 2)
+    out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[i])));
   return out;
 }
 
