@@ -3,6 +3,8 @@
 // the keys of a command are, MOVED/ASK replies and CLUSTER SLOTS replies.
 // Pure functions, unit-tested without a network.
 
+#include "command_table.hpp"
+
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 
@@ -44,22 +46,20 @@ struct KeyRange {
   }
 };
 
-/// The key positions of argv (argv[0] is the command name, any case).
-/// Commands the table does not know take argv[1] as their key: a wrong guess
+/// The key positions of argv (argv[0] is the command name, any case), from
+/// the `keys` fact of command_table.hpp. Commands the table does not know take argv[1] as their key: a wrong guess
 /// only costs one MOVED redirection. Malformed argv (a numkeys beyond the
 /// end) is treated as keyless; the server then reports the error.
 KeyRange command_keys(std::span<const std::string_view> argv) noexcept;
 
 /// MGET, MSET, DEL, EXISTS, UNLINK, TOUCH: commands whose keys may be split
-/// per slot, each part sent on its own, the replies combined.
-enum class SplitKind { none, mget, mset, sum };
+/// per slot, each part sent on its own, the replies combined (the `split`
+/// fact of command_table.hpp).
 SplitKind split_kind(std::string_view name) noexcept;
 
 /// Keyless commands that act on one node's data set but that a caller means
-/// for the whole cluster: sent to every master. `same`: every master must
-/// succeed and the reply is the first one (SCRIPT LOAD gives the same SHA
-/// everywhere); `sum`: integer replies are added up (DBSIZE).
-enum class FanOut { none, same, sum };
+/// for the whole cluster (the `fan_out` fact of command_table.hpp, with its
+/// subcommands: SCRIPT LOAD, not SCRIPT EXISTS).
 FanOut fan_out_kind(std::span<const std::string_view> argv) noexcept;
 
 /// A redirection read from an error reply: "MOVED 3999 127.0.0.1:6381" or

@@ -1,6 +1,7 @@
 #pragma once
 // Which commands a ClusterClient may send to a replica: reads that never
-// change data and never wait on the server. Pure function, no I/O.
+// change data and never wait on the server (the `replica` fact of
+// command_table.hpp). Pure function, no I/O.
 
 #include <span>
 #include <string_view>

@@ -1,6 +1,7 @@
 #pragma once
 // Which commands a Client must refuse or route to a blocking connection, and
-// how long a blocking command may legitimately wait. Pure functions, no I/O.
+// how long a blocking command may legitimately wait, from the `refused` and
+// `wait` facts of command_table.hpp. Pure functions, no I/O.
 
 #include <chrono>
 #include <optional>

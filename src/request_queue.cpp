@@ -25,23 +25,27 @@ std::optional<Error> queue_bounds_error(const QueueBounds& bounds, std::size_t q
   return std::nullopt;
 }
 
-namespace {
-constexpr std::string_view kPushNames[] = {"",           "subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
-                                           "punsubscribe", "sunsubscribe", "message",      "pmessage",   "smessage"};
-}  // namespace
-
 std::uint8_t push_kind_of(const Reply& r) noexcept {
   if (!r.is_array() || r.size() < 3 || !r[0].is_string()) return kNotPush;
   const std::string_view name = r[0].str();
-  for (std::uint8_t k = kSubscribe; k <= kSMessage; ++k)
-    if (name == kPushNames[k]) return k;
-  return kNotPush;
+  // Messages are most of what a subscriber receives; they are pushes only,
+  // not commands, so they have no row.
+  if (name == "message") return kMessage;
+  if (name == "pmessage") return kPMessage;
+  if (name == "smessage") return kSMessage;
+  // A confirmation is named after its command, exactly, in lower case: the
+  // table matches any case (and names of 32 bytes or more not at all, so a
+  // big value is not read), upper case is turned away here.
+  const CommandFacts* facts = find_command(name);
+  if (facts == nullptr || facts->push == kNotPush) return kNotPush;
+  for (char c : name)
+    if (c >= 'A' && c <= 'Z') return kNotPush;
+  return facts->push;
 }
 
 std::uint8_t command_push_kind(std::string_view command) noexcept {
-  for (std::uint8_t k = kSubscribe; k <= kSUnsubscribe; ++k)
-    if (iequals(command, kPushNames[k])) return k;
-  return kNotPush;
+  const CommandFacts* facts = find_command(command);
+  return facts != nullptr ? facts->push : std::uint8_t{kNotPush};
 }
 
 const Request* RequestQueue::take(Handoff& h, std::size_t& group_left) {

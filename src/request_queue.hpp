@@ -14,6 +14,8 @@
 // buffer and keeps the uv timer; times are plain milliseconds on the loop's
 // clock. Loop-thread only, like the connection.
 
+#include "command_table.hpp"
+
 #include <uvredis/error.hpp>
 #include <uvredis/link_types.hpp>
 #include <uvredis/reply.hpp>
@@ -120,20 +122,8 @@ inline bool queue_fits(const QueueBounds& bounds, std::size_t queued_cmds, std::
 std::optional<Error> queue_bounds_error(const QueueBounds& bounds, std::size_t queued_cmds, std::size_t queued_bytes,
                                         std::size_t extra_bytes, std::size_t extra_cmds);
 
-// Push mode: the kinds of RESP2 pub/sub pushes (lower case on the wire) and
-// of the commands whose confirmations they are.
-enum PushKind : std::uint8_t {
-  kNotPush = 0,
-  kSubscribe,
-  kPSubscribe,
-  kSSubscribe,
-  kUnsubscribe,
-  kPUnsubscribe,
-  kSUnsubscribe,
-  kMessage,
-  kPMessage,
-  kSMessage,
-};
+// Push mode: the push kinds (PushKind) are in command_table.hpp, beside the
+// (un)subscribe rows that expect them.
 
 // A (un)subscribe confirmation (as opposed to a message, or no push at all).
 inline bool is_confirmation(std::uint8_t k) noexcept { return k >= kSubscribe && k <= kSUnsubscribe; }
