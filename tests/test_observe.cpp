@@ -289,6 +289,31 @@ TEST(Observer, TimeoutLostLinkAndDestroyAreEachObservedOnce) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST(Observer, EveryMemberOfAGroupIsObservedOnce) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    auto rec = std::make_shared<Recorder>();
+    auto o = options_for(server);
+    o.observer = rec;
+    Client c(loop.get(), o);
+    int calls = 0;
+    c.command_group({{"MULTI"}, {"SET", "g", "1"}, {"INCR", "g"}, {"EXEC"}}, [&](std::vector<Result<Reply>> rs) {
+      ++calls;
+      EXPECT_EQ(rs.size(), 4u);
+    });
+    ASSERT_TRUE(loop.run_until([&] { return calls == 1; }));
+    for (const char* name : {"MULTI", "SET", "INCR", "EXEC"}) {
+      EXPECT_EQ(rec->of(name, true).size(), 1u) << name;
+      EXPECT_EQ(rec->of(name, false).size(), 1u) << name;
+    }
+    EXPECT_EQ(rec->events.size(), 8u);
+    close_and_wait(loop, c);
+    EXPECT_EQ(calls, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST(Observer, LatencyHistogramCountsAnsweredCommandsWhenOn) {
   RedisServer server;
   TestLoop loop;
