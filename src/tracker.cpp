@@ -103,8 +103,10 @@ void Tracker::completed(std::uint32_t slot, std::uint32_t len, const Result<Repl
     }
     observer_->on_completed(ev);
   }
-  en.name.clear();
-  en.args.clear();
+  // By index again: an observer that (against the rules) issued a command
+  // may have grown the slab.
+  slab_[slot].name.clear();
+  slab_[slot].args.clear();
   free_.push_back(slot);
 }
 
