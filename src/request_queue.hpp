@@ -301,8 +301,9 @@ class RequestQueue {
       ++stats_.in_flight;
     }
     r.stage = Stage::written;
+    const bool tracked = r.track != 0;
     inflight_.push_back(std::move(r));
-    if (inflight_.back().track != 0) [[unlikely]]
+    if (tracked) [[unlikely]]
       track_written(inflight_.back());
   }
 
