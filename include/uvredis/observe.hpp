@@ -51,8 +51,10 @@ struct UVREDIS_API CommandEvent {
 /// (i.e. not refused before sending: usage errors, a closed client, a full
 /// queue) gets exactly one on_completed, and one on_written before it when
 /// its bytes were handed to the socket (a command that timed out or failed
-/// while queued has none). Commands the library sends for itself
-/// (handshake, AUTH, health checks) are not observed.
+/// while queued has none). Commands a connection sends for itself
+/// (handshake, AUTH, health checks) are not observed; those that higher
+/// layers send as ordinary commands are (a ClusterClient's CLUSTER SLOTS,
+/// the UNWATCH of a returned Lease).
 ///
 /// Rules: loop thread only; an observer must not throw, and must not close
 /// or destroy the client it observes, nor issue commands on it (it runs in
