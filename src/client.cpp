@@ -1,5 +1,6 @@
 #include "client_impl.hpp"
 
+#include "cluster_reads.hpp"
 #include "command_info.hpp"
 #include "logging.hpp"
 
@@ -69,6 +70,8 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
 }
 
 ClientImpl::~ClientImpl() {
+  life_->impl = nullptr;
+  fail_parked_reads(Error{ErrorKind::closed, "client destroyed"});
   {
     std::lock_guard<std::mutex> lock(post_->mu);
     post_->closed = true;
@@ -108,6 +111,16 @@ void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>
       return;
     case CommandRoute::normal: break;
   }
+  if (opts_.read_retry.attempts > 0 && !cls.block_time && replica_readable(argv)) [[unlikely]] {
+    auto rr = std::make_shared<RetriedRead>();
+    rr->argv.assign(argv.begin(), argv.end());
+    rr->cb = std::move(cb);
+    rr->timeout = opts.timeout;
+    rr->left = opts_.read_retry.attempts;
+    rr->delay = opts_.read_retry.backoff;
+    send_read(std::move(rr));
+    return;
+  }
   main_->submit(argv, std::move(cb), cls.block_time ? effective_timeout(cls, opts.timeout, opts_.command_timeout)
                                                     : opts.timeout);
 }
@@ -117,11 +130,70 @@ void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>
 void ClientImpl::command_owned(std::vector<std::string>&& argv, Callback<Reply> cb, const CommandOptions& opts) {
   std::vector<std::string_view> views(argv.begin(), argv.end());
   const CommandClass cls = classify_command(views);
-  if (closing_ || cls.route != CommandRoute::normal || cls.block_time) {
+  if (closing_ || cls.route != CommandRoute::normal || cls.block_time ||
+      (opts_.read_retry.attempts > 0 && replica_readable(views))) {
     command(views, std::move(cb), opts);
     return;
   }
   main_->submit_owned(std::move(argv), std::move(cb), opts.timeout);
+}
+
+// ------------------------------------------------------------ read retry
+
+void ClientImpl::send_read(std::shared_ptr<RetriedRead> rr) {
+  std::vector<std::string_view> views(rr->argv.begin(), rr->argv.end());
+  const auto timeout = rr->timeout;
+  main_->submit(
+      views,
+      [life = life_, rr](Result<Reply> r) mutable {
+        if (!r && r.error().kind == ErrorKind::connection_lost && rr->left > 0 && life->impl &&
+            !life->impl->closing_)
+          return life->impl->read_failed(std::move(rr), std::move(r));
+        auto cb = std::move(rr->cb);
+        cb(std::move(r));
+      },
+      timeout);
+}
+
+// The link dropped under a read: it waits for its backoff, then goes again.
+void ClientImpl::read_failed(std::shared_ptr<RetriedRead> rr, Result<Reply> r) {
+  (void)r;  // connection_lost: the next try tells
+  --rr->left;
+  ++read_retries_;
+  const auto delay = static_cast<std::uint64_t>(std::max<long long>(rr->delay.count(), 0));
+  rr->delay = std::min(rr->delay * 2, std::max(opts_.read_retry.max_backoff, opts_.read_retry.backoff));
+  const std::uint64_t due = uv_now(loop_) + delay;
+  parked_.emplace(due, std::move(rr));
+  if (!retry_timer_) {
+    uv_timer_init(loop_, retry_timer_.allocate());
+    retry_timer_.get()->data = this;
+  }
+  const std::uint64_t first = parked_.begin()->first;
+  const std::uint64_t now = uv_now(loop_);
+  uv_timer_start(
+      retry_timer_.get(), [](uv_timer_t* t) { static_cast<ClientImpl*>(t->data)->on_retry_timer(); },
+      first > now ? first - now : 0, 0);
+}
+
+void ClientImpl::on_retry_timer() {
+  const std::uint64_t now = uv_now(loop_);
+  while (!parked_.empty() && parked_.begin()->first <= now && !closing_) {
+    auto rr = std::move(parked_.begin()->second);
+    parked_.erase(parked_.begin());
+    send_read(std::move(rr));
+  }
+  if (!parked_.empty() && !closing_)
+    uv_timer_start(
+        retry_timer_.get(), [](uv_timer_t* t) { static_cast<ClientImpl*>(t->data)->on_retry_timer(); },
+        parked_.begin()->first - now, 0);
+}
+
+// close() or the destructor: reads waiting for a resend fail on a later turn.
+void ClientImpl::fail_parked_reads(const Error& err) {
+  retry_timer_.close();
+  auto parked = std::move(parked_);
+  parked_.clear();
+  for (auto& [due, rr] : parked) main_->fail_later(std::move(rr->cb), err);
 }
 
 Connection* ClientImpl::idle_blocking_connection() {
@@ -131,6 +203,7 @@ Connection* ClientImpl::idle_blocking_connection() {
   auto cfg = config_for("blocking-" + std::to_string(blocking_.size() + 1));
   cfg.drop_on_timeout = true;
   cfg.health_check_interval = std::chrono::milliseconds(0);
+  cfg.latency_histogram = false;  // a blocking command's wait is not latency
   auto* c = new Connection(loop_, std::move(cfg));
   c->set_idle_listener([this] { dispatch_waiting_blocking(); });
   blocking_.push_back(c);
@@ -170,6 +243,7 @@ void ClientImpl::close(detail::Function<void()> done) {
     for (WaitingBlocking& w : blocking_wait_)
       main_->fail_later(std::move(w.cb), Error{ErrorKind::closed, "client closed before the command was sent"});
     blocking_wait_.clear();
+    fail_parked_reads(Error{ErrorKind::closed, "client closed before a read was resent"});
     {
       std::lock_guard<std::mutex> lock(post_->mu);
       post_->closed = true;
@@ -227,8 +301,10 @@ ClientStats ClientImpl::stats() const noexcept {
     s.writes += b.writes;
     s.in_flight += b.in_flight;
     s.queued += b.queued;
+    s.latency.merge(b.latency);
   }
-  s.queued += blocking_wait_.size();
+  s.queued += blocking_wait_.size() + parked_.size();
+  s.read_retries = read_retries_;
   return s;
 }
 

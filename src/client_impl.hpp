@@ -12,6 +12,7 @@
 #include "uv_handle.hpp"
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,7 +58,26 @@ class ClientImpl {
     std::optional<std::chrono::milliseconds> timeout;
   };
 
+  // A read under ClientOptions::read_retry, from its first try to its
+  // callback: resent after a lost link while attempts are left.
+  struct RetriedRead {
+    std::vector<std::string> argv;
+    Callback<Reply> cb;
+    std::optional<std::chrono::milliseconds> timeout;
+    int left = 0;
+    std::chrono::milliseconds delay{0};
+  };
+  // Callbacks of retried reads hold this, not `this`: cleared when the impl
+  // goes (its connection fails what it had with `closed` later).
+  struct Life {
+    ClientImpl* impl;
+  };
+
   ConnectionConfig config_for(std::string name) const;
+  void send_read(std::shared_ptr<RetriedRead> rr);
+  void read_failed(std::shared_ptr<RetriedRead> rr, Result<Reply> r);
+  void on_retry_timer();
+  void fail_parked_reads(const Error& err);
   void blocking_command(std::span<const std::string_view> argv, Callback<Reply> cb,
                         std::optional<std::chrono::milliseconds> timeout);
   Connection* idle_blocking_connection();
@@ -76,6 +96,10 @@ class ClientImpl {
   std::shared_ptr<HandshakeFn> main_handshake_ = std::make_shared<HandshakeFn>();
   std::shared_ptr<LeasePool> leases_;
   std::shared_ptr<SentinelResolver> sentinel_;  // sentinel mode only; shared by every connection
+  std::shared_ptr<Life> life_ = std::make_shared<Life>(Life{this});
+  std::multimap<std::uint64_t, std::shared_ptr<RetriedRead>> parked_;  // reads waiting for their backoff, by due time
+  UvHandle<uv_timer_t> retry_timer_;  // allocated with the first parked read
+  std::uint64_t read_retries_ = 0;
   bool closing_ = false;
 };
 

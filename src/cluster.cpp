@@ -140,6 +140,9 @@ Client* ClusterImpl::make_client(const std::string& host, std::uint16_t port) {
   // Every node, not only the replicas: READONLY changes nothing on a master,
   // and a node that changes role keeps a connection that suits it.
   o.cluster_readonly = replica_reads_;
+  // Reads are resent here, where the next try is routed afresh (the node
+  // client would only wait for its own node).
+  o.read_retry.attempts = 0;
   auto* c = new Client(loop_, std::move(o));
   c->on_state_change([life = life_](ConnectionState s, const Error*) {
     // A master that dropped may have failed over: look at the map again.
@@ -438,6 +441,7 @@ ClusterStats ClusterImpl::stats() const noexcept {
     s.nodes.writes += c.writes;
     s.nodes.in_flight += c.in_flight;
     s.nodes.queued += c.queued;
+    s.nodes.latency.merge(c.latency);
   }
   s.masters = masters_.size();
   for (const Node* m : masters_) {
@@ -446,6 +450,14 @@ ClusterStats ClusterImpl::stats() const noexcept {
   }
   s.waiting = waiting_.size() + delayed_.size();
   return s;
+}
+
+std::vector<NodeStats> ClusterImpl::node_stats() const {
+  std::vector<NodeStats> out;
+  out.reserve(nodes_.size());
+  for (const auto& [name, n] : nodes_) out.push_back(NodeStats{name, n->master, n->client->stats()});
+  std::sort(out.begin(), out.end(), [](const NodeStats& a, const NodeStats& b) { return a.node < b.node; });
+  return out;
 }
 
 // ------------------------------------------------------ deferred work
@@ -588,6 +600,7 @@ std::optional<std::string> ClusterClient::node_for_key(std::string_view key) con
   return impl_->node_for_key(key);
 }
 ClusterStats ClusterClient::stats() const noexcept { return impl_->stats(); }
+std::vector<NodeStats> ClusterClient::node_stats() const { return impl_->node_stats(); }
 int ClusterClient::key_slot(std::string_view key) noexcept { return detail::key_slot(key); }
 
 }  // namespace uvredis

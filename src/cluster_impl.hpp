@@ -58,6 +58,7 @@ class ClusterImpl {
   std::vector<std::string> masters() const;
   std::optional<std::string> node_for_key(std::string_view key) const;
   ClusterStats stats() const noexcept;
+  std::vector<NodeStats> node_stats() const;
   uv_loop_t* loop() const noexcept { return loop_; }
 
  private:
@@ -89,6 +90,8 @@ class ClusterImpl {
     Function<void(Result<std::unique_ptr<Lease>>)> lease_cb;  // a lease request, not a command
     bool replica_ok = false;  // a read a replica may serve; cleared once it must go to the master
     bool on_replica = false;  // the attempt in flight went to a replica
+    int read_left = 0;        // resends left after a lost link (ClientOptions::read_retry; reads only)
+    std::chrono::milliseconds read_delay{0};  // before the next of those
   };
   using OpPtr = std::shared_ptr<Op>;
 
@@ -126,6 +129,7 @@ class ClusterImpl {
   void on_reply(const OpPtr& op, Result<Reply> r, const Client* via);
   void on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs, const Client* via);
   bool follow_redirect(const OpPtr& op, const Error& e);
+  bool retry_read(const OpPtr& op, const Error& e);
   void retry_later(const OpPtr& op, Error err);
   static void finish(const OpPtr& op, Result<Reply> r);
   static void finish_group(const OpPtr& op, const Error& err);

@@ -79,6 +79,11 @@ void ClusterImpl::command(std::span<const std::string_view> argv, Callback<Reply
   op->argv.assign(argv.begin(), argv.end());
   op->slot = slot;
   op->replica_ok = read && slot >= 0;
+  if (opts_.client.read_retry.attempts > 0 && cls.route == CommandRoute::normal && !cls.block_time &&
+      replica_readable(argv)) {
+    op->read_left = opts_.client.read_retry.attempts;
+    op->read_delay = opts_.client.read_retry.backoff;
+  }
   if (slot < 0) op->fan = fan_out_kind(argv);
   dispatch(std::move(op));
 }
@@ -326,6 +331,7 @@ void ClusterImpl::on_reply(const OpPtr& op, Result<Reply> r, const Client* via) 
     return retry_later(op, e);
   }
   if (e.kind == ErrorKind::connection_lost) request_refresh();
+  if (retry_read(op, e)) return;
   finish(op, std::move(r));
 }
 
@@ -362,6 +368,21 @@ bool ClusterImpl::replica_fallback(const OpPtr& op, const Error& e) {
   log_->debug("cluster: read for slot {} falls back to the master: {}", op->slot, e.to_string());
   if (e.kind != ErrorKind::server) request_refresh();
   dispatch(op);
+  return true;
+}
+
+// ClientOptions::read_retry: a read whose link dropped before its reply is
+// routed again after its backoff (the map may have changed meanwhile).
+// False for anything else: writes are never re-sent.
+bool ClusterImpl::retry_read(const OpPtr& op, const Error& e) {
+  if (e.kind != ErrorKind::connection_lost || op->read_left <= 0 || closing_) return false;
+  --op->read_left;
+  ++counters_.read_retries;
+  const auto delay = static_cast<std::uint64_t>(std::max<long long>(op->read_delay.count(), 0));
+  op->read_delay = std::min(op->read_delay * 2, std::max(opts_.client.read_retry.max_backoff,
+                                                          opts_.client.read_retry.backoff));
+  log_->debug("cluster: read for slot {} resent in {} ms: {}", op->slot, delay, e.to_string());
+  schedule_retry(op, delay);
   return true;
 }
 

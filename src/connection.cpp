@@ -54,6 +54,9 @@ ConnectionConfig ConnectionConfig::from(const ClientOptions& o) {
   c.tcp_keepalive = o.tcp_keepalive;
   c.readonly = o.cluster_readonly;
   c.logger = o.logger;
+  c.observer = o.observer;
+  c.observe_arguments = o.observe_arguments;
+  c.latency_histogram = o.latency_histogram;
   return c;
 }
 
@@ -82,6 +85,23 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     ++open_handles_;
   }
   if (cfg_.sentinel) cfg_.sentinel->add_listener(this);
+  if ((cfg_.observer || cfg_.latency_histogram) && !cfg_.push_mode) {
+    tracker_ = std::make_unique<Tracker>(cfg_.observer, cfg_.observe_arguments,
+                                         cfg_.latency_histogram ? &stats_.latency : nullptr);
+    set_tracked_node();
+    q_.set_tracker(tracker_.get());
+  }
+}
+
+// The node as an observer sees it: never the credentials.
+void Connection::set_tracked_node() {
+  const Address& a = cfg_.address;
+  if (a.kind == Address::Kind::unix_socket)
+    tracker_->set_node(a.path);
+  else if (a.host.find(':') != std::string::npos)
+    tracker_->set_node("[" + a.host + "]:" + std::to_string(a.port));
+  else
+    tracker_->set_node(a.host + ":" + std::to_string(a.port));
 }
 
 Connection::~Connection() {

@@ -17,6 +17,7 @@
 #include "link_machine.hpp"
 #include "request_queue.hpp"
 #include "scheduler.hpp"
+#include "tracker.hpp"
 #include "uv_handle.hpp"
 
 #include <chrono>
@@ -97,6 +98,12 @@ struct ConnectionConfig {
     std::function<std::string(const Reply&)> check;
   };
   std::function<std::vector<HandshakeStep>()> extra_handshake;
+  /// ClientOptions::observer, observe_arguments, latency_histogram: with
+  /// either of the first and the last, the connection keeps a Tracker (not in
+  /// push mode: subscriptions are not commands to observe).
+  std::shared_ptr<CommandObserver> observer;
+  bool observe_arguments = false;
+  bool latency_histogram = false;
 };
 
 /// Why a cluster link (READONLY) should not serve reads, from its ROLE
@@ -196,6 +203,10 @@ class Connection {
   void on_resolved(int status, addrinfo* res);
   void on_connected(int status);
   void begin_handshake();
+  // A user command's slot in the tracker, or 0 when nothing watches (the
+  // usual case: one test of a pointer per command).
+  std::uint32_t track(std::span<const std::string_view> argv) { return tracker_ ? tracker_->begin(argv) : 0; }
+  void set_tracked_node();
   bool connect_tls(const std::string& ip);
   void on_tls_ready();
   void on_tls_error(std::string msg);
@@ -218,7 +229,8 @@ class Connection {
   // --- I/O
   void flush(bool from_writable);
   bool refused(Callback<Reply>& cb);
-  void enqueue(Callback<Reply>&& cb, std::size_t len, bool owned, std::optional<std::chrono::milliseconds> timeout);
+  void enqueue(Callback<Reply>&& cb, std::size_t len, bool owned, std::optional<std::chrono::milliseconds> timeout,
+               std::uint32_t track);
   void hand(Request&& r, const char* bytes, std::size_t len);
   bool hand_tail_slice();
   void expire(std::uint64_t seq);
@@ -324,6 +336,11 @@ class Connection {
 
   ClientStats stats_;
   RequestQueue q_;  // every request from submit to completion (counts in stats_)
+  // Observer and/or histogram (null when neither: the usual case), and the
+  // reply bytes its reader consumed: fed in, and up to the last reply.
+  std::unique_ptr<Tracker> tracker_;
+  std::uint64_t rx_fed_ = 0;
+  std::uint64_t rx_replied_ = 0;
   StateFn on_state_;
   IdleFn on_idle_;
   PushFn on_push_;

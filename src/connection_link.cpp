@@ -119,6 +119,7 @@ void Connection::on_discovered(Result<MasterAddr> r) {
     log_->info("[{}] sentinels name {}:{} as master '{}'", cfg_.name, r->host, r->port, cfg_.sentinel->master_name());
   cfg_.address.host = std::move(r->host);
   cfg_.address.port = r->port;
+  if (tracker_) set_tracked_node();
   connect_address();
 }
 
@@ -239,6 +240,7 @@ void Connection::attach(redisAsyncContext* ac) {
   p->data = this;
   ++open_handles_;
   poll_events_ = 0;
+  rx_fed_ = rx_replied_ = 0;  // a new context, a new reader
   reading_ = false;
   want_writable_ = false;
 

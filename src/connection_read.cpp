@@ -104,6 +104,7 @@ bool Connection::feed(const char* data, std::size_t len) {
     refused_input_ = true;
     len = guard_.good_bytes();  // the complete replies before it still count
   }
+  if (tracker_) rx_fed_ += len;
   if (len > 0 && redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
     ac_->c.err = ac_->c.reader->err;
     std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", ac_->c.reader->errstr);
@@ -134,7 +135,15 @@ void Connection::drain_replies() {
     if (obj == nullptr) return;
     std::unique_ptr<Reply> reply(static_cast<Reply*>(obj));  // built by ReplyBuilder
     if (!cfg_.push_mode) {
+      if (tracker_) [[unlikely]] {
+        // The reply's size on the wire: what the reader consumed since the
+        // previous reply (fed, less what it still holds).
+        const std::uint64_t consumed = rx_fed_ - (c->reader->len - c->reader->pos);
+        tracker_->reply_bytes = consumed - rx_replied_;
+        rx_replied_ = consumed;
+      }
       on_reply(reply.get());  // accept_reply made sure a request awaits it
+      if (tracker_) tracker_->reply_bytes = 0;
       // A callback cannot free the context (every drop is deferred); replies
       // already here still answer their commands, as hiredis would.
       if (!ac_) return;

@@ -44,11 +44,12 @@ bool Connection::refused(Callback<Reply>& cb) {
 // A user command whose bytes are ready (at the end of the queue's out(), or
 // owned: the body pushed last): queued with its deadline, and the link told.
 inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owned,
-                                std::optional<std::chrono::milliseconds> timeout) {
+                                std::optional<std::chrono::milliseconds> timeout, std::uint32_t track) {
   Request r;
   r.cb = std::move(cb);
   r.len = static_cast<std::uint32_t>(len);
   r.owned = owned;
+  r.track = track;
   auto t = timeout.value_or(cfg_.command_timeout);
   r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
   const std::uint64_t seq = q_.push(std::move(r));
@@ -81,7 +82,7 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
     fail_later(std::move(cb), std::move(err));
     return;
   }
-  enqueue(std::move(cb), len, false, timeout);
+  enqueue(std::move(cb), len, false, timeout, track(argv));
 }
 
 void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
@@ -118,8 +119,15 @@ void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> c
     fail_later(std::move(cb), std::move(err));
     return;
   }
+  std::uint32_t slot = 0;
+  if (tracker_) {
+    // The name (and small arguments) are still in argv; the big ones moved
+    // into pieces, and an observer sees them empty.
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    slot = track(views);
+  }
   q_.push_body(std::move(pieces));
-  enqueue(std::move(cb), len, true, timeout);
+  enqueue(std::move(cb), len, true, timeout, slot);
 }
 
 void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
@@ -171,6 +179,10 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
       auto d = std::move(g->done);
       d(std::move(out));
     };
+    if (tracker_) {
+      argv.assign(cmds[i].begin(), cmds[i].end());
+      r.track = track(argv);
+    }
     const std::uint64_t seq = q_.push(std::move(r));
     if (i == 0) first = seq;
   }

@@ -1,6 +1,7 @@
 #include "request_queue.hpp"
 
 #include "encode.hpp"
+#include "tracker.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -157,6 +158,14 @@ RequestQueue::Expired RequestQueue::expire(std::uint64_t seq) {
     complete(*r, err);
   }
   return what;
+}
+
+// Out of line: only requests that a Tracker watches come here.
+void RequestQueue::track_written(const Request& r) { tracker_->written(r.track, r.len); }
+
+void RequestQueue::track_completed(Request& r, const Result<Reply>& result) {
+  const std::uint32_t slot = std::exchange(r.track, 0);
+  tracker_->completed(slot, r.len, result);
 }
 
 void RequestQueue::fail_queued(const Error& err) {

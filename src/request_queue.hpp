@@ -35,6 +35,8 @@
 
 namespace uvredis::detail {
 
+class Tracker;
+
 // Deadlines by sequence number. The default command timeout is the same for
 // all, so its deadlines arrive in order and a FIFO suffices; other timeouts
 // go to a heap. An entry may outlive its command (completed by a reply):
@@ -168,6 +170,9 @@ struct Request {
   std::uint32_t len = 0;  // bytes of the encoded command
   std::uint32_t timeout_ms = 0;
   std::uint32_t group = 1;  // on a group's first request: how many leave together (0 on the others)
+  // Its slot in the connection's Tracker (observer, histogram); 0 when
+  // nothing watches. (Fills the padding after `group`: no bigger Request.)
+  std::uint32_t track = 0;
   bool completed() const noexcept { return stage >= Stage::owed; }
 };
 
@@ -191,6 +196,8 @@ class RequestQueue {
     done_ = done;
     release_ = release;
   }
+  /// Told when a request with a `track` slot is written and completes.
+  void set_tracker(Tracker* t) noexcept { tracker_ = t; }
 
   // ---------------------------------------------------------------- submit
 
@@ -284,7 +291,10 @@ class RequestQueue {
       ++stats_.in_flight;
     }
     r.stage = Stage::written;
+    const bool tracked = r.track != 0;
     inflight_.push_back(std::move(r));
+    if (tracked) [[unlikely]]
+      track_written(inflight_.back());
   }
 
   // --------------------------------------------------------------- answers
@@ -318,6 +328,8 @@ class RequestQueue {
     auto cb = std::move(r.cb);
     if (r.stage != Stage::owed) r.stage = Stage::done;
     if (!r.internal && !result) ++stats_.errors;
+    if (r.track != 0) [[unlikely]]
+      track_completed(r, result);
     if (cb) cb(std::move(result));
     if (!r.internal && done_) done_(ctx_);
   }
@@ -372,6 +384,8 @@ class RequestQueue {
  private:
   Request* find(std::uint64_t seq, bool& in_flight);
   void end_tail();
+  void track_written(const Request& r);
+  void track_completed(Request& r, const Result<Reply>& result);
   // After a take()n request's bytes were handed: a big command with
   // nothing left to hand is finished (its body freed).
   void taken() {
@@ -383,6 +397,7 @@ class RequestQueue {
   void* ctx_ = nullptr;
   DoneHook done_ = nullptr;
   BodyRelease release_ = nullptr;
+  Tracker* tracker_ = nullptr;
 
   std::deque<Request> queued_;    // not yet handed over, in order
   std::deque<Request> inflight_;  // handed over, awaiting replies, in order

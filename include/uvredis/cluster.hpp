@@ -172,6 +172,16 @@ struct UVREDIS_API ClusterStats {
   std::size_t replicas = 0;            ///< Replica connections kept for reads (0 with ReadFrom::master).
   std::size_t replicas_connected = 0;  ///< Of these, connected now (the ones reads go to).
   std::size_t waiting = 0;             ///< Commands waiting for the map or a retry.
+  std::uint64_t read_retries = 0;      ///< Reads resent after a lost link (ClientOptions::read_retry).
+};
+
+/// One node's counters (ClusterClient::node_stats()).
+struct UVREDIS_API NodeStats {
+  std::string node;     ///< "host:port" as the slot map spells it.
+  bool master = false;  ///< Serves slots in the current map (else a replica kept for reads).
+  /// The counters of its connections, with its latency histogram when
+  /// ClusterOptions::client.latency_histogram is on.
+  ClientStats stats;
 };
 
 class UVREDIS_API ClusterClient final : public Executor {
@@ -241,6 +251,9 @@ class UVREDIS_API ClusterClient final : public Executor {
   std::optional<std::string> node_for_key(std::string_view key) const;
 
   ClusterStats stats() const noexcept;
+  /// Counters per node (ClusterStats::nodes sums them), e.g. for latency
+  /// figures per node. A snapshot: loop thread only, copied out.
+  std::vector<NodeStats> node_stats() const;
 
   /// The hash slot (0..16383) of a key, honouring {hash tags}.
   static int key_slot(std::string_view key) noexcept;

@@ -8,6 +8,7 @@
 
 #include <uvredis/detail/function.hpp>
 #include <uvredis/export.hpp>
+#include <uvredis/latency.hpp>
 #include <uvredis/result.hpp>
 
 #include <cstddef>
@@ -45,6 +46,12 @@ struct UVREDIS_API ClientStats {
   std::uint64_t writes = 0;      ///< Socket writes (implicit pipelining: far fewer than `sent`).
   std::size_t in_flight = 0;     ///< Sent, reply not yet in.
   std::size_t queued = 0;        ///< Waiting for a connection or the socket.
+  std::uint64_t read_retries = 0;  ///< Reads resent after a lost link (ClientOptions::read_retry).
+  /// From issuing a command to its reply (error replies included; timeouts
+  /// and lost links are not samples: see `timeouts` and `errors`). Filled
+  /// only when ClientOptions::latency_histogram is on; blocking commands
+  /// (BLPOP ...), which wait by design, are left out.
+  LatencyHistogram latency;
 };
 
 }  // namespace uvredis

@@ -21,6 +21,8 @@ class logger;
 
 namespace uvredis {
 
+class CommandObserver;
+
 /// True when this build of uvredis speaks TLS (it was built with OpenSSL), so
 /// `rediss://` addresses can connect. Any thread.
 UVREDIS_API bool tls_supported() noexcept;
@@ -83,6 +85,32 @@ struct UVREDIS_API SentinelOptions {
   std::chrono::milliseconds timeout{1000};
 
   bool enabled() const noexcept { return !master_name.empty(); }
+};
+
+/// Opt-in resending of reads whose link dropped (ClientOptions::read_retry).
+///
+/// At-most-once is the default and stays the rule for everything else: a
+/// command written to a link that then drops fails with
+/// ErrorKind::connection_lost, because the server may or may not have run
+/// it, and uvredis never re-sends it by itself. With `attempts` > 0 a read
+/// is the exception, since running it twice changes nothing: a command that
+/// the command table marks read-only (flagged `readonly` by Redis, with keys,
+/// not blocking: GET, MGET, HGETALL, ZRANGE, EXISTS ...; not keyless reads
+/// such as PING or DBSIZE, not EVAL_RO/FCALL_RO) whose link dropped before
+/// its reply (connection_lost) is sent again after `backoff`, doubling up to
+/// `max_backoff`, at most `attempts` more times; only then does it fail with
+/// the last error. On a ClusterClient a resent read is routed afresh (to
+/// the slot's master, or to a replica with ReadFrom::replica_preferred,
+/// which already falls back to the master once when a replica fails).
+/// Writes, groups (transactions) and commands on a Lease are never
+/// re-sent. A timeout is not retried (the server may just be slow).
+/// Commands waiting for their backoff fail with ErrorKind::closed when the
+/// client is closed or destroyed. Each resend counts in
+/// ClientStats::read_retries (ClusterStats::read_retries).
+struct UVREDIS_API ReadRetryPolicy {
+  int attempts = 0;                       ///< Resends after the first try; 0 (the default) turns it off.
+  std::chrono::milliseconds backoff{50};  ///< Before the first resend; doubled for each further one.
+  std::chrono::milliseconds max_backoff{1000};
 };
 
 /// Client behaviour. Every field has a usable default.
@@ -170,6 +198,21 @@ struct UVREDIS_API ClientOptions {
   /// rarely needs it, and a server without cluster mode refuses READONLY,
   /// which makes every connect fail.
   bool cluster_readonly = false;
+
+  /// Told about every command of this client (its main, blocking and lease
+  /// connections; every node of a ClusterClient): see observe.hpp. Null (the
+  /// default) costs nothing but one test per command. Shared, not copied:
+  /// the same observer sees every connection that has these options.
+  std::shared_ptr<CommandObserver> observer;
+  /// Lets the observer see argument values (CommandEvent::args). Off by
+  /// default: names only. Arguments of commands that may carry a secret
+  /// (AUTH, HELLO, MIGRATE, ACL, CONFIG) are never shown, even when on.
+  bool observe_arguments = false;
+  /// Keeps a latency histogram of answered commands in stats().latency
+  /// (two clock reads per command; off by default).
+  bool latency_histogram = false;
+  /// Resends reads whose link dropped; off by default (see ReadRetryPolicy).
+  ReadRetryPolicy read_retry;
 
   /// Options for `address` parsed from text; other fields keep defaults.
   /// Also takes the sentinel form

@@ -18,8 +18,10 @@
 #include <uvredis/executor.hpp>
 #include <uvredis/keyspace.hpp>
 #include <uvredis/kv_store.hpp>
+#include <uvredis/latency.hpp>
 #include <uvredis/lease.hpp>
 #include <uvredis/lock.hpp>
+#include <uvredis/observe.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/pipeline.hpp>
 #include <uvredis/presence.hpp>

@@ -176,6 +176,13 @@ Sample run_uvredis(uv_loop_t* loop, const Target& t, Op op, std::size_t n, std::
   opts.address.host = t.host;
   opts.address.port = t.port;
   opts.reconnect = false;  // a dropped link is a failed run, not something to hide
+  // What observability costs (docs/observability.md): UVREDIS_BENCH_HISTOGRAM=1
+  // keeps the latency histogram, UVREDIS_BENCH_OBSERVER=1 adds an observer
+  // that does nothing. Off by default: the figures are of the plain client.
+  struct NullObserver final : uvredis::CommandObserver {};
+  if (const char* h = std::getenv("UVREDIS_BENCH_HISTOGRAM"); h && *h == '1') opts.latency_histogram = true;
+  if (const char* o = std::getenv("UVREDIS_BENCH_OBSERVER"); o && *o == '1')
+    opts.observer = std::make_shared<NullObserver>();
   // The loop sat idle while other contenders ran (redis-benchmark blocks us
   // for seconds): refresh its cached clock, or the command timeouts armed
   // below start from a stale "now" and fire at once.
