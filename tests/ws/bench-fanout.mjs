@@ -56,13 +56,15 @@ import WebSocket from 'ws';
 
 const opts = {
   clients: 1000, messages: 1000, directMessages: 20000, window: 50, size: 128, rounds: 3, rate: 0, pacedSeconds: 2,
-  room: 'bench', queue: 0, json: false,
+  room: 'bench', queue: 0, json: false, syscalls: false,
 };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   const key = a.replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
   if (a === '--json') {
     opts.json = true;
+  } else if (a === '--syscalls') {
+    opts.syscalls = true;
   } else if (a === '--room') {
     opts.room = process.argv[++i];
   } else if (a.startsWith('--') && key in opts && typeof opts[key] === 'number') {
@@ -310,6 +312,7 @@ async function runPhase(ctx, name, channel, receivers, mode, rate) {
     if (out) ctx.pub.write(out);
   };
   const finished = new Promise((resolve) => { ph.done = resolve; });
+  const tracer = opts.syscalls && mode === 'paced' && receivers > 1 ? await startSyscallCount(ctx.fanout.child.pid) : null;
   let timer = null;
   phase = ph;
   ph.t0 = performance.now();
@@ -334,6 +337,7 @@ async function runPhase(ctx, name, channel, receivers, mode, rate) {
   clearTimeout(guard);
   if (timer) clearInterval(timer);
   phase = null;
+  const syscalls = tracer ? await stopSyscallCount(tracer) : null;
   // CPU first: the /stats request costs CPU too.
   const after = { fan: procCpu(ctx.fanout.child.pid), redis: procCpu(ctx.redis.child.pid), self: selfCpu() };
   after.st = await stats(ctx.fanout);
@@ -346,6 +350,7 @@ async function runPhase(ctx, name, channel, receivers, mode, rate) {
     deliveriesPerSec: ph.delivered / secs,
     messagesPerSec: ph.delivered / receivers / secs,
     p50: ph.hist.percentile(0.5), p99: ph.hist.percentile(0.99), max: ph.hist.percentile(1),
+    syscallsPerDelivery: syscalls ? syscalls.total / n : null, syscalls,
     cpuUsPerDelivery: {
       ws_fanout: ((after.fan - before.fan) * 1e6) / n,
       redis: ((after.redis - before.redis) * 1e6) / n,
@@ -358,6 +363,42 @@ async function runPhase(ctx, name, channel, receivers, mode, rate) {
       max_turn_messages: after.st.redis.max_turn_messages, clients: after.st.clients,
     },
   };
+}
+
+// ------------------------------------------------------------ syscalls
+
+const SYSCALLS = ['sendto', 'write', 'writev', 'epoll_ctl', 'epoll_wait', 'poll', 'read', 'recvfrom'];
+
+/** `perf stat` on the server's system call tracepoints (--syscalls): what
+ * it costs the kernel per delivered frame in a paced fan-out phase (strace
+ * would slow the server down too much to measure that phase). Resolves once
+ * it is attached. */
+async function startSyscallCount(pid) {
+  const { spawn } = await import('node:child_process');
+  const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((c) => `syscalls:sys_enter_${c}`)].join(',');
+  const child = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  await sleep(300);  // attaching takes a moment; nothing is published yet
+  if (child.exitCode !== null) throw new Error(`perf stat failed: ${err}`);
+  return { child, err: () => err };
+}
+
+/** Stops perf (SIGINT: it prints its counts); the total and each call. */
+async function stopSyscallCount({ child, err }) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+  const counts = {};
+  for (const line of err().split('\n')) {
+    const f = line.split(',');
+    const ev = f.find((x) => x.includes('sys_enter'));
+    if (ev && /^\d+$/.test(f[0])) counts[ev.replace(/^.*sys_enter_?/, '') || 'total'] = Number(f[0]);
+  }
+  const total = counts.total ?? NaN;
+  const top = SYSCALLS.filter((c) => counts[c]).map((c) => ({ call: c, count: counts[c] }))
+    .sort((x, y) => y.count - x.count);
+  return { total, top };
 }
 
 // ------------------------------------------------------------ main
@@ -378,7 +419,8 @@ function describe(r) {
     `${grouped(r.messagesPerSec).padStart(8)} msg/s  p50 ${fixed(r.p50, 2)} ms  p99 ${fixed(r.p99, 2)} ms  ` +
     `CPU µs/delivery: ws_fanout ${fixed(c.ws_fanout, 2)} redis ${fixed(c.redis, 2)} node ${fixed(c.node, 2)}  ` +
     `drops ${r.stats.dropped}${r.outcome === 'ok' ? '' : ` [${r.outcome}: ${r.delivered}/${r.messages * r.receivers}]`}` +
-    `${r.outOfOrder ? ` out-of-order ${r.outOfOrder}` : ''}`;
+    `${r.outOfOrder ? ` out-of-order ${r.outOfOrder}` : ''}` +
+    `${r.syscalls ? `  syscalls/delivery ${fixed(r.syscallsPerDelivery, 2)} (${r.syscalls.top.map((t) => `${t.call} ${t.count}`).join(', ')})` : ''}`;
 }
 
 async function main() {
