@@ -205,6 +205,9 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
       mounts = &stats_mount_;
     }
 
+    // lws logs process-wide, to stderr: errors and warnings only (its
+    // notices would print a banner per context).
+    lws_set_log_level(LLL_ERR | LLL_WARN, nullptr);
     lws_context_creation_info info{};
     info.port = o_.port;
     info.iface = o_.host.c_str();
