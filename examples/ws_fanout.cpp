@@ -12,7 +12,7 @@
 //
 // Usage: ws_fanout [--redis URL] [--port N] [--www DIR] [--queue N]
 //                  [--queue-bytes N] [--policy drop-oldest|disconnect]
-//                  [--resumable ROOM]... [--verbose]
+//                  [--resumable ROOM]... [--prefix P] [--verbose]
 // Listens on 127.0.0.1 only; with --port 0 the kernel picks a free port.
 // The one line on stdout, once listening, is `listening on 127.0.0.1:PORT`.
 
@@ -46,7 +46,7 @@ struct Config {
 void usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--redis URL] [--port N] [--www DIR] [--queue N] [--queue-bytes N]\n"
-               "          [--policy drop-oldest|disconnect] [--resumable ROOM]... [--verbose]\n"
+               "          [--policy drop-oldest|disconnect] [--resumable ROOM]... [--prefix P] [--verbose]\n"
                "  --redis   Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)\n"
                "  --port    TCP port on 127.0.0.1 (default 7681; 0 picks a free one)\n"
                "  --www     directory of the static page (default %s)\n"
@@ -54,7 +54,8 @@ void usage(const char* argv0) {
                "            keep it above what one loop turn brings from Redis: up to ~270 tiny messages)\n"
                "  --queue-bytes  the same bound in bytes (default 8 MiB); larger messages are not forwarded\n"
                "  --policy  what to do with a slow client: drop its oldest frames, or disconnect it\n"
-               "  --resumable  a room whose messages go through a resumable channel (gaps are filled)\n",
+               "  --resumable  a room whose messages go through a resumable channel (gaps are filled)\n"
+               "  --prefix  channel prefix of the rooms (default chat:room:)\n",
                argv0, WS_FANOUT_WWW);
 }
 
@@ -102,6 +103,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
       if (v == "drop-oldest") cfg.fanout.slow_policy = uvredis::WsSlowPolicy::drop_oldest;
       else if (v == "disconnect") cfg.fanout.slow_policy = uvredis::WsSlowPolicy::disconnect;
       else return std::nullopt;
+    } else if (a == "--prefix") {
+      auto v = next();
+      if (!v || v->empty()) return std::nullopt;
+      cfg.fanout.channel_prefix = *v;
     } else if (a == "--resumable") {
       auto v = next();
       if (!v) return std::nullopt;

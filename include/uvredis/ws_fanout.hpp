@@ -62,6 +62,7 @@ struct UVREDIS_API WsFanoutOptions {
   /// serves none.
   std::string www;
   /// Path of the JSON counters endpoint (WsFanout::stats_json()); empty: none.
+  /// With `?reset_lag` the loop-lag maximum starts afresh after the answer.
   std::string stats_path = "/stats";
   std::string channel_prefix = "chat:room:";  ///< Room R is the channel prefix + R.
   /// Rooms whose channel is resumable (ResumableChannel with its stream

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -424,6 +425,11 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
     switch (reason) {
       case LWS_CALLBACK_HTTP: {  // only the stats mount gets here
         std::string body = stats_json() + "\n";
+        // `?reset_lag` starts the loop-lag maximum afresh (for a benchmark's
+        // phases), after this answer.
+        char args[64] = {};
+        if (lws_hdr_copy(wsi, args, sizeof args, WSI_TOKEN_HTTP_URI_ARGS) > 0 && std::strstr(args, "reset_lag"))
+          counters_.loop_lag_ms_max = 0;
         unsigned char hdr[LWS_PRE + 512];
         unsigned char* start = hdr + LWS_PRE;
         unsigned char* p = start;
