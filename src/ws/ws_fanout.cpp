@@ -693,7 +693,8 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
   void on_wake(Client& c) {
     if (c.armed) return;
     write_direct(c);
-    if (hub_.pending(c)) arm(c);
+    // A failed write closes the client from its next writable event.
+    if (hub_.pending(c) || c.broken) arm(c);
   }
 
   void arm(Client& c) {
