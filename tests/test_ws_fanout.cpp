@@ -278,6 +278,50 @@ TEST(WsFanout, RoomsGetWhatIsPublishedAndFramesGoOutAtOnce) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST(WsFanout, ABurstPastTheTurnBudgetWaitsForLaterTurnsInOrder) {
+  RedisServer redis;
+  TestLoop loop;
+  {
+    WsFanoutOptions o = quick_options();
+    o.turn_budget_bytes = 2048;  // a few dozen frames per loop turn, for all clients together
+    WsFanout f(loop.get(), test::options_for(redis), o);
+    auto port = f.start();
+    ASSERT_TRUE(port) << port.error().to_string();
+    ASSERT_TRUE(loop.run_until([&] { return f.stats().subscribed; }));
+    Peer a(*port), b(*port), c(*port);
+    ASSERT_TRUE(loop.run_until([&] { return a.upgraded() && b.upgraded() && c.upgraded() && f.stats().clients == 3; }));
+    for (Peer* p : {&a, &b, &c}) p->send(R"({"type":"join","room":"burst"})");
+    ASSERT_TRUE(loop.run_until([&] { return a.has("joined") && b.has("joined") && c.has("joined"); }));
+    Client pub(loop.get(), test::options_for(redis));
+    constexpr int kMessages = 200;
+    int replies = 0;
+    for (int i = 0; i < kMessages; ++i)
+      pub.command({"PUBLISH", "chat:room:burst", "{\"seq\":" + std::to_string(i) + "}"},
+                  [&](Result<Reply> r) { replies += r ? 1 : 0; });
+    auto seqs = [](const Peer& p) {
+      std::vector<int> out;
+      for (const std::string& fr : p.frames())
+        if (auto at = fr.find("\"seq\":"); at != std::string::npos) out.push_back(std::stoi(fr.substr(at + 6)));
+      return out;
+    };
+    ASSERT_TRUE(loop.run_until([&] {
+      return replies == kMessages && seqs(a).size() == kMessages && seqs(b).size() == kMessages &&
+             seqs(c).size() == kMessages;
+    }));
+    for (Peer* p : {&a, &b, &c}) {
+      std::vector<int> got = seqs(*p);
+      for (int i = 0; i < kMessages; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], i);
+    }
+    WsFanoutStats st = f.stats();
+    EXPECT_GT(st.budget_full, 0u) << "the budget never stopped a burst of " << kMessages * 3 << " frames";
+    EXPECT_EQ(st.dropped, 0u);
+    EXPECT_EQ(st.frames_sent, st.frames_queued);
+    test::close_and_wait(loop, pub);
+    close_fanout(loop, f);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST(WsFanout, CloseWithClientsConnectedClosesThem) {
   RedisServer redis;
   TestLoop loop;

@@ -32,6 +32,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -182,8 +184,12 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
     turn_ = new uv_prepare_t;
     uv_prepare_init(loop_, turn_);
     turn_->data = this;
-    uv_prepare_start(turn_, [](uv_prepare_t* p) { static_cast<WsFanoutImpl*>(p->data)->turn_written_ = 0; });
+    uv_prepare_start(turn_, [](uv_prepare_t* p) { static_cast<WsFanoutImpl*>(p->data)->on_turn(); });
     uv_unref(reinterpret_cast<uv_handle_t*>(turn_));
+    // Active only while clients wait for the budget: the poll then does not
+    // block, so they get their turn at once.
+    backlog_idle_ = new uv_idle_t;
+    uv_idle_init(loop_, backlog_idle_);
 
     protocols_[0] = {"http", http_callback, 0, 0, 0, nullptr, 0};
     protocols_[1] = {o_.protocol.c_str(), ws_callback, sizeof(Pss), 4096, 0, nullptr, 0};
@@ -257,6 +263,7 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
     hub_.stop();
     close_handle(tick_);
     close_handle(turn_);
+    close_handle(backlog_idle_);
     if (!started_) {
       finished_ = true;
       post_dones();
@@ -691,10 +698,11 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
 
   // The client's queue just stopped being empty.
   void on_wake(Client& c) {
-    if (c.armed) return;
+    if (c.armed || c.deferred) return;
     write_direct(c);
-    // A failed write closes the client from its next writable event.
-    if (hub_.pending(c) || c.broken) arm(c);
+    // The socket did not take a whole frame, or a write failed (the
+    // client is closed from its next writable event).
+    if (!c.deferred && (hub_.pending(c) || c.broken)) arm(c);
   }
 
   void arm(Client& c) {
@@ -703,22 +711,55 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
     lws_callback_on_writable(static_cast<lws*>(c.handle));
   }
 
-  // Writes while the socket takes whole frames and the turn's budget lasts.
-  void write_direct(Client& c) {
+  // Writes while the socket takes whole frames and the turn's budget lasts
+  // (and `limit` bytes for this client). A client stopped by the budget
+  // waits in the backlog for the next turn: no write interest (an
+  // epoll_ctl pair each) for a socket that is writable.
+  void write_direct(Client& c, std::size_t limit = SIZE_MAX) {
     auto* wsi = static_cast<lws*>(c.handle);
     if (c.kicked || c.broken || lws_partial_buffered(wsi)) return;
-    while (hub_.pending(c)) {
-      if (turn_written_ >= o_.turn_budget_bytes) {
+    for (std::size_t written = 0; hub_.pending(c);) {
+      if (turn_written_ >= o_.turn_budget_bytes || written >= limit) {
         ++counters_.budget_full;
+        defer(c);
         return;
       }
+      std::size_t before = turn_written_;
       if (!write_one(c, wsi)) return;
+      written += turn_written_ - before;
       ++counters_.direct_writes;
       if (lws_partial_buffered(wsi)) {
         ++counters_.socket_full;
         return;
       }
     }
+  }
+
+  void defer(Client& c) {
+    if (c.deferred) return;
+    c.deferred = true;
+    if (backlog_.empty()) uv_idle_start(backlog_idle_, [](uv_idle_t*) {});
+    backlog_.push_back(c.id);
+  }
+
+  // Before each poll: a new budget, first for the clients that waited for
+  // it, each up to an equal share (the others keep their place in line).
+  void on_turn() {
+    turn_written_ = 0;
+    if (backlog_.empty()) return;
+    const std::size_t share =
+        std::max<std::size_t>(1, o_.turn_budget_bytes / std::max<std::size_t>(backlog_.size(), 1));
+    for (std::size_t n = backlog_.size(); n > 0 && turn_written_ < o_.turn_budget_bytes; --n) {
+      std::uint64_t id = backlog_.front();
+      backlog_.pop_front();
+      Client* c = hub_.find(id);
+      if (c == nullptr) continue;
+      c->deferred = false;
+      if (c->armed) continue;  // the socket's writable event takes over
+      write_direct(*c, std::min(share, o_.client_budget_bytes));
+      if (!c->deferred && (hub_.pending(*c) || c->broken)) arm(*c);
+    }
+    if (backlog_.empty()) uv_idle_stop(backlog_idle_);
   }
 
   bool write_one(Client& c, lws* wsi) {
@@ -744,19 +785,21 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
     const std::size_t share =
         std::min(o_.client_budget_bytes, o_.turn_budget_bytes / std::max<std::size_t>(hub_.clients(), 1));
     for (std::size_t written = 0; hub_.pending(c);) {
-      if (written >= share) {
-        ++counters_.budget_full;
-        break;
-      }
       if (lws_partial_buffered(wsi)) {
         ++counters_.socket_full;
+        arm(c);
+        break;
+      }
+      if (written >= share || turn_written_ >= o_.turn_budget_bytes) {
+        // The socket takes more: the rest goes out directly on a later turn.
+        ++counters_.budget_full;
+        defer(c);
         break;
       }
       std::size_t before = turn_written_;
       if (!write_one(c, wsi)) return -1;
       written += turn_written_ - before;
     }
-    if (hub_.pending(c)) arm(c);
     return 0;
   }
 
@@ -861,6 +904,8 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
 
   uv_timer_t* tick_ = nullptr;
   uv_prepare_t* turn_ = nullptr;
+  uv_idle_t* backlog_idle_ = nullptr;
+  std::deque<std::uint64_t> backlog_;  // clients waiting for a turn's write budget, in order
   uv_timer_t* lws_wait_ = nullptr;
   std::uint64_t last_tick_ = 0;
   std::uint64_t ticks_ = 0;

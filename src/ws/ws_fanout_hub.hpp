@@ -65,6 +65,7 @@ struct Client {
   // Transport state, kept here so the transport needs no second lookup.
   bool armed = false;   ///< Write interest requested (a writable event will come).
   bool broken = false;  ///< A write failed: close it at the next writable event.
+  bool deferred = false;  ///< Waiting for a later loop turn's write budget (not for the socket).
 };
 
 struct HubCounters {
