@@ -347,6 +347,27 @@ TEST(WsFanout, CloseWithClientsConnectedClosesThem) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+TEST(WsFanout, ClosedFromInsideItsOwnCallback) {
+  RedisServer redis;
+  TestLoop loop;
+  {
+    WsFanout f(loop.get(), test::options_for(redis), quick_options());
+    int done_calls = 0;
+    f.on_text([&](WsFanout::ClientId, std::string_view text) {
+      if (text == "bye") f.close([&] { ++done_calls; });
+      return true;
+    });
+    auto port = f.start();
+    ASSERT_TRUE(port) << port.error().to_string();
+    Peer a(*port);
+    ASSERT_TRUE(loop.run_until([&] { return a.upgraded() && f.stats().clients == 1; }));
+    a.send("bye");
+    ASSERT_TRUE(loop.run_until([&] { return done_calls == 1 && a.closed(); }));
+    EXPECT_EQ(done_calls, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST(WsFanout, DestroyedWhileStartedStillClosesEverything) {
   RedisServer redis;
   TestLoop loop;

@@ -170,7 +170,8 @@ class UVREDIS_API WsFanout {
   /// Stops accepting, closes every client and Redis connection and every
   /// handle; `done` runs once all are closed (exactly once, on a later loop
   /// turn; also when it was never started). A second call only adds its
-  /// `done`. Publish callbacks still pending get `closed` errors first.
+  /// `done`. Publish callbacks still pending get `closed` errors first. May
+  /// be called (and the WsFanout destroyed) from inside its own callbacks.
   void close(detail::Function<void()> done = {});
 
  private:

@@ -279,12 +279,13 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
     ++pending_closes_;
     redis_->close([this] { closed_one(); });
     if (ctx_ != nullptr && !lws_broken_) {
-      // First half: closes every connection and lws handle, asynchronously.
-      // lws 4.1 on a foreign loop has no completion callback; its handles are
-      // uv_close()d here or from their close callbacks, so once no handle on
-      // the loop is closing any more, the second lws_context_destroy (which
-      // frees the context) is safe.
-      lws_context_destroy(ctx_);
+      // lws is destroyed from a timer of ours, never from inside one of its
+      // own callbacks (close() may be called from on_text, say). The first
+      // lws_context_destroy closes every connection and lws handle,
+      // asynchronously. lws 4.1 on a foreign loop has no completion
+      // callback; its handles are uv_close()d then or from their close
+      // callbacks, so once no handle on the loop is closing any more, the
+      // second lws_context_destroy (which frees the context) is safe.
       ++pending_closes_;
       lws_wait_ = new uv_timer_t;
       uv_timer_init(loop_, lws_wait_);
@@ -822,6 +823,11 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
   }
 
   void check_lws_closed() {
+    if (!lws_destroying_) {
+      lws_destroying_ = true;
+      lws_context_destroy(ctx_);
+      return;
+    }
     bool closing = false;
     uv_walk(
         loop_,
@@ -929,6 +935,7 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
   bool redis_down_ = false;
   bool any_closing_ = false;
   bool detached_ = false;
+  bool lws_destroying_ = false;
   int pending_closes_ = 0;
   std::vector<Function<void()>> dones_;
   std::shared_ptr<WsFanoutImpl> self_;
