@@ -107,6 +107,8 @@ struct UVREDIS_API WsFanoutStats {
   std::uint64_t redis_outages = 0;   ///< Times the plain subscriber lost Redis.
   std::uint64_t recovered = 0;       ///< Resumable messages read back from a stream after a gap.
   std::uint64_t history_lost = 0;    ///< Resumable messages reported lost (stream trimmed past them).
+  std::uint64_t resumes = 0;         ///< Joins with a `last_id` (a client catching up).
+  std::uint64_t resumed_frames = 0;  ///< Stream entries queued for such clients.
   std::size_t deepest_queue = 0;     ///< Longest client queue now (frames).
   std::size_t deepest_queue_bytes = 0;  ///< ... (bytes).
   std::uint64_t loop_lag_ms_last = 0;   ///< Lateness of the last 100 ms tick.

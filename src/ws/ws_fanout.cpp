@@ -420,6 +420,8 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
         {"bad_requests", s.bad_requests},
         {"recovered", s.recovered},
         {"history_lost", s.history_lost},
+        {"resumes", s.resumes},
+        {"resumed_frames", s.resumed_frames},
         {"loop_lag_ms", {{"last", s.loop_lag_ms_last}, {"max", s.loop_lag_ms_max}}},
         {"redis", redis},
         {"resumable", resumable},
@@ -516,6 +518,7 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
         pss->id = 0;
         if (o_.verbose) log_->info("client #{} disconnected", id);
         partial_.erase(id);
+        resumes_.erase(id);
         hub_.remove(id);
         if (on_disconnect_ && !closing_) on_disconnect_(id);
         return 0;
@@ -553,10 +556,21 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
         if (!valid_name(*name)) return reply_error(s, "name must be 1-32 bytes, no control characters");
         s.name = *name;
       }
+      resumes_.erase(s.id);
+      auto last_id = string_field(msg, "last_id");
+      bool resumable = resumable_.contains(*room);
+      if (last_id && (!resumable || !valid_stream_id(*last_id)))
+        return reply_error(s, "last_id needs a resumable room and a stream id (ms-seq)");
+      json j = {{"type", "joined"}, {"room", *room}, {"name", s.name}};
+      if (resumable) j["resumable"] = true;
+      if (last_id) {
+        // Joins once what it missed has been queued for it (start_resume).
+        hub_.leave(s);
+        hub_.send(s, hub_.make_frame(dump(j)));
+        return start_resume(s, *room, *last_id);
+      }
       hub_.join(s, *room);
       if (o_.verbose) log_->info("client #{} ({}) joined room {}", s.id, s.name, s.room);
-      json j = {{"type", "joined"}, {"room", s.room}, {"name", s.name}};
-      if (resumable_.contains(s.room)) j["resumable"] = true;
       hub_.send(s, hub_.make_frame(dump(j)));
     } else if (type == "say") {
       if (s.room.empty()) return reply_error(s, "join a room first");
@@ -617,19 +631,116 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
   // object; anything else is wrapped, with the id.
   void on_resumable_message(const std::string& room, const ChannelMessage& m) {
     ++counters_.redis_messages;
-    if (!routable(room, m.payload.size(), o_.channel_prefix + room)) return;
-    json j = json::parse(m.payload, nullptr, false);
+    bool resuming = false;
+    for (const auto& [id, r] : resumes_) resuming = resuming || r.room == room;
+    if (!resuming && !routable(room, m.payload.size(), o_.channel_prefix + room)) return;
+    if (m.payload.size() > o_.queue_bytes) return;
+    FramePtr f = resumable_frame(room, m.id, m.payload);
+    for (auto& [id, r] : resumes_)
+      if (r.room == room) r.live.emplace_back(m.id, f);
+    hub_.send_room(room, f);
+  }
+
+  FramePtr resumable_frame(const std::string& room, const std::string& id, const std::string& payload) {
+    json j = json::parse(payload, nullptr, false);
     std::string text;
     if (!j.is_discarded() && j.is_object()) {
       if (j.contains("id")) j.erase("id");
-      text = "{\"id\":" + dump(m.id);
+      text = "{\"id\":" + dump(id);
       std::string rest = dump(j);  // "{...}"
       if (rest.size() > 2) text += "," + rest.substr(1);
       else text += "}";
     } else {
-      text = dump({{"type", "message"}, {"id", m.id}, {"room", room}, {"from", "redis"}, {"text", m.payload}});
+      text = dump({{"type", "message"}, {"id", id}, {"room", room}, {"from", "redis"}, {"text", payload}});
     }
-    hub_.send_room(room, hub_.make_frame(text));
+    return hub_.make_frame(text);
+  }
+
+  // ---------------------------------------------------- a client resuming
+
+  struct StreamId {
+    unsigned long long ms = 0, seq = 0;
+    friend auto operator<=>(const StreamId&, const StreamId&) = default;
+  };
+  static std::optional<StreamId> parse_id(std::string_view id) {
+    auto dash = id.find('-');
+    if (dash == std::string_view::npos || dash == 0 || dash + 1 == id.size() || id.size() > 41) return std::nullopt;
+    StreamId out;
+    for (char ch : id.substr(0, dash)) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      out.ms = out.ms * 10 + static_cast<unsigned>(ch - '0');
+    }
+    for (char ch : id.substr(dash + 1)) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      out.seq = out.seq * 10 + static_cast<unsigned>(ch - '0');
+    }
+    return out;
+  }
+  static bool valid_stream_id(std::string_view id) { return parse_id(id).has_value(); }
+
+  struct Resume {
+    std::string room;
+    std::string last_id;
+    bool trimmed = false;  // the stream's oldest entry is past last_id
+    std::vector<std::pair<std::string, FramePtr>> live;  // delivered to the room meanwhile
+  };
+
+  // A client that saw up to `last_id` (say before its connection dropped):
+  // the stream's entries after it are queued for it, then what reached the
+  // room meanwhile (each id once), then it joins. At most queue_frames
+  // entries are read back; beyond that, and when the stream was trimmed
+  // past last_id, it gets a `lost` notice first (count unknown).
+  void start_resume(Client& c, const std::string& room, const std::string& last_id) {
+    ++counters_.resumes;
+    resumes_[c.id] = Resume{room, last_id, false, {}};
+    const std::string stream = o_.channel_prefix + room + ":history";
+    redis_->command({"XRANGE", stream, "-", "+", "COUNT", "1"}, [this, id = c.id, last_id](Result<Reply> r) {
+      auto it = resumes_.find(id);
+      if (it == resumes_.end() || !r || !r->is_array() || r->size() == 0 || !(*r)[0].is_array()) return;
+      auto first = parse_id((*r)[0][0].str());
+      it->second.trimmed = first && *first > *parse_id(last_id);
+    });
+    const std::string count = std::to_string(o_.queue_frames);
+    redis_->command({"XRANGE", stream, "(" + last_id, "+", "COUNT", count}, [this, id = c.id](Result<Reply> r) {
+      auto it = resumes_.find(id);
+      if (it == resumes_.end()) return;
+      Resume res = std::move(it->second);
+      resumes_.erase(it);
+      Client* cl = hub_.find(id);
+      if (cl == nullptr) return;
+      if (!r) {
+        hub_.send(*cl, hub_.make_frame(dump({{"type", "error"}, {"error", "resume failed: " + r.error().to_string()}})));
+      } else {
+        bool full = r->is_array() && r->size() >= o_.queue_frames;
+        if (res.trimmed || full) {
+          hub_.send(*cl, hub_.make_frame(dump({{"type", "lost"}, {"room", res.room}, {"after", res.last_id},
+                                               {"count", nullptr}})));
+        }
+        StreamId high = *parse_id(res.last_id);
+        if (r->is_array()) {
+          for (const Reply& e : r->elements()) {
+            if (!e.is_array() || e.size() < 2 || !e[1].is_array()) continue;
+            const Reply& fields = e[1];
+            for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+              if (fields[i].str() != "payload") continue;
+              auto eid = parse_id(e[0].str());
+              if (!eid || *eid <= high) break;
+              high = *eid;
+              ++counters_.resumed_frames;
+              hub_.send(*cl, resumable_frame(res.room, std::string(e[0].str()), std::string(fields[i + 1].str())));
+            }
+          }
+        }
+        for (auto& [lid, f] : res.live) {
+          auto eid = parse_id(lid);
+          if (!eid || *eid <= high) continue;
+          high = *eid;
+          hub_.send(*cl, f);
+        }
+      }
+      hub_.join(*cl, res.room);
+      if (o_.verbose) log_->info("client #{} ({}) resumed in room {} after {}", cl->id, cl->name, res.room, res.last_id);
+    });
   }
 
   void start_resumable(const std::string& room) {
@@ -921,6 +1032,7 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
 
   fanout::Hub hub_;
   std::unordered_map<std::uint64_t, std::string> partial_;  // messages arriving in fragments
+  std::unordered_map<std::uint64_t, Resume> resumes_;        // clients catching up (join with last_id)
   std::unordered_map<lws*, std::string> http_bodies_;       // stats responses waiting for WRITEABLE
   WsFanoutStats counters_;
   WsFanout::TextHandler on_text_;

@@ -315,6 +315,39 @@ describe('ws_fanout', () => {
     }
   });
 
+  test('rejoining a resumable room with the last id seen delivers what was missed, once, in order', async () => {
+    const room = RESUMABLE;
+    const a = track(await joined(server.port, room, 'ada'));
+    a.send({ type: 'say', text: 'r1' });
+    const r1 = await a.waitFor((f) => f.type === 'message' && f.text === 'r1', 3000, 'r1');
+    a.send({ type: 'say', text: 'r2' });
+    a.send({ type: 'say', text: 'r3' });
+    await a.waitFor((f) => f.type === 'message' && f.text === 'r3', 3000, 'r3');
+
+    // A client that saw r1 and was away for r2 and r3.
+    const b = track(await wsClient(server.port));
+    b.send({ type: 'join', room, name: 'bo', last_id: r1.id });
+    await b.waitFor((f) => f.type === 'message' && f.text === 'r3', 5000, 'r3 read back');
+    a.send({ type: 'say', text: 'r4' });
+    await b.waitFor((f) => f.type === 'message' && f.text === 'r4', 5000, 'r4 live');
+    const got = b.frames.filter((f) => f.type === 'message');
+    assert.deepEqual(got.map((f) => f.text), ['r2', 'r3', 'r4']);
+    assert.ok(got.every((f, i) => i === 0 || f.id > got[i - 1].id || f.id.length > got[i - 1].id.length));
+    assert.equal(b.frames.filter((f) => f.type === 'lost').length, 0);
+
+    // An id older than anything the stream holds: told that history was lost.
+    const c = track(await wsClient(server.port));
+    c.send({ type: 'join', room, name: 'cy', last_id: '1-0' });
+    await c.waitFor((f) => f.type === 'lost' && f.room === room && f.count === null, 5000, 'lost notice');
+    await c.waitFor((f) => f.type === 'message' && f.text === 'r4', 5000, 'what the stream holds');
+    const st = await stats(server);
+    assert.ok(st.resumes >= 2 && st.resumed_frames >= 3, JSON.stringify(st));
+
+    // Not for plain rooms, nor with a malformed id.
+    c.send({ type: 'join', room: 'plain-room', last_id: r1.id });
+    await c.waitFor((f) => f.type === 'error' && /last_id/.test(f.error), 3000, 'error for a plain room');
+  });
+
   test('a port in use is an error: exit status 1, no listening line', async () => {
     const blocker = net.createServer();
     await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
