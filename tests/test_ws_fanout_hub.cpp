@@ -1,4 +1,4 @@
-// The I/O-free core of examples/ws_fanout: rooms, bounded queues, the
+// The I/O-free core of uvredis-ws (src/ws/ws_fanout_hub.hpp): rooms, bounded queues, the
 // slow-client policy. No network; the end-to-end test is tests/ws/.
 #include "ws_fanout_hub.hpp"
 

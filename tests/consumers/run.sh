@@ -13,6 +13,7 @@
 #              Libs.private
 #   pkgconfig-app  g++ app.cpp $(pkg-config --cflags --libs uvredis), run
 #   cmake-app  find_package(uvredis) + uvredis::uvredis, run
+#   ws-pkgconfig-app, ws-cmake-app  the same for uvredis-ws, when installed
 #   meson-app  dependency('uvredis', fallback : 'uvredis') with the tree in
 #              subprojects/, no options: no gtest, no examples; run
 # The programs do SET and GET against a private redis-server on a free
@@ -165,6 +166,33 @@ if command -v cmake >/dev/null; then
   fi
 else
   fail "cmake-app: cmake is not installed (bash tests/deps.sh installs it)"
+fi
+
+# --- uvredis-ws (installed when libwebsockets was found) ------------------------------
+# ws-pkgconfig  uvredis-ws.pc requires uvredis only, no libwebsockets flags;
+#               g++ app_ws.cpp $(pkg-config --cflags --libs uvredis-ws), run
+# ws-cmake      find_package(uvredis-ws) + uvredis::ws, run
+if [ -f "$inst/$libdir/pkgconfig/uvredis-ws.pc" ]; then
+  ws_requires=$(pkg-config --print-requires uvredis-ws | tr -d ' \n')
+  ws_flags=$(pkg-config --cflags --libs uvredis-ws)
+  # shellcheck disable=SC2086  # the flags are meant to split
+  if [[ $ws_requires == uvredis* ]] && ! grep -qE 'websockets|nlohmann|SPDLOG' <<<"${ws_flags//$inst/}" &&
+    ! grep -qE '#[[:space:]]*include[[:space:]]*<(libwebsockets|nlohmann)' "$inst/$includedir/uvredis/ws_fanout.hpp" &&
+    g++ -std=c++20 -o "$tmp/ws-pkgconfig-app" "$here/app_ws.cpp" $ws_flags >"$tmp/ws-pkgconfig.log" 2>&1; then
+    run_app ws-pkgconfig-app "$tmp/ws-pkgconfig-app" LD_LIBRARY_PATH="$inst/$libdir"
+  else
+    cat "$tmp/ws-pkgconfig.log" 2>/dev/null
+    fail "ws-pkgconfig-app: Requires '$ws_requires', flags '$ws_flags'"
+  fi
+  if command -v cmake >/dev/null; then
+    if cmake -S "$here/cmake-ws" -B "$tmp/cmake-ws-build" -G Ninja -DCMAKE_PREFIX_PATH="$inst" >"$tmp/cmake-ws.log" 2>&1 &&
+      cmake --build "$tmp/cmake-ws-build" >>"$tmp/cmake-ws.log" 2>&1; then
+      run_app ws-cmake-app "$tmp/cmake-ws-build/app_ws"
+    else
+      tail -n 30 "$tmp/cmake-ws.log"
+      fail "ws-cmake-app: configure or build failed"
+    fi
+  fi
 fi
 
 # --- meson subproject ----------------------------------------------------------------------

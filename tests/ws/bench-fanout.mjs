@@ -1,53 +1,60 @@
-// Fan-out benchmark of examples/ws_fanout: messages published to Redis,
-// delivered to 1,000 WebSocket clients of one room over loopback.
+// Fan-out benchmark: messages published to Redis, delivered to 1,000
+// WebSocket clients of one room over loopback, by three servers in turn:
+//  - ws_fanout: examples/ws_fanout, a thin program on uvredis-ws;
+//  - ws+ioredis: tests/ws/peers/ws-ioredis.mjs, what a Node user would write
+//    with the `ws` and `ioredis` packages, speaking the same protocol;
+//  - socket.io: tests/ws/peers/socketio.mjs, Socket.IO 4.8 with its Redis
+//    adapter (its own protocol; clients are socket.io-client over WebSocket).
 // Run by hand, never by the tests; it measures, it asserts nothing:
 //
 //   meson setup build && ninja -C build examples/ws_fanout
 //   (cd tests/ws && npm ci) && node tests/ws/bench-fanout.mjs [options]
 //
+// The peers' npm packages (tests/ws/peers/package.json: ioredis, socket.io,
+// socket.io-client, @socket.io/redis-adapter) are installed here, with
+// `npm ci` in tests/ws/peers, the first time the benchmark needs them; the
+// tests never do.
+//
 // It starts a private redis-server (free loopback port, never 6379) and the
-// example with --port 0, connects the clients (the `ws` package) and joins
-// them to one room, and publishes numbered messages to `chat:room:<room>`
-// through a raw RESP socket. Every payload is a JSON object that the example
-// forwards byte for byte:
+// three servers on free ports, each with a channel prefix of its own (so a
+// message reaches only the server under test), connects --clients clients to
+// each and joins them to one room, and publishes numbered messages through a
+// raw RESP socket. Every payload is a JSON object, forwarded byte for byte:
 //   {"s":<seq, 9 chars>,"t":<performance.now() at publish, 14 chars>,"p":"xx..."}
 // so a client reads sequence and timestamp at fixed offsets without parsing
-// JSON, and latency is end to end (publish -> Redis -> ws_fanout -> client),
-// on one clock (publisher and clients share this process).
+// JSON, and latency is end to end (publish -> Redis -> server -> client), on
+// one clock (publisher and clients share this process).
 //
-// Phases of a round (the two `window` ones alternate who goes first):
-//  - direct/window: the baseline. The same publisher and publish stream, to
-//    a channel outside the example's pattern, received by one direct Redis
-//    subscriber (a raw RESP socket in this process).
-//  - fanout/window: the stream to the room. Flow control for both: at most
-//    `--window` messages published and not yet received (for the fan-out,
-//    by the average client: deliveries / clients), so the example's
-//    per-client queues (1,024 frames by default) never overflow by our doing.
-//  - direct/paced, fanout/paced: the same at a fixed rate below saturation,
-//    for latency without self-inflicted queueing. The rate is --rate, or a
-//    quarter of the fan-out message rate of round 1's window phase (at half
-//    of it the clients and server fell behind on these 2 shared cores: a
-//    frame costs more when it is not batched).
+// Phases of a round, each run for every server, the order of the servers
+// rotating round by round:
+//  - window: --messages messages, at most --window published and not yet
+//    received by the average client (so per-client queues never overflow
+//    by our doing);
+//  - paced: --rate messages per second for --paced-seconds, below
+//    saturation, for latency and CPU cost without self-inflicted queueing.
 // Deliveries per second = frames received by all clients / (last delivery -
-// first publish). Drops are the example's `dropped` notices and its /stats
-// counters. CPU per delivery is read from /proc for ws_fanout and
-// redis-server and from process.cpuUsage() for this process (publisher and
-// all clients). Medians over the rounds are printed as a markdown table.
+// first publish). CPU per delivery is the server process's (from /proc).
+// Loop lag max is the server's own probe (a 100 ms timer's lateness), reset
+// at the start of each phase (`/stats?reset_lag`). Each round pairs the
+// servers' figures; the report gives medians over the rounds of each value
+// and of the paired ratios ws_fanout / peer.
 //
-// Options: --clients 1000 --messages 1000 (per fan-out window phase)
-//          --direct-messages 20000 (per direct window phase: with one receiver
-//          1,000 messages would be over in a few ms) --window 50 --size 128 --rounds 3
-//          --rate 0 (auto) --paced-seconds 2 --room bench --queue N (passed
-//          to ws_fanout) --json (one JSON object on stdout instead of the table)
+// Options: --clients 1000 --messages 1000 --window 50 --size 128 --rounds 3
+//          --rate 30 --paced-seconds 3 --room bench --queue N (passed to
+//          ws_fanout) --servers ws_fanout,ws+ioredis,socket.io
+//          --syscalls (perf stat on the server's system calls in the paced
+//          phases: calls per delivery) --json (one JSON object on stdout)
 //
 // Node cannot raise its own fd limit: when `ulimit -n` is too low for the
 // clients it runs itself again through `sh -c 'ulimit -n ...; exec node ...'`.
 // Every process started here is stopped by its pid (see harness.mjs).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -55,16 +62,18 @@ import WebSocket from 'ws';
 // ------------------------------------------------------------------ options
 
 const opts = {
-  clients: 1000, messages: 1000, directMessages: 20000, window: 50, size: 128, rounds: 3, rate: 0, pacedSeconds: 2,
-  room: 'bench', queue: 0, json: false,
+  clients: 1000, messages: 1000, window: 50, size: 128, rounds: 3, rate: 30, pacedSeconds: 3,
+  room: 'bench', queue: 0, json: false, syscalls: false, servers: 'ws_fanout,ws+ioredis,socket.io',
 };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   const key = a.replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
   if (a === '--json') {
     opts.json = true;
-  } else if (a === '--room') {
-    opts.room = process.argv[++i];
+  } else if (a === '--syscalls') {
+    opts.syscalls = true;
+  } else if (a === '--room' || a === '--servers') {
+    opts[key] = process.argv[++i];
   } else if (a.startsWith('--') && key in opts && typeof opts[key] === 'number') {
     const v = Number(process.argv[++i]);
     if (!Number.isFinite(v) || v < 0) usage(`bad value for ${a}`);
@@ -73,7 +82,12 @@ for (let i = 2; i < process.argv.length; i++) {
     usage(`unknown argument ${a}`);
   }
 }
-if (opts.clients < 1 || opts.messages < 1 || opts.window < 1 || opts.rounds < 1) usage('counts must be >= 1');
+const SERVERS = ['ws_fanout', 'ws+ioredis', 'socket.io'];
+const servers = opts.servers.split(',').filter(Boolean);
+if (servers.some((n) => !SERVERS.includes(n))) usage(`--servers: a list of ${SERVERS.join(', ')}`);
+if (opts.clients < 1 || opts.messages < 1 || opts.window < 1 || opts.rounds < 1 || opts.rate <= 0) {
+  usage('counts must be >= 1');
+}
 if (opts.size < 48) usage('--size must be at least 48 (the fixed header of a payload)');
 if (opts.messages >= 1e9) usage('--messages must stay below 10^9 (9-digit sequence numbers)');
 
@@ -84,8 +98,8 @@ function usage(why) {
 
 // ------------------------------------------------------------ fd limit
 
-// Each client costs a descriptor here and one in ws_fanout.
-const needFds = opts.clients + 256;
+// Each client costs a descriptor here and one in its server.
+const needFds = opts.clients * servers.length + 256;
 const softLimit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
 if (Number.isFinite(softLimit) && softLimit < needFds) {
   if (process.env.BENCH_FANOUT_ULIMIT) {
@@ -97,8 +111,21 @@ if (Number.isFinite(softLimit) && softLimit < needFds) {
   process.exit(r.status ?? 1);
 }
 
+// ------------------------------------------------------------ peers' packages
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const peersDir = path.join(here, 'peers');
+if (servers.some((n) => n !== 'ws_fanout')) {
+  const stamp = path.join(peersDir, 'node_modules', '.package-lock.json');
+  if (!fs.existsSync(stamp) || fs.statSync(path.join(peersDir, 'package-lock.json')).mtimeMs > fs.statSync(stamp).mtimeMs) {
+    console.error('bench-fanout: installing the peers\' packages (npm ci in tests/ws/peers)');
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: peersDir, stdio: 'inherit' });
+    if (r.status !== 0) usage('npm ci in tests/ws/peers failed');
+  }
+}
+
 // Imported only now: harness.mjs installs exit handlers that kill children.
-const { startFanout, startRedis, stats, stopProcess, sleep } = await import('./harness.mjs');
+const { fanoutBin, startRedis, stopProcess, sleep } = await import('./harness.mjs');
 
 // ------------------------------------------------------------ payloads
 
@@ -166,9 +193,59 @@ function selfCpu() {
   return (u.user + u.system) / 1e6;
 }
 
-// ------------------------------------------------------------ a phase
+// ------------------------------------------------------------ servers
 
-// What the frame handlers of the clients and the direct subscriber feed.
+/** Starts `cmd args` and resolves once it printed `listening on
+ * 127.0.0.1:PORT` and its /stats says it is subscribed. */
+async function startServer(name, cmd, args) {
+  const { track } = await import('./harness.mjs');
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const srv = { name, child, port: 0, stderr: '', stdout: '' };
+  child.stderr.on('data', (d) => { srv.stderr = (srv.stderr + d).slice(-20000); });
+  srv.port = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${name} did not start:\n${srv.stderr}`)), 10000);
+    child.stdout.on('data', (d) => {
+      srv.stdout += d;
+      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(srv.stdout);
+      if (m) {
+        clearTimeout(t);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${name} exited with ${code}:\n${srv.stderr}`));
+    });
+  });
+  srv.base = `http://127.0.0.1:${srv.port}`;
+  const deadline = Date.now() + 10000;
+  while (!(await getStats(srv)).redis.subscribed) {
+    if (Date.now() > deadline) throw new Error(`${name} did not subscribe`);
+    await sleep(50);
+  }
+  return srv;
+}
+
+async function getStats(srv, query = '') {
+  const res = await fetch(`${srv.base}/stats${query}`);
+  if (!res.ok) throw new Error(`${srv.name} /stats: HTTP ${res.status}`);
+  return res.json();
+}
+
+function startTarget(name, redisUrl, prefix) {
+  if (name === 'ws_fanout') {
+    const args = ['--redis', redisUrl, '--port', '0', '--prefix', prefix];
+    if (opts.queue) args.push('--queue', String(opts.queue));
+    return startServer(name, fanoutBin, args);
+  }
+  const script = name === 'socket.io' ? 'socketio.mjs' : 'ws-ioredis.mjs';
+  return startServer(name, process.execPath, [path.join(peersDir, script), '--redis', redisUrl, '--port', '0',
+    '--prefix', prefix]);
+}
+
+// ------------------------------------------------------------ clients
+
+// What the frame handlers of the clients feed.
 let phase = null;
 
 function newPhase(name, receivers, messages) {
@@ -199,14 +276,14 @@ function received(ph, client, seq, ts) {
   account(ph);
 }
 
-/** A WebSocket client joined to `room`; its frames feed the current phase. */
-function connectClient(port, room, idx) {
+/** A WebSocket client of the JSON protocol (ws_fanout, ws+ioredis), joined
+ * to `room`; its frames feed the current phase. */
+function connectWs(port, room, idx) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`, 'uvredis-chat',
       { perMessageDeflate: false, skipUTF8Validation: true });
-    const c = { ws, last: -1, joined: false, closed: false };
+    const c = { ws, last: -1, joined: false, close: () => ws.terminate() };
     ws.on('error', (e) => { if (!c.joined) reject(e); });
-    ws.on('close', () => { c.closed = true; });
     ws.once('open', () => ws.send(JSON.stringify({ type: 'join', room, name: `b${idx}` })));
     ws.on('message', (buf) => {
       if (!c.joined) {
@@ -229,6 +306,31 @@ function connectClient(port, room, idx) {
   });
 }
 
+let sioClient = null;
+
+/** A socket.io-client (WebSocket transport only) joined to `room`. */
+function connectSio(port, room, idx) {
+  sioClient ??= createRequire(path.join(peersDir, 'package.json'))('socket.io-client');
+  return new Promise((resolve, reject) => {
+    const sock = sioClient.io(`http://127.0.0.1:${port}`, {
+      transports: ['websocket'], reconnection: false, forceNew: true, perMessageDeflate: false,
+    });
+    const c = { sock, last: -1, joined: false, close: () => sock.disconnect() };
+    sock.on('connect_error', (e) => { if (!c.joined) reject(e); });
+    sock.on('connect', () => sock.emit('join', { room, name: `b${idx}` }));
+    sock.on('joined', () => {
+      c.joined = true;
+      resolve(c);
+    });
+    sock.on('message', (payload) => {
+      const ph = phase;
+      if (ph === null || payload.charCodeAt(2) !== 0x73) return;
+      received(ph, c, parseInt(payload.slice(SEQ_OFF, SEQ_OFF + SEQ_LEN), 10),
+        parseFloat(payload.slice(TS_OFF, TS_OFF + TS_LEN)));
+    });
+  });
+}
+
 function rawSocket(port) {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
@@ -238,78 +340,30 @@ function rawSocket(port) {
   });
 }
 
-/**
- * The baseline receiver: SUBSCRIBE on a raw socket and a parser that knows
- * only `message` pushes and reads the sequence and timestamp at their
- * offsets, so it costs about what a WebSocket client's handler does.
- */
-async function directSubscriber(port, channel) {
-  const sock = await rawSocket(port);
-  const d = { sock, last: -1 };
-  let buf = Buffer.alloc(0);
-  let confirmed;
-  const ready = new Promise((resolve) => { confirmed = resolve; });
-  // A decimal length after `$` at off; [value, offset after its CRLF] or null.
-  const len = (b, off) => {
-    const eol = b.indexOf(13, off);
-    return eol < 0 ? null : [parseInt(b.toString('latin1', off + 1, eol), 10), eol + 2];
-  };
-  sock.on('data', (chunk) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    let off = 0;
-    for (;;) {
-      // *3 $kind kind $ch ch $payload payload
-      if (buf.length - off < 4) break;
-      let o = off + 4;
-      const k = len(buf, o); if (!k) break;
-      const kind = buf.toString('latin1', k[1], k[1] + k[0]);
-      o = k[1] + k[0] + 2;
-      const c = o < buf.length ? len(buf, o) : null; if (!c) break;
-      o = c[1] + c[0] + 2;
-      if (kind === 'subscribe') {  // third element is :count
-        const eol = buf.indexOf(10, o); if (eol < 0) break;
-        off = eol + 1;
-        confirmed();
-        continue;
-      }
-      const p = o < buf.length ? len(buf, o) : null; if (!p) break;
-      if (buf.length < p[1] + p[0] + 2) break;
-      const body = p[1];
-      off = body + p[0] + 2;
-      const ph = phase;
-      if (ph !== null && kind === 'message') {
-        received(ph, d, parseInt(buf.toString('latin1', body + SEQ_OFF, body + SEQ_OFF + SEQ_LEN), 10),
-          parseFloat(buf.toString('latin1', body + TS_OFF, body + TS_OFF + TS_LEN)));
-      }
-    }
-    buf = off < buf.length ? buf.subarray(off) : Buffer.alloc(0);
-  });
-  sock.write(`*2\r\n$9\r\nSUBSCRIBE\r\n$${channel.length}\r\n${channel}\r\n`);
-  await ready;
-  return d;
-}
+// ------------------------------------------------------------ a phase
 
 /**
- * Publishes opts.messages to `channel` and waits for every delivery (or
- * drop notice). mode 'window': at most opts.window messages ahead of the
- * average receiver; mode 'paced': `rate` messages per second.
+ * Publishes to the target's room and waits for every delivery (or drop
+ * notice). mode 'window': at most opts.window messages ahead of the average
+ * client; mode 'paced': opts.rate messages per second.
  */
-async function runPhase(ctx, name, channel, receivers, mode, rate) {
-  const messages = mode === 'paced' ? Math.max(10, Math.round(rate * opts.pacedSeconds))
-    : receivers === 1 ? opts.directMessages : opts.messages;
-  const ph = newPhase(name, receivers, messages);
-  for (const c of ctx.clients) c.last = -1;
-  ctx.direct.last = -1;
-  const before = { st: await stats(ctx.fanout), fan: procCpu(ctx.fanout.child.pid), redis: procCpu(ctx.redis.child.pid),
-    self: selfCpu() };
+async function runPhase(ctx, target, mode) {
+  const channel = `${target.prefix}${opts.room}`;
+  const receivers = target.clients.length;
+  const messages = mode === 'paced' ? Math.max(10, Math.round(opts.rate * opts.pacedSeconds)) : opts.messages;
+  const ph = newPhase(`${target.name}/${mode}`, receivers, messages);
+  for (const c of target.clients) c.last = -1;
+  const pid = target.srv.child.pid;
+  const before = { st: await getStats(target.srv, '?reset_lag=1'), cpu: procCpu(pid) };
 
-  const publishUpTo = (target) => {
+  const publishUpTo = (n) => {
     let out = '';
     const now = performance.now();
-    while (ph.published < target) out += encodePublish(channel, payload(ph.published++, now));
+    while (ph.published < n) out += encodePublish(channel, payload(ph.published++, now));
     if (out) ctx.pub.write(out);
   };
   const finished = new Promise((resolve) => { ph.done = resolve; });
+  const tracer = opts.syscalls && mode === 'paced' ? await startSyscallCount(pid) : null;
   let timer = null;
   phase = ph;
   ph.t0 = performance.now();
@@ -322,8 +376,7 @@ async function runPhase(ctx, name, channel, receivers, mode, rate) {
   } else {
     // Every 2 ms, what the rate allows by now (node timers are not finer).
     timer = setInterval(() => {
-      const due = Math.min(messages, Math.floor(((performance.now() - ph.t0) / 1000) * rate) + 1);
-      publishUpTo(due);
+      publishUpTo(Math.min(messages, Math.floor(((performance.now() - ph.t0) / 1000) * opts.rate) + 1));
       if (ph.published >= messages) clearInterval(timer);
     }, 2);
     publishUpTo(1);
@@ -334,30 +387,58 @@ async function runPhase(ctx, name, channel, receivers, mode, rate) {
   clearTimeout(guard);
   if (timer) clearInterval(timer);
   phase = null;
+  const syscalls = tracer ? await stopSyscallCount(tracer) : null;
   // CPU first: the /stats request costs CPU too.
-  const after = { fan: procCpu(ctx.fanout.child.pid), redis: procCpu(ctx.redis.child.pid), self: selfCpu() };
-  after.st = await stats(ctx.fanout);
+  const cpu = procCpu(pid);
+  const st = await getStats(target.srv);
   const secs = (ph.tLast - ph.t0) / 1000;
   const n = Math.max(ph.delivered, 1);
-  const diff = (k) => after.st[k] - before.st[k];
   return {
-    name, mode, rate: mode === 'paced' ? rate : null, outcome, messages, receivers,
+    server: target.name, mode, outcome, messages, receivers,
     delivered: ph.delivered, droppedNotices: ph.dropped, outOfOrder: ph.outOfOrder, seconds: secs,
     deliveriesPerSec: ph.delivered / secs,
-    messagesPerSec: ph.delivered / receivers / secs,
     p50: ph.hist.percentile(0.5), p99: ph.hist.percentile(0.99), max: ph.hist.percentile(1),
-    cpuUsPerDelivery: {
-      ws_fanout: ((after.fan - before.fan) * 1e6) / n,
-      redis: ((after.redis - before.redis) * 1e6) / n,
-      node: ((after.self - before.self) * 1e6) / n,
-    },
-    stats: {
-      dropped: diff('dropped'), slow_clients: diff('slow_clients'), slow_disconnects: diff('slow_disconnects'),
-      frames_sent: diff('frames_sent'), writeables: diff('writeables'), socket_full: diff('socket_full'),
-      redis_messages: diff('redis_messages'), loop_lag_ms_max: after.st.loop_lag_ms.max,
-      max_turn_messages: after.st.redis.max_turn_messages, clients: after.st.clients,
-    },
+    cpuUsPerDelivery: ((cpu - before.cpu) * 1e6) / n,
+    lagMaxMs: st.loop_lag_ms.max,
+    dropped: st.dropped - before.st.dropped,
+    syscallsPerDelivery: syscalls ? syscalls.total / n : null, syscalls,
   };
+}
+
+// ------------------------------------------------------------ syscalls
+
+const SYSCALLS = ['sendto', 'write', 'writev', 'epoll_ctl', 'epoll_wait', 'poll', 'read', 'recvfrom'];
+
+/** `perf stat` on the server's system call tracepoints (--syscalls): what
+ * it costs the kernel per delivered frame in a paced fan-out phase (strace
+ * would slow the server down too much to measure that phase). Resolves once
+ * it is attached. */
+async function startSyscallCount(pid) {
+  const { spawn } = await import('node:child_process');
+  const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((c) => `syscalls:sys_enter_${c}`)].join(',');
+  const child = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  await sleep(300);  // attaching takes a moment; nothing is published yet
+  if (child.exitCode !== null) throw new Error(`perf stat failed: ${err}`);
+  return { child, err: () => err };
+}
+
+/** Stops perf (SIGINT: it prints its counts); the total and each call. */
+async function stopSyscallCount({ child, err }) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+  const counts = {};
+  for (const line of err().split('\n')) {
+    const f = line.split(',');
+    const ev = f.find((x) => x.includes('sys_enter'));
+    if (ev && /^\d+$/.test(f[0])) counts[ev.replace(/^.*sys_enter_?/, '') || 'total'] = Number(f[0]);
+  }
+  const total = counts.total ?? NaN;
+  const top = SYSCALLS.filter((c) => counts[c]).map((c) => ({ call: c, count: counts[c] }))
+    .sort((x, y) => y.count - x.count);
+  return { total, top };
 }
 
 // ------------------------------------------------------------ main
@@ -373,21 +454,20 @@ const fixed = (x, p) => (Number.isFinite(x) ? x.toFixed(p) : '–');
 const log = (...a) => console.error(...a);
 
 function describe(r) {
-  const c = r.cpuUsPerDelivery;
-  return `${r.name.padEnd(13)} ${grouped(r.deliveriesPerSec).padStart(10)} deliveries/s ` +
-    `${grouped(r.messagesPerSec).padStart(8)} msg/s  p50 ${fixed(r.p50, 2)} ms  p99 ${fixed(r.p99, 2)} ms  ` +
-    `CPU µs/delivery: ws_fanout ${fixed(c.ws_fanout, 2)} redis ${fixed(c.redis, 2)} node ${fixed(c.node, 2)}  ` +
-    `drops ${r.stats.dropped}${r.outcome === 'ok' ? '' : ` [${r.outcome}: ${r.delivered}/${r.messages * r.receivers}]`}` +
-    `${r.outOfOrder ? ` out-of-order ${r.outOfOrder}` : ''}`;
+  return `${`${r.server}/${r.mode}`.padEnd(18)} ${grouped(r.deliveriesPerSec).padStart(9)} deliveries/s  ` +
+    `p50 ${fixed(r.p50, 2)} ms  p99 ${fixed(r.p99, 2)} ms  CPU ${fixed(r.cpuUsPerDelivery, 2)} µs/delivery  ` +
+    `lag max ${r.lagMaxMs} ms  drops ${r.dropped}` +
+    `${r.outcome === 'ok' ? '' : ` [${r.outcome}: ${r.delivered}/${r.messages * r.receivers}]`}` +
+    `${r.outOfOrder ? ` out-of-order ${r.outOfOrder}` : ''}` +
+    `${r.syscalls ? `  syscalls/delivery ${fixed(r.syscallsPerDelivery, 2)} (${r.syscalls.top.map((t) => `${t.call} ${t.count}`).join(', ')})` : ''}`;
 }
 
 async function main() {
-  const ctx = { clients: [] };
+  const ctx = { targets: [] };
   const cleanup = async () => {
-    for (const c of ctx.clients) c.ws.terminate();
+    for (const t of ctx.targets) for (const c of t.clients) c.close();
     ctx.pub?.destroy();
-    ctx.direct?.sock.destroy();
-    await stopProcess(ctx.fanout?.child);
+    for (const t of ctx.targets) await stopProcess(t.srv?.child);
     await stopProcess(ctx.redis?.child);
     if (ctx.redis) fs.rmSync(ctx.redis.dir, { recursive: true, force: true });
   };
@@ -396,96 +476,91 @@ async function main() {
     // On SIGINT the harness kills the children and exits: the server's dir goes too.
     const dir = ctx.redis.dir;
     process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-    const fanArgs = opts.queue ? ['--queue', String(opts.queue)] : [];
-    ctx.fanout = await startFanout(ctx.redis.url, fanArgs);
-    log(`redis-server pid ${ctx.redis.child.pid} on :${ctx.redis.port}, ws_fanout pid ${ctx.fanout.child.pid} ` +
-      `on :${ctx.fanout.port}; ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-
-    const t0 = performance.now();
-    for (let i = 0; i < opts.clients; i += 50) {  // 50 handshakes at a time
-      const batch = [];
-      for (let j = i; j < Math.min(opts.clients, i + 50); j++) batch.push(connectClient(ctx.fanout.port, opts.room, j));
-      ctx.clients.push(...(await Promise.all(batch)));
+    log(`redis-server pid ${ctx.redis.child.pid} on :${ctx.redis.port}; ${os.cpus().length} cores, ` +
+      `load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    for (const [i, name] of servers.entries()) {
+      const prefix = `bench${i}:room:`;
+      const t = { name, prefix, clients: [], srv: await startTarget(name, ctx.redis.url, prefix) };
+      ctx.targets.push(t);
+      const connect = name === 'socket.io' ? connectSio : connectWs;
+      const t0 = performance.now();
+      for (let k = 0; k < opts.clients; k += 50) {  // 50 handshakes at a time
+        const batch = [];
+        for (let j = k; j < Math.min(opts.clients, k + 50); j++) batch.push(connect(t.srv.port, opts.room, j));
+        t.clients.push(...(await Promise.all(batch)));
+      }
+      log(`${name} pid ${t.srv.child.pid} on :${t.srv.port}: ${t.clients.length} clients joined in ` +
+        `${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    log(`${ctx.clients.length} clients joined room ${opts.room} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
     ctx.pub = await rawSocket(ctx.redis.port);
     ctx.pub.on('data', () => {});  // PUBLISH replies: not needed, deliveries are counted
-    const direct = await directSubscriber(ctx.redis.port, 'bench:direct');
-    ctx.direct = direct;
-    const room = `chat:room:${opts.room}`;
 
     const results = [];
-    let rate = opts.rate;
     for (let round = 0; round < opts.rounds; round++) {
-      const pair = [['direct/window', 'bench:direct', 1], ['fanout/window', room, opts.clients]];
-      if (round % 2) pair.reverse();
-      for (const [name, ch, recv] of pair) {
-        const r = await runPhase(ctx, name, ch, recv, 'window');
-        log(`round ${round + 1}  ${describe(r)}`);
-        results.push(r);
-        await sleep(200);
-      }
-      if (!rate) {
-        const fan = results.find((r) => r.name === 'fanout/window');
-        rate = Math.max(5, Math.floor(fan.messagesPerSec / 4 / 5) * 5);
-        log(`paced phases publish ${rate} msg/s (a quarter of round 1's fan-out rate)`);
-      }
-      for (const [name, ch, recv] of [['direct/paced', 'bench:direct', 1], ['fanout/paced', room, opts.clients]]) {
-        const r = await runPhase(ctx, name, ch, recv, 'paced', rate);
-        log(`round ${round + 1}  ${describe(r)}`);
-        results.push(r);
-        await sleep(200);
+      const order = ctx.targets.map((_, i) => ctx.targets[(i + round) % ctx.targets.length]);
+      for (const mode of ['window', 'paced']) {
+        for (const t of order) {
+          const r = await runPhase(ctx, t, mode);
+          r.round = round;
+          log(`round ${round + 1}  ${describe(r)}`);
+          results.push(r);
+          await sleep(300);
+        }
       }
     }
-    const final = await stats(ctx.fanout);
-    report(results, final, rate);
+    report(results);
   } finally {
     await cleanup();
   }
 }
 
-function report(results, final, rate) {
-  const names = ['direct/window', 'fanout/window', 'direct/paced', 'fanout/paced'];
-  const med = {};
-  for (const n of names) {
-    const rs = results.filter((r) => r.name === n);
-    const m = (f) => median(rs.map(f));
-    med[n] = {
-      deliveriesPerSec: m((r) => r.deliveriesPerSec), messagesPerSec: m((r) => r.messagesPerSec),
-      p50: m((r) => r.p50), p99: m((r) => r.p99),
-      cpuFan: m((r) => r.cpuUsPerDelivery.ws_fanout), cpuRedis: m((r) => r.cpuUsPerDelivery.redis),
-      cpuNode: m((r) => r.cpuUsPerDelivery.node),
-      dropped: rs.reduce((s, r) => s + r.stats.dropped, 0), incomplete: rs.filter((r) => r.outcome !== 'ok').length,
-    };
+const MEASURES = [
+  ['window', 'deliveries/s', (r) => r.deliveriesPerSec, (x) => grouped(x)],
+  ['window', 'server CPU µs per delivery', (r) => r.cpuUsPerDelivery, (x) => fixed(x, 2)],
+  ['window', 'p50 ms', (r) => r.p50, (x) => fixed(x, 1)],
+  ['window', 'p99 ms', (r) => r.p99, (x) => fixed(x, 1)],
+  ['window', 'loop lag max ms', (r) => r.lagMaxMs, (x) => fixed(x, 0)],
+  ['paced', 'server CPU µs per delivery', (r) => r.cpuUsPerDelivery, (x) => fixed(x, 2)],
+  ['paced', 'p50 ms', (r) => r.p50, (x) => fixed(x, 1)],
+  ['paced', 'p99 ms', (r) => r.p99, (x) => fixed(x, 1)],
+  ['paced', 'loop lag max ms', (r) => r.lagMaxMs, (x) => fixed(x, 0)],
+  ['paced', 'system calls per delivery', (r) => r.syscallsPerDelivery ?? NaN, (x) => fixed(x, 2)],
+  ['both', 'frames dropped', (r) => r.dropped, (x) => fixed(x, 0)],
+];
+
+function report(results) {
+  const peers = servers.filter((n) => n !== 'ws_fanout');
+  const rows = [];
+  for (const [mode, what, f, fmt] of MEASURES) {
+    const of = (server, round) => results.filter((r) => r.server === server && (mode === 'both' || r.mode === mode) &&
+      (round === undefined || r.round === round));
+    const value = (server) => (what === 'frames dropped' ? of(server).reduce((s, r) => s + f(r), 0)
+      : median(of(server).map(f)));
+    // Paired: the same round's figures, ws_fanout over the peer.
+    const ratio = (peer) => median([...Array(opts.rounds).keys()].map((k) => {
+      const a = of('ws_fanout', k).map(f);
+      const b = of(peer, k).map(f);
+      return a.length && b.length ? median(a) / median(b) : NaN;
+    }));
+    rows.push({ mode, what, values: Object.fromEntries(servers.map((n) => [n, value(n)])),
+      ratios: Object.fromEntries(servers.includes('ws_fanout') ? peers.map((p) => [p, ratio(p)]) : []), fmt });
   }
   if (opts.json) {
-    console.log(JSON.stringify({ opts, rate, medians: med, runs: results, final_stats: final }, null, 2));
+    console.log(JSON.stringify({ opts, rows: rows.map(({ fmt, ...r }) => r), runs: results }, null, 2));
     return;
   }
-  const fw = med['fanout/window'];
-  const dw = med['direct/window'];
   console.log(`\nFan-out to ${opts.clients} WebSocket clients in one room, ${opts.size}-byte messages, ` +
-    `medians of ${opts.rounds} round(s); window ${opts.window} messages, ${opts.messages} messages per window ` +
-    `phase; paced phases at ${rate} msg/s.\n`);
-  console.log('| phase | deliveries/s | messages/s | p50 ms | p99 ms | CPU µs/delivery: ws_fanout | redis-server | ' +
-    'node (clients + publisher) | frames dropped |');
-  console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
-  for (const n of names) {
-    const m = med[n];
-    // At a few dozen messages per second the direct phase's CPU is that of
-    // the 2 ms pacing timer, not of delivering: not shown.
-    const cpu = (v) => (n === 'direct/paced' ? '–' : fixed(v, 2));
-    console.log(`| ${n} | ${grouped(m.deliveriesPerSec)} | ${grouped(m.messagesPerSec)} | ${fixed(m.p50, 2)} | ` +
-      `${fixed(m.p99, 2)} | ${n.startsWith('fanout') ? fixed(m.cpuFan, 2) : '–'} | ${cpu(m.cpuRedis)} | ` +
-      `${cpu(m.cpuNode)} | ${n.startsWith('fanout') ? m.dropped : '–'}${m.incomplete ? ` (${m.incomplete} incomplete)` : ''} |`);
+    `${opts.rounds} round(s), servers alternating; window ${opts.window} messages, ${opts.messages} messages per ` +
+    `window phase; paced phases at ${opts.rate} msg/s for ${opts.pacedSeconds} s. Medians over the rounds; ratios ` +
+    'are medians of the paired (same-round) ratios.\n');
+  const ratioCols = servers.includes('ws_fanout') ? peers.map((p) => `ws_fanout / ${p}`) : [];
+  console.log(`| phase | measure | ${servers.join(' | ')} | ${ratioCols.join(' | ')} |`);
+  console.log(`|---|---|${servers.map(() => '--:').join('|')}|${ratioCols.map(() => '--:').join('|')}|`);
+  for (const r of rows) {
+    if (r.what.startsWith('system calls') && !opts.syscalls) continue;
+    console.log(`| ${r.mode} | ${r.what} | ${servers.map((n) => r.fmt(r.values[n])).join(' | ')} | ` +
+      `${Object.values(r.ratios).map((x) => fixed(x, 2)).join(' | ')} |`);
   }
-  console.log(`\nfan-out deliveries/s ÷ direct subscriber msg/s: ${fixed(fw.deliveriesPerSec / dw.messagesPerSec, 2)}; ` +
-    `fan-out msg/s ÷ direct msg/s: ${(fw.messagesPerSec / dw.messagesPerSec).toPrecision(2)}`);
-  console.log(`ws_fanout /stats at the end: dropped ${final.dropped}, slow_clients ${final.slow_clients}, ` +
-    `slow_disconnects ${final.slow_disconnects}, loop_lag_ms max ${final.loop_lag_ms.max}, ` +
-    `subscriber max_turn_messages ${final.redis.max_turn_messages}, socket_full ${final.socket_full}, ` +
-    `writeables ${final.writeables}, frames_sent ${final.frames_sent}`);
 }
 
 await main();

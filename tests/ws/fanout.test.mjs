@@ -19,6 +19,7 @@ const CHROMIUM_FLAGS = [
 ];
 const QUEUE = 64;  // per-client queue limit of the server under test
 const QUEUE_BYTES = 2 * 1024 * 1024;  // ... in bytes (64 flood frames fit: the frame bound acts first)
+const RESUMABLE = 'vault';  // a room on a resumable channel
 
 let redis;
 let server;
@@ -27,7 +28,8 @@ const track = (c) => (clients.push(c), c);
 
 before(async () => {
   redis = await startRedis();
-  server = await startFanout(redis.url, ['--queue', String(QUEUE), '--queue-bytes', String(QUEUE_BYTES)]);
+  server = await startFanout(redis.url,
+    ['--queue', String(QUEUE), '--queue-bytes', String(QUEUE_BYTES), '--resumable', RESUMABLE]);
 });
 
 after(async () => {
@@ -265,6 +267,85 @@ describe('ws_fanout', () => {
         if (Date.now() > deadline) throw e;
       }
     }
+  });
+
+  test('a resumable room: messages carry stream ids; a gap in the server\'s subscription is filled', async () => {
+    const room = RESUMABLE;
+    const c = track(await joined(server.port, room, 'rosa'));
+    assert.equal(c.frames.find((f) => f.type === 'joined').resumable, true);
+    c.send({ type: 'say', text: 'before the gap' });
+    const first = await c.waitFor((f) => f.type === 'message' && f.text === 'before the gap', 3000, 'first message');
+    assert.match(first.id, /^\d+-\d+$/);
+
+    // The resumable subscriber's own connection (SUBSCRIBE, not the plain
+    // PSUBSCRIBE one) is killed, and in the same transaction a message is
+    // added to the room's stream: it can only arrive through the catch-up.
+    const admin = await Resp.connect(redis.port);
+    const before = await stats(server);
+    try {
+      const list = await admin.command('CLIENT', 'LIST');
+      const line = list.split('\n').find((l) => / name=ws-fanout /.test(l) && / sub=1 /.test(l) && / psub=0 /.test(l));
+      assert.ok(line, `no resumable subscriber in:\n${list}`);
+      const id = /^id=(\d+) /.exec(line)[1];
+      const stream = `chat:room:${room}:history`;
+      const [last] = await admin.command('XREVRANGE', stream, '+', '-', 'COUNT', '1');
+      const n = Number(last[1][last[1].indexOf('n') + 1]);
+      const missed = JSON.stringify({ type: 'message', room, from: 'gap', text: 'while away' });
+      const replies = await admin.pipeline([['MULTI'], ['CLIENT', 'KILL', 'ID', id],
+        ['XADD', stream, '*', 'n', String(n + 1), 'payload', missed], ['EXEC']]);
+      const [killed, gapId] = replies[3];
+      assert.equal(killed, 1);
+
+      await c.waitFor((f) => f.type === 'status' && f.room === room && f.redis === 'down', 5000, 'down notice');
+      const got = await c.waitFor((f) => f.type === 'message' && f.from === 'gap', 10000, 'the missed message');
+      assert.equal(got.id, gapId);
+      assert.ok(c.frames.some((f) => f.type === 'status' && f.room === room && f.redis === 'up' && f.gap === false));
+      c.send({ type: 'say', text: 'after the gap' });
+      await c.waitFor((f) => f.type === 'message' && f.text === 'after the gap', 5000, 'live again');
+      const msgs = c.frames.filter((f) => f.type === 'message');
+      assert.deepEqual(msgs.map((f) => f.text), ['before the gap', 'while away', 'after the gap']);
+      assert.equal(c.frames.filter((f) => f.type === 'lost').length, 0);
+      const st = await stats(server);
+      assert.equal(st.recovered - before.recovered, 1);
+      assert.equal(st.resumable[room].duplicates, 0);
+      // The plain subscriber was not touched.
+      assert.equal(st.redis.outages, before.redis.outages);
+    } finally {
+      admin.close();
+    }
+  });
+
+  test('rejoining a resumable room with the last id seen delivers what was missed, once, in order', async () => {
+    const room = RESUMABLE;
+    const a = track(await joined(server.port, room, 'ada'));
+    a.send({ type: 'say', text: 'r1' });
+    const r1 = await a.waitFor((f) => f.type === 'message' && f.text === 'r1', 3000, 'r1');
+    a.send({ type: 'say', text: 'r2' });
+    a.send({ type: 'say', text: 'r3' });
+    await a.waitFor((f) => f.type === 'message' && f.text === 'r3', 3000, 'r3');
+
+    // A client that saw r1 and was away for r2 and r3.
+    const b = track(await wsClient(server.port));
+    b.send({ type: 'join', room, name: 'bo', last_id: r1.id });
+    await b.waitFor((f) => f.type === 'message' && f.text === 'r3', 5000, 'r3 read back');
+    a.send({ type: 'say', text: 'r4' });
+    await b.waitFor((f) => f.type === 'message' && f.text === 'r4', 5000, 'r4 live');
+    const got = b.frames.filter((f) => f.type === 'message');
+    assert.deepEqual(got.map((f) => f.text), ['r2', 'r3', 'r4']);
+    assert.ok(got.every((f, i) => i === 0 || f.id > got[i - 1].id || f.id.length > got[i - 1].id.length));
+    assert.equal(b.frames.filter((f) => f.type === 'lost').length, 0);
+
+    // An id older than anything the stream holds: told that history was lost.
+    const c = track(await wsClient(server.port));
+    c.send({ type: 'join', room, name: 'cy', last_id: '1-0' });
+    await c.waitFor((f) => f.type === 'lost' && f.room === room && f.count === null, 5000, 'lost notice');
+    await c.waitFor((f) => f.type === 'message' && f.text === 'r4', 5000, 'what the stream holds');
+    const st = await stats(server);
+    assert.ok(st.resumes >= 2 && st.resumed_frames >= 3, JSON.stringify(st));
+
+    // Not for plain rooms, nor with a malformed id.
+    c.send({ type: 'join', room: 'plain-room', last_id: r1.id });
+    await c.waitFor((f) => f.type === 'error' && /last_id/.test(f.error), 3000, 'error for a plain room');
   });
 
   test('a port in use is an error: exit status 1, no listening line', async () => {

@@ -82,7 +82,7 @@ export async function stopProcess(child, graceMs = 3000) {
   return st;
 }
 
-function track(child) {
+export function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;

@@ -1,6 +1,7 @@
 #pragma once
-// The I/O-free core of examples/ws_fanout.cpp: clients, rooms, bounded
-// per-client queues and the slow-client policy. No sockets, no libuv, no
+// The I/O-free core of the WebSocket fan-out (src/ws/ws_fanout.cpp, library
+// uvredis-ws): clients, rooms, bounded per-client queues and the slow-client
+// policy. No sockets, no libuv, no
 // libwebsockets here, so it is tested without a network
 // (tests/test_ws_fanout_hub.cpp). Single-threaded, like the loop it runs on.
 
@@ -61,6 +62,10 @@ struct Client {
   std::uint64_t dropped = 0;           ///< Frames lost to the limits, ever.
   std::uint64_t unreported_drops = 0;  ///< Not yet told to the client.
   bool kicked = false;                 ///< Being disconnected for being slow.
+  // Transport state, kept here so the transport needs no second lookup.
+  bool armed = false;   ///< Write interest requested (a writable event will come).
+  bool broken = false;  ///< A write failed: close it at the next writable event.
+  bool deferred = false;  ///< Waiting for a later loop turn's write budget (not for the socket).
 };
 
 struct HubCounters {
@@ -161,6 +166,13 @@ class Hub {
 
   void send_all(const FramePtr& frame) {
     for (auto& [id, c] : clients_) send(*c, frame);
+  }
+
+  /// To every client for which `pred(client)` holds.
+  template <class Pred>
+  void send_if(const FramePtr& frame, Pred pred) {
+    for (auto& [id, c] : clients_)
+      if (pred(*c)) send(*c, frame);
   }
 
   /// The next frame to write to `c`: a drop notice when frames were lost
