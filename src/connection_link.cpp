@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include "encode.hpp"
+#include "handshake.hpp"
 #include "hiredis_replies.hpp"
 #include "logging.hpp"
 #include "sentinel.hpp"
@@ -28,34 +29,12 @@ namespace uvredis::detail {
 
 namespace {
 
-// Empty when a ROLE reply says "master", else what it says instead.
-std::string role_is_not_master(const Reply& r) {
-  if (r.is_array() && r.size() >= 1 && r[0].is_string() && r[0].str() == "master") return {};
-  if (r.is_array() && r.size() >= 1 && r[0].is_string()) return "is not the master (ROLE: " + std::string(r[0].str()) + ")";
-  return "gave an unexpected answer to ROLE";
-}
-
-std::string replica_check(const Reply& r) {
-  std::string why = replica_link_problem(r);
-  return why.empty() ? why : "serves no reads: " + why;
-}
-
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 }  // namespace
-
-std::string replica_link_problem(const Reply& role) {
-  if (!role.is_array() || role.size() < 1 || !role[0].is_string()) return "unexpected answer to ROLE";
-  const std::string_view kind = role[0].str();
-  if (kind == "master") return {};
-  if (kind != "slave") return "ROLE says " + std::string(kind);
-  if (role.size() < 4 || !role[3].is_string()) return "unexpected answer to ROLE";
-  if (role[3].str() == "connected") return {};
-  return "the replica's link to its master is '" + std::string(role[3].str()) + "', not 'connected' (not in sync)";
-}
 
 void Connection::on_master_switched(const MasterAddr& now) {
   if (closing_ || destroyed_) return;
@@ -302,14 +281,14 @@ void Connection::on_connected(int status) {
 void Connection::begin_handshake() {
   handshake_.clear();
   handshake_bytes_.clear();
-  using Check = std::function<std::string(const Reply&)>;
-  auto add_argv = [this](std::span<const std::string_view> argv, std::string what, Check check) {
+  for (HandshakePlanStep& step : handshake_plan(cfg_)) {
+    std::vector<std::string_view> argv(step.argv.begin(), step.argv.end());
     std::size_t len = encode_command(handshake_bytes_, argv);
     Request r;
     r.seq = q_.new_seq();
     r.len = static_cast<std::uint32_t>(len);
     r.internal = true;
-    r.cb = [this, what = std::move(what), check](Result<Reply> res) {
+    r.cb = [this, what = std::move(step.what), check = std::move(step.check)](Result<Reply> res) {
       if (!res) {
         // Transport errors mean the link is already going away.
         if (res.error().kind == ErrorKind::server && link_.phase() == Link::handshaking)
@@ -325,40 +304,7 @@ void Connection::begin_handshake() {
       if (link_.step_done()) on_ready();
     };
     handshake_.push_back(std::move(r));
-  };
-  auto add = [&](std::initializer_list<std::string_view> argv, std::string what, Check check = nullptr) {
-    add_argv(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(what), std::move(check));
-  };
-  const Address& a = cfg_.address;
-  if (!a.password.empty()) {
-    if (a.username.empty())
-      add({"AUTH", a.password}, "AUTH");
-    else
-      add({"AUTH", a.username, a.password}, "AUTH");
   }
-  std::string db = std::to_string(a.db);
-  if (a.db != 0) add({"SELECT", db}, "SELECT " + db);
-  if (!cfg_.client_name.empty()) add({"CLIENT", "SETNAME", cfg_.client_name}, "CLIENT SETNAME");
-  // A cluster replica forgets READONLY with the link: it belongs in every handshake.
-  if (cfg_.readonly) {
-    add({"READONLY"}, "READONLY");
-    // A replica that is not in sync (just restarted, still loading from its
-    // master) would answer reads from an empty or old data set: such a link
-    // fails to connect and tries again; reads go to the master meanwhile.
-    add({"ROLE"}, "ROLE", &replica_check);
-  }
-  // Sentinels may still name a node that was just demoted: write nowhere
-  // but to a node that says it is the master.
-  if (cfg_.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
-  if (cfg_.extra_handshake)
-    for (ConnectionConfig::HandshakeStep& step : cfg_.extra_handshake()) {
-      std::vector<std::string_view> argv(step.argv.begin(), step.argv.end());
-      add_argv(argv, step.argv.empty() ? std::string() : step.argv[0], std::move(step.check));
-    }
-  // TLS 1.3 servers refuse a client certificate after our side of the
-  // handshake is complete: one round trip makes such a refusal a connect
-  // error instead of a link that drops right after "connected".
-  if (cfg_.address.tls && handshake_.empty()) add({"PING"}, "PING");
   if (link_.handshake(handshake_.size()))
     on_ready();
   else

@@ -6,6 +6,7 @@
 
 #include "../src/cluster_reads.hpp"
 #include "../src/connection.hpp"
+#include "../src/handshake.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"
