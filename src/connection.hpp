@@ -168,7 +168,6 @@ class Connection {
   bool refused(Callback<Reply>& cb);
   void enqueue(Callback<Reply>&& cb, std::size_t len, bool owned, std::optional<std::chrono::milliseconds> timeout,
                std::uint32_t track);
-  void hand(Request&& r, const char* bytes, std::size_t len);
   bool hand_tail_slice();
   void expire(std::uint64_t seq);
   void prune_deadlines();
@@ -259,8 +258,6 @@ class Connection {
   std::optional<Error> drop_reason_;
   Error last_error_;
 
-  std::vector<Request> handshake_;
-  std::string handshake_bytes_;
   // Liveness: when the first owed reply (RequestQueue::owed) was counted,
   // and when a byte last came in.
   std::uint64_t silent_since_ms_ = 0;

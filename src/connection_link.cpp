@@ -279,15 +279,12 @@ void Connection::on_connected(int status) {
 }
 
 void Connection::begin_handshake() {
-  handshake_.clear();
-  handshake_bytes_.clear();
+  q_.drop_first();
   for (HandshakePlanStep& step : handshake_plan(cfg_)) {
     std::vector<std::string_view> argv(step.argv.begin(), step.argv.end());
-    std::size_t len = encode_command(handshake_bytes_, argv);
+    std::size_t len = encode_command(q_.first_out(), argv);
     Request r;
-    r.seq = q_.new_seq();
     r.len = static_cast<std::uint32_t>(len);
-    r.internal = true;
     r.cb = [this, what = std::move(step.what), check = std::move(step.check)](Result<Reply> res) {
       if (!res) {
         // Transport errors mean the link is already going away.
@@ -303,9 +300,9 @@ void Connection::begin_handshake() {
       }
       if (link_.step_done()) on_ready();
     };
-    handshake_.push_back(std::move(r));
+    q_.push_first(std::move(r));
   }
-  if (link_.handshake(handshake_.size()))
+  if (link_.handshake(q_.first_size()))
     on_ready();
   else
     schedule_flush();
@@ -333,8 +330,7 @@ void Connection::after_link_gone() {
   Error err = last_error_;
   drop_reason_.reset();
   protocol_violation_ = false;
-  handshake_.clear();
-  handshake_bytes_.clear();
+  q_.drop_first();
   health_in_flight_ = false;
   silence_watch_ = false;
   if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit

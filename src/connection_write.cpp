@@ -214,16 +214,6 @@ void Connection::schedule_flush() {
   sched_->before_poll(flush_task_);
 }
 
-// A handshake command into hiredis' output buffer (as flush does with the
-// queue's commands).
-void Connection::hand(Request&& r, const char* bytes, std::size_t len) {
-  if (redisAppendFormattedCommand(&ac_->c, bytes, len) != REDIS_OK) {
-    q_.complete(r, drop_error());
-    return;
-  }
-  q_.written(std::move(r));
-}
-
 // Once per loop turn (prepare) or when the socket turns writable: move
 // commands from the queue into hiredis, a bounded amount at a time (hiredis
 // 0.14 memmoves its whole buffer after a partial write), and write.
@@ -233,27 +223,19 @@ void Connection::flush(bool from_writable) {
   in_flush_ = true;
   int slices = 0;
   for (;;) {
-    if (link_.phase() == Link::handshaking && !handshake_.empty()) {
-      std::size_t off = 0;
-      auto hs = std::move(handshake_);
-      handshake_.clear();
-      for (auto& r : hs) {
-        const char* bytes = handshake_bytes_.data() + off;
-        off += r.len;
-        hand(std::move(r), bytes, r.len);
-        if (!ac_) break;
-      }
-      handshake_bytes_.clear();
-    }
-    if (link_.phase() == Link::ready) {
+    const Link phase = link_.phase();
+    if (phase == Link::ready || phase == Link::handshaking) {
+      // While handshaking only the handshake's own commands go (the queue's
+      // first lane); user commands wait for ready.
+      const bool first_only = phase == Link::handshaking;
       // The rest of a big command goes first, a slice per pass: a 512 MB
       // value is never copied into hiredis' buffer (nor memmoved there after
       // a partial write) in one loop turn.
-      if (ac_ && q_.tail_left() > 0 && sdslen(ac_->c.obuf) < kHandoffBytes && !hand_tail_slice()) break;
+      if (!first_only && ac_ && q_.tail_left() > 0 && sdslen(ac_->c.obuf) < kHandoffBytes && !hand_tail_slice()) break;
       std::size_t group_left = 0;  // members of a group still to hand in this pass
       RequestQueue::Handoff h;
       while (ac_ && q_.tail_left() == 0 && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes) &&
-             q_.take(h, group_left)) {
+             q_.take(h, group_left, first_only)) {
         // Straight into hiredis' output buffer, no hiredis callback record:
         // our own read path answers the request (drain_replies). `h` may be
         // a first slice of the command.

@@ -49,7 +49,16 @@ std::uint8_t command_push_kind(std::string_view command) noexcept {
   return facts != nullptr ? facts->push : std::uint8_t{kNotPush};
 }
 
-const Request* RequestQueue::take(Handoff& h, std::size_t& group_left) {
+const Request* RequestQueue::take(Handoff& h, std::size_t& group_left, bool first_only) {
+  if (first_index_ < first_.size()) {
+    // Handshake commands are small: always handed whole.
+    Request& r = first_[first_index_];
+    h = Handoff{first_out_.data() + first_pos_, r.len};
+    first_pos_ += r.len;
+    from_first_ = true;
+    return &r;
+  }
+  if (first_only) return nullptr;
   while (!queued_.empty()) {
     Request& r = queued_.front();
     if (group_left > 0)

@@ -210,8 +210,30 @@ class RequestQueue {
     err = *queue_bounds_error(bounds_, stats_.queued, queued_bytes_, extra_bytes, extra_cmds);
     return true;
   }
-  /// A sequence number for a request that is not queued here (handshake).
+  /// A sequence number for a request that is not queued here.
   std::uint64_t new_seq() noexcept { return next_seq_++; }
+
+  /// The handshake lane: commands encoded at the end of first_out() and
+  /// push_first()ed go before every queued request, and are the only ones
+  /// take() hands while the link is handshaking (first_only). Internal
+  /// requests, not counted as user traffic; dropped with drop_first() when
+  /// their link is gone (their callbacks are not called: the link they were
+  /// for is over).
+  std::string& first_out() noexcept { return first_out_; }
+  void push_first(Request&& r) {
+    r.seq = next_seq_++;
+    r.stage = Stage::queued;
+    r.internal = true;
+    first_.push_back(std::move(r));
+  }
+  std::size_t first_size() const noexcept { return first_.size() - first_index_; }
+  void drop_first() {
+    first_.clear();
+    first_out_.clear();
+    first_index_ = 0;
+    first_pos_ = 0;
+    from_first_ = false;
+  }
   /// Queues `r`, whose r.len bytes are the last of out() (or, r.owned, the
   /// body pushed last): gives it its sequence number, which it returns.
   std::uint64_t push(Request&& r) {
@@ -244,9 +266,15 @@ class RequestQueue {
   /// from tail_slice(). `group_left` counts the members of a group still to
   /// take (start at 0). Null when nothing is queued. The request stays in
   /// front until written_taken() or pop_taken() (one move, not two).
-  const Request* take(Handoff& h, std::size_t& group_left);
+  /// With `first_only`, only the handshake lane's requests.
+  const Request* take(Handoff& h, std::size_t& group_left, bool first_only = false);
   /// take()'s bytes were handed: its request is in flight now.
   void written_taken() {
+    if (from_first_) [[unlikely]] {
+      written(std::move(first_[first_index_]));
+      first_taken();
+      return;
+    }
     written(std::move(queued_.front()));
     queued_.pop_front();
     taken();
@@ -254,6 +282,11 @@ class RequestQueue {
   /// take()'s bytes could not be handed: its request leaves, for the
   /// caller to complete.
   Request pop_taken() {
+    if (from_first_) [[unlikely]] {
+      Request r = std::move(first_[first_index_]);
+      first_taken();
+      return r;
+    }
     Request r = std::move(queued_.front());
     queued_.pop_front();
     taken();
@@ -391,6 +424,10 @@ class RequestQueue {
   void taken() {
     if (tail_left_ == 0 && tail_owned_) end_tail();
   }
+  void first_taken() {
+    from_first_ = false;
+    if (++first_index_ == first_.size()) drop_first();
+  }
 
   ClientStats& stats_;
   QueueBounds bounds_;
@@ -402,6 +439,11 @@ class RequestQueue {
   std::deque<Request> queued_;    // not yet handed over, in order
   std::deque<Request> inflight_;  // handed over, awaiting replies, in order
   std::string out_;               // bytes of queued_ requests, from out_pos_
+  std::vector<Request> first_;    // the handshake lane, handed from first_index_
+  std::string first_out_;         // its bytes, from first_pos_
+  std::size_t first_index_ = 0;
+  std::size_t first_pos_ = 0;
+  bool from_first_ = false;  // the request take() returned is first_[first_index_]
   std::size_t out_pos_ = 0;
   std::size_t queued_bytes_ = 0;
   // A big command half handed over: bytes still to hand, at out_pos_ or
