@@ -18,11 +18,10 @@ using uvredis::test::TestLoop;
 using uvredis::test::await;
 using uvredis::test::close_and_wait;
 using uvredis::test::run_one;
+using uvredis::test::options_for;
 using Value = std::optional<std::string>;
 
 namespace {
-
-uvredis::ClientOptions opts_for(const RedisServer& s) { return *uvredis::ClientOptions::from_url(s.url()); }
 
 // A loader that answers on a later loop turn, counting its calls.
 Cache::Loader counting_loader(Client& c, int& calls, Result<Value> answer) {
@@ -50,7 +49,7 @@ TEST(Cache, StampedeOfAThousandCallersRunsTheLoaderOnce) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Cache cache(c);
     int loader_calls = 0;
     auto loader = counting_loader(c, loader_calls, Value("fresh"));
@@ -86,7 +85,7 @@ TEST(Cache, NotFoundIsCachedOnlyWhenAskedAndInvalidateReloads) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     int plain_calls = 0, neg_calls = 0;
     Cache plain(c, CacheOptions{"plain:", 0ms, 0.0});
     Cache negative(c, CacheOptions{"neg:", 5s, 0.0});
@@ -133,7 +132,7 @@ TEST(Cache, LoaderErrorReachesEveryWaiterAndNothingIsStored) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Cache cache(c);
     int calls = 0;
     auto loader = counting_loader(c, calls, Result<Value>(uvredis::Error{uvredis::ErrorKind::server, "ERR db down"}));
@@ -162,7 +161,7 @@ TEST(Cache, TtlJitterSpreadsExpiries) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     Cache cache(c, CacheOptions{"j:", 0ms, 0.2});
     int stored = 0;
     for (int i = 0; i < 50; ++i)

@@ -1,12 +1,11 @@
-// Redis Cluster: slot hashing and key positions (pure), then ClusterClient
-// against a real 6-node cluster (3 masters, 3 replicas) on loopback.
+// ClusterClient against a real 6-node cluster (3 masters, 3 replicas) on
+// loopback: routing, transactions, resharding, failover, pub/sub, recipes
+// (pure key logic is in test_cluster_keys.cpp, fake nodes in test_cluster_fake.cpp).
 #include <uvredis/uvredis.hpp>
 
-#include "../src/cluster_keys.hpp"
 #include "support/shell.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
-#include "support/fake_server.hpp"
 #include "support/loop.hpp"
 #include "support/redis_cluster.hpp"
 
@@ -28,139 +27,11 @@ using uvredis::Result;
 using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
-using uvredis::test::close_cluster;
 using uvredis::test::cluster_options;
 using uvredis::test::key_in_slot_of;
 using uvredis::test::key_on;
 using uvredis::test::run;
-namespace d = uvredis::detail;
-
-// ------------------------------------------------------------ pure logic
-
-namespace {
-std::vector<std::size_t> key_positions(std::vector<std::string_view> argv) {
-  std::vector<std::size_t> v;
-  d::command_keys(argv).for_each([&](std::size_t i) { v.push_back(i); });
-  return v;
-}
-using Pos = std::vector<std::size_t>;
-}  // namespace
-
-TEST(ClusterKeys, Crc16AndSlotsMatchKnownValues) {
-  EXPECT_EQ(d::crc16("123456789"), 0x31C3);  // the XModem check value
-  EXPECT_EQ(d::key_slot("foo"), 12182);
-  EXPECT_EQ(d::key_slot("bar"), 5061);
-  EXPECT_EQ(d::key_slot(""), 0);
-  EXPECT_EQ(ClusterClient::key_slot("foo"), 12182);
-}
-
-TEST(ClusterKeys, HashTagsPickTheFirstNonEmptyBraces) {
-  EXPECT_EQ(d::key_slot("{user1000}.following"), d::key_slot("{user1000}.followers"));
-  EXPECT_EQ(d::key_slot("{user1000}.following"), d::key_slot("user1000"));
-  EXPECT_EQ(d::key_slot("foo{bar}{zap}"), d::key_slot("bar"));
-  EXPECT_EQ(d::key_slot("foo{{bar}}zap"), d::key_slot("{bar"));
-  // Empty braces: the whole key is hashed.
-  EXPECT_EQ(d::key_slot("foo{}{bar}"), d::crc16("foo{}{bar}") & 16383);
-  EXPECT_EQ(d::key_slot("{}"), d::crc16("{}") & 16383);
-  EXPECT_EQ(d::key_slot("a{b"), d::crc16("a{b") & 16383);
-  // Binary-safe.
-  EXPECT_EQ(d::key_slot(std::string_view("a\0b", 3)), d::crc16(std::string_view("a\0b", 3)) & 16383);
-}
-
-TEST(ClusterKeys, KeyPositionsForCommonAndSpecialCommands) {
-  EXPECT_EQ(key_positions({"GET", "k"}), (Pos{1}));
-  EXPECT_EQ(key_positions({"hset", "k", "f", "v"}), (Pos{1}));
-  EXPECT_EQ(key_positions({"UNKNOWNCMD", "k", "x"}), (Pos{1}));
-  EXPECT_EQ(key_positions({"PING"}), Pos{});
-  EXPECT_EQ(key_positions({"INFO", "server"}), Pos{});
-  EXPECT_EQ(key_positions({"PUBLISH", "chan", "msg"}), Pos{});
-  EXPECT_EQ(key_positions({"MGET", "a", "b", "c"}), (Pos{1, 2, 3}));
-  EXPECT_EQ(key_positions({"mset", "a", "1", "b", "2"}), (Pos{1, 3}));
-  EXPECT_EQ(key_positions({"DEL", "a", "b"}), (Pos{1, 2}));
-  EXPECT_EQ(key_positions({"EVAL", "return 1", "2", "a", "b", "arg"}), (Pos{3, 4}));
-  EXPECT_EQ(key_positions({"EVALSHA", "abc", "0", "arg"}), Pos{});
-  EXPECT_EQ(key_positions({"EVAL", "s", "5", "a"}), Pos{});  // malformed: the server will say so
-  EXPECT_EQ(key_positions({"FCALL", "f", "1", "k", "a"}), (Pos{3}));
-  EXPECT_EQ(key_positions({"ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"}), (Pos{1, 3, 4}));
-  EXPECT_EQ(key_positions({"ZINTER", "2", "a", "b"}), (Pos{2, 3}));
-  EXPECT_EQ(key_positions({"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"}), (Pos{4, 5}));
-  EXPECT_EQ(key_positions({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"}), (Pos{7}));
-  EXPECT_EQ(key_positions({"BLPOP", "a", "b", "0"}), (Pos{1, 2}));
-  EXPECT_EQ(key_positions({"BLMPOP", "0", "2", "a", "b", "LEFT"}), (Pos{3, 4}));
-  EXPECT_EQ(key_positions({"RENAME", "a", "b"}), (Pos{1, 2}));
-  EXPECT_EQ(key_positions({"BITOP", "AND", "dst", "a", "b"}), (Pos{2, 3, 4}));
-  EXPECT_EQ(key_positions({"OBJECT", "ENCODING", "k"}), (Pos{2}));
-  EXPECT_EQ(key_positions({"MEMORY", "USAGE", "k"}), (Pos{2}));
-  EXPECT_EQ(key_positions({"MEMORY", "STATS"}), Pos{});
-  EXPECT_EQ(key_positions({"XGROUP", "CREATE", "s", "g", "$"}), (Pos{2}));
-  // Stream commands: keys after STREAMS (never a group or consumer that is
-  // called "streams"), the key of XGROUP/XINFO subcommands, argv[1] otherwise.
-  EXPECT_EQ(key_positions({"XREADGROUP", "GROUP", "streams", "STREAMS", "COUNT", "1", "STREAMS", "a", "b", ">", ">"}),
-            (Pos{7, 8}));
-  EXPECT_EQ(key_positions({"XREAD", "BLOCK", "0", "COUNT", "5", "STREAMS", "k", "$"}), (Pos{6}));
-  EXPECT_EQ(key_positions({"XREAD", "STREAMS", "a", "0", "1"}), Pos{});  // odd: the server will say so
-  EXPECT_EQ(key_positions({"XINFO", "CONSUMERS", "s", "g"}), (Pos{2}));
-  EXPECT_EQ(key_positions({"XINFO", "HELP"}), Pos{});
-  EXPECT_EQ(key_positions({"XGROUP", "DELCONSUMER", "s", "g", "c"}), (Pos{2}));
-  for (auto name : {"XADD", "XLEN", "XRANGE", "XREVRANGE", "XDEL", "XTRIM", "XACK", "XPENDING", "XCLAIM", "XAUTOCLAIM"})
-    EXPECT_EQ(key_positions({name, "s", "g", "c"}), (Pos{1})) << name;
-}
-
-TEST(ClusterKeys, SplittableCommands) {
-  EXPECT_EQ(d::split_kind("mget"), d::SplitKind::mget);
-  EXPECT_EQ(d::split_kind("MSET"), d::SplitKind::mset);
-  for (auto n : {"DEL", "exists", "UNLINK", "Touch"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::sum) << n;
-  for (auto n : {"MSETNX", "SUNION", "RENAME", "GET"}) EXPECT_EQ(d::split_kind(n), d::SplitKind::none) << n;
-}
-
-TEST(ClusterKeys, AdminCommandsForEveryMaster) {
-  auto fan = [](std::vector<std::string_view> argv) { return d::fan_out_kind(argv); };
-  EXPECT_EQ(fan({"dbsize"}), d::FanOut::sum);
-  EXPECT_EQ(fan({"FLUSHALL", "ASYNC"}), d::FanOut::same);
-  EXPECT_EQ(fan({"script", "load", "return 1"}), d::FanOut::same);
-  EXPECT_EQ(fan({"FUNCTION", "LOAD", "#!lua name=x"}), d::FanOut::same);
-  EXPECT_EQ(fan({"SCRIPT", "EXISTS", "abc"}), d::FanOut::none);
-  EXPECT_EQ(fan({"PING"}), d::FanOut::none);
-  EXPECT_EQ(fan({"INFO"}), d::FanOut::none);
-}
-
-TEST(ClusterKeys, RedirectionsAreParsed) {
-  auto m = d::parse_redirect("MOVED 3999 127.0.0.1:6381");
-  ASSERT_TRUE(m);
-  EXPECT_FALSE(m->ask);
-  EXPECT_EQ(m->slot, 3999);
-  EXPECT_EQ(m->host, "127.0.0.1");
-  EXPECT_EQ(m->port, 6381);
-  auto a = d::parse_redirect("ASK 12182 ::1:7000");
-  ASSERT_TRUE(a);
-  EXPECT_TRUE(a->ask);
-  EXPECT_EQ(a->host, "::1");
-  EXPECT_EQ(a->port, 7000);
-  EXPECT_FALSE(d::parse_redirect("MOVED 16384 h:1"));
-  EXPECT_FALSE(d::parse_redirect("MOVED x h:1"));
-  EXPECT_FALSE(d::parse_redirect("MOVED 1 h"));
-  EXPECT_FALSE(d::parse_redirect("ERR MOVED 1 h:2"));
-}
-
-TEST(ClusterKeys, ClusterSlotsReplyIsRead) {
-  auto node = [](std::string host, long long port) {
-    return Reply::array({Reply::string(std::move(host)), Reply::integer(port), Reply::string("id")});
-  };
-  Reply r = Reply::array({
-      Reply::array({Reply::integer(0), Reply::integer(5460), node("10.0.0.1", 7000), node("10.0.0.2", 7003)}),
-      Reply::array({Reply::integer(5461), Reply::integer(16383), node("", 7001)}),
-  });
-  auto v = d::parse_cluster_slots(r, "seed.example");
-  ASSERT_TRUE(v);
-  ASSERT_EQ(v->size(), 2u);
-  EXPECT_EQ((*v)[0].host, "10.0.0.1");
-  EXPECT_EQ((*v)[0].replicas.size(), 1u);
-  EXPECT_EQ((*v)[1].host, "seed.example");  // empty host: the node we asked
-  EXPECT_EQ((*v)[1].first, 5461);
-  EXPECT_EQ((*v)[1].last, 16383);
-  EXPECT_FALSE(d::parse_cluster_slots(Reply::status("OK"), "h"));
-  EXPECT_FALSE(d::parse_cluster_slots(Reply::array({Reply::array({Reply::integer(9), Reply::integer(2), node("h", 1)})}), "h"));
-}
+using uvredis::test::close_and_wait;
 
 // ------------------------------------------------------ helpers
 
@@ -169,120 +40,6 @@ namespace {
 class Cluster : public uvredis::test::ClusterSuite {};
 
 }  // namespace
-
-// ------------------------------------------ against scripted fake nodes
-
-namespace {
-
-// A fake node: answers CLUSTER SLOTS with "all slots on `owner`" and every
-// other command with what `answer(n)` returns for the n-th such command.
-struct FakeNode {
-  explicit FakeNode(std::function<std::string(int)> answer, std::string slots_reply = {})
-      : server([this, answer = std::move(answer), slots_reply](uvredis::test::FakeConnection& c) {
-          for (;;) {
-            auto cmd = c.read_command();
-            if (cmd.empty()) return;
-            if (cmd.size() == 2 && cmd[0] == "CLUSTER" && cmd[1] == "SLOTS") {
-              if (!slots_reply.empty()) {
-                c.send(slots_reply);
-                continue;
-              }
-              std::string port = std::to_string(owner.load());
-              c.send("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + port + "\r\n");
-              continue;
-            }
-            c.send(answer(++count));
-          }
-        }) {}
-  std::atomic<int> owner{0};
-  std::atomic<int> count{0};
-  uvredis::test::FakeServer server;
-};
-
-ClusterOptions fake_opts(std::uint16_t port) {
-  ClusterOptions o;
-  o.seeds = {"127.0.0.1:" + std::to_string(port)};
-  o.client.connect_timeout = 1s;
-  o.client.command_timeout = 2s;
-  return o;
-}
-
-}  // namespace
-
-TEST(ClusterFake, MovedBackAndForthIsBoundedAndFailsWithTheRedirection) {
-  std::atomic<int> a_port{0}, b_port{0};
-  FakeNode a([&](int) { return "-MOVED 12182 127.0.0.1:" + std::to_string(b_port.load()) + "\r\n"; });
-  FakeNode b([&](int) { return "-MOVED 12182 127.0.0.1:" + std::to_string(a_port.load()) + "\r\n"; });
-  a_port = a.server.port();
-  b_port = b.server.port();
-  a.owner = a_port.load();
-  b.owner = a_port.load();
-  TestLoop loop;
-  {
-    ClusterClient cc(loop.get(), fake_opts(a.server.port()));
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = run(loop, cc, {"GET", "foo"});
-    const auto took = std::chrono::steady_clock::now() - t0;
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().kind, ErrorKind::server);
-    EXPECT_EQ(r.error().code(), "MOVED");
-    EXPECT_EQ(cc.stats().moved, 5u);  // max_redirects
-    EXPECT_EQ(a.count + b.count, 6);
-    EXPECT_GE(took, 200ms);  // later bounces wait a little for the nodes to agree
-    close_cluster(loop, cc);
-  }
-  EXPECT_EQ(loop.close(), 0);
-}
-
-TEST(ClusterFake, ClusterDownAndTryAgainAreRetriedWithBackoffUpToTheLimit) {
-  FakeNode a([](int n) { return n <= 3 ? std::string("-CLUSTERDOWN The cluster is down\r\n") : std::string("+OK\r\n"); });
-  a.owner = a.server.port();
-  FakeNode t([](int) { return std::string("-TRYAGAIN Multiple keys request during rehashing of slot\r\n"); });
-  t.owner = t.server.port();
-  TestLoop loop;
-  {
-    ClusterClient cc(loop.get(), fake_opts(a.server.port()));
-    auto r = run(loop, cc, {"SET", "foo", "bar"});
-    ASSERT_TRUE(r) << r.error().to_string();
-    EXPECT_EQ(r->str(), "OK");
-    EXPECT_EQ(cc.stats().retries, 3u);
-    close_cluster(loop, cc);
-
-    ClusterOptions o = fake_opts(t.server.port());
-    o.max_retries = 4;
-    ClusterClient ct(loop.get(), o);
-    int calls = 0;
-    std::optional<Result<Reply>> out;
-    ct.command({"MGET", "{x}a", "{x}b"}, [&](Result<Reply> res) {
-      ++calls;
-      out.emplace(std::move(res));
-    });
-    ASSERT_TRUE(loop.run_until([&] { return calls > 0; }));
-    loop.run_for(50ms);
-    EXPECT_EQ(calls, 1);
-    ASSERT_FALSE(*out);
-    EXPECT_EQ(out->error().code(), "TRYAGAIN");
-    EXPECT_EQ(t.count, 5);  // the first try and 4 retries
-    EXPECT_EQ(ct.stats().retries, 4u);
-    close_cluster(loop, ct);
-  }
-  EXPECT_EQ(loop.close(), 0);
-}
-
-TEST(ClusterFake, AMalformedSlotMapFailsWaitingCommandsWithAConnectError) {
-  FakeNode a([](int) { return std::string("+OK\r\n"); }, "+OK\r\n");
-  TestLoop loop;
-  {
-    ClusterClient cc(loop.get(), fake_opts(a.server.port()));
-    auto r = run(loop, cc, {"GET", "foo"});
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().kind, ErrorKind::connect);
-    EXPECT_NE(r.error().message.find("CLUSTER SLOTS"), std::string::npos) << r.error().message;
-    EXPECT_EQ(a.count, 0);
-    close_cluster(loop, cc);
-  }
-  EXPECT_EQ(loop.close(), 0);
-}
 
 // ------------------------------------------------------ against a cluster
 
@@ -355,7 +112,7 @@ TEST_F(Cluster, CommandsRouteToTheMasterOfTheirSlotOnAllThreeMasters) {
     auto flushed = run(loop, cc, {"FLUSHALL"});
     ASSERT_TRUE(flushed) << flushed.error().to_string();
     for (RedisServer* m : masters) EXPECT_EQ(m->cmd_int({"DBSIZE"}), 0);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     for (int c : calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -412,7 +169,7 @@ TEST_F(Cluster, EveryTypedCommandFamilyRoutesToTheOwnerOfItsKeyOnAllThreeMasters
     }
     EXPECT_EQ(checked, 3);
     EXPECT_EQ(cc.stats().moved, 0u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -451,7 +208,7 @@ TEST_F(Cluster, StreamCommandsRouteToTheOwnerOfTheStreamOnAllThreeMasters) {
       EXPECT_EQ(m->cmd_int({"XLEN", s}), 2);
     }
     EXPECT_EQ(cc.stats().moved, 0u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -509,7 +266,7 @@ TEST_F(Cluster, FunctionLoadReachesEveryMasterAndFcallRoutesByItsKeys) {
     ASSERT_TRUE(await<void>(loop, [&](auto cb) { cc.function_delete("uvcluster", cb); }).ok());
     for (RedisServer* m : masters) EXPECT_EQ(m->cmd({"FUNCTION", "LIST"}), "");
     EXPECT_EQ(cc.stats().moved, 0u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -557,7 +314,7 @@ TEST_F(Cluster, ScanAllWalksEveryMasterAndCanStopEarly) {
     });
     ASSERT_TRUE(stopped);
     EXPECT_EQ(after_stop, 1);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -578,7 +335,7 @@ TEST_F(Cluster, HashTagsKeepMultiKeyCommandsOnOneSlot) {
     ASSERT_TRUE(script) << script.error().to_string();
     EXPECT_EQ(script->integer(), 3);
     EXPECT_EQ(cc.stats().moved, 0u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -623,7 +380,7 @@ TEST_F(Cluster, MgetMsetDelExistsAcrossSlotsKeepTheCallersOrder) {
     for (RedisServer* m : cluster_->masters()) total += m->cmd_int({"DBSIZE"});
     EXPECT_EQ(total, 35);
     EXPECT_GE(cc.stats().splits, 6u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -659,7 +416,7 @@ TEST_F(Cluster, CrossSlotCommandIsAUsageErrorBeforeSending) {
     ASSERT_FALSE(wait);
     EXPECT_EQ(wait.error().kind, ErrorKind::usage);
     EXPECT_NE(wait.error().message.find("command_group"), std::string::npos);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -694,7 +451,7 @@ TEST_F(Cluster, TransactionOnOneSlotCommitsAndOnTwoSlotsIsAUsageError) {
     ASSERT_TRUE(x.ready() && y.ready());
     EXPECT_FALSE(x.ok());
     EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot("a")).cmd({"EXISTS", "a"}), "0");
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -766,8 +523,8 @@ TEST_F(Cluster, WatchTransactionsRacingOnOneSlotEndExact) {
     EXPECT_GT(ra.rounds + rb.rounds, 600) << "the race never produced a conflict";
     ra.next = nullptr;
     rb.next = nullptr;
-    close_cluster(loop, a);
-    close_cluster(loop, b);
+    close_and_wait(loop, a);
+    close_and_wait(loop, b);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -799,7 +556,7 @@ TEST_F(Cluster, WatchTransactionOnKeysOfTwoSlotsIsAUsageErrorBeforeSending) {
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error().kind, ErrorKind::usage);
     EXPECT_EQ(bodies, 0);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -823,7 +580,7 @@ TEST_F(Cluster, LeaseTalksToTheMasterOfTheKeysSlot) {
       EXPECT_TRUE(w) << w.error().to_string();
     }
     EXPECT_EQ(ids.size(), 3u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -862,7 +619,7 @@ TEST_F(Cluster, WatchTransactionFollowsASlotThatMovedBehindTheClientsBack) {
     EXPECT_EQ(to->cmd({"GET", key}), "42");
     cluster_->move_slot(slot, from);
     ASSERT_TRUE(cluster_->wait_ok());
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -911,7 +668,7 @@ TEST_F(Cluster, PipelineOverAllNodesDeliversResultsInOrder) {
       ASSERT_EQ(handles[static_cast<std::size_t>(i)].result()->integer(), expect) << i;
       ASSERT_EQ(handles[static_cast<std::size_t>(i + 1)].result()->str(), std::to_string(expect)) << i;
     }
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -984,7 +741,7 @@ TEST_F(Cluster, AskDuringMigrationReachesTheImportingNodeWithoutChangingTheMap) 
     EXPECT_GE(cc.stats().moved, 1u);
     EXPECT_EQ(cc.node_for_key(key_in_slot_of(tag, 1)), "127.0.0.1:" + std::to_string(to->port()));
     ASSERT_TRUE(cluster_->wait_ok());
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -1046,7 +803,7 @@ TEST_F(Cluster, ReshardingASlotUnderLoadLosesNoCommand) {
     (void)load;
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
     ASSERT_TRUE(cluster_->wait_ok());
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -1061,14 +818,14 @@ TEST_F(Cluster, UnreachableSeedsFailWithAConnectError) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::connect);
     EXPECT_GE(cc.stats().refresh_failures, 1u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
 
     ClusterOptions none;
     ClusterClient bad(loop.get(), none);
     auto b = run(loop, bad, {"GET", "x"});
     ASSERT_FALSE(b);
     EXPECT_EQ(b.error().kind, ErrorKind::usage);
-    close_cluster(loop, bad);
+    close_and_wait(loop, bad);
 
     // Seeds that disagree on TLS: refused up front (a schemeless seed goes
     // with either), nothing is sent.
@@ -1080,7 +837,7 @@ TEST_F(Cluster, UnreachableSeedsFailWithAConnectError) {
     EXPECT_EQ(m.error().kind, ErrorKind::usage);
     EXPECT_NE(m.error().message.find("mix redis:// and rediss://"), std::string::npos) << m.error().message;
     EXPECT_EQ(mix.stats().nodes.sent, 0u);
-    close_cluster(loop, mix);
+    close_and_wait(loop, mix);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -1136,7 +893,7 @@ TEST_F(Cluster, DestroyingOrClosingWithCommandsInFlightCallsEveryCallbackOnce) {
       ClusterClient cc(loop.get(), cluster_options(*cluster_));
       const int replies_before = replies;
       for (int i = 400; i < 600; ++i) cc.command({"SET", "d" + std::to_string(i), "1"}, cb(i));
-      close_cluster(loop, cc);
+      close_and_wait(loop, cc);
       EXPECT_EQ(replies - replies_before, 200);
       auto late = run(loop, cc, {"GET", "x"});
       ASSERT_FALSE(late);
@@ -1221,7 +978,7 @@ TEST(ClusterFailover, CommandsSucceedAgainSoonAfterAMasterIsKilled) {
     EXPECT_GE(incr_ok, 100);
     EXPECT_LE(counted, incr_ok + incr_lost);
     std::printf("failover: %d INCR ok, %d lost in flight, value %lld\n", incr_ok, incr_lost, counted);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     for (int c : calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -1392,7 +1149,7 @@ TEST(ClusterFailover, ManualFailoverThenKillOfTheNewMasterWritesResumeOnTheOldMa
     EXPECT_EQ(read_errors, 0) << first_problem;
     EXPECT_EQ(missing, 0) << first_problem;
     std::printf("failover: %d writes acknowledged (%d failed), all readable\n", w.acked, w.failed);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     for (int c : w.calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -1429,7 +1186,7 @@ TEST(ClusterFailover, ANodeThatStopsAnsweringGetsANewConnectionAndAMapRefresh) {
     ASSERT_TRUE(loop.run_until([&] { return w.acked >= acked + 50; }, 20s)) << w.last_error;
     w.stop = true;
     ASSERT_TRUE(loop.run_until([&] { return w.outstanding == 0; }));
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     for (int c : w.calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -1496,10 +1253,8 @@ TEST(ClusterPubSub, SubscriberHearsPublishesAndMovesToAnotherNodeWhenItsNodeDies
     ASSERT_FALSE(ss);
     EXPECT_EQ(ss.error().kind, ErrorKind::usage);
 
-    bool sub_closed = false;
-    sub.close([&] { sub_closed = true; });
-    ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -1584,7 +1339,7 @@ TEST_F(Cluster, RecipesWorkUnchangedOnTheCluster) {
                         });
     ASSERT_TRUE(loop.run_until([&] { return answers == 50; }));
     EXPECT_EQ(loads, 1);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -23,21 +23,13 @@ using uvredis::test::await;
 using uvredis::test::cluster_options;
 using uvredis::test::key_on;
 using uvredis::test::run;
+using uvredis::test::close_and_wait;
 using Value = std::optional<std::string>;
 
 namespace {
 
 Result<Value> get(TestLoop& loop, ClusterClientCache& c, const std::string& key) {
   return await<Value>(loop, [&](uvredis::Callback<Value> cb) { c.get(key, std::move(cb)); });
-}
-
-void close_both(TestLoop& loop, ClusterClientCache& cache, ClusterClient& writer) {
-  int closed = 0;
-  cache.close([&] { ++closed; });
-  writer.close([&] { ++closed; });
-  ASSERT_TRUE(loop.run_until([&] { return closed == 2; }, 15s));
-  loop.run_for(5ms);
-  EXPECT_EQ(closed, 2);
 }
 
 }  // namespace
@@ -133,7 +125,7 @@ TEST(ClusterClientCache, CachesPerMasterAndResumesAfterAFailover) {
     ASSERT_TRUE(loop.run_until([&] { return saw(k); }, 5s));
     r = get(loop, cache, k);
     ASSERT_TRUE(r && *r == Value("final"));
-    close_both(loop, cache, writer);
+    close_and_wait(loop, cache, writer, 15s);
   }
   EXPECT_EQ(loop.close(), 0);
 }

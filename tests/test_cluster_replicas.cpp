@@ -33,10 +33,10 @@ using uvredis::Result;
 using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
-using uvredis::test::close_cluster;
 using uvredis::test::key_in_slot_of;
 using uvredis::test::key_on;
 using uvredis::test::run;
+using uvredis::test::close_and_wait;
 namespace d = uvredis::detail;
 
 // ------------------------------------------------------------ pure logic
@@ -103,7 +103,8 @@ TEST(ReplicaReadable, ReadOnlyCommandsWithKeysAreReadsAndNothingElse) {
 
 namespace {
 
-ClusterOptions opts_for(RedisCluster& c, ReadFrom rf) {
+// The test cluster's options, reading from `rf`.
+ClusterOptions reading_from(RedisCluster& c, ReadFrom rf) {
   ClusterOptions o = uvredis::test::cluster_options(c);
   o.read_from = rf;
   return o;
@@ -210,7 +211,7 @@ TEST_F(ClusterReplicas, ReadsGoToReplicasAndSeeWhatWasWrittenAndByDefaultNeverDo
   const int n = 1500;  // keys in slots of all three masters
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::replica_preferred));
+    ClusterClient cc(loop.get(), reading_from(*cluster_, ReadFrom::replica_preferred));
     write_and_replicate(loop, cc, *cluster_, n);
     await_replicas(loop, cc, 3);
     const auto masters = cluster_->masters();
@@ -239,19 +240,19 @@ TEST_F(ClusterReplicas, ReadsGoToReplicasAndSeeWhatWasWrittenAndByDefaultNeverDo
     EXPECT_EQ(sum_calls(masters, "mget"), 0);
     EXPECT_GE(sum_calls(replicas, "mget"), 3);
     EXPECT_EQ(cc.stats().replica_reads - st.replica_reads, static_cast<std::uint64_t>(sum_calls(replicas, "mget")));
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   {
     // The default: every read on the masters, no replica connection at all.
     reset_stats(*cluster_);
-    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::master));
+    ClusterClient cc(loop.get(), reading_from(*cluster_, ReadFrom::master));
     read_all(loop, cc, n);
     EXPECT_EQ(sum_calls(cluster_->masters(), "get"), n);
     EXPECT_EQ(sum_calls(replicas_of(*cluster_), "get"), 0);
     auto st = cc.stats();
     EXPECT_EQ(st.replica_reads, 0u);
     EXPECT_EQ(st.replicas, 0u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -262,7 +263,7 @@ TEST_F(ClusterReplicas, EvalshaRoThatAReplicaDoesNotKnowIsAnsweredByTheMaster) {
   const int n = 60;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::replica_preferred));
+    ClusterClient cc(loop.get(), reading_from(*cluster_, ReadFrom::replica_preferred));
     write_and_replicate(loop, cc, *cluster_, n);
     await_replicas(loop, cc, 3);
     const std::string script = "return redis.call('GET', KEYS[1])";
@@ -303,7 +304,7 @@ TEST_F(ClusterReplicas, EvalshaRoThatAReplicaDoesNotKnowIsAnsweredByTheMaster) {
     auto st = cc.stats();
     EXPECT_EQ(st.replica_reads - before.replica_reads, static_cast<std::uint64_t>(2 * n));
     EXPECT_EQ(st.replica_fallbacks - before.replica_fallbacks, static_cast<std::uint64_t>(n));
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -311,7 +312,7 @@ TEST_F(ClusterReplicas, EvalshaRoThatAReplicaDoesNotKnowIsAnsweredByTheMaster) {
 TEST_F(ClusterReplicas, WritesGoToMastersWithReplicaReadsOn) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::replica_preferred));
+    ClusterClient cc(loop.get(), reading_from(*cluster_, ReadFrom::replica_preferred));
     await_replicas(loop, cc, 3);
     const int n = 300;
     int ok = 0, answered = 0;
@@ -343,7 +344,7 @@ TEST_F(ClusterReplicas, WritesGoToMastersWithReplicaReadsOn) {
     long long total = 0;
     for (RedisServer* m : cluster_->masters()) total += m->cmd_int({"DBSIZE"});
     EXPECT_EQ(total, 4 * n);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -351,7 +352,7 @@ TEST_F(ClusterReplicas, WritesGoToMastersWithReplicaReadsOn) {
 TEST_F(ClusterReplicas, CommandsThatAreNotPlainReadsNeverGoToAReplica) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::replica_preferred));
+    ClusterClient cc(loop.get(), reading_from(*cluster_, ReadFrom::replica_preferred));
     const std::string k = "{nr}str", l = "{nr}list", s = "{nr}stream";
     ASSERT_TRUE(uvredis::test::run_one(loop, cc, {"SET", k, "abc"}));
     ASSERT_TRUE(uvredis::test::run_one(loop, cc, {"RPUSH", l, "3", "1", "2"}));
@@ -417,7 +418,7 @@ TEST_F(ClusterReplicas, CommandsThatAreNotPlainReadsNeverGoToAReplica) {
     EXPECT_EQ(sum_calls(masters, "get"), 3);  // the script's, the group's and the transaction's
     EXPECT_EQ(sum_calls(replicas, "get"), 1);
     EXPECT_EQ(cc.stats().replica_reads - before.replica_reads, 1u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -426,7 +427,7 @@ TEST_F(ClusterReplicas, ReplicaConnectionsSendReadonlyAgainAfterAReconnect) {
   const int n = 300;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_, ReadFrom::replica_preferred));
+    ClusterClient cc(loop.get(), reading_from(*cluster_, ReadFrom::replica_preferred));
     write_and_replicate(loop, cc, *cluster_, n);
     await_replicas(loop, cc, 3);
     const auto reconnects = cc.stats().nodes.reconnects;
@@ -447,7 +448,7 @@ TEST_F(ClusterReplicas, ReplicaConnectionsSendReadonlyAgainAfterAReconnect) {
     for (RedisServer* r : replicas)
       EXPECT_NE(r->cmd({"CLIENT", "LIST"}).find(" flags=r "), std::string::npos) << r->port();
     EXPECT_EQ(cc.stats().moved, 0u);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -458,7 +459,7 @@ TEST(ClusterReplicaLoss, ReadsKeepSucceedingWhenAReplicaIsKilled) {
   const int nkeys = 600;
   TestLoop loop;
   {
-    ClusterOptions o = opts_for(cluster, ReadFrom::replica_preferred);
+    ClusterOptions o = reading_from(cluster, ReadFrom::replica_preferred);
     o.refresh_interval = 300ms;  // so that the test sees the failed replica leave the map
     ClusterClient cc(loop.get(), o);
     write_and_replicate(loop, cc, cluster, nkeys);
@@ -525,7 +526,7 @@ TEST(ClusterReplicaLoss, ReadsKeepSucceedingWhenAReplicaIsKilled) {
       EXPECT_GT(calls_of(*r, "get"), 0) << "replica on port " << r->port();
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -35,10 +35,12 @@ using uvredis::Result;
 using uvredis::test::RedisCluster;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
-using uvredis::test::close_cluster;
 using uvredis::test::key_in_slot_of;
 using uvredis::test::key_on;
 using uvredis::test::run;
+using uvredis::test::options_for;
+using uvredis::test::fast_reconnect;
+using uvredis::test::close_and_wait;
 namespace d = uvredis::detail;
 
 namespace {
@@ -77,21 +79,6 @@ struct LinkLog {
   }
 };
 
-ClientOptions client_opts(const RedisServer& s) {
-  auto o = ClientOptions::from_url(s.url());
-  EXPECT_TRUE(o);
-  o->reconnect_min_delay = 20ms;
-  o->reconnect_max_delay = 200ms;
-  return *o;
-}
-
-void close_link(TestLoop& loop, d::ShardLink& l) {
-  int closed = 0;
-  l.close([&] { ++closed; });
-  EXPECT_TRUE(loop.run_until([&] { return closed > 0; }));
-  EXPECT_EQ(closed, 1);
-}
-
 }  // namespace
 
 TEST(ClusterKeysSharded, SpublishIsRoutedByItsChannel) {
@@ -109,7 +96,7 @@ TEST(ShardLink, SurvivesServerKillAndResubscribesOnItsOwnReadPath) {
   RedisServer server;
   TestLoop loop;
   {
-    Client pub(loop.get(), client_opts(server));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     LinkLog log;
     auto cfg = link_config(server.port());
     cfg.health_check_interval = 30ms;  // PING answered ["pong", ""] while subscribed
@@ -153,7 +140,7 @@ TEST(ShardLink, SurvivesServerKillAndResubscribesOnItsOwnReadPath) {
     EXPECT_TRUE(log.refused.empty());
     EXPECT_FALSE(link.holds("a"));
 
-    close_link(loop, link);
+    close_and_wait(loop, link);
     bool closed = false;
     pub.close([&] { closed = true; });
     ASSERT_TRUE(loop.run_until([&] { return closed; }));
@@ -197,7 +184,7 @@ TEST(ShardLink, HostileRepliesDropTheLinkAndItComesBack) {
     EXPECT_EQ(log.messages, (std::vector<std::string>{"q=hi", "q=hi", "q=hi"}));
     EXPECT_EQ(log.connects(), 3);
     EXPECT_FALSE(link.holds("q"));  // the server's own sunsubscribe
-    close_link(loop, link);
+    close_and_wait(loop, link);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -208,10 +195,10 @@ namespace {
 
 class Sharded : public uvredis::test::ClusterSuite {};
 
-ClusterOptions opts_for(RedisCluster& c) {
+// The test cluster's options with quick reconnects (masters get killed).
+ClusterOptions sharded_options(RedisCluster& c) {
   ClusterOptions o = uvredis::test::cluster_options(c);
-  o.client.reconnect_min_delay = 20ms;
-  o.client.reconnect_max_delay = 300ms;
+  o.client = fast_reconnect(o.client, 300ms);
   return o;
 }
 
@@ -258,13 +245,6 @@ void ssubscribe_sync(TestLoop& loop, ClusterSubscriber& s, std::vector<std::stri
   EXPECT_EQ(calls, 1);
 }
 
-void close_sub(TestLoop& loop, ClusterSubscriber& s) {
-  int closed = 0;
-  s.close([&] { ++closed; });
-  EXPECT_TRUE(loop.run_until([&] { return closed > 0; }, 10s));
-  EXPECT_EQ(closed, 1);
-}
-
 // SPUBLISH through the cluster client until it is accepted (a failover may
 // make the first tries fail); returns the number of receivers.
 long long spublish(TestLoop& loop, ClusterClient& cc, const std::string& ch, const std::string& msg) {
@@ -282,8 +262,8 @@ long long spublish(TestLoop& loop, ClusterClient& cc, const std::string& ch, con
 TEST_F(Sharded, ChannelsOnAllThreeMastersEachMessageOnceAndSpublishRoutedBySlot) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
-    ClusterSubscriber sub(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), sharded_options(*cluster_));
+    ClusterSubscriber sub(loop.get(), sharded_options(*cluster_));
     SubLog log;
     log.watch(sub);
     auto masters = cluster_->masters();
@@ -329,8 +309,8 @@ TEST_F(Sharded, ChannelsOnAllThreeMastersEachMessageOnceAndSpublishRoutedBySlot)
     ASSERT_TRUE(loop.run_until([&] { return classic == 1; }));
     EXPECT_EQ(log.got[chans[0]].size(), 1u);
 
-    close_sub(loop, sub);
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
     EXPECT_EQ(log.states, std::vector<ConnectionState>({ConnectionState::connected, ConnectionState::closed}));
   }
   EXPECT_EQ(loop.close(), 0);
@@ -339,8 +319,8 @@ TEST_F(Sharded, ChannelsOnAllThreeMastersEachMessageOnceAndSpublishRoutedBySlot)
 TEST_F(Sharded, SunsubscribeStopsDelivery) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
-    ClusterSubscriber sub(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), sharded_options(*cluster_));
+    ClusterSubscriber sub(loop.get(), sharded_options(*cluster_));
     SubLog log;
     auto masters = cluster_->masters();
     const std::string a = channel_on(*cluster_, *masters[0], "stop:");
@@ -368,8 +348,8 @@ TEST_F(Sharded, SunsubscribeStopsDelivery) {
     EXPECT_EQ(done, 1);
     EXPECT_EQ(sub.stats().shard_channels, 2u);
     EXPECT_EQ(sub.shard_node(a), std::nullopt);
-    close_sub(loop, sub);
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -377,8 +357,8 @@ TEST_F(Sharded, SunsubscribeStopsDelivery) {
 TEST_F(Sharded, EdgeCasesCallEveryCallbackOnce) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
-    auto sub = std::make_unique<ClusterSubscriber>(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), sharded_options(*cluster_));
+    auto sub = std::make_unique<ClusterSubscriber>(loop.get(), sharded_options(*cluster_));
     SubLog log;
     std::map<std::string, int> calls;
     std::map<std::string, Result<void>> results;
@@ -438,8 +418,8 @@ TEST_F(Sharded, EdgeCasesCallEveryCallbackOnce) {
     EXPECT_EQ(self_unsub, 1);
     EXPECT_LE(calls["pending"], 1);
     // After close: ssubscribe fails with closed.
-    ClusterSubscriber closed_sub(loop.get(), opts_for(*cluster_));
-    close_sub(loop, closed_sub);
+    ClusterSubscriber closed_sub(loop.get(), sharded_options(*cluster_));
+    close_and_wait(loop, closed_sub);
     closed_sub.ssubscribe({"late"}, log.handler(), track("late"));
     ASSERT_TRUE(loop.run_until([&] { return calls["late"] == 1; }));
     EXPECT_EQ(results.at("late").error().kind, ErrorKind::closed);
@@ -450,8 +430,8 @@ TEST_F(Sharded, EdgeCasesCallEveryCallbackOnce) {
     invalid.ssubscribe({"c"}, log.handler(), track("invalid"));
     ASSERT_TRUE(loop.run_until([&] { return calls["invalid"] == 1; }));
     EXPECT_EQ(results.at("invalid").error().kind, ErrorKind::usage);
-    close_sub(loop, invalid);
-    close_cluster(loop, cc);
+    close_and_wait(loop, invalid);
+    close_and_wait(loop, cc);
     loop.run_for(20ms);
     for (auto& [name, n] : calls) EXPECT_EQ(n, 1) << name;
   }
@@ -466,8 +446,8 @@ TEST_F(Sharded, RefusedChannelFailsTheConfirmationOnceOthersStillWork) {
     ASSERT_EQ(n->cmd({"ACL", "SETUSER", "shardy", "on", ">pw", "~*", "resetchannels", "&ok:*", "+@all"}), "OK");
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
-    ClusterOptions o = opts_for(*cluster_);
+    ClusterClient cc(loop.get(), sharded_options(*cluster_));
+    ClusterOptions o = sharded_options(*cluster_);
     o.client.address.username = "shardy";
     o.client.address.password = "pw";
     ClusterSubscriber sub(loop.get(), o);
@@ -486,8 +466,8 @@ TEST_F(Sharded, RefusedChannelFailsTheConfirmationOnceOthersStillWork) {
     EXPECT_EQ(spublish(loop, cc, "ok:1", "fine"), 1);
     ASSERT_TRUE(loop.run_until([&] { return log.total() == 1; }));
     EXPECT_EQ(sub.state(), ConnectionState::connected);
-    close_sub(loop, sub);
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
     EXPECT_EQ(calls, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -499,8 +479,8 @@ TEST_F(Sharded, RefusedChannelFailsTheConfirmationOnceOthersStillWork) {
 TEST_F(Sharded, SlotMigrationIsFollowedToTheNewOwner) {
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(*cluster_));
-    ClusterSubscriber sub(loop.get(), opts_for(*cluster_));
+    ClusterClient cc(loop.get(), sharded_options(*cluster_));
+    ClusterSubscriber sub(loop.get(), sharded_options(*cluster_));
     SubLog log;
     log.watch(sub);
     auto masters = cluster_->masters();
@@ -526,8 +506,8 @@ TEST_F(Sharded, SlotMigrationIsFollowedToTheNewOwner) {
     EXPECT_EQ(log.states, (std::vector<ConnectionState>{ConnectionState::connected, ConnectionState::reconnecting,
                                                           ConnectionState::connected}));
     EXPECT_EQ(sub.stats().resubscribes, 1u);
-    close_sub(loop, sub);
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -539,8 +519,8 @@ TEST(ShardedFailover, MessagesFlowAgainAfterTheMasterIsKilled) {
   RedisCluster cluster;
   TestLoop loop;
   {
-    ClusterClient cc(loop.get(), opts_for(cluster));
-    ClusterOptions o = opts_for(cluster);
+    ClusterClient cc(loop.get(), sharded_options(cluster));
+    ClusterOptions o = sharded_options(cluster);
     auto masters = cluster.masters();
     ASSERT_EQ(masters.size(), 3u);
     RedisServer& victim = *masters[0];
@@ -576,8 +556,8 @@ TEST(ShardedFailover, MessagesFlowAgainAfterTheMasterIsKilled) {
     EXPECT_EQ(log.states, (std::vector<ConnectionState>{ConnectionState::connected, ConnectionState::reconnecting,
                                                            ConnectionState::connected}));
     EXPECT_GE(sub.stats().resubscribes, 1u);
-    close_sub(loop, sub);
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -484,7 +484,7 @@ TEST_F(ConsumerGroupCluster, WorkersOnStreamsOfEveryMaster) {
     EXPECT_EQ(tally.handled, static_cast<std::size_t>(3 * kEach + 3 * 2));
     EXPECT_EQ(cc.stats().moved, 0u);
     workers.clear();
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

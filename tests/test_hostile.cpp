@@ -3,6 +3,7 @@
 // is used, because these faults cannot be produced by a real server.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/fake_server.hpp"
 #include "support/loop.hpp"
 
@@ -21,17 +22,18 @@ using uvredis::Result;
 using uvredis::test::FakeConnection;
 using uvredis::test::FakeServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::fast_reconnect;
+using uvredis::test::close_and_wait;
 
 namespace {
 
-ClientOptions opts_for(const FakeServer& s) {
-  auto o = ClientOptions::from_url("127.0.0.1:" + std::to_string(s.port()));
-  EXPECT_TRUE(o);
-  o->reconnect_min_delay = 20ms;
-  o->reconnect_max_delay = 100ms;
-  o->connect_timeout = 1s;
-  o->command_timeout = 3s;
-  return *o;
+// Short timeouts and quick reconnects: the fakes break links on purpose.
+ClientOptions quick_options(const FakeServer& s) {
+  ClientOptions o = fast_reconnect(options_for(s), 100ms);
+  o.connect_timeout = 1s;
+  o.command_timeout = 3s;
+  return o;
 }
 
 // Sends one command and waits for its single callback.
@@ -46,12 +48,6 @@ Result<Reply> one(TestLoop& loop, Client& c, std::initializer_list<std::string_v
   EXPECT_EQ(calls, 1);
   if (!out) return uvredis::Error{ErrorKind::usage, "no reply"};
   return std::move(*out);
-}
-
-void close_client(TestLoop& loop, Client& c) {
-  bool closed = false;
-  c.close([&] { closed = true; });
-  EXPECT_TRUE(loop.run_until([&] { return closed; }, 10s));
 }
 
 // A fake that answers the first command of its first connection with `bytes`
@@ -83,14 +79,14 @@ TEST(Hostile, NestingDeeperThanHiredisAllowsIsAProtocolError) {
   FakeServer server(scripted(deep));
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::protocol) << r.error().to_string();
     // The client reconnects and carries on.
     auto p = one(loop, c, {"PING"});
     EXPECT_TRUE(p) << p.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -103,11 +99,11 @@ TEST(Hostile, HugeArrayHeaderDoesNotAllocateItsClaim) {
   });
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().is_transport()) << r.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -120,13 +116,13 @@ TEST(Hostile, HugeBulkLengthThenHangupFailsCleanly) {
   });
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_FALSE(r);
     // 2 GiB is over max_reply_element (512 MiB by default): refused at the
     // header, before the hang-up.
     EXPECT_EQ(r.error().kind, ErrorKind::protocol) << r.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -139,11 +135,11 @@ TEST(Hostile, BulkLengthUnderTheLimitThenHangupIsConnectionLost) {
   });
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::connection_lost) << r.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -152,11 +148,11 @@ TEST(Hostile, GarbageIsAProtocolError) {
   FakeServer server(scripted("HTTP/1.1 400 Bad Request\r\n\r\n"));
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::protocol) << r.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -174,7 +170,7 @@ TEST(Hostile, RepliesCutIntoOneByteChunksParse) {
   });
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     auto r = one(loop, c, {"GET", "k"});
     ASSERT_TRUE(r) << r.error().to_string();
     ASSERT_TRUE(r->is_array());
@@ -186,7 +182,7 @@ TEST(Hostile, RepliesCutIntoOneByteChunksParse) {
     EXPECT_EQ((*r)[2][1].str(), "OK");
     auto p = one(loop, c, {"PING"});
     EXPECT_TRUE(p) << p.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -204,7 +200,7 @@ TEST(Hostile, UnsolicitedReplyDropsTheLinkInsteadOfAborting) {
   });
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), quick_options(server));
     std::vector<uvredis::ConnectionState> states;
     std::string why;
     c.on_state_change([&](uvredis::ConnectionState s, const uvredis::Error* e) {
@@ -215,7 +211,7 @@ TEST(Hostile, UnsolicitedReplyDropsTheLinkInsteadOfAborting) {
     EXPECT_NE(why.find("nobody asked"), std::string::npos) << why;
     auto p = one(loop, c, {"PING"});
     EXPECT_TRUE(p) << p.error().to_string();
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -227,7 +223,7 @@ TEST(Hostile, PeerResetWhileWritingDoesNotKillTheProcess) {
   });
   TestLoop loop;
   {
-    auto o = opts_for(server);
+    auto o = quick_options(server);
     o.reconnect = false;
     Client c(loop.get(), o);
     std::string big(4 << 20, 'x');
@@ -238,7 +234,7 @@ TEST(Hostile, PeerResetWhileWritingDoesNotKillTheProcess) {
         ++failed;
       });
     ASSERT_TRUE(loop.run_until([&] { return failed == 8; }));
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -262,7 +258,7 @@ TEST(Hostile, HandshakeThatNeverAnswersHitsTheConnectTimeout) {
     EXPECT_NE(r.error().message.find("timed out"), std::string::npos) << r.error().message;
     EXPECT_GE(ms, 250.0);
     EXPECT_LT(ms, 2000.0);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }

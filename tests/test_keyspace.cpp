@@ -548,7 +548,7 @@ TEST(KeyspaceCluster, EveryMasterFailoverAndReshardEachEventOnce) {
     for (auto& e : rec.events) EXPECT_EQ(e.node, name_of(*r));
     EXPECT_EQ(rec.events.size(), on_r.size());
 
-    uvredis::test::close_cluster(loop, cc);
+    uvredis::test::close_and_wait(loop, cc);
     close_and_wait(loop, ks);
   }
   EXPECT_EQ(loop.close(), 0);

@@ -25,6 +25,7 @@ using uvredis::test::TestLoop;
 using uvredis::test::await;
 using uvredis::test::close_and_wait;
 using uvredis::test::run_one;
+using uvredis::test::options_for;
 
 namespace game {
 struct Player {
@@ -36,17 +37,11 @@ struct Player {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Player, name, level, items)
 }  // namespace game
 
-namespace {
-
-uvredis::ClientOptions opts_for(const RedisServer& s) { return *uvredis::ClientOptions::from_url(s.url()); }
-
-}  // namespace
-
 TEST(KvStore, JsonValuesRoundTripAndBadValuesNameTheirKey) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     KvStore<JsonCodec> kv(c, "app:");
     game::Player p{"zoë", 12, {"sword", "shield"}};
     ASSERT_TRUE(await<void>(loop, [&](auto cb) { kv.set("player:1", p, cb); }));
@@ -103,7 +98,7 @@ TEST(KvStore, BatchesOfTenThousandKeys) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     KvStore<JsonCodec> kv(c, "b:");
     const int n = 10000;
     std::vector<std::pair<std::string, int>> items;
@@ -140,7 +135,7 @@ TEST(KvStore, ListWalksAHundredThousandKeysWithoutHoldingTheLoop) {
   server.cmd({"SET", "it*m:glob", "x"});  // would match "it*m:" unescaped... and "item:" never
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     KvStore<RawCodec> kv(c);
     // A timer that must keep firing while the listing runs.
     uv_timer_t tick;

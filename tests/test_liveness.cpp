@@ -1,10 +1,10 @@
 // Liveness and bounded close against real redis-server processes (a hung
 // server is a SIGSTOPped one: the kernel still accepts and ACKs, nothing
-// answers), plus the reply-size guard: against a real server with a small
-// limit, and against the fake server for headers a real one never sends.
+// answers), plus the reply-size guard on a live link: against a real server
+// with a small limit, and against the fake server for headers a real one
+// never sends (its scanner alone is tested in test_reply_guard.cpp).
 #include <uvredis/uvredis.hpp>
 
-#include "../src/reply_guard.hpp"
 #include "support/await.hpp"
 #include "support/fake_server.hpp"
 #include "support/loop.hpp"
@@ -23,10 +23,10 @@ using uvredis::ConnectionState;
 using uvredis::ErrorKind;
 using uvredis::Reply;
 using uvredis::Result;
-using uvredis::detail::ReplyGuard;
 using uvredis::test::close_and_wait;
 using uvredis::test::FakeConnection;
 using uvredis::test::FakeServer;
+using uvredis::test::fast_reconnect;
 using uvredis::test::options_for;
 using uvredis::test::RedisServer;
 using uvredis::test::run_one;
@@ -59,11 +59,9 @@ struct Tally {
 };
 
 ClientOptions quick(const RedisServer& s) {
-  auto o = options_for(s);
+  auto o = fast_reconnect(options_for(s), 100ms);
   o.command_timeout = 200ms;
   o.connect_timeout = 500ms;
-  o.reconnect_min_delay = 20ms;
-  o.reconnect_max_delay = 100ms;
   return o;
 }
 
@@ -292,80 +290,6 @@ TEST(Liveness, CloseFinishesWhenTheServerStopsMidReply) {
 }
 
 // ------------------------------------------------------------ reply guard
-
-TEST(ReplyGuard, AcceptsOrdinaryRepliesInAnyPieces) {
-  const std::string stream =
-      "+OK\r\n-ERR bad\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*-1\r\n*3\r\n$1\r\na\r\n:1\r\n*2\r\n+x\r\n$0\r\n\r\n$3\r\n\r\n\n\r\n";
-  for (std::size_t piece : {1u, 2u, 3u, 7u, 1000u}) {
-    ReplyGuard g(16);
-    std::string why;
-    for (std::size_t i = 0; i < stream.size(); i += piece)
-      ASSERT_TRUE(g.scan(stream.data() + i, std::min(piece, stream.size() - i), why)) << piece << ": " << why;
-  }
-}
-
-TEST(ReplyGuard, RefusesABulkHeaderOverTheLimitBeforeItsEnd) {
-  ReplyGuard g(1024);
-  std::string why;
-  ASSERT_TRUE(g.scan("$102", 4, why));
-  EXPECT_FALSE(g.scan("5", 1, why));  // 1025 > 1024, before the CRLF
-  EXPECT_NE(why.find("bulk string"), std::string::npos) << why;
-  EXPECT_NE(why.find("max_reply_element"), std::string::npos) << why;
-  EXPECT_EQ(g.good_bytes(), 0u);  // the element began in an earlier piece
-}
-
-TEST(ReplyGuard, CompleteRepliesBeforeTheRefusedOneAreGood) {
-  ReplyGuard g(8);
-  std::string why;
-  const std::string s = "+OK\r\n$3\r\nabc\r\n$9\r\n";
-  EXPECT_FALSE(g.scan(s.data(), s.size(), why));
-  EXPECT_EQ(g.good_bytes(), 14u);
-}
-
-TEST(ReplyGuard, ExactlyTheLimitIsFine) {
-  ReplyGuard g(4);
-  std::string why;
-  EXPECT_TRUE(g.scan("$4\r\nabcd\r\n*4\r\n:1\r\n:2\r\n:3\r\n:4\r\n", 31, why)) << why;
-}
-
-TEST(ReplyGuard, RefusesAnAggregateOverTheLimit) {
-  ReplyGuard g(100);
-  std::string why;
-  const std::string s = "*2\r\n*101\r\n";
-  EXPECT_FALSE(g.scan(s.data(), s.size(), why));
-  EXPECT_NE(why.find("aggregate"), std::string::npos) << why;
-}
-
-TEST(ReplyGuard, RefusesAnEndlessLine) {
-  ReplyGuard g(10);
-  std::string why;
-  EXPECT_TRUE(g.scan("+12345678", 9, why));
-  EXPECT_FALSE(g.scan("90123456", 8, why));
-}
-
-TEST(ReplyGuard, AWholeLineOverTheLimitInOnePieceIsRefused) {
-  ReplyGuard g(10);
-  std::string why;
-  const std::string ok = "+1234567890\r\n";  // 10 bytes of text: fine
-  EXPECT_TRUE(g.scan(ok.data(), ok.size(), why)) << why;
-  const std::string s = "-ERR 12345678901\r\n";
-  EXPECT_FALSE(g.scan(s.data(), s.size(), why));
-}
-
-TEST(ReplyGuard, BulkPayloadBytesAreNotMistakenForHeaders) {
-  ReplyGuard g(8);
-  std::string why;
-  // The payload looks like a huge header; it is data.
-  const std::string s = "$8\r\n$9999999\r\n+OK\r\n";
-  EXPECT_TRUE(g.scan(s.data(), s.size(), why)) << why;
-}
-
-TEST(ReplyGuard, HugeDigitStringsDoNotOverflow) {
-  ReplyGuard g(SIZE_MAX);
-  std::string why;
-  const std::string s = "$99999999999999999999999999\r\n";
-  EXPECT_FALSE(g.scan(s.data(), s.size(), why));
-}
 
 // The hostile server: a 1 TiB bulk header, then a trickle. The link
 // is dropped at the header, before buffering.

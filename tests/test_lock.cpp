@@ -51,14 +51,9 @@ using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
 using uvredis::test::options_for;
 using uvredis::test::await;
+using uvredis::test::close_and_wait;
 
 namespace {
-
-void close_clients(TestLoop& loop, std::initializer_list<Client*> cs) {
-  int n = 0;
-  for (Client* c : cs) c->close([&] { ++n; });
-  EXPECT_TRUE(loop.run_until([&] { return n == static_cast<int>(cs.size()); }, 10s));
-}
 
 Result<std::optional<Lock>> obtain(TestLoop& loop, Locker& locker, std::string_view key, milliseconds ttl,
                                    milliseconds wait, ObtainOptions o = {}) {
@@ -193,7 +188,7 @@ TEST(Lock, WaitZeroReportsNotObtainedWhileHeldAndFencesGrow) {
     auto bad = obtain(loop, locker, "res", 0ms, 0ms);
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().kind, ErrorKind::usage);
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -232,7 +227,7 @@ TEST(Lock, WaitingContenderGetsItAfterReleaseWithoutBusyLooping) {
     EXPECT_LT(std::stoll(stats.substr(p + 22)), 40);
     Lock b = std::move(***got);
     EXPECT_TRUE(release(loop, b));
-    close_clients(loop, {&ca, &cb});
+    close_and_wait(loop, ca, cb);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -252,7 +247,7 @@ TEST(Lock, WaitRunsOutAsNotObtained) {
     EXPECT_GE(waited, 245.0);
     EXPECT_LT(waited, 600.0);
     EXPECT_TRUE(release(loop, a));
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -277,7 +272,7 @@ TEST(Lock, TtlDecreasesAndRefreshExtendsIt) {
     EXPECT_FALSE(a.lost());
     EXPECT_TRUE(release(loop, a));
     EXPECT_EQ(ttl_of(loop, a), 0ms);
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -303,7 +298,7 @@ TEST(Lock, HolderThatStopsRefreshingExpiresThenRefreshAndReleaseReportLost) {
     EXPECT_FALSE(refresh(loop, a, 1s));
     EXPECT_GT(server.cmd_int({"PTTL", "res"}), 9000);
     EXPECT_TRUE(release(loop, b));
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -329,7 +324,7 @@ TEST(Lock, WrongTokenCanNeitherReleaseNorRefresh) {
     server.cmd({"SET", "res", a.token().substr(0, 31), "PX", "3000"});
     EXPECT_FALSE(release(loop, a));
     EXPECT_EQ(server.cmd({"EXISTS", "res"}), "1");
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -360,7 +355,7 @@ TEST(Lock, AutoRefreshKeepsAOneSecondLockAliveForFiveSeconds) {
     loop.run_for(500ms);
     EXPECT_EQ(lost, 0);  // never after release
     EXPECT_EQ(server.cmd({"EXISTS", "res"}), "0");
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -398,7 +393,7 @@ TEST(Lock, StoppedServerFiresOnLostWithinTheTtl) {
     ASSERT_TRUE(why.has_value()) << "link trouble is reported with its error";
     EXPECT_TRUE(why->is_transport() || why->kind == ErrorKind::connect) << why->to_string();
     std::printf("on_lost %.0f ms after the server died: %s\n", lost_at, why->to_string().c_str());
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -427,7 +422,7 @@ TEST(Lock, OverwrittenKeyFiresOnLostAtTheNextRefresh) {
     EXPECT_EQ(lost, 1);
     EXPECT_EQ(server.cmd({"GET", "res"}), "somebody-else");
     EXPECT_FALSE(release(loop, a));
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -456,7 +451,7 @@ TEST(Lock, DestroyingTheLockStopsItsTimer) {
       return p == std::string::npos ? 0 : std::stoll(s.substr(p + 22));
     };
     EXPECT_EQ(calls(server.cmd({"INFO", "commandstats"})), calls(before));
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);  // the timer handle is closed
 }
@@ -718,7 +713,7 @@ TEST(Lock, ValidityIsTheTtlLessTheDriftMarginFromTheSendTime) {
     EXPECT_GT(b.validity(), 0ms);
     EXPECT_TRUE(release(loop, b));
     EXPECT_TRUE(release(loop, w));
-    close_clients(loop, {&c});
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -796,7 +791,7 @@ FrozenHolderStats run_frozen_holder(RedisServer& server, LockerOptions lopts, in
         stats.lead_ms.push_back(static_cast<double>(res.sent_ns - lost_ns) / 1e6);
         if (lost_ns >= res.sent_ns) ++stats.late;
       }
-      close_clients(loop, {&c});
+      close_and_wait(loop, c);
     }
     EXPECT_EQ(loop.close(), 0);
   }

@@ -5,6 +5,7 @@
 // threads and servers do not matter).
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 
@@ -38,11 +39,6 @@ Result<std::string> failed_string() { return Error{ErrorKind::server, "WRONGTYPE
 // Runs the loop until the process dies; returns only if it did not.
 void run_until_dead(TestLoop& loop) { loop.run_until([] { return false; }, 20s); }
 
-ClientOptions options(const std::string& url) {
-  auto o = ClientOptions::from_url(url);
-  return o ? *o : ClientOptions{};
-}
-
 }  // namespace
 
 TEST_F(Misuse, DereferencingAnErrorResultPrintsKindAndMessage) {
@@ -75,7 +71,7 @@ TEST_F(Misuse, ThrowingCompletionCallbackTerminatesWithItsWhat) {
   EXPECT_DEATH(
       {
         TestLoop loop;
-        Client c(loop.get(), options(url));
+        Client c(loop.get(), uvredis::test::options_for(url));
         c.command({"PING"}, [](Result<Reply>) { throw std::runtime_error("boom from the PING callback"); });
         run_until_dead(loop);
       },
@@ -88,7 +84,7 @@ TEST_F(Misuse, ThrowingStateListenerTerminatesWithItsWhat) {
   EXPECT_DEATH(
       {
         TestLoop loop;
-        Client c(loop.get(), options(url));
+        Client c(loop.get(), uvredis::test::options_for(url));
         c.on_state_change([](ConnectionState s, const Error*) {
           if (s == ConnectionState::connected) throw std::logic_error("boom from on_state_change");
         });
@@ -103,7 +99,7 @@ TEST_F(Misuse, ThrowingSomethingElseIsNamedToo) {
   EXPECT_DEATH(
       {
         TestLoop loop;
-        Client c(loop.get(), options(url));
+        Client c(loop.get(), uvredis::test::options_for(url));
         c.get("k", [](Result<std::optional<std::string>>) { throw 42; });
         run_until_dead(loop);
       },

@@ -7,11 +7,11 @@
 #include <uvredis/observe.hpp>
 
 #include "../src/encode.hpp"
-#include "../src/request_queue.hpp"
 #include "../src/tracker.hpp"
 #include "support/await.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/loop.hpp"
+#include "support/recorder.hpp"
 #include "support/redis_server.hpp"
 
 #include <gtest/gtest.h>
@@ -40,53 +40,13 @@ using uvredis::Reply;
 using uvredis::Result;
 using uvredis::test::close_and_wait;
 using uvredis::test::options_for;
+using uvredis::test::Recorder;
+using uvredis::test::Seen;
 using uvredis::test::RedisServer;
 using uvredis::test::run_one;
 using uvredis::test::TestLoop;
 
 namespace {
-
-// An event as recorded (the views in CommandEvent die with the call).
-struct Seen {
-  bool written = false;
-  std::string command;
-  std::vector<std::string> args;
-  std::string node;
-  std::uint64_t bytes_out = 0;
-  std::uint64_t bytes_in = 0;
-  std::chrono::nanoseconds latency{0};
-  std::optional<ErrorKind> error;
-  std::string error_code;
-};
-
-class Recorder final : public uvredis::CommandObserver {
- public:
-  void on_written(const CommandEvent& e) override { events.push_back(copy(e, true)); }
-  void on_completed(const CommandEvent& e) override { events.push_back(copy(e, false)); }
-  std::vector<Seen> events;
-
-  std::vector<Seen> of(std::string_view command, bool written) const {
-    std::vector<Seen> out;
-    for (const Seen& s : events)
-      if (s.command == command && s.written == written) out.push_back(s);
-    return out;
-  }
-
- private:
-  static Seen copy(const CommandEvent& e, bool written) {
-    Seen s;
-    s.written = written;
-    s.command = e.command;
-    s.args.assign(e.args.begin(), e.args.end());
-    s.node = e.node;
-    s.bytes_out = e.bytes_out;
-    s.bytes_in = e.bytes_in;
-    s.latency = e.latency;
-    s.error = e.error;
-    s.error_code = e.error_code;
-    return s;
-  }
-};
 
 std::string node_of(const RedisServer& s) { return "127.0.0.1:" + std::to_string(s.port()); }
 
@@ -131,67 +91,6 @@ TEST(LatencyHistogram, PercentilesCountsAndMerge) {
   EXPECT_EQ(h.max(), 5s);
   EXPECT_EQ(h.p50(), 512us);
   EXPECT_EQ(h.percentile(1.0), 5s);
-}
-
-// ----------------------------------------- the request queue, no socket
-
-TEST(TrackedQueue, EachTrackedRequestIsWrittenAndCompletedOnceOnEveryPath) {
-  using namespace uvredis::detail;
-  uvredis::ClientStats stats;
-  RequestQueue q(stats, QueueBounds{100, 1u << 20});
-  auto rec = std::make_shared<Recorder>();
-  Tracker t(rec, true, &stats.latency);
-  t.set_node("n:1");
-  q.set_tracker(&t);
-  std::map<std::string, int> calls;
-  auto push = [&](std::string_view name, bool tracked) {
-    std::vector<std::string_view> argv{name, "key"};
-    Request r;
-    r.len = static_cast<std::uint32_t>(encode_command(q.out(), argv));
-    r.cb = [&calls, n = std::string(name)](Result<Reply>) { ++calls[n]; };
-    r.track = tracked ? t.begin(argv) : 0;
-    return q.push(std::move(r));
-  };
-  auto hand_all = [&] {
-    RequestQueue::Handoff h;
-    std::size_t group_left = 0;
-    while (q.take(h, group_left)) q.written_taken();
-    q.compact();
-  };
-  push("ANSWERED", true);
-  const std::uint64_t late = push("LATE", true);
-  push("UNTRACKED", false);
-  hand_all();
-  push("QUEUED", true);
-  EXPECT_EQ(rec->events.size(), 2u) << "written: the two tracked ones handed over";
-
-  Request a = q.pop_answered(true);
-  t.reply_bytes = 5;
-  q.complete(a, Reply::status("OK"));
-  t.reply_bytes = 0;
-  EXPECT_TRUE(q.expire(late).found);        // times out while written
-  Request l = q.pop_answered(true);         // its late reply: dropped
-  EXPECT_TRUE(l.completed());
-  Request u = q.pop_answered(true);
-  q.complete(u, Reply::status("OK"));
-  q.fail_queued(uvredis::Error{ErrorKind::closed, "client is closed"});
-
-  EXPECT_EQ(calls, (std::map<std::string, int>{{"ANSWERED", 1}, {"LATE", 1}, {"UNTRACKED", 1}, {"QUEUED", 1}}));
-  ASSERT_EQ(rec->of("ANSWERED", false).size(), 1u);
-  const Seen ok = rec->of("ANSWERED", false)[0];
-  EXPECT_FALSE(ok.error);
-  EXPECT_EQ(ok.bytes_in, 5u);
-  EXPECT_EQ(ok.node, "n:1");
-  EXPECT_EQ(ok.args, (std::vector<std::string>{"key"}));
-  ASSERT_EQ(rec->of("LATE", false).size(), 1u);
-  EXPECT_EQ(rec->of("LATE", false)[0].error, ErrorKind::timeout);
-  EXPECT_EQ(rec->of("LATE", true).size(), 1u);
-  ASSERT_EQ(rec->of("QUEUED", false).size(), 1u);
-  EXPECT_EQ(rec->of("QUEUED", false)[0].error, ErrorKind::closed);
-  EXPECT_TRUE(rec->of("QUEUED", true).empty());
-  EXPECT_TRUE(rec->of("UNTRACKED", false).empty() && rec->of("UNTRACKED", true).empty());
-  EXPECT_EQ(rec->events.size(), 5u);
-  EXPECT_EQ(stats.latency.count(), 1u) << "only the answered command is a latency sample";
 }
 
 // -------------------------------------------------------------- observer

@@ -303,10 +303,7 @@ TEST(Transaction, WatchAbortIsToldApartAndRetryWins) {
     EXPECT_FALSE(h.result());
     EXPECT_EQ(server.cmd({"GET", "balance"}), "1");
     lease.reset();
-    int n = 0;
-    c.close([&] { ++n; });
-    other.close([&] { ++n; });
-    ASSERT_TRUE(loop.run_until([&] { return n == 2; }));
+    close_and_wait(loop, c, other);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -30,14 +30,9 @@ using uvredis::WindowResult;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
 using uvredis::test::options_for;
+using uvredis::test::close_and_wait;
 
 namespace {
-
-void close_all(TestLoop& loop, std::vector<std::unique_ptr<Client>>& cs) {
-  int n = 0;
-  for (auto& c : cs) c->close([&] { ++n; });
-  EXPECT_TRUE(loop.run_until([&] { return n == static_cast<int>(cs.size()); }, 10s));
-}
 
 // A batch of calls issued in one loop turn; each result lands in its slot,
 // and the batch records the client-side time span around them (an upper
@@ -166,7 +161,7 @@ TEST(Gcra, ScriptedSequenceFollowsTheFormula) {
     const long long got = later.at(0).allowed;
     EXPECT_GE(got, static_cast<long long>(std::floor(lo / static_cast<double>(E.count()))));
     EXPECT_LE(got, static_cast<long long>(std::floor(hi / static_cast<double>(E.count()))));
-    close_all(loop, cs);
+    close_and_wait(loop, cs);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -203,7 +198,7 @@ TEST(Gcra, BurstLargerThanRate) {
       ASSERT_FALSE(*r);
       EXPECT_EQ(r->error().kind, ErrorKind::usage);
     }
-    close_all(loop, cs);
+    close_and_wait(loop, cs);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -225,7 +220,7 @@ TEST(Gcra, RateLimitShorthandForLoginAttempts) {
     EXPECT_FALSE(b.at(3));
     EXPECT_FALSE(b.at(4));
     EXPECT_TRUE(b.at(5));  // one key per limited resource
-    close_all(loop, cs);
+    close_and_wait(loop, cs);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -287,7 +282,7 @@ TEST(Limiters, ExactlyLimitAllowedPerWindowWithFourConcurrentClients) {
         }
       loop.run_for(window + 50ms);  // both windows are over
     }
-    close_all(loop, cs);
+    close_and_wait(loop, cs);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -324,7 +319,7 @@ TEST(Limiters, SlidingWindowFreesSlotsAsEntriesAgeOut) {
     EXPECT_TRUE(third.at(1).allowed);  // both old entries aged out
     EXPECT_FALSE(third.at(2).allowed);
     EXPECT_EQ(server.cmd_int({"ZCARD", "sw:k"}), 3);
-    close_all(loop, cs);
+    close_and_wait(loop, cs);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -369,7 +364,7 @@ TEST(Limiters, FixedWindowStartsWithTheFirstRequestAndAlwaysExpires) {
     sl.allow("k", 1, 0ms, bad.slot());
     bad.wait(loop);
     for (auto& r : bad.results) EXPECT_EQ(r->error().kind, ErrorKind::usage);
-    close_all(loop, cs);
+    close_and_wait(loop, cs);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -1,11 +1,16 @@
 // The I/O-free parts of a connection's request bookkeeping
 // (src/request_queue.hpp), driven by plain calls: no socket, no loop.
 
+#include "../src/encode.hpp"
 #include "../src/request_queue.hpp"
+#include "../src/tracker.hpp"
+#include "support/recorder.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -574,4 +579,65 @@ TEST(RequestQueue, DeadlinesOfCompletedRequestsArePruned) {
   t.answer(&v);
   EXPECT_TRUE(t.q.prune());
   EXPECT_FALSE(t.q.pop_due(1000).has_value());
+}
+
+// The observer hooks on the queue: each tracked request is seen written
+// once and completed once, whatever way it ends.
+TEST(TrackedQueue, EachTrackedRequestIsWrittenAndCompletedOnceOnEveryPath) {
+  using namespace uvredis::detail;
+  uvredis::ClientStats stats;
+  RequestQueue q(stats, QueueBounds{100, 1u << 20});
+  auto rec = std::make_shared<uvredis::test::Recorder>();
+  Tracker t(rec, true, &stats.latency);
+  t.set_node("n:1");
+  q.set_tracker(&t);
+  std::map<std::string, int> calls;
+  auto push = [&](std::string_view name, bool tracked) {
+    std::vector<std::string_view> argv{name, "key"};
+    Request r;
+    r.len = static_cast<std::uint32_t>(encode_command(q.out(), argv));
+    r.cb = [&calls, n = std::string(name)](Result<Reply>) { ++calls[n]; };
+    r.track = tracked ? t.begin(argv) : 0;
+    return q.push(std::move(r));
+  };
+  auto hand_all = [&] {
+    RequestQueue::Handoff h;
+    std::size_t group_left = 0;
+    while (q.take(h, group_left)) q.written_taken();
+    q.compact();
+  };
+  push("ANSWERED", true);
+  const std::uint64_t late = push("LATE", true);
+  push("UNTRACKED", false);
+  hand_all();
+  push("QUEUED", true);
+  EXPECT_EQ(rec->events.size(), 2u) << "written: the two tracked ones handed over";
+
+  Request a = q.pop_answered(true);
+  t.reply_bytes = 5;
+  q.complete(a, Reply::status("OK"));
+  t.reply_bytes = 0;
+  EXPECT_TRUE(q.expire(late).found);        // times out while written
+  Request l = q.pop_answered(true);         // its late reply: dropped
+  EXPECT_TRUE(l.completed());
+  Request u = q.pop_answered(true);
+  q.complete(u, Reply::status("OK"));
+  q.fail_queued(uvredis::Error{ErrorKind::closed, "client is closed"});
+
+  EXPECT_EQ(calls, (std::map<std::string, int>{{"ANSWERED", 1}, {"LATE", 1}, {"UNTRACKED", 1}, {"QUEUED", 1}}));
+  ASSERT_EQ(rec->of("ANSWERED", false).size(), 1u);
+  const uvredis::test::Seen ok = rec->of("ANSWERED", false)[0];
+  EXPECT_FALSE(ok.error);
+  EXPECT_EQ(ok.bytes_in, 5u);
+  EXPECT_EQ(ok.node, "n:1");
+  EXPECT_EQ(ok.args, (std::vector<std::string>{"key"}));
+  ASSERT_EQ(rec->of("LATE", false).size(), 1u);
+  EXPECT_EQ(rec->of("LATE", false)[0].error, ErrorKind::timeout);
+  EXPECT_EQ(rec->of("LATE", true).size(), 1u);
+  ASSERT_EQ(rec->of("QUEUED", false).size(), 1u);
+  EXPECT_EQ(rec->of("QUEUED", false)[0].error, ErrorKind::closed);
+  EXPECT_TRUE(rec->of("QUEUED", true).empty());
+  EXPECT_TRUE(rec->of("UNTRACKED", false).empty() && rec->of("UNTRACKED", true).empty());
+  EXPECT_EQ(rec->events.size(), 5u);
+  EXPECT_EQ(stats.latency.count(), 1u) << "only the answered command is a latency sample";
 }

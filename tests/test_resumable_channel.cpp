@@ -588,7 +588,7 @@ TEST_F(ResumableChannelCluster, StreamAndSubscriberOnDifferentMasters) {
     EXPECT_TRUE(seen.losses.empty());
     EXPECT_TRUE(seen.errors.empty());
     close_and_wait(loop, sub);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -326,10 +326,7 @@ TEST(Script, ReadOnlyScriptsUseTheRoCommandsAndRunOnAReplica) {
       ASSERT_TRUE(f) << f.error().to_string();
       EXPECT_EQ(f->str(), "v");
     }
-    int n = 0;
-    m.close([&] { ++n; });
-    r.close([&] { ++n; });
-    ASSERT_TRUE(loop.run_until([&] { return n == 2; }));
+    close_and_wait(loop, m, r);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -597,10 +594,7 @@ TEST(WatchRace, TwoClientsThousandReadModifyWritesEachEndExactWithRetries) {
     std::printf("WatchRace: %d retries over %d commits\n", retries, 2 * kEach);
     ra.next = nullptr;
     rb.next = nullptr;
-    int n = 0;
-    a.close([&] { ++n; });
-    b.close([&] { ++n; });
-    ASSERT_TRUE(loop.run_until([&] { return n == 2; }));
+    close_and_wait(loop, a, b);
   }
   EXPECT_EQ(loop.close(), 0);
 }

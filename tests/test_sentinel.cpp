@@ -33,6 +33,8 @@ using uvredis::test::FakeServer;
 using uvredis::test::RedisServer;
 using uvredis::test::SentinelGroup;
 using uvredis::test::TestLoop;
+using uvredis::test::close_and_wait;
+using uvredis::test::fast_reconnect;
 
 namespace {
 
@@ -40,15 +42,13 @@ constexpr std::string_view kPushAndTell =
     "redis.call('RPUSH', KEYS[1], ARGV[1]) "
     "return string.match(redis.call('INFO', 'server'), 'tcp_port:(%d+)')";
 
-ClientOptions options_for(const std::string& url) {
-  auto o = ClientOptions::from_url(url);
-  EXPECT_TRUE(o) << o.error().to_string();
-  o->reconnect_min_delay = 20ms;
-  o->reconnect_max_delay = 300ms;
-  o->connect_timeout = 2000ms;
-  o->command_timeout = 2000ms;
-  o->sentinel.timeout = 500ms;
-  return *o;
+// Short timeouts and quick reconnects: the tests kill masters on purpose.
+ClientOptions sentinel_client_options(const std::string& url) {
+  ClientOptions o = fast_reconnect(uvredis::test::options_for(url), 300ms);
+  o.connect_timeout = 2000ms;
+  o.command_timeout = 2000ms;
+  o.sentinel.timeout = 500ms;
+  return o;
 }
 
 // One write at a time, issued from the run_until predicate; every outcome
@@ -121,8 +121,6 @@ void expect_all_present(RedisServer& master, const Writer& w, int port) {
   EXPECT_GT(checked, 0);
 }
 
-void close_client(TestLoop& loop, Client& c) { uvredis::test::close_and_wait(loop, c); }
-
 }  // namespace
 
 // ------------------------------------------------------------- URL parsing
@@ -168,7 +166,7 @@ TEST(Sentinel, DiscoversTheMasterAndWritesLandThere) {
   SentinelGroup g;
   TestLoop loop;
   {
-    Client c(loop.get(), options_for(g.url()));
+    Client c(loop.get(), sentinel_client_options(g.url()));
     Writer w(c);
     ASSERT_TRUE(w.write_until(loop, [&] { return w.acked_by.size() >= 20; }, 10s));
     w.drain(loop);
@@ -176,7 +174,7 @@ TEST(Sentinel, DiscoversTheMasterAndWritesLandThere) {
     for (auto& [n, port] : w.acked_by) EXPECT_EQ(port, g.first_master().port());
     EXPECT_EQ(g.first_master().cmd_int({"LLEN", "log"}), static_cast<long long>(w.acked_by.size()));
     EXPECT_EQ(w.completed, w.issued);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -187,7 +185,7 @@ TEST(Sentinel, KillingTheMasterMovesWritesToThePromotedReplica) {
   const int old_port = g.first_master().port();
   const int new_port = g.first_replica().port();
   {
-    Client c(loop.get(), options_for(g.url()));
+    Client c(loop.get(), sentinel_client_options(g.url()));
     Writer w(c);
     ASSERT_TRUE(w.write_until(loop, [&] { return w.acked_by.size() >= 20; }, 10s));
     g.first_master().kill();
@@ -209,7 +207,7 @@ TEST(Sentinel, KillingTheMasterMovesWritesToThePromotedReplica) {
     expect_all_present(g.first_replica(), w, new_port);
     EXPECT_EQ(w.completed, w.issued);
     for (auto& [n, err] : w.failed) EXPECT_NE(err.find("connect"), std::string::npos) << err;
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -220,7 +218,7 @@ TEST(Sentinel, ForcedFailoverMovesWrites) {
   const int old_port = g.first_master().port();
   const int new_port = g.first_replica().port();
   {
-    Client c(loop.get(), options_for(g.url()));
+    Client c(loop.get(), sentinel_client_options(g.url()));
     Writer w(c);
     ASSERT_TRUE(w.write_until(loop, [&] { return w.acked_by.size() >= 20; }, 10s));
     EXPECT_EQ(g.sentinel(0).cmd({"SENTINEL", "FAILOVER", SentinelGroup::kName}), "OK");
@@ -236,7 +234,7 @@ TEST(Sentinel, ForcedFailoverMovesWrites) {
     expect_no_going_back(w, old_port, new_port);
     expect_all_present(g.first_replica(), w, new_port);
     EXPECT_EQ(w.completed, w.issued);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -247,11 +245,11 @@ TEST(Sentinel, OneSentinelLeftIsEnough) {
   g.sentinel(1).kill();
   TestLoop loop;
   {
-    Client c(loop.get(), options_for(g.url()));
+    Client c(loop.get(), sentinel_client_options(g.url()));
     auto r = uvredis::test::run_one(loop, c, {"SET", "k", "v"});
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(g.first_master().cmd({"GET", "k"}), "v");
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -265,7 +263,7 @@ TEST(Sentinel, AllSentinelsDownIsAClearConnectError) {
   }
   TestLoop loop;
   {
-    Client c(loop.get(), options_for(g.url()));
+    Client c(loop.get(), sentinel_client_options(g.url()));
     int calls = 0;
     std::optional<Result<Reply>> out;
     c.command({"SET", "k", "v"}, [&](Result<Reply> r) {
@@ -280,7 +278,7 @@ TEST(Sentinel, AllSentinelsDownIsAClearConnectError) {
     for (int p : ports) EXPECT_NE(e.message.find("127.0.0.1:" + std::to_string(p)), std::string::npos) << e.message;
     loop.run_for(200ms);
     EXPECT_EQ(calls, 1);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -290,8 +288,8 @@ TEST(Sentinel, SubscriberResubscribesOnTheNewMaster) {
   TestLoop loop;
   const int new_port = g.first_replica().port();
   {
-    Client pub(loop.get(), options_for(g.url()));
-    Subscriber sub(loop.get(), options_for(g.url()));
+    Client pub(loop.get(), sentinel_client_options(g.url()));
+    Subscriber sub(loop.get(), sentinel_client_options(g.url()));
     std::vector<std::string> got;
     int confirmed = 0;
     sub.subscribe({"news"}, [&](const Message& m) { got.push_back(m.payload); }, [&](Result<void> r) {
@@ -327,10 +325,7 @@ TEST(Sentinel, SubscriberResubscribesOnTheNewMaster) {
     EXPECT_EQ(got[1], "after");
     EXPECT_EQ(confirmed, 1);
     ASSERT_TRUE(loop.run_until([&] { return !in_flight; }, 5s));
-    int closed = 0;
-    sub.close([&] { ++closed; });
-    pub.close([&] { ++closed; });
-    ASSERT_TRUE(loop.run_until([&] { return closed == 2; }));
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -381,7 +376,7 @@ TEST(SentinelRole, ANodeThatIsNotMasterIsNeverWrittenTo) {
   fake.answer = b.port();  // stale: names the replica
   TestLoop loop;
   {
-    Client c(loop.get(), options_for(fake.url()));
+    Client c(loop.get(), sentinel_client_options(fake.url()));
     int calls = 0;
     std::optional<Result<Reply>> out;
     c.command({"EVAL", kPushAndTell, "1", "log", "1"}, [&](Result<Reply> r) {
@@ -401,7 +396,7 @@ TEST(SentinelRole, ANodeThatIsNotMasterIsNeverWrittenTo) {
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(std::stoi(std::string(r->str())), a.port());
     EXPECT_EQ(calls, 1);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -413,7 +408,7 @@ TEST(SentinelRole, ReadonlyReplyDropsTheLinkAndFindsTheNewMaster) {
   fake.answer = a.port();
   TestLoop loop;
   {
-    Client c(loop.get(), options_for(fake.url()));
+    Client c(loop.get(), sentinel_client_options(fake.url()));
     auto r = push_and_tell(loop, c, "1");
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(std::stoi(std::string(r->str())), a.port());
@@ -428,7 +423,7 @@ TEST(SentinelRole, ReadonlyReplyDropsTheLinkAndFindsTheNewMaster) {
     ASSERT_TRUE(again) << again.error().to_string();
     EXPECT_EQ(std::stoi(std::string(again->str())), b.port());
     EXPECT_GE(c.stats().reconnects, 1u);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -438,7 +433,7 @@ TEST(Sentinel, LocksAndLimitersKeepWorkingThroughAFailover) {
   TestLoop loop;
   const int new_port = g.first_replica().port();
   {
-    Client c(loop.get(), options_for(g.url()));
+    Client c(loop.get(), sentinel_client_options(g.url()));
     uvredis::Locker locker(c);
     uvredis::RateLimiter limiter(c);
     auto first = uvredis::test::await<std::optional<uvredis::Lock>>(
@@ -469,7 +464,7 @@ TEST(Sentinel, LocksAndLimitersKeepWorkingThroughAFailover) {
         loop, [&](auto cb) { limiter.allow("api", uvredis::RateLimit::per_second(100), std::move(cb)); });
     ASSERT_TRUE(lim2) << lim2.error().to_string();
     EXPECT_EQ(lim2->allowed, 1);
-    close_client(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }

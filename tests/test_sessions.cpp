@@ -18,18 +18,13 @@ using uvredis::test::TestLoop;
 using uvredis::test::await;
 using uvredis::test::close_and_wait;
 using uvredis::test::run_one;
-
-namespace {
-
-uvredis::ClientOptions opts_for(const RedisServer& s) { return *uvredis::ClientOptions::from_url(s.url()); }
-
-}  // namespace
+using uvredis::test::options_for;
 
 TEST(Sessions, CreateGetUpdateExtendDelete) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     uvredis::SessionStore store(c, {"sess:", 2s});
     auto id = await<std::string>(loop, [&](auto cb) { store.create({{"user", "alice"}, {"bin", std::string("a\0b", 3)}}, cb); });
     ASSERT_TRUE(id) << id.error().to_string();
@@ -77,7 +72,7 @@ TEST(Sessions, EmptySessionExistsExpiredIsGoneIdsAreUnique) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     uvredis::SessionStore store(c, {"s:", 150ms});
     auto id = await<std::string>(loop, [&](auto cb) { store.create({}, cb); });
     ASSERT_TRUE(id);
@@ -113,7 +108,7 @@ TEST(Presence, OnlineOfflineAndListsOfASet) {
   RedisServer server;
   TestLoop loop;
   {
-    Client c(loop.get(), opts_for(server));
+    Client c(loop.get(), options_for(server));
     uvredis::Presence presence(c);
     for (auto u : {"alice", "bob", "carol"})
       ASSERT_TRUE(await<void>(loop, [&](auto cb) { presence.online(u, 10s, cb); }));

@@ -28,15 +28,11 @@ using uvredis::Result;
 using uvredis::Subscriber;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
+using uvredis::test::options_for;
+using uvredis::test::fast_reconnect;
+using uvredis::test::close_and_wait;
 
 namespace {
-
-ClientOptions opts_for(const RedisServer& s) {
-  ClientOptions o = uvredis::test::options_for(s);
-  o.reconnect_min_delay = 20ms;
-  o.reconnect_max_delay = 200ms;
-  return o;
-}
 
 void publish(TestLoop& loop, Client& c, std::string_view ch, std::string_view msg, long long expect_receivers = -1) {
   bool done = false;
@@ -66,22 +62,14 @@ bool subscribe_sync(TestLoop& loop, Subscriber& s, std::vector<std::string> chan
   return ok;
 }
 
-template <class T>
-void close_all(TestLoop& loop, T& a, Client& b) {
-  int n = 0;
-  a.close([&] { ++n; });
-  b.close([&] { ++n; });
-  EXPECT_TRUE(loop.run_until([&] { return n == 2; }));
-}
-
 }  // namespace
 
 TEST(Subscriber, ExactAndPatternGoToTheirHandlers) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<Message> news, rooms;
     ASSERT_TRUE(subscribe_sync(loop, sub, {"news"}, [&](const Message& m) { news.push_back(m); }));
     ASSERT_TRUE(subscribe_sync(loop, sub, {"chat:room:*"}, [&](const Message& m) { rooms.push_back(m); }, true));
@@ -96,7 +84,7 @@ TEST(Subscriber, ExactAndPatternGoToTheirHandlers) {
     EXPECT_EQ(rooms[0].pattern, "chat:room:*");
     EXPECT_EQ(rooms[0].payload, "hi room");
     EXPECT_EQ(sub.stats().messages, 2u);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -105,8 +93,8 @@ TEST(Subscriber, UnsubscribeStopsDelivery) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     int got = 0;
     ASSERT_TRUE(subscribe_sync(loop, sub, {"a", "b"}, [&](const Message&) { ++got; }));
     publish(loop, pub, "a", "1", 1);
@@ -124,7 +112,7 @@ TEST(Subscriber, UnsubscribeStopsDelivery) {
     loop.run_for(50ms);
     EXPECT_EQ(got, 2);
     EXPECT_EQ(sub.stats().channels, 1u);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -135,8 +123,8 @@ TEST(Subscriber, UnsubscribeCallbackRunsAfterTheServerConfirmed) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     ASSERT_TRUE(subscribe_sync(loop, sub, {"u0", "u1", "p:x"}, [](const Message&) {}));
     ASSERT_TRUE(subscribe_sync(loop, sub, {"pat:*"}, [](const Message&) {}, true));
     constexpr int kRounds = 20;
@@ -169,7 +157,7 @@ TEST(Subscriber, UnsubscribeCallbackRunsAfterTheServerConfirmed) {
     EXPECT_EQ(done, kRounds);
     EXPECT_EQ(sub.stats().channels, 3u);
     EXPECT_EQ(sub.stats().patterns, 0u);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -180,7 +168,7 @@ TEST(Subscriber, UnsubscribeThenCloseCallsBackOnce) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
     ASSERT_TRUE(subscribe_sync(loop, sub, {"a", "b"}, [](const Message&) {}));
     int done = 0, closed = 0;
     sub.unsubscribe({"a", "b"}, [&](Result<void>) { ++done; });
@@ -199,11 +187,11 @@ TEST(Subscriber, HealthChecksRunInSubscribedMode) {
   RedisServer server;
   TestLoop loop;
   {
-    ClientOptions o = opts_for(server);
+    ClientOptions o = fast_reconnect(options_for(server));
     o.health_check_interval = 30ms;
     o.client_name = "hc-subscriber";
     Subscriber sub(loop.get(), o);
-    Client pub(loop.get(), opts_for(server));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     int got = 0;
     ASSERT_TRUE(subscribe_sync(loop, sub, {"hc"}, [&](const Message&) { ++got; }));
     // CLIENT LIST names the last command of each connection: wait for ping.
@@ -219,7 +207,7 @@ TEST(Subscriber, HealthChecksRunInSubscribedMode) {
     publish(loop, pub, "hc", "still here", 1);
     ASSERT_TRUE(loop.run_until([&] { return got == 1; }));
     EXPECT_EQ(sub.state(), ConnectionState::connected);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -231,7 +219,7 @@ TEST(Subscriber, HealthCheckNoticesAHungServer) {
   RedisServer server;
   TestLoop loop;
   {
-    ClientOptions o = opts_for(server);
+    ClientOptions o = fast_reconnect(options_for(server));
     o.health_check_interval = 50ms;
     o.command_timeout = 200ms;
     o.connect_timeout = 300ms;
@@ -246,10 +234,10 @@ TEST(Subscriber, HealthCheckNoticesAHungServer) {
     ASSERT_TRUE(loop.run_until([&] { return sub.state() == ConnectionState::connected; }, 10s));
     EXPECT_GE(sub.stats().resubscribes, 1u);
     ASSERT_TRUE(std::find(states.begin(), states.end(), ConnectionState::reconnecting) != states.end());
-    Client pub(loop.get(), opts_for(server));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     publish(loop, pub, "hung", "back", 1);
     ASSERT_TRUE(loop.run_until([&] { return got == 1; }));
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -258,8 +246,8 @@ TEST(Subscriber, BinaryChannelAndPayload) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     const std::string ch("ch\0$5\r\n*x", 10);
     const std::string payload("\0\r\n\xff$-1\r\n", 10);
     std::vector<Message> got;
@@ -268,7 +256,7 @@ TEST(Subscriber, BinaryChannelAndPayload) {
     ASSERT_TRUE(loop.run_until([&] { return got.size() == 1; }));
     EXPECT_EQ(got[0].channel, ch);
     EXPECT_EQ(got[0].payload, payload);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -277,8 +265,8 @@ TEST(Subscriber, CatchAllGetsUnhandledPatternless) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<std::string> all;
     sub.on_message([&](const Message& m) { all.push_back(m.channel); });
     ASSERT_TRUE(subscribe_sync(loop, sub, {"x", "y"}, nullptr));
@@ -286,7 +274,7 @@ TEST(Subscriber, CatchAllGetsUnhandledPatternless) {
     publish(loop, pub, "y", "2", 1);
     ASSERT_TRUE(loop.run_until([&] { return all.size() == 2; }));
     EXPECT_EQ(all, (std::vector<std::string>{"x", "y"}));
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -295,8 +283,8 @@ TEST(Subscriber, ResubscribesAfterClientKill) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<ConnectionState> states;
     sub.on_state_change([&](ConnectionState s, const uvredis::Error*) { states.push_back(s); });
     int got = 0;
@@ -311,7 +299,7 @@ TEST(Subscriber, ResubscribesAfterClientKill) {
     publish(loop, pub, "live", "after", 1);
     publish(loop, pub, "pat:1", "after", 1);
     ASSERT_TRUE(loop.run_until([&] { return got == 2; }));
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -320,8 +308,8 @@ TEST(Subscriber, SurvivesAFullServerRestart) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     int connected = 0;
     sub.on_state_change([&](ConnectionState s, const uvredis::Error*) {
       if (s == ConnectionState::connected) ++connected;
@@ -333,7 +321,7 @@ TEST(Subscriber, SurvivesAFullServerRestart) {
     publish(loop, pub, "events", "back", 1);
     ASSERT_TRUE(loop.run_until([&] { return !got.empty(); }));
     EXPECT_EQ(got.back(), "back");
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -342,9 +330,9 @@ TEST(Subscriber, HandlerMayUnsubscribeItselfOrCloseOrDestroy) {
   RedisServer server;
   TestLoop loop;
   {
-    Client pub(loop.get(), opts_for(server));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     // Unsubscribe from inside the handler: later messages are not delivered.
-    Subscriber sub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
     int got = 0;
     ASSERT_TRUE(subscribe_sync(loop, sub, {"once"}, [&](const Message&) {
       ++got;
@@ -356,7 +344,7 @@ TEST(Subscriber, HandlerMayUnsubscribeItselfOrCloseOrDestroy) {
     EXPECT_EQ(got, 1);
 
     // Close from inside.
-    Subscriber sub2(loop.get(), opts_for(server));
+    Subscriber sub2(loop.get(), fast_reconnect(options_for(server)));
     int got2 = 0;
     bool closed2 = false;
     ASSERT_TRUE(subscribe_sync(loop, sub2, {"c2"}, [&](const Message&) {
@@ -368,7 +356,7 @@ TEST(Subscriber, HandlerMayUnsubscribeItselfOrCloseOrDestroy) {
     EXPECT_EQ(got2, 1);
 
     // Destroy from inside.
-    auto sub3 = std::make_unique<Subscriber>(loop.get(), opts_for(server));
+    auto sub3 = std::make_unique<Subscriber>(loop.get(), fast_reconnect(options_for(server)));
     int got3 = 0;
     ASSERT_TRUE(subscribe_sync(loop, *sub3, {"c3"}, [&](const Message&) {
       ++got3;
@@ -379,10 +367,7 @@ TEST(Subscriber, HandlerMayUnsubscribeItselfOrCloseOrDestroy) {
     loop.run_for(100ms);
     EXPECT_EQ(got3, 1);
 
-    int n = 0;
-    sub.close([&] { ++n; });
-    pub.close([&] { ++n; });
-    ASSERT_TRUE(loop.run_until([&] { return n == 2; }));
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -420,8 +405,8 @@ TEST(Subscriber, TenThousandChannelsOnOneConnection) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<std::string> chans;
     for (int i = 0; i < 10000; ++i) chans.push_back("ch:" + std::to_string(i));
     std::set<std::string> seen;
@@ -430,7 +415,7 @@ TEST(Subscriber, TenThousandChannelsOnOneConnection) {
     for (int i = 0; i < 10000; i += 997) pub.command({"PUBLISH", chans[static_cast<std::size_t>(i)], "x"}, [](Result<Reply>) {});
     ASSERT_TRUE(loop.run_until([&] { return seen.size() == 11; }));
     EXPECT_EQ(sub.stats().channels, 10000u);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -439,8 +424,8 @@ TEST(Subscriber, HundredThousandMessagesInOrder) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     const int n = 100000;
     int next = 0;
     bool in_order = true;
@@ -459,7 +444,7 @@ TEST(Subscriber, HundredThousandMessagesInOrder) {
     EXPECT_EQ(st.messages, static_cast<std::uint64_t>(n));
     EXPECT_GT(st.max_turn_messages, 0u);
     EXPECT_LT(st.max_turn_messages, static_cast<std::size_t>(n));  // spread over many turns: bounded reads
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -471,8 +456,8 @@ TEST(Subscriber, KilledEveryTwoSecondsUnderSteadyTrafficLosesOnlyInsideItsWindow
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<long long> received;
     ASSERT_TRUE(subscribe_sync(loop, sub, {"seq"}, [&](const Message& m) { received.push_back(std::stoll(m.payload)); }));
 
@@ -548,7 +533,7 @@ TEST(Subscriber, KilledEveryTwoSecondsUnderSteadyTrafficLosesOnlyInsideItsWindow
       EXPECT_TRUE(explained) << "messages " << first_missing << ".." << last_missing << " lost outside any window";
     }
     EXPECT_EQ(received.front(), 0);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -565,10 +550,10 @@ TEST(Subscriber, ServerOutputBufferLimitDisconnectIsDetectedLoggedAndRecovered) 
     auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
     auto logger = std::make_shared<spdlog::logger>("sub", sink);
     logger->set_level(spdlog::level::info);
-    auto o = opts_for(server);
+    auto o = fast_reconnect(options_for(server));
     o.logger = logger;
     Subscriber sub(loop.get(), o);
-    Client pub(loop.get(), opts_for(server));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<ConnectionState> states;
     std::string why;
     sub.on_state_change([&](ConnectionState s, const uvredis::Error* e) {
@@ -607,7 +592,7 @@ TEST(Subscriber, ServerOutputBufferLimitDisconnectIsDetectedLoggedAndRecovered) 
       publish(loop, pub, "burst", "after");
       return after > 0;
     }, 5s));
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -616,8 +601,8 @@ TEST(Subscriber, FirstConnectIsReportedAsConnectingNotReconnecting) {
   RedisServer server;
   TestLoop loop;
   {
-    Subscriber sub(loop.get(), opts_for(server));
-    Client pub(loop.get(), opts_for(server));
+    Subscriber sub(loop.get(), fast_reconnect(options_for(server)));
+    Client pub(loop.get(), fast_reconnect(options_for(server)));
     std::vector<ConnectionState> seen{sub.state()};
     sub.on_state_change([&](ConnectionState s, const uvredis::Error*) { seen.push_back(s); });
     int confirmed = 0;
@@ -634,7 +619,7 @@ TEST(Subscriber, FirstConnectIsReportedAsConnectingNotReconnecting) {
     EXPECT_EQ(seen.front(), ConnectionState::connecting);
     EXPECT_EQ(seen.back(), ConnectionState::connected);
     EXPECT_EQ(std::count(seen.begin(), seen.end(), ConnectionState::reconnecting), 0);
-    close_all(loop, sub, pub);
+    close_and_wait(loop, sub, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }

@@ -4,6 +4,7 @@
 // server killed mid-stream, large values, and the private bridge socket.
 #include <uvredis/uvredis.hpp>
 
+#include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
 #include "support/tls_certs.hpp"
@@ -38,6 +39,7 @@ using uvredis::test::ServerOptions;
 using uvredis::test::ServerTls;
 using uvredis::test::TestLoop;
 using uvredis::test::tls_certs;
+using uvredis::test::close_and_wait;
 
 #define REQUIRE_TLS()                                                   \
   do {                                                                  \
@@ -82,15 +84,6 @@ Result<Reply> run_one(TestLoop& loop, Client& c, std::initializer_list<std::stri
   return std::move(*out);
 }
 
-template <class T>
-void close_it(TestLoop& loop, T& c) {
-  int closed = 0;
-  c.close([&] { ++closed; });
-  EXPECT_TRUE(loop.run_until([&] { return closed > 0; }, 10s));
-  loop.run_for(5ms);
-  EXPECT_EQ(closed, 1);
-}
-
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 // A TCP port that accepts connections (the kernel does, from the backlog)
@@ -121,7 +114,7 @@ uvredis::Error refused(TestLoop& loop, ClientOptions o) {
   EXPECT_EQ(c.state(), uvredis::ConnectionState::failed);
   uvredis::Error e = r ? uvredis::Error{} : r.error();
   std::printf("[ info ] refused: %s\n", e.to_string().c_str());
-  close_it(loop, c);
+  close_and_wait(loop, c);
   return e;
 }
 
@@ -154,8 +147,8 @@ TEST(Tls, RoundTripsByIpAndByName) {
     std::size_t on_tls = 0;
     for (auto pos = list.find(tls_laddr); pos != std::string::npos; pos = list.find(tls_laddr, pos + 1)) ++on_tls;
     EXPECT_EQ(on_tls, 3u) << list;  // by_ip, by_name and by_name's blocking connection
-    close_it(loop, by_ip);
-    close_it(loop, by_name);
+    close_and_wait(loop, by_ip);
+    close_and_wait(loop, by_name);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -192,7 +185,7 @@ TEST(Tls, PipelineOfManyCommands) {
       ASSERT_TRUE(gets[i].ok());
       EXPECT_EQ(*gets[i].result().value(), "value:" + std::to_string(i));
     }
-    close_it(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -225,9 +218,9 @@ TEST(Tls, SubscriberByNameAndByIp) {
     EXPECT_EQ(got_name.front(), "m0");
     EXPECT_EQ(got_ip.back(), "m99");
     EXPECT_EQ(confirmed, 2);
-    close_it(loop, by_name);
-    close_it(loop, by_ip);
-    close_it(loop, pub);
+    close_and_wait(loop, by_name);
+    close_and_wait(loop, by_ip);
+    close_and_wait(loop, pub);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -265,7 +258,7 @@ TEST(Tls, WrongHostNameOrIpIsRefused) {
     Client c(loop.get(), o);
     auto ok = run_one(loop, c, {"PING"});
     EXPECT_TRUE(ok) << ok.error().to_string();
-    close_it(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -349,7 +342,7 @@ TEST(Tls, ServerKilledMidStreamFailsEachCallbackOnceThenReconnects) {
     auto again = run_one(loop, c, {"PING"});
     EXPECT_TRUE(again) << again.error().to_string();
     EXPECT_GE(c.stats().reconnects, 1u);
-    close_it(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -365,7 +358,7 @@ TEST(Tls, MutualTlsWithAndWithoutClientCertificate) {
     Client with(loop.get(), o);
     auto r = run_one(loop, with, {"PING"});
     EXPECT_TRUE(r) << r.error().to_string();
-    close_it(loop, with);
+    close_and_wait(loop, with);
 
     auto e = refused(loop, tls_opts(server));
     EXPECT_EQ(e.kind, ErrorKind::connect);
@@ -418,7 +411,7 @@ TEST(Tls, EightMegabyteValuesInBoundedTime) {
     EXPECT_LT(took, 10s);
     std::printf("[ info ] 3 x 8 MB SET + GET over TLS: %lld ms\n",
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-    close_it(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -442,8 +435,8 @@ TEST(Tls, PrivateSocketIsGoneOnceConnected) {
     ASSERT_TRUE(loop.run_until([&] { return s.state() == uvredis::ConnectionState::connected; }));
     EXPECT_TRUE(saw_socket_dir);
     EXPECT_TRUE(std::filesystem::is_empty(dir));
-    close_it(loop, c);
-    close_it(loop, s);
+    close_and_wait(loop, c);
+    close_and_wait(loop, s);
   }
   EXPECT_EQ(loop.close(), 0);
   if (old)
@@ -472,7 +465,7 @@ TEST(Tls, InsecureSkipVerifyConnectsAndIsLoggedOnce) {
     ASSERT_TRUE(loop.run_until([&] { return c.stats().reconnects == 1; }));
     auto r = run_one(loop, c, {"PING"});
     EXPECT_TRUE(r) << r.error().to_string();
-    close_it(loop, c);
+    close_and_wait(loop, c);
   }
   EXPECT_EQ(loop.close(), 0);
   logger->flush();
@@ -512,7 +505,7 @@ TEST(Tls, CloseLetsInFlightRepliesArriveAndDestroyFailsTheRest) {
           ++calls;
           if (r) ++ok;
         });
-      close_it(loop, c);
+      close_and_wait(loop, c);
     }
     EXPECT_EQ(ok, 500);
     EXPECT_EQ(calls, 500);

@@ -36,11 +36,11 @@ using uvredis::test::RedisCluster;
 using uvredis::test::RedisClusterOptions;
 using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
-using uvredis::test::close_cluster;
 using uvredis::test::key_in_slot_of;
 using uvredis::test::key_on;
 using uvredis::test::run;
 using uvredis::test::tls_certs;
+using uvredis::test::close_and_wait;
 
 namespace {
 
@@ -103,7 +103,7 @@ TEST_F(TlsCluster, NodesAnnounceTheirTlsPortToTlsClientsAndTheirPlainPortToOther
       EXPECT_TRUE(contains(text, tls_name(*n) + "@")) << text;
       EXPECT_FALSE(contains(text, "127.0.0.1:" + std::to_string(n->port()) + "@")) << text;
     }
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -171,7 +171,7 @@ TEST_F(TlsCluster, TypedCommandsRouteOverTlsToAllThreeMasters) {
     auto dbsize = run(loop, cc, {"DBSIZE"});  // every master, summed
     ASSERT_TRUE(dbsize) << dbsize.error().to_string();
     EXPECT_EQ(dbsize->integer(), n);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     for (int c : calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);
@@ -205,7 +205,7 @@ TEST_F(TlsCluster, MgetMsetAcrossSlotsAreSplitOverTls) {
     auto del = run(loop, cc, {"DEL", "ms1", "ms2", "ms3", "ms4", "ms5", "nope"});
     ASSERT_TRUE(del) << del.error().to_string();
     EXPECT_EQ(del->integer(), 5);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -253,7 +253,7 @@ TEST_F(TlsCluster, PipelineAndTransactionOverTls) {
     EXPECT_EQ(b.result()->integer(), 5);
     EXPECT_EQ(g.result().value(), std::optional<std::string>("1"));
     EXPECT_EQ(cluster_->master_of(ClusterClient::key_slot("acct")).cmd({"GET", "{acct}.b"}), "5");
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     loop.run_for(5ms);
     EXPECT_EQ(execs, 1);
     EXPECT_EQ(outs, 1);
@@ -315,7 +315,7 @@ TEST_F(TlsCluster, AnUntrustedCertificateFailsEveryCommandOnceWithAVerifyError) 
     EXPECT_GE(cc.stats().refresh_failures, 1u);
     // Nothing reached the cluster.
     for (RedisServer* m : cluster_->masters()) EXPECT_EQ(m->cmd_int({"DBSIZE"}), 0);
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     loop.run_for(20ms);
     EXPECT_EQ(calls, 22);
     EXPECT_EQ(execs, 1);
@@ -335,7 +335,7 @@ TEST_F(TlsCluster, NodeCertificatesAreCheckedForTheAnnouncedAddressOrTlsServerNa
     auto r = run(loop, cc, {"SET", "named", "1"});
     ASSERT_TRUE(r) << r.error().to_string();
     for (const std::string& m : cc.masters()) EXPECT_EQ(m.rfind("127.0.0.1:", 0), 0u) << m;
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
 
     // tls_server_name is the name every node must prove.
     o.client.tls_server_name = "localhost";
@@ -343,7 +343,7 @@ TEST_F(TlsCluster, NodeCertificatesAreCheckedForTheAnnouncedAddressOrTlsServerNa
     auto n = run(loop, named, {"GET", "named"});
     ASSERT_TRUE(n) << n.error().to_string();
     EXPECT_EQ(n->str(), "1");
-    close_cluster(loop, named);
+    close_and_wait(loop, named);
 
     o.client.tls_server_name = "redis.example.com";
     ClusterClient wrong(loop.get(), o);
@@ -352,7 +352,7 @@ TEST_F(TlsCluster, NodeCertificatesAreCheckedForTheAnnouncedAddressOrTlsServerNa
     EXPECT_EQ(w.error().kind, ErrorKind::connect);
     EXPECT_TRUE(contains(w.error().message, "hostname mismatch")) << w.error().message;
     EXPECT_TRUE(contains(w.error().message, "redis.example.com")) << w.error().message;
-    close_cluster(loop, wrong);
+    close_and_wait(loop, wrong);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -408,10 +408,8 @@ TEST_F(TlsCluster, SubscriberOverTlsHearsPublishesAndMovesToAnotherNode) {
     EXPECT_EQ(confirmed, 1);
     EXPECT_EQ(pconfirmed, 1);
 
-    bool sub_closed = false;
-    sub.close([&] { sub_closed = true; });
-    ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
   // Back in the cluster for the tests that follow (it keeps its nodes.conf).
@@ -452,10 +450,8 @@ TEST_F(TlsCluster, ShardedPubSubOverTlsOnAllThreeMasters) {
     loop.run_for(50ms);
     for (auto& [c, m] : owner) EXPECT_EQ(got[c], std::vector<std::string>{"tls:" + c}) << c;
     EXPECT_EQ(cc.stats().moved, 0u);
-    bool sub_closed = false;
-    sub.close([&] { sub_closed = true; });
-    ASSERT_TRUE(loop.run_until([&] { return sub_closed; }));
-    close_cluster(loop, cc);
+    close_and_wait(loop, sub);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -504,7 +500,7 @@ TEST_F(TlsCluster, MovedAndAskDuringAReshardFollowTlsPorts) {
     auto w = run(loop, cc, {"INCR", "{" + tag + "}:n"});
     ASSERT_TRUE(w) << w.error().to_string();
     EXPECT_EQ(to->cmd({"GET", "{" + tag + "}:n"}), "1");
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -560,7 +556,7 @@ TEST_F(TlsCluster, CommandsSucceedAgainAfterAMasterFailsOver) {
     EXPECT_EQ(now, tls_name(cluster_->master_of(ClusterClient::key_slot(k))));
     auto w = run(loop, cc, {"SET", k, "after"});
     ASSERT_TRUE(w) << w.error().to_string();
-    close_cluster(loop, cc);
+    close_and_wait(loop, cc);
     for (int c : calls) EXPECT_EQ(c, 1);
   }
   EXPECT_EQ(loop.close(), 0);

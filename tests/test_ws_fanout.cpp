@@ -151,22 +151,12 @@ WsFanoutOptions quick_options() {
   return o;
 }
 
-// Runs until close's callback ran (once, not inside the call); then nothing
-// of the fan-out is left on the loop.
-void close_fanout(TestLoop& loop, WsFanout& f) {
-  int calls = 0;
-  f.close([&] { ++calls; });
-  EXPECT_EQ(calls, 0) << "close's callback ran inside the call";
-  EXPECT_TRUE(loop.run_until([&] { return calls > 0; }));
-  EXPECT_EQ(calls, 1);
-}
-
 TEST(WsFanout, NeverStartedClosesAtOnce) {
   TestLoop loop;
   {
     WsFanout f(loop.get(), ClientOptions{}, quick_options());
     EXPECT_EQ(f.port(), 0);
-    close_fanout(loop, f);
+    test::close_and_wait(loop, f);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -181,7 +171,7 @@ TEST(WsFanout, BadOptionsAndPortInUse) {
     auto r = f.start();
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::usage);
-    close_fanout(loop, f);
+    test::close_and_wait(loop, f);
   }
   {
     WsFanout first(loop.get(), test::options_for(redis), quick_options());
@@ -195,8 +185,8 @@ TEST(WsFanout, BadOptionsAndPortInUse) {
     EXPECT_EQ(r.error().kind, ErrorKind::connect);
     EXPECT_NE(r.error().message.find("in use"), std::string::npos);
     EXPECT_FALSE(first.start()) << "a second start must fail";
-    close_fanout(loop, second);
-    close_fanout(loop, first);
+    test::close_and_wait(loop, second);
+    test::close_and_wait(loop, first);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -273,7 +263,7 @@ TEST(WsFanout, RoomsGetWhatIsPublishedAndFramesGoOutAtOnce) {
     EXPECT_EQ(gone[0], connected[0]);
     EXPECT_EQ(f.stats().clients, 0u);
     test::close_and_wait(loop, pub);
-    close_fanout(loop, f);
+    test::close_and_wait(loop, f);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -317,7 +307,7 @@ TEST(WsFanout, ABurstPastTheTurnBudgetWaitsForLaterTurnsInOrder) {
     EXPECT_EQ(st.dropped, 0u);
     EXPECT_EQ(st.frames_sent, st.frames_queued);
     test::close_and_wait(loop, pub);
-    close_fanout(loop, f);
+    test::close_and_wait(loop, f);
   }
   EXPECT_EQ(loop.close(), 0);
 }
@@ -332,7 +322,7 @@ TEST(WsFanout, CloseWithClientsConnectedClosesThem) {
     Peer a(*port), b(*port);
     ASSERT_TRUE(loop.run_until([&] { return f.stats().clients == 2; }));
     int publish_calls = 0;
-    close_fanout(loop, f);
+    test::close_and_wait(loop, f);
     // After close: publish fails with closed, on a later turn.
     f.publish("lobby", "x", [&](Result<void> r) {
       ++publish_calls;

@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the cluster suites (plain, TLS, replicas, sharded):
-// one command awaited on any executor, closing a ClusterClient, and keys
-// placed on a given master or slot.
+// one command awaited on any executor, and keys placed on a given master or
+// slot (closing is close_and_wait from await.hpp).
 
 #include "await.hpp"
 #include "loop.hpp"
@@ -47,15 +47,6 @@ inline Result<Reply> run(TestLoop& loop, Executor& ex, const std::vector<std::st
                          std::chrono::milliseconds limit = std::chrono::seconds(15)) {
   std::vector<std::string_view> v(argv.begin(), argv.end());
   return await<Reply>(loop, [&](Callback<Reply> cb) { ex.command(v, std::move(cb)); }, limit);
-}
-
-/// close(cb) on a ClusterClient; checks that `cb` ran exactly once.
-inline void close_cluster(TestLoop& loop, ClusterClient& cc) {
-  int closed = 0;
-  cc.close([&] { ++closed; });
-  EXPECT_TRUE(loop.run_until([&] { return closed > 0; }, std::chrono::seconds(10)));
-  loop.run_for(std::chrono::milliseconds(5));
-  EXPECT_EQ(closed, 1);
 }
 
 /// A key whose slot the master `m` serves now.

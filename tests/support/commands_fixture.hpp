@@ -7,6 +7,7 @@
 
 #include <uvredis/uvredis.hpp>
 
+#include "await.hpp"
 #include "loop.hpp"
 #include "redis_server.hpp"
 
@@ -51,11 +52,7 @@ class CommandsTest : public ::testing::Test {
   Client& c() { return *client_; }
   uv_loop_t* loop() { return loop_.get(); }
 
-  ClientOptions options() {
-    auto o = ClientOptions::from_url(server_->url());
-    EXPECT_TRUE(o);
-    return *o;
-  }
+  ClientOptions options() { return options_for(*server_); }
 
   std::unique_ptr<Client> make_client(std::function<void(ClientOptions&)> tweak = {}) {
     auto o = options();
@@ -75,11 +72,7 @@ class CommandsTest : public ::testing::Test {
     client_ = make_client(std::move(tweak));
   }
 
-  void close(Client& cl) {
-    bool closed = false;
-    cl.close([&] { closed = true; });
-    EXPECT_TRUE(loop_.run_until([&] { return closed; }, std::chrono::seconds(10)));
-  }
+  void close(Client& cl) { close_and_wait(loop_, cl, std::chrono::seconds(10)); }
 
   /// A counted callback storing its result in `out`.
   template <class T>
