@@ -3,9 +3,9 @@
 /// The two coroutine types of coro.hpp (include that one): Operation, the
 /// awaitable of one started library call, with awaitable() to make one from
 /// any callback API; and Task, the coroutine type that runs on the loop.
-/// Loop-thread only. Needs only C++20 and detail/function.hpp.
+/// Loop-thread only. Needs only C++20 and callbacks.hpp.
 
-#include <uvredis/detail/function.hpp>
+#include <uvredis/callbacks.hpp>
 
 #include <coroutine>
 #include <cstdio>
@@ -92,12 +92,12 @@ struct IssueTag {};
 template <class V>
 class [[nodiscard]] Operation {
  public:
-  /// Calls `issue(cb)` at once; `cb` is a detail::Function<void(V)> (for
+  /// Calls `issue(cb)` at once; `cb` is a Once<void(V)> (for
   /// V = Result<T> that is Callback<T>) that stores the result and resumes
   /// the awaiting coroutine, if any.
   template <class Issue>
   Operation(detail::IssueTag, Issue& issue) {
-    issue(detail::Function<void(V)>([this](V v) { complete(std::move(v)); }));
+    issue(Once<void(V)>([this](V v) { complete(std::move(v)); }));
   }
   Operation(const Operation&) = delete;
   Operation& operator=(const Operation&) = delete;
