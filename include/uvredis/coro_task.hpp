@@ -169,7 +169,7 @@ namespace detail {
 
 template <class T>
 struct TaskValue {
-  using Done = Function<void(T)>;
+  using Done = Once<void(T)>;
   Slot<T> value;
   TaskValue() = default;
   TaskValue(const TaskValue&) = delete;
@@ -189,7 +189,7 @@ struct TaskValue {
 
 template <>
 struct TaskValue<void> {
-  using Done = Function<void()>;
+  using Done = Once<void()>;
   void return_void() noexcept {}
   void result() noexcept {}
   void finish(Done& done) { done(); }
@@ -217,6 +217,9 @@ struct TaskValue<void> {
 template <class T>
 class [[nodiscard]] Task {
  public:
+  /// What detach() takes: Once<void(T)>, or Once<void()> for Task<void>.
+  using Done = typename detail::TaskValue<T>::Done;
+
   struct promise_type : detail::TaskValue<T> {
     std::coroutine_handle<> continuation;
     typename detail::TaskValue<T>::Done on_done;
@@ -259,7 +262,7 @@ class [[nodiscard]] Task {
 
   /// Lets the coroutine run on its own; `on_done` gets its result when it
   /// finishes (right here when it already has). This Task becomes empty.
-  void detach(typename detail::TaskValue<T>::Done on_done = {}) && {
+  void detach(Done on_done = {}) && {
     std::coroutine_handle<promise_type> h = std::exchange(h_, nullptr);
     if (!h) detail::coro_misuse("detach() on an empty Task");
     if (h.done()) {
