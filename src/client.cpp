@@ -237,7 +237,7 @@ void ClientImpl::dispatch_waiting_blocking() {
   }
 }
 
-void ClientImpl::close(detail::Function<void()> done) {
+void ClientImpl::close(Once<void()> done) {
   if (!closing_) {
     closing_ = true;
     for (WaitingBlocking& w : blocking_wait_)
@@ -253,7 +253,7 @@ void ClientImpl::close(detail::Function<void()> done) {
   // Every connection reports back; the last one calls `done`.
   struct Countdown {
     std::size_t left;
-    detail::Function<void()> done;
+    Once<void()> done;
   };
   // The poster counts as one more party: `done` comes only after every
   // accepted post has run.
@@ -269,12 +269,12 @@ void ClientImpl::close(detail::Function<void()> done) {
   if (wait_posts) post_->drain_waiters.push_back(one);
   main_->close(one);
   for (Connection* c : blocking_) c->close(one);
-  leases_->shut(false, [&one]() -> detail::Function<void()> { return one; });
+  leases_->shut(false, [&one]() -> Once<void()> { return one; });
   if (sentinel_) sentinel_->shutdown(one);
 }
 
 void ClientImpl::command_group(const std::vector<std::vector<std::string>>& cmds,
-                               detail::Function<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts) {
+                               Once<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts) {
   if (closing_ || cmds.empty()) {
     Error err = closing_ ? Error{ErrorKind::closed, "client is closed"} : Error{ErrorKind::usage, "empty command group"};
     main_->post([done = std::move(done), err = std::move(err), n = cmds.size()]() mutable {
@@ -314,7 +314,9 @@ ClientStats ClientImpl::stats() const noexcept {
 
 Client::Client(uv_loop_s* loop, ClientOptions options) : impl_(new detail::ClientImpl(loop, std::move(options))) {}
 
-Client::~Client() { delete impl_; }
+// Out of line, where the impl is complete; destroying it runs the same
+// teardown as the former `delete impl_` (the impl defers what must outlive us).
+Client::~Client() = default;
 
 void Client::command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts) {
   impl_->command(argv, std::move(cb), opts);
@@ -329,14 +331,14 @@ void Client::command(std::vector<std::string>&& argv, Callback<Reply> cb, Comman
   impl_->command_owned(std::move(argv), std::move(cb), opts);
 }
 
-void Client::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void Client::close(Once<void()> done) { impl_->close(std::move(done)); }
 void Client::command_group(const std::vector<std::vector<std::string>>& cmds,
-                           detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
+                           Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
   impl_->command_group(cmds, std::move(done), opts);
 }
-void Client::post(detail::Function<void()> fn) { impl_->post(std::move(fn)); }
+void Client::post(Once<void()> fn) { impl_->post(std::move(fn)); }
 ConnectionState Client::state() const noexcept { return impl_->state(); }
-void Client::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
+void Client::on_state_change(Listener<void(ConnectionState, const Error*)> fn) {
   impl_->on_state_change(std::move(fn));
 }
 ClientStats Client::stats() const noexcept { return impl_->stats(); }

@@ -553,7 +553,7 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
   // out as a command once it is (enable_tracking).
   client_ = std::make_unique<Client>(loop, std::move(options));
   st.client = client_.get();
-  detail::ClientImpl* impl = client_->impl_;
+  detail::ClientImpl* impl = client_->impl_.get();
   impl->set_main_handshake([w] {
     std::vector<detail::ConnectionConfig::HandshakeStep> steps;
     auto p = w.lock();
@@ -633,13 +633,13 @@ void ClientCache::clear() { st_->flush(); }
 
 ClientCacheStats ClientCache::stats() const noexcept { return st_->stats; }
 
-void ClientCache::on_invalidation(std::function<void(const std::vector<std::string>*)> fn) {
+void ClientCache::on_invalidation(Listener<void(const std::vector<std::string>*)> fn) {
   st_->on_inv = std::move(fn);
 }
 
-void ClientCache::on_ready_change(std::function<void(bool)> fn) { st_->on_ready = std::move(fn); }
+void ClientCache::on_ready_change(Listener<void(bool)> fn) { st_->on_ready = std::move(fn); }
 
-void ClientCache::close(detail::Function<void()> done) {
+void ClientCache::close(Once<void()> done) {
   State& st = *st_;
   const bool first = !st.closed;
   st.closed = true;
@@ -653,7 +653,7 @@ void ClientCache::close(detail::Function<void()> done) {
   }
   struct Countdown {
     int left;
-    detail::Function<void()> done;
+    Once<void()> done;
   };
   auto cd = std::make_shared<Countdown>(Countdown{st.sentinel ? 3 : 2, std::move(done)});
   auto one = [cd] {

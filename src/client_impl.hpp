@@ -28,10 +28,10 @@ class ClientImpl {
 
   void command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts);
   void command_owned(std::vector<std::string>&& argv, Callback<Reply> cb, const CommandOptions& opts);
-  void close(detail::Function<void()> done);
+  void close(Once<void()> done);
   void command_group(const std::vector<std::vector<std::string>>& cmds,
-                     detail::Function<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts);
-  void post(detail::Function<void()> fn) { main_->post(std::move(fn)); }
+                     Once<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts);
+  void post(Once<void()> fn) { main_->post(std::move(fn)); }
   ConnectionState state() const noexcept { return main_->state(); }
   void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
   ClientStats stats() const noexcept;

@@ -578,7 +578,9 @@ void ClusterImpl::shut_nodes() {
 
 ClusterClient::ClusterClient(uv_loop_s* loop, ClusterOptions options)
     : impl_(new detail::ClusterImpl(loop, std::move(options))) {}
-ClusterClient::~ClusterClient() { delete impl_; }
+// Out of line, where the impl is complete; destroying it runs the same
+// teardown as the former `delete impl_` (the impl defers what must outlive us).
+ClusterClient::~ClusterClient() = default;
 
 void ClusterClient::command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts) {
   impl_->command(argv, std::move(cb), opts);
@@ -588,12 +590,12 @@ void ClusterClient::command_to(std::string_view node, std::span<const std::strin
   impl_->command_to(node, argv, std::move(cb), opts);
 }
 void ClusterClient::command_group(const std::vector<std::vector<std::string>>& cmds,
-                                  detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
+                                  Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
   impl_->command_group(cmds, std::move(done), opts);
 }
-void ClusterClient::post(detail::Function<void()> fn) { impl_->post(std::move(fn)); }
+void ClusterClient::post(Once<void()> fn) { impl_->post(std::move(fn)); }
 uv_loop_s* ClusterClient::loop() const noexcept { return impl_->loop(); }
-void ClusterClient::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void ClusterClient::close(Once<void()> done) { impl_->close(std::move(done)); }
 void ClusterClient::refresh() { impl_->refresh(); }
 std::vector<std::string> ClusterClient::masters() const { return impl_->masters(); }
 std::optional<std::string> ClusterClient::node_for_key(std::string_view key) const {

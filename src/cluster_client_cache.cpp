@@ -159,16 +159,16 @@ std::size_t ClusterClientCache::ready_masters() const noexcept {
   return n;
 }
 
-void ClusterClientCache::on_invalidation(std::function<void(const std::vector<std::string>*)> fn) {
+void ClusterClientCache::on_invalidation(Listener<void(const std::vector<std::string>*)> fn) {
   st_->on_inv = std::move(fn);
 }
 
-void ClusterClientCache::close(detail::Function<void()> done) {
+void ClusterClientCache::close(Once<void()> done) {
   State& st = *st_;
   st.closed = true;
   struct Countdown {
     std::size_t left;
-    detail::Function<void()> done;
+    Once<void()> done;
   };
   auto cd = std::make_shared<Countdown>(Countdown{1 + st.caches.size() + st.retiring.size(), std::move(done)});
   auto one = [cd] {

@@ -578,13 +578,13 @@ void ClusterImpl::split(std::span<const std::string_view> argv, SplitKind kind, 
 
 namespace uvredis {
 
-void ClusterClient::lease(std::string_view key, detail::Function<void(Result<std::unique_ptr<Lease>>)> cb) {
+void ClusterClient::lease(std::string_view key, Once<void(Result<std::unique_ptr<Lease>>)> cb) {
   impl_->lease(detail::key_slot(key), nullptr, 0, std::move(cb));
 }
 
 void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, int max_attempts,
-                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
-                       detail::Function<void(Result<Transaction::Outcome>)> done) {
+                       std::function<void(Lease& lease, Transaction& tx, Once<void(bool)> go)> body,
+                       Once<void(Result<Transaction::Outcome>)> done) {
   std::optional<Error> invalid;
   const int slot = keys.empty() ? 0 : detail::key_slot(keys.front());
   for (const std::string& k : keys) {
@@ -593,7 +593,7 @@ void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, in
       break;
     }
   }
-  detail::ClusterImpl* impl = cluster.impl_;
+  detail::ClusterImpl* impl = cluster.impl_.get();
   detail::run_watch(impl->lease_source(slot), impl->max_lease_restarts(), std::move(keys), max_attempts,
                     std::move(body), std::move(done), std::move(invalid), impl->loop());
 }

@@ -20,14 +20,14 @@ class NodeExecutor final : public Executor {
     cc_.command_to(node_, argv, std::move(cb), opts);
   }
   void command_group(const std::vector<std::vector<std::string>>&,
-                     detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions) override {
+                     Once<void(std::vector<Result<Reply>>)> done, CommandOptions) override {
     post([done = std::move(done)]() mutable {
       std::vector<Result<Reply>> v;
       v.emplace_back(Error{ErrorKind::usage, "command_group on a node walker"});
       if (done) done(std::move(v));
     });
   }
-  void post(detail::Function<void()> fn) override { cc_.post(std::move(fn)); }
+  void post(Once<void()> fn) override { cc_.post(std::move(fn)); }
   uv_loop_s* loop() const noexcept override { return cc_.loop(); }
 
  private:
@@ -38,7 +38,7 @@ class NodeExecutor final : public Executor {
 struct ClusterWalk {
   ClusterClient* cc = nullptr;
   ScanOptions opts;
-  detail::Function<bool(std::vector<std::string>)> on_batch;
+  Listener<bool(std::vector<std::string>)> on_batch;
   Callback<void> done;
   std::vector<std::string> nodes;
   std::size_t next = 0;
@@ -49,7 +49,7 @@ struct ClusterWalk {
 
 void finish(const std::shared_ptr<ClusterWalk>& w, Result<void> r) {
   auto done = std::move(w->done);
-  w->on_batch.reset();
+  w->on_batch = nullptr;
   if (done) done(std::move(r));
 }
 
@@ -59,7 +59,7 @@ void walk_next(const std::shared_ptr<ClusterWalk>& w) {
   w->walkers.back()->Executor::scan_all(
       w->opts,
       [w](std::vector<std::string> batch) {
-        const bool go = !w->on_batch || w->on_batch(std::move(batch));
+        const bool go = !w->on_batch || detail::call_user(w->on_batch, std::move(batch));
         if (!go) w->stopped = true;
         return go;
       },
@@ -71,7 +71,7 @@ void walk_next(const std::shared_ptr<ClusterWalk>& w) {
 
 }  // namespace
 
-void ClusterClient::scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
+void ClusterClient::scan_all(const ScanOptions& opts, Listener<bool(std::vector<std::string>)> on_batch,
                              Callback<void> done) {
   auto w = std::make_shared<ClusterWalk>();
   w->cc = this;

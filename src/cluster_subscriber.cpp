@@ -330,7 +330,9 @@ class ClusterSubscriberImpl {
 
 ClusterSubscriber::ClusterSubscriber(uv_loop_s* loop, ClusterOptions options)
     : impl_(new detail::ClusterSubscriberImpl(loop, std::move(options))) {}
-ClusterSubscriber::~ClusterSubscriber() { delete impl_; }
+// Out of line, where the impl is complete; destroying it runs the same
+// teardown as the former `delete impl_` (the impl defers what must outlive us).
+ClusterSubscriber::~ClusterSubscriber() = default;
 
 void ClusterSubscriber::subscribe(std::vector<std::string> channels, MessageHandler handler,
                                   Callback<void> confirmed) {
@@ -357,13 +359,13 @@ std::optional<std::string> ClusterSubscriber::shard_node(const std::string& chan
   return impl_->shard_node(channel);
 }
 void ClusterSubscriber::on_message(MessageHandler catch_all) { impl_->catch_all_ = std::move(catch_all); }
-void ClusterSubscriber::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
+void ClusterSubscriber::on_state_change(Listener<void(ConnectionState, const Error*)> fn) {
   impl_->on_state_ = std::move(fn);
 }
 ConnectionState ClusterSubscriber::state() const noexcept { return impl_->state(); }
 SubscriberStats ClusterSubscriber::stats() const noexcept { return impl_->stats(); }
 std::string ClusterSubscriber::node() const { return impl_->node(); }
 std::uint64_t ClusterSubscriber::moves() const noexcept { return impl_->moves_; }
-void ClusterSubscriber::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void ClusterSubscriber::close(Once<void()> done) { impl_->close(std::move(done)); }
 
 }  // namespace uvredis

@@ -108,7 +108,7 @@ Connection::~Connection() {
   if (cfg_.sentinel) cfg_.sentinel->remove_listener(this);
 }
 
-void Connection::post(detail::Function<void()> fn) {
+void Connection::post(Once<void()> fn) {
   if (handles_closing_) {
     run_later(loop_, std::move(fn));  // close() no longer waits: nothing of ours is touched
     return;
@@ -151,7 +151,7 @@ void Connection::run_deferred() {
   if (closing_) maybe_finish_close();
 }
 
-void Connection::close(detail::Function<void()> done) {
+void Connection::close(Once<void()> done) {
   if (finished_) {
     if (done) run_later(loop_, std::move(done));
     return;

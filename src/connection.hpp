@@ -84,13 +84,13 @@ class Connection {
   /// handed to hiredis in one piece, timed out as one, never split by a
   /// reconnect. `done` gets every result, in order.
   void submit_group(const std::vector<std::vector<std::string>>& cmds,
-                    detail::Function<void(std::vector<Result<Reply>>)> done,
+                    Once<void(std::vector<Result<Reply>>)> done,
                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
   /// Fails `cb` with `err` on a later loop turn (never inside the caller).
   void fail_later(Callback<Reply> cb, Error err);
   /// Runs `fn` on a later loop turn.
-  void post(detail::Function<void()> fn);
+  void post(Once<void()> fn);
 
   void set_push_listener(PushFn fn) { on_push_ = std::move(fn); }
   /// Push mode only, and only while connected: queues an SSUBSCRIBE or
@@ -105,7 +105,7 @@ class Connection {
   void set_read_listener(IdleFn fn) { on_read_ = std::move(fn); }
 
   /// Graceful close: see Client::close.
-  void close(detail::Function<void()> done);
+  void close(Once<void()> done);
   /// The owner lets go: fail what is pending with `closed`, tear down, and
   /// delete this once nothing refers to it any more.
   void destroy();
@@ -266,7 +266,7 @@ class Connection {
 
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
 
-  std::vector<detail::Function<void()>> close_cbs_;
+  std::vector<Once<void()>> close_cbs_;
 
   ClientStats stats_;
   RequestQueue q_;  // every request from submit to completion (counts in stats_)

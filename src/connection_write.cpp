@@ -131,14 +131,14 @@ void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> c
 }
 
 void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
-                              detail::Function<void(std::vector<Result<Reply>>)> done,
+                              Once<void(std::vector<Result<Reply>>)> done,
                               std::optional<std::chrono::milliseconds> timeout) {
   struct Gather {
     std::vector<std::optional<Result<Reply>>> results;
     std::size_t left;
-    detail::Function<void(std::vector<Result<Reply>>)> done;
+    Once<void(std::vector<Result<Reply>>)> done;
   };
-  auto fail_all = [this, n = cmds.size()](detail::Function<void(std::vector<Result<Reply>>)> d, Error err) {
+  auto fail_all = [this, n = cmds.size()](Once<void(std::vector<Result<Reply>>)> d, Error err) {
     stats_.errors += n;
     post([d = std::move(d), err = std::move(err), n]() mutable {
       std::vector<Result<Reply>> v(n, Result<Reply>(err));

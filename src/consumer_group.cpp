@@ -513,7 +513,7 @@ ConsumerGroup::~ConsumerGroup() {
 }
 
 void ConsumerGroup::on_error(ErrorListener fn) { w_->on_error = std::move(fn); }
-void ConsumerGroup::stop(detail::Function<void()> done) { w_->stop(std::move(done)); }
+void ConsumerGroup::stop(Once<void()> done) { w_->stop(std::move(done)); }
 bool ConsumerGroup::stopping() const noexcept { return w_->stopping; }
 std::size_t ConsumerGroup::in_flight() const noexcept { return w_->handlers; }
 ConsumerGroupStats ConsumerGroup::stats() const noexcept { return w_->stats; }

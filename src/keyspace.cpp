@@ -539,7 +539,9 @@ KeyspaceSubscriber::KeyspaceSubscriber(uv_loop_s* loop, ClientOptions options, K
     : impl_(new detail::KeyspaceImpl(loop, std::move(options), std::move(keyspace))) {}
 KeyspaceSubscriber::KeyspaceSubscriber(uv_loop_s* loop, ClusterOptions options, KeyspaceOptions keyspace)
     : impl_(new detail::KeyspaceImpl(loop, std::move(options), std::move(keyspace))) {}
-KeyspaceSubscriber::~KeyspaceSubscriber() { delete impl_; }
+// Out of line, where the impl is complete; destroying it runs the same
+// teardown as the former `delete impl_` (the impl defers what must outlive us).
+KeyspaceSubscriber::~KeyspaceSubscriber() = default;
 
 KeyspaceWatchId KeyspaceSubscriber::watch_keys(std::string key_pattern, std::vector<std::string> events,
                                                KeyspaceHandler handler, Callback<void> confirmed) {
@@ -551,7 +553,7 @@ KeyspaceWatchId KeyspaceSubscriber::watch_events(std::vector<std::string> events
   return impl_->watch(KeyspaceForm::keyevent, std::move(events), {}, std::move(handler), std::move(confirmed));
 }
 void KeyspaceSubscriber::unwatch(KeyspaceWatchId id, Callback<void> done) { impl_->unwatch(id, std::move(done)); }
-void KeyspaceSubscriber::on_error(std::function<void(const Error&)> fn) { impl_->on_error_ = std::move(fn); }
+void KeyspaceSubscriber::on_error(Listener<void(const Error&)> fn) { impl_->on_error_ = std::move(fn); }
 void KeyspaceSubscriber::on_node_state(
     std::function<void(const std::string& node, ConnectionState, const Error*)> fn) {
   impl_->on_node_state_ = std::move(fn);
@@ -559,6 +561,6 @@ void KeyspaceSubscriber::on_node_state(
 std::vector<std::string> KeyspaceSubscriber::nodes() const { return impl_->nodes(); }
 std::uint64_t KeyspaceSubscriber::events() const noexcept { return impl_->events_; }
 std::uint64_t KeyspaceSubscriber::map_reads() const noexcept { return impl_->map_reads_; }
-void KeyspaceSubscriber::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void KeyspaceSubscriber::close(Once<void()> done) { impl_->close(std::move(done)); }
 
 }  // namespace uvredis

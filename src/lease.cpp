@@ -37,7 +37,7 @@ void LeasePool::give_back(Connection* c) {
   idle.push_back(c);
 }
 
-void LeasePool::shut(bool destroy, const std::function<detail::Function<void()>()>& each_done) {
+void LeasePool::shut(bool destroy, const std::function<Once<void()>()>& each_done) {
   closed = true;
   auto conns = std::move(idle);
   idle.clear();
@@ -72,11 +72,11 @@ void Lease::command(std::span<const std::string_view> argv, Callback<Reply> cb, 
 }
 
 void Lease::command_group(const std::vector<std::vector<std::string>>& cmds,
-                          detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
+                          Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts) {
   conn_->submit_group(cmds, std::move(done), opts.timeout);
 }
 
-void Lease::post(detail::Function<void()> fn) { conn_->post(std::move(fn)); }
+void Lease::post(Once<void()> fn) { conn_->post(std::move(fn)); }
 
 uv_loop_s* Lease::loop() const noexcept { return pool_->loop; }
 
@@ -169,8 +169,8 @@ void run_watch(LeaseSource source, int max_restarts, std::vector<std::string> ke
 }  // namespace detail
 
 void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
-                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
-                       detail::Function<void(Result<Transaction::Outcome>)> done) {
+                       std::function<void(Lease& lease, Transaction& tx, Once<void(bool)> go)> body,
+                       Once<void(Result<Transaction::Outcome>)> done) {
   detail::LeaseSource source = [&client](const Error*, int, detail::LeaseCallback cb) { cb(client.lease()); };
   detail::run_watch(std::move(source), 0, std::move(keys), max_attempts, std::move(body), std::move(done),
                     std::nullopt, client.loop());

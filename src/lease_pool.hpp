@@ -23,7 +23,7 @@ struct LeasePool {
   void give_back(Connection* c);
   /// Closes (or destroys) every idle connection; `each_done` runs once per
   /// connection closed gracefully.
-  void shut(bool destroy, const std::function<detail::Function<void()>()>& each_done);
+  void shut(bool destroy, const std::function<Once<void()>()>& each_done);
 };
 
 }  // namespace uvredis::detail

@@ -90,7 +90,7 @@ struct LockState : std::enable_shared_from_this<LockState> {
   std::uint64_t generation = 0;
   bool in_flight = false;
   milliseconds every{0};
-  detail::Function<void(const Error*)> on_lost;
+  Once<void(const Error*)> on_lost;
   std::optional<Error> last_error;  // first failure since the last success
   UvHandle<uv_timer_t> timer;
 
@@ -313,7 +313,7 @@ void Lock::ttl(Callback<milliseconds> cb) {
   });
 }
 
-void Lock::auto_refresh(detail::Function<void(const Error*)> on_lost, milliseconds every) {
+void Lock::auto_refresh(Once<void(const Error*)> on_lost, milliseconds every) {
   st_->stop_auto();
   st_->auto_on = true;
   st_->on_lost = std::move(on_lost);

@@ -2,7 +2,7 @@
 
 namespace uvredis {
 
-void Pipeline::exec(detail::Function<void(ExecSummary)> done) {
+void Pipeline::exec(Once<void(ExecSummary)> done) {
   if (sealed_) {
     if (done)
       ex_->post([done = std::move(done)]() mutable { done(ExecSummary{}); });
@@ -12,7 +12,7 @@ void Pipeline::exec(detail::Function<void(ExecSummary)> done) {
   struct Count {
     ExecSummary summary;
     std::size_t left;
-    detail::Function<void(ExecSummary)> done;
+    Once<void(ExecSummary)> done;
   };
   auto c = std::make_shared<Count>();
   c->summary.commands = items_.size();
@@ -44,7 +44,7 @@ void Pipeline::exec(detail::Function<void(ExecSummary)> done) {
   }
 }
 
-void Transaction::exec(detail::Function<void(Result<Outcome>)> done) {
+void Transaction::exec(Once<void(Result<Outcome>)> done) {
   auto items = std::move(items_);
   items_.clear();
   const bool again = sealed_;

@@ -20,7 +20,7 @@ namespace uvredis::detail {
 
 struct PostState {
   std::mutex mu;
-  std::vector<std::function<void()>> queue;  // guarded by mu
+  std::vector<Function<void()>> queue;       // guarded by mu
   uv_async_t* async = nullptr;               // valid while !closed; owned by the ClientImpl
   bool closed = false;                       // guarded by mu
 
@@ -31,12 +31,12 @@ struct PostState {
 
   /// Takes the queued functions (under the lock) and runs them in order.
   void run_queued() {
-    std::vector<std::function<void()>> work;
+    std::vector<Function<void()>> work;
     {
       std::lock_guard<std::mutex> lock(mu);
       work.swap(queue);
     }
-    for (auto& fn : work) call_user(fn);  // a throwing function ends the program (see function.hpp)
+    for (auto& fn : work) fn();  // a throwing function ends the program (see callbacks.hpp)
   }
 };
 

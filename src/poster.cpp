@@ -4,7 +4,7 @@
 
 namespace uvredis {
 
-bool Poster::post(std::function<void()> fn) const {
+bool Poster::post(Once<void()> fn) const {
   if (!state_ || !fn) return false;
   std::lock_guard<std::mutex> lock(state_->mu);
   // Checked under the lock that close() takes before uv_close: the async

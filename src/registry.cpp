@@ -82,9 +82,9 @@ std::vector<std::string> Engine::codes() const {
   return out;
 }
 
-void Engine::close(detail::Function<void()> done) {
+void Engine::close(Once<void()> done) {
   auto left = std::make_shared<std::size_t>(pools_.size());
-  auto shared_done = std::make_shared<detail::Function<void()>>(std::move(done));
+  auto shared_done = std::make_shared<Once<void()>>(std::move(done));
   for (auto& [c, p] : pools_) {
     p.client->close([left, shared_done] {
       if (--*left == 0 && *shared_done) (*shared_done)();

@@ -413,9 +413,9 @@ ResumableSubscriber::~ResumableSubscriber() {
   s_->sub.reset();
 }
 
-void ResumableSubscriber::on_loss(std::function<void(const HistoryLoss&)> fn) { s_->on_loss = std::move(fn); }
-void ResumableSubscriber::on_error(std::function<void(const Error&)> fn) { s_->on_error = std::move(fn); }
-void ResumableSubscriber::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
+void ResumableSubscriber::on_loss(Listener<void(const HistoryLoss&)> fn) { s_->on_loss = std::move(fn); }
+void ResumableSubscriber::on_error(Listener<void(const Error&)> fn) { s_->on_error = std::move(fn); }
+void ResumableSubscriber::on_state_change(Listener<void(ConnectionState, const Error*)> fn) {
   s_->on_state = std::move(fn);
 }
 
@@ -425,7 +425,7 @@ bool ResumableSubscriber::live() const noexcept {
 const std::string& ResumableSubscriber::last_id() const noexcept { return s_->last; }
 ResumableSubscriberStats ResumableSubscriber::stats() const noexcept { return s_->stats; }
 
-void ResumableSubscriber::close(detail::Function<void()> done) {
+void ResumableSubscriber::close(Once<void()> done) {
   s_->shut();
   // Not after the subscriber is gone, whatever the Subscriber does with it then.
   auto once = [s = s_, done = std::move(done)]() mutable {

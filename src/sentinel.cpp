@@ -23,7 +23,7 @@ void SentinelResolver::remove_listener(Connection* c) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), c), listeners_.end());
 }
 
-void SentinelResolver::shutdown(detail::Function<void()> done) {
+void SentinelResolver::shutdown(Once<void()> done) {
   // Questions still open are answered as usual (a graceful close lets
   // queued commands go out); only the watch ends here.
   shut_ = true;

@@ -41,7 +41,7 @@ struct MasterAddr {
 
 class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
  public:
-  using Done = detail::Function<void(Result<MasterAddr>)>;
+  using Done = Once<void(Result<MasterAddr>)>;
 
   SentinelResolver(uv_loop_s* loop, SentinelOptions opts, std::shared_ptr<spdlog::logger> log);
   ~SentinelResolver();
@@ -62,7 +62,7 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
 
   /// The owner closes: stop the +switch-master watch and any query; `done`
   /// runs once their handles are closed (on a later loop turn).
-  void shutdown(detail::Function<void()> done);
+  void shutdown(Once<void()> done);
 
   const std::string& master_name() const noexcept { return opts_.master_name; }
   /// "h1:p1, h2:p2": for messages.

@@ -97,7 +97,7 @@ class SubscriberImpl {
     if (done) complete_later(std::move(done), Result<void>());
   }
 
-  void close(detail::Function<void()> done) {
+  void close(Once<void()> done) {
     if (!closing_) {
       closing_ = true;
       fail_all_pending(Error{ErrorKind::closed, "subscriber closed"});
@@ -108,7 +108,7 @@ class SubscriberImpl {
     }
     // The link and the sentinel watch both close; the second calls `done`.
     auto left = std::make_shared<int>(2);
-    auto d = std::make_shared<detail::Function<void()>>(std::move(done));
+    auto d = std::make_shared<Once<void()>>(std::move(done));
     auto one = [left, d] {
       if (--*left == 0 && *d) (*d)();
     };
@@ -328,7 +328,9 @@ class SubscriberImpl {
 
 Subscriber::Subscriber(uv_loop_s* loop, ClientOptions options)
     : impl_(new detail::SubscriberImpl(loop, options)) {}
-Subscriber::~Subscriber() { delete impl_; }
+// Out of line, where the impl is complete; destroying it runs the same
+// teardown as the former `delete impl_` (the impl defers what must outlive us).
+Subscriber::~Subscriber() = default;
 
 void Subscriber::subscribe(std::vector<std::string> channels, MessageHandler handler, Callback<void> confirmed) {
   impl_->subscribe(false, std::move(channels), std::move(handler), std::move(confirmed));
@@ -343,11 +345,11 @@ void Subscriber::punsubscribe(std::vector<std::string> patterns, Callback<void> 
   impl_->unsubscribe(true, std::move(patterns), std::move(done));
 }
 void Subscriber::on_message(MessageHandler catch_all) { impl_->catch_all_ = std::move(catch_all); }
-void Subscriber::on_state_change(std::function<void(ConnectionState, const Error*)> fn) {
+void Subscriber::on_state_change(Listener<void(ConnectionState, const Error*)> fn) {
   impl_->on_state_ = std::move(fn);
 }
 ConnectionState Subscriber::state() const noexcept { return impl_->state(); }
 SubscriberStats Subscriber::stats() const noexcept { return impl_->stats(); }
-void Subscriber::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void Subscriber::close(Once<void()> done) { impl_->close(std::move(done)); }
 
 }  // namespace uvredis

@@ -15,6 +15,7 @@
 /// call in flight; the Cache itself may be destroyed at any time (pending
 /// callbacks still run exactly once).
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
@@ -39,7 +40,7 @@ class UVREDIS_API Cache {
   /// The loader: fetch `key` from the source of truth and call `done` once
   /// with the value, an empty optional (not found) or an error (nothing is
   /// cached then, and every waiting caller gets the error).
-  using Loader = std::function<void(const std::string& key, Callback<std::optional<std::string>> done)>;
+  using Loader = Listener<void(const std::string& key, Callback<std::optional<std::string>> done)>;
 
   explicit Cache(Executor& ex, CacheOptions options = {});
   ~Cache();

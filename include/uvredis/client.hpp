@@ -12,15 +12,15 @@
 /// until it returns: uvredis closes its handles asynchronously, like libuv.
 ///
 /// Callbacks must not throw. This holds for every callback uvredis runs:
-/// completions, close and post callbacks, state listeners, message handlers,
-/// loaders and WATCH bodies. An exception that escapes one is not passed up
+/// completions, close and post callbacks (Once), state listeners, message handlers,
+/// loaders and WATCH bodies (Listener). An exception that escapes one is not passed up
 /// through uv_run (that would unwind through libuv and hiredis and leave a
 /// half-finished completion behind): uvredis prints "uvredis: a callback threw
 /// an exception: <what()>" to stderr and calls std::terminate(). Catch inside
 /// the callback what you mean to handle.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/commands.hpp>
-#include <uvredis/detail/function.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/link_types.hpp>
@@ -70,7 +70,7 @@ class UVREDIS_API Poster {
   /// Queues `fn` to run on the loop thread soon. True: it will run exactly
   /// once (see above). False: the client has been closed or destroyed, or
   /// `fn` is empty; it never runs.
-  bool post(std::function<void()> fn) const;
+  bool post(Once<void()> fn) const;
 
  private:
   friend class detail::ClientImpl;
@@ -112,14 +112,14 @@ class UVREDIS_API Client final : public Executor {
   /// Stops accepting commands, lets in-flight and queued ones finish or fail,
   /// closes every handle, then calls `done` (on the loop, exactly once).
   /// Calling it again, or destroying the client meanwhile, is fine.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
   /// State of the main connection.
   ConnectionState state() const noexcept;
 
   /// Calls `fn` on every change of state, with the error that caused a drop
   /// (null when there is none). Replaces any earlier listener.
-  void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
+  void on_state_change(Listener<void(ConnectionState, const Error*)> fn);
 
   /// Counters summed over the main and the blocking connections.
   ClientStats stats() const noexcept;
@@ -135,13 +135,13 @@ class UVREDIS_API Client final : public Executor {
   const ClientOptions& options() const noexcept;
 
   void command_group(const std::vector<std::vector<std::string>>& cmds,
-                     detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
-  void post(detail::Function<void()> fn) override;
+                     Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
+  void post(Once<void()> fn) override;
 
  private:
   friend class ClientCache;  // sets the tracking handshake of the main connection
 
-  detail::ClientImpl* impl_;
+  std::unique_ptr<detail::ClientImpl> impl_;  // complete (and destroyed) in src/client.cpp
 };
 
 }  // namespace uvredis

@@ -33,6 +33,7 @@
 /// on a later loop turn too); when the cache is destroyed, reads the server
 /// has not answered yet get ErrorKind::closed.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/client.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/export.hpp>
@@ -136,18 +137,18 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// Called whenever ready() changes (true: serving from memory again;
   /// false: a connection dropped and the cache was emptied). It must not
   /// throw; it may close or destroy the cache. Replaces any earlier listener.
-  void on_ready_change(std::function<void(bool ready)> fn);
+  void on_ready_change(Listener<void(bool ready)> fn);
   /// Empties the local cache (counts as a flush).
   void clear();
   ClientCacheStats stats() const noexcept;
   /// Called after each invalidation message was applied: the keys it named,
   /// or null for "everything" (FLUSHALL). For tests and metrics; it must not
   /// throw; it may close or destroy the cache. Replaces any earlier listener.
-  void on_invalidation(std::function<void(const std::vector<std::string>* keys)> fn);
+  void on_invalidation(Listener<void(const std::vector<std::string>* keys)> fn);
 
   /// Closes both connections (pending reads complete or fail as on a
   /// Client), then calls `done` once.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
   /// The sink of the typed helpers (see commands.hpp): cached reads go
   /// through the cache, every other command to client().

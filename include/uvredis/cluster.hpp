@@ -69,6 +69,7 @@
 ///   writes of their own connection, so send them in a command_group right
 ///   after the writes they are about.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/client.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
@@ -211,7 +212,7 @@ class UVREDIS_API ClusterClient final : public Executor {
   /// An unbreakable group on the connection of the one slot its keys share
   /// (keyless groups: any master); usage error when the keys span slots.
   void command_group(const std::vector<std::vector<std::string>>& cmds,
-                     detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
+                     Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
 
   /// Lends a connection of its own on the master that serves `key`'s slot
   /// (waiting for the slot map if need be), for WATCH ... MULTI/EXEC on keys
@@ -221,7 +222,7 @@ class UVREDIS_API ClusterClient final : public Executor {
   /// redirection: a MOVED reply reaches the caller as it is (prefer
   /// watch_transaction, which re-leases where the slot went). Give the
   /// Lease back (destroy it) before closing the ClusterClient.
-  void lease(std::string_view key, detail::Function<void(Result<std::unique_ptr<Lease>>)> cb);
+  void lease(std::string_view key, Once<void(Result<std::unique_ptr<Lease>>)> cb);
 
   /// Walks the keyspace of every master in turn (SCAN is per node; a cursor
   /// means nothing to another node): waits for the slot map, then runs
@@ -230,17 +231,17 @@ class UVREDIS_API ClusterClient final : public Executor {
   /// (on_batch may stop it; `done` once); a master lost during the walk ends
   /// it with that error. Keys that move between masters meanwhile may be
   /// missed or seen twice. KvStore::list and other recipes use this.
-  void scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
+  void scan_all(const ScanOptions& opts, Listener<bool(std::vector<std::string>)> on_batch,
                 Callback<void> done = {}) override;
 
   /// Runs `fn` on a later loop turn (loop thread only).
-  void post(detail::Function<void()> fn) override;
+  void post(Once<void()> fn) override;
   uv_loop_s* loop() const noexcept override;
 
   /// Stops accepting commands, lets those sent finish (commands waiting for
   /// a retry fail with closed), closes every connection and handle, then
   /// calls `done` once on the loop. Calling it again is fine.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
   /// Asks for a slot map refresh now (still at most one at a time).
   void refresh();
@@ -260,9 +261,9 @@ class UVREDIS_API ClusterClient final : public Executor {
 
  private:
   friend void watch_transaction(ClusterClient&, std::vector<std::string>, int,
-                                std::function<void(Lease&, Transaction&, detail::Function<void(bool)>)>,
-                                detail::Function<void(Result<Transaction::Outcome>)>);
-  detail::ClusterImpl* impl_;
+                                Listener<void(Lease&, Transaction&, Once<void(bool)>)>,
+                                Once<void(Result<Transaction::Outcome>)>);
+  std::unique_ptr<detail::ClusterImpl> impl_;  // complete (and destroyed) in src/cluster.cpp
 };
 
 /// watch_transaction (lease.hpp) on a cluster: every key must hash to one
@@ -277,7 +278,7 @@ class UVREDIS_API ClusterClient final : public Executor {
 /// key was touched) ends with Outcome::rejected, as on a Client; the
 /// commands' own results say why.
 UVREDIS_API void watch_transaction(ClusterClient& cluster, std::vector<std::string> keys, int max_attempts,
-                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
-                       detail::Function<void(Result<Transaction::Outcome>)> done);
+                       Listener<void(Lease& lease, Transaction& tx, Once<void(bool)> go)> body,
+                       Once<void(Result<Transaction::Outcome>)> done);
 
 }  // namespace uvredis

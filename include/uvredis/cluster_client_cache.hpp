@@ -19,6 +19,7 @@
 /// destroy it, then keep running the loop until it returns. Callbacks run
 /// exactly once, never inside the issuing call.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/client_cache.hpp>
 #include <uvredis/cluster.hpp>
 #include <uvredis/commands.hpp>
@@ -69,10 +70,10 @@ class UVREDIS_API ClusterClientCache : public Commands<ClusterClientCache> {
   std::size_t ready_masters() const noexcept;
   /// Called after each invalidation message of any master (see
   /// ClientCache::on_invalidation). Replaces any earlier listener.
-  void on_invalidation(std::function<void(const std::vector<std::string>* keys)> fn);
+  void on_invalidation(Listener<void(const std::vector<std::string>* keys)> fn);
 
   /// Closes every cache and the ClusterClient, then calls `done` once.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
   /// The sink of the typed helpers (see commands.hpp).
   template <class T>

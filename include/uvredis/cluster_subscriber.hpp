@@ -48,12 +48,14 @@
 /// the loop until it returns. A handler may unsubscribe, close or destroy
 /// the subscriber from inside itself.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/cluster.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/subscriber.hpp>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -107,7 +109,7 @@ class UVREDIS_API ClusterSubscriber {
   /// Handler for messages of subscriptions that have none (null: drop them).
   void on_message(MessageHandler catch_all);
   /// Told of every state change (see the file comment for moves).
-  void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
+  void on_state_change(Listener<void(ConnectionState, const Error*)> fn);
 
   ConnectionState state() const noexcept;
   /// Counters summed over every node this subscriber has used.
@@ -119,10 +121,10 @@ class UVREDIS_API ClusterSubscriber {
 
   /// Closes the connection: pending confirmations fail with closed, every
   /// handle closes, then `done` runs once on the loop.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
  private:
-  detail::ClusterSubscriberImpl* impl_;
+  std::unique_ptr<detail::ClusterSubscriberImpl> impl_;  // complete (and destroyed) in src/cluster_subscriber.cpp
 };
 
 }  // namespace uvredis

@@ -28,8 +28,8 @@
 /// pending in the group and are claimed by others after `claim_idle`, and
 /// EntryDone objects still in the user's hands become no-ops.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/command_types.hpp>
-#include <uvredis/detail/function.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
@@ -131,12 +131,12 @@ class UVREDIS_API ConsumerGroup {
   /// Gets each entry (moved in) and its EntryDone. Runs on the loop, never
   /// inside a uvredis call made by the user; it may call stop() or destroy
   /// the worker.
-  using Handler = std::function<void(StreamEntry entry, EntryDone done)>;
+  using Handler = Listener<void(StreamEntry entry, EntryDone done)>;
   /// Gets each error the worker met and recovered from (or stopped at): a
   /// failed read, XACK, claim or dead-lettering. Reads are retried after
   /// `retry_delay`; an XACK that failed is sent again (XACK of an entry that
   /// is no longer pending counts nothing, so nothing is acknowledged twice).
-  using ErrorListener = std::function<void(const Error&)>;
+  using ErrorListener = Listener<void(const Error&)>;
 
   /// Starts at once: creates the group (option), re-reads this consumer's
   /// own pending entries (id 0, entries another run of it left unacknowledged),
@@ -159,7 +159,7 @@ class UVREDIS_API ConsumerGroup {
   /// this consumer (read again when it starts next time, or claimed by
   /// others). An XACK failing while stopping is not retried (the entries stay
   /// pending). Not called when the worker is destroyed first.
-  void stop(detail::Function<void()> done = {});
+  void stop(Once<void()> done = {});
 
   /// True from stop() on.
   bool stopping() const noexcept;

@@ -38,6 +38,7 @@
 /// "b"}); auto n = co_await op;`), build aggregates before the co_await, and
 /// take results by value. docs/coroutines.md has the details.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/coro_task.hpp>
 #include <uvredis/uvredis.hpp>
 
@@ -88,11 +89,11 @@ class CoCommands : public Commands<CoCommands> {
   Operation<std::vector<Result<Reply>>> command_group(const std::vector<std::vector<std::string>>& cmds,
                                                      CommandOptions opts = {}) {
     return awaitable<std::vector<Result<Reply>>>(
-        [&](detail::Function<void(std::vector<Result<Reply>>)> cb) { ex_->command_group(cmds, std::move(cb), opts); });
+        [&](Once<void(std::vector<Result<Reply>>)> cb) { ex_->command_group(cmds, std::move(cb), opts); });
   }
   /// Resumes on a later loop turn (Executor::post): lets other work run.
   Operation<bool> next_turn() {
-    return awaitable<bool>([&](detail::Function<void(bool)> cb) {
+    return awaitable<bool>([&](Once<void(bool)> cb) {
       ex_->post([cb = std::move(cb)]() mutable { cb(true); });
     });
   }
@@ -137,7 +138,7 @@ class CoClient : public CoCommands {
     return awaitable<Result<Transaction::Outcome>>([&](Callback<Transaction::Outcome> done) {
       uvredis::watch_transaction(
           *c_, std::move(keys), max_attempts,
-          [body = std::move(body)](Lease& lease, Transaction& tx, detail::Function<void(bool)> go) {
+          [body = std::move(body)](Lease& lease, Transaction& tx, Once<void(bool)> go) {
             run_round(body, lease, tx).detach(std::move(go));
           },
           std::move(done));
@@ -165,7 +166,7 @@ inline CoClient<ClusterClient> co(ClusterClient& c) noexcept { return CoClient<C
 struct CoPipeline {
   Pipeline* p;
   Operation<ExecSummary> exec() {
-    return awaitable<ExecSummary>([&](detail::Function<void(ExecSummary)> cb) { p->exec(std::move(cb)); });
+    return awaitable<ExecSummary>([&](Once<void(ExecSummary)> cb) { p->exec(std::move(cb)); });
   }
 };
 inline CoPipeline co(Pipeline& p) noexcept { return {&p}; }
@@ -443,7 +444,7 @@ class Inbox {
   void close(Error why = Error{ErrorKind::closed, "inbox closed"}) { st_->end(std::move(why)); }
 
   /// Told of every state change of the Subscriber (replaces an earlier one).
-  void on_state_change(std::function<void(ConnectionState, const Error*)> fn) { st_->user_state = std::move(fn); }
+  void on_state_change(Listener<void(ConnectionState, const Error*)> fn) { st_->user_state = std::move(fn); }
 
   /// Messages waiting to be read / dropped because the buffer was full.
   std::size_t buffered() const noexcept { return st_->queue.size(); }
@@ -464,7 +465,7 @@ class Inbox {
     std::size_t max = 0;
     std::uint64_t dropped = 0;
     bool attached = true;
-    std::function<void(ConnectionState, const Error*)> user_state;
+    Listener<void(ConnectionState, const Error*)> user_state;
 
     void push(const Message& m) {
       if (!attached || ended) return;

@@ -3,9 +3,9 @@
 /// The two coroutine types of coro.hpp (include that one): Operation, the
 /// awaitable of one started library call, with awaitable() to make one from
 /// any callback API; and Task, the coroutine type that runs on the loop.
-/// Loop-thread only. Needs only C++20 and detail/function.hpp.
+/// Loop-thread only. Needs only C++20 and callbacks.hpp.
 
-#include <uvredis/detail/function.hpp>
+#include <uvredis/callbacks.hpp>
 
 #include <coroutine>
 #include <cstdio>
@@ -92,12 +92,12 @@ struct IssueTag {};
 template <class V>
 class [[nodiscard]] Operation {
  public:
-  /// Calls `issue(cb)` at once; `cb` is a detail::Function<void(V)> (for
+  /// Calls `issue(cb)` at once; `cb` is a Once<void(V)> (for
   /// V = Result<T> that is Callback<T>) that stores the result and resumes
   /// the awaiting coroutine, if any.
   template <class Issue>
   Operation(detail::IssueTag, Issue& issue) {
-    issue(detail::Function<void(V)>([this](V v) { complete(std::move(v)); }));
+    issue(Once<void(V)>([this](V v) { complete(std::move(v)); }));
   }
   Operation(const Operation&) = delete;
   Operation& operator=(const Operation&) = delete;
@@ -169,7 +169,7 @@ namespace detail {
 
 template <class T>
 struct TaskValue {
-  using Done = Function<void(T)>;
+  using Done = Once<void(T)>;
   Slot<T> value;
   TaskValue() = default;
   TaskValue(const TaskValue&) = delete;
@@ -189,7 +189,7 @@ struct TaskValue {
 
 template <>
 struct TaskValue<void> {
-  using Done = Function<void()>;
+  using Done = Once<void()>;
   void return_void() noexcept {}
   void result() noexcept {}
   void finish(Done& done) { done(); }
@@ -217,6 +217,9 @@ struct TaskValue<void> {
 template <class T>
 class [[nodiscard]] Task {
  public:
+  /// What detach() takes: Once<void(T)>, or Once<void()> for Task<void>.
+  using Done = typename detail::TaskValue<T>::Done;
+
   struct promise_type : detail::TaskValue<T> {
     std::coroutine_handle<> continuation;
     typename detail::TaskValue<T>::Done on_done;
@@ -259,7 +262,7 @@ class [[nodiscard]] Task {
 
   /// Lets the coroutine run on its own; `on_done` gets its result when it
   /// finishes (right here when it already has). This Task becomes empty.
-  void detach(typename detail::TaskValue<T>::Done on_done = {}) && {
+  void detach(Done on_done = {}) && {
     std::coroutine_handle<promise_type> h = std::exchange(h_, nullptr);
     if (!h) detail::coro_misuse("detach() on an empty Task");
     if (h.done()) {

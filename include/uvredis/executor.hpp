@@ -8,8 +8,8 @@
 /// Loop-thread only. An Executor must outlive the calls made on it; callbacks
 /// run exactly once, never inside the issuing call.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/commands.hpp>
-#include <uvredis/detail/function.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
@@ -61,10 +61,10 @@ class UVREDIS_API Executor : public Commands<Executor> {
   /// order, once all are in (or failed). `opts.timeout` covers the group.
   /// No command is refused here: the caller owns the group's meaning.
   virtual void command_group(const std::vector<std::vector<std::string>>& cmds,
-                             detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) = 0;
+                             Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) = 0;
 
   /// Runs `fn` on a later loop turn (never inside the caller).
-  virtual void post(detail::Function<void()> fn) = 0;
+  virtual void post(Once<void()> fn) = 0;
 
   /// Delivers `err` to `cb` on a later loop turn (never inside the caller).
   void fail_later(Callback<Reply> cb, Error err) {
@@ -81,7 +81,7 @@ class UVREDIS_API Executor : public Commands<Executor> {
   /// once and may be seen more than once; `opts.count` sizes the batches.
   /// This Executor must outlive `done`. (A ClusterClient walks every
   /// master in turn, see cluster.hpp.)
-  virtual void scan_all(const ScanOptions& opts, detail::Function<bool(std::vector<std::string>)> on_batch,
+  virtual void scan_all(const ScanOptions& opts, Listener<bool(std::vector<std::string>)> on_batch,
                         Callback<void> done = {});
 
   /// The sink of the typed helpers (see commands.hpp): sends argv and

@@ -33,6 +33,7 @@
 /// keep running the loop until it returns. A handler may unwatch, close or
 /// destroy the subscriber from inside itself.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/cluster.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
@@ -42,6 +43,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -70,7 +72,7 @@ struct UVREDIS_API KeyspaceEvent {
 };
 
 /// Runs on the loop thread for each event; must not throw.
-using KeyspaceHandler = std::function<void(const KeyspaceEvent&)>;
+using KeyspaceHandler = Listener<void(const KeyspaceEvent&)>;
 
 /// Settings of a KeyspaceSubscriber. Every field has a default.
 struct UVREDIS_API KeyspaceOptions {
@@ -133,10 +135,10 @@ class UVREDIS_API KeyspaceSubscriber {
   /// Told of every CONFIG SET failure (a refusal, or a link that failed
   /// before the reply), with the node's name in the text. A failure of the
   /// link is tried again when the node's subscriber reconnects.
-  void on_error(std::function<void(const Error&)> fn);
+  void on_error(Listener<void(const Error&)> fn);
   /// Told when a node's link changes state (reconnecting: its events are
   /// being lost), with the node's "host:port".
-  void on_node_state(std::function<void(const std::string& node, ConnectionState, const Error*)> fn);
+  void on_node_state(Listener<void(const std::string& node, ConnectionState, const Error*)> fn);
 
   /// "host:port" of every server subscribed now, or being subscribed
   /// (sorted); on a cluster the masters of the latest map. A watch confirmed
@@ -149,10 +151,10 @@ class UVREDIS_API KeyspaceSubscriber {
 
   /// Closes every connection: pending confirmations fail with closed, then
   /// `done` runs once on the loop.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
  private:
-  detail::KeyspaceImpl* impl_;
+  std::unique_ptr<detail::KeyspaceImpl> impl_;  // complete (and destroyed) in src/keyspace.cpp
 };
 
 /// Reads a keyspace notification channel and payload (pure, for tests and

@@ -10,6 +10,7 @@
 /// clean); commands still in flight complete first. Release leases before
 /// closing the Client: a Lease keeps its connection open until then.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/pipeline.hpp>
@@ -37,14 +38,16 @@ class UVREDIS_API Lease final : public Executor {
   using Executor::command;
   void command(std::span<const std::string_view> argv, Callback<Reply> cb, CommandOptions opts = {}) override;
   void command_group(const std::vector<std::vector<std::string>>& cmds,
-                     detail::Function<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
-  void post(detail::Function<void()> fn) override;
+                     Once<void(std::vector<Result<Reply>>)> done, CommandOptions opts = {}) override;
+  void post(Once<void()> fn) override;
   uv_loop_s* loop() const noexcept override;
 
  private:
   friend class Client;
   Lease(std::shared_ptr<detail::LeasePool> pool, detail::Connection* conn);
   std::shared_ptr<detail::LeasePool> pool_;
+  // Borrowed from the pool, not owned: ~Lease gives it back (the pool reuses
+  // or closes it, and a Connection frees itself once closed), so no unique_ptr.
   detail::Connection* conn_;
 };
 
@@ -57,7 +60,7 @@ class UVREDIS_API Lease final : public Executor {
 /// cluster.hpp: the keys must share a slot.) `done` gets the final outcome (committed, aborted
 /// after the last attempt, rejected) or the error that stopped it.
 UVREDIS_API void watch_transaction(Client& client, std::vector<std::string> keys, int max_attempts,
-                       std::function<void(Lease& lease, Transaction& tx, detail::Function<void(bool)> go)> body,
-                       detail::Function<void(Result<Transaction::Outcome>)> done);
+                       Listener<void(Lease& lease, Transaction& tx, Once<void(bool)> go)> body,
+                       Once<void(Result<Transaction::Outcome>)> done);
 
 }  // namespace uvredis

@@ -6,7 +6,7 @@
 /// depending on the Client. Users need not include it: client.hpp does.
 /// Loop-thread only, like everything they describe.
 
-#include <uvredis/detail/function.hpp>
+#include <uvredis/callbacks.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/latency.hpp>
 #include <uvredis/result.hpp>
@@ -21,7 +21,7 @@ namespace uvredis {
 /// inside the call that issued the command. It must not throw: an exception
 /// that escapes it ends the program with a message (see client.hpp).
 template <class T>
-using Callback = detail::Function<void(Result<T>)>;
+using Callback = Once<void(Result<T>)>;
 
 /// State of a client's main connection as reported to on_state_change.
 enum class ConnectionState {

@@ -20,6 +20,7 @@
 /// must outlive the Locker, every Lock and every pending callback. Every
 /// callback runs exactly once, never inside the call that started it.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/result.hpp>
@@ -141,7 +142,7 @@ class UVREDIS_API Lock {
   /// Calling it again replaces the callback and the interval. The timer
   /// keeps the loop alive: stop it (or destroy the Lock) before closing the
   /// Executor, or on_lost reports the closed Executor within a TTL.
-  void auto_refresh(detail::Function<void(const Error*)> on_lost, std::chrono::milliseconds every = {});
+  void auto_refresh(Once<void(const Error*)> on_lost, std::chrono::milliseconds every = {});
   /// Stops auto-refresh (the lock itself stays until its TTL).
   void stop_auto_refresh();
 

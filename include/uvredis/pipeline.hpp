@@ -8,6 +8,7 @@
 /// callback; the Pipeline/Transaction object itself may be destroyed right
 /// after exec() (its handles and callbacks keep what they need).
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/commands.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
@@ -78,7 +79,7 @@ class UVREDIS_API Batch {
  protected:
   struct Item {
     std::vector<std::string> argv;
-    detail::Function<void(Result<Reply>)> finish;  // decode, fill the handle, call the user
+    Once<void(Result<Reply>)> finish;  // decode, fill the handle, call the user
     std::optional<Error> usage;                    // refused before sending
   };
 
@@ -139,7 +140,7 @@ class UVREDIS_API Pipeline : public Commands<Pipeline>, public detail::Batch {
 
   /// Sends everything queued; `done` runs once after every command completed
   /// (on a later loop turn even when nothing was queued). Call once.
-  void exec(detail::Function<void(ExecSummary)> done = {});
+  void exec(Once<void(ExecSummary)> done = {});
 
   /// Sink interface of the command table (see commands.hpp).
   template <class T>
@@ -179,7 +180,7 @@ class UVREDIS_API Transaction : public Commands<Transaction>, public detail::Bat
   /// usage error found before sending). When it did not commit, every handle
   /// holds an error: the command's own queueing error, or one saying why
   /// nothing ran. An empty transaction commits on a later loop turn.
-  void exec(detail::Function<void(Result<Outcome>)> done = {});
+  void exec(Once<void(Result<Outcome>)> done = {});
 
   template <class T>
   Handle<T> send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {

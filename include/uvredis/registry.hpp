@@ -16,8 +16,8 @@
 /// Clients; close(cb) closes them all, or destroy it (their pending commands
 /// fail with `closed`), then keep running the loop until it returns.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/client.hpp>
-#include <uvredis/detail/function.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
 #include <uvredis/result.hpp>
@@ -58,7 +58,7 @@ class UVREDIS_API Engine {
   std::vector<std::string> codes() const;
 
   /// Closes every pool's client; `done` runs once all are closed.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
  private:
   friend class Registry;

@@ -24,7 +24,7 @@
 ///
 /// Threading: loop-thread only, like the Executor and Subscriber they use.
 
-#include <uvredis/detail/function.hpp>
+#include <uvredis/callbacks.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/executor.hpp>
 #include <uvredis/export.hpp>
@@ -135,7 +135,7 @@ class UVREDIS_API ResumableSubscriber {
  public:
   /// Gets each message in id order, each once; never inside a call made by
   /// the user.
-  using Handler = std::function<void(const ChannelMessage&)>;
+  using Handler = Listener<void(const ChannelMessage&)>;
 
   /// Starts at once: subscribes with `sub_options` (as for Subscriber) and,
   /// once subscribed, catches up from `options.last_id` (see above). Bad
@@ -149,14 +149,14 @@ class UVREDIS_API ResumableSubscriber {
 
   /// Told (before the message at `resumed_id` is delivered) when history
   /// was lost. None by default (the loss is only counted).
-  void on_loss(std::function<void(const HistoryLoss&)> fn);
+  void on_loss(Listener<void(const HistoryLoss&)> fn);
   /// Told of errors it recovered from: a failed stream read (retried, with a
   /// growing delay up to 2 s, while live messages wait in a buffer), a
   /// malformed live message (dropped), bad options.
-  void on_error(std::function<void(const Error&)> fn);
+  void on_error(Listener<void(const Error&)> fn);
   /// The state of the pub/sub connection, as Subscriber::on_state_change;
   /// `connected` comes once subscribed again, before the catch-up.
-  void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
+  void on_state_change(Listener<void(ConnectionState, const Error*)> fn);
 
   /// True while delivering live messages (subscribed and caught up).
   bool live() const noexcept;
@@ -168,7 +168,7 @@ class UVREDIS_API ResumableSubscriber {
   /// flight are dropped) and closes the pub/sub connection; `done` runs once
   /// it closed (exactly once, on a later loop turn; not when the subscriber
   /// is destroyed first).
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
  private:
   std::shared_ptr<detail::ResumableState> s_;

@@ -22,6 +22,7 @@
 /// aborts on the first `smessage`. ClusterSubscriber::ssubscribe offers it on
 /// a cluster, over connections that bypass that part of hiredis.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/client.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/options.hpp>
@@ -29,6 +30,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,7 +51,7 @@ struct UVREDIS_API Message {
 
 /// Runs on the loop thread for each message; like every uvredis callback it
 /// must not throw (an escaping exception ends the program; see client.hpp).
-using MessageHandler = std::function<void(const Message&)>;
+using MessageHandler = Listener<void(const Message&)>;
 
 /// Counters of a Subscriber (loop thread).
 struct UVREDIS_API SubscriberStats {
@@ -93,17 +95,17 @@ class UVREDIS_API Subscriber {
   void on_message(MessageHandler catch_all);
   /// Told of every connection state change; `connected` after a reconnect
   /// comes once every subscription has been restored.
-  void on_state_change(std::function<void(ConnectionState, const Error*)> fn);
+  void on_state_change(Listener<void(ConnectionState, const Error*)> fn);
 
   ConnectionState state() const noexcept;
   SubscriberStats stats() const noexcept;
 
   /// Unsubscribes from nothing, just closes: pending confirmations fail with
   /// closed, every handle closes, then `done` runs.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
  private:
-  detail::SubscriberImpl* impl_;
+  std::unique_ptr<detail::SubscriberImpl> impl_;  // complete (and destroyed) in src/subscriber.cpp
 };
 
 }  // namespace uvredis

@@ -4,6 +4,7 @@
 /// loop-thread only unless their comment says otherwise.
 
 #include <uvredis/cache.hpp>
+#include <uvredis/callbacks.hpp>
 #include <uvredis/client.hpp>
 #include <uvredis/client_cache.hpp>
 #include <uvredis/cluster.hpp>

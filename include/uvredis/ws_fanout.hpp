@@ -24,7 +24,7 @@
 /// Threading: loop-thread only, like everything in uvredis. No callback runs
 /// inside the call that caused it.
 
-#include <uvredis/detail/function.hpp>
+#include <uvredis/callbacks.hpp>
 #include <uvredis/error.hpp>
 #include <uvredis/export.hpp>
 #include <uvredis/link_types.hpp>
@@ -129,7 +129,7 @@ class UVREDIS_API WsFanout {
   using ClientId = std::uint64_t;
   /// Sees each complete text message of a client before the built-in
   /// protocol does; return true when it handled it. Must not throw.
-  using TextHandler = std::function<bool(ClientId, std::string_view text)>;
+  using TextHandler = Listener<bool(ClientId, std::string_view text)>;
 
   /// Keeps `redis` (address, credentials, timeouts, logger: the component
   /// logs through `redis.logger` too) for the connections start() opens.
@@ -149,8 +149,8 @@ class UVREDIS_API WsFanout {
   int port() const noexcept;
 
   void on_text(TextHandler fn);                        ///< See TextHandler.
-  void on_connect(std::function<void(ClientId)> fn);     ///< A client connected (before any message).
-  void on_disconnect(std::function<void(ClientId)> fn);  ///< A client is gone.
+  void on_connect(Listener<void(ClientId)> fn);     ///< A client connected (before any message).
+  void on_disconnect(Listener<void(ClientId)> fn);  ///< A client is gone.
 
   /// Queues a text frame (valid UTF-8) for one client; false when unknown.
   bool send(ClientId client, std::string_view text);
@@ -174,7 +174,7 @@ class UVREDIS_API WsFanout {
   /// turn; also when it was never started). A second call only adds its
   /// `done`. Publish callbacks still pending get `closed` errors first. May
   /// be called (and the WsFanout destroyed) from inside its own callbacks.
-  void close(detail::Function<void()> done = {});
+  void close(Once<void()> done = {});
 
  private:
   std::shared_ptr<detail::WsFanoutImpl> impl_;

@@ -1086,8 +1086,8 @@ WsFanout::~WsFanout() {
 Result<int> WsFanout::start() { return impl_->start(impl_); }
 int WsFanout::port() const noexcept { return impl_->port(); }
 void WsFanout::on_text(TextHandler fn) { impl_->on_text(std::move(fn)); }
-void WsFanout::on_connect(std::function<void(ClientId)> fn) { impl_->on_connect(std::move(fn)); }
-void WsFanout::on_disconnect(std::function<void(ClientId)> fn) { impl_->on_disconnect(std::move(fn)); }
+void WsFanout::on_connect(Listener<void(ClientId)> fn) { impl_->on_connect(std::move(fn)); }
+void WsFanout::on_disconnect(Listener<void(ClientId)> fn) { impl_->on_disconnect(std::move(fn)); }
 bool WsFanout::send(ClientId client, std::string_view text) { return impl_->send(client, text); }
 bool WsFanout::join(ClientId client, std::string_view room) { return impl_->join(client, room); }
 bool WsFanout::send_room(std::string_view room, std::string_view text) { return impl_->send_room(room, text); }
@@ -1096,6 +1096,6 @@ void WsFanout::publish(std::string_view room, std::string_view text, Callback<vo
 }
 WsFanoutStats WsFanout::stats() const { return impl_->stats(); }
 std::string WsFanout::stats_json() const { return impl_->stats_json(); }
-void WsFanout::close(detail::Function<void()> done) { impl_->close(std::move(done)); }
+void WsFanout::close(Once<void()> done) { impl_->close(std::move(done)); }
 
 }  // namespace uvredis

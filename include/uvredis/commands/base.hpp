@@ -5,9 +5,9 @@
 /// built argv goes to the sink (or its usage error does). See commands.hpp for the sink contract.
 /// Loop-thread only, like the sink.
 
+#include <uvredis/callbacks.hpp>
 #include <uvredis/decode.hpp>
 #include <uvredis/detail/args.hpp>
-#include <uvredis/detail/function.hpp>
 #include <uvredis/link_types.hpp>
 #include <uvredis/result.hpp>
 

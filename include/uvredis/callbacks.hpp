@@ -1,0 +1,189 @@
+#pragma once
+/// @file callbacks.hpp
+/// The callback vocabulary of every public signature in uvredis.
+///
+/// - `Once<Sig>`: a **one-shot** callable. Move-only (captures may be
+///   move-only: a unique_ptr, another Once, a Callback), with inline storage
+///   for captures up to Once::kInline bytes, so the usual completion lambda
+///   (a few pointers and a nested callback) costs no heap allocation. uvredis
+///   calls a Once it accepted at most once; where a signature documents it as
+///   a completion (a command's Callback<T>, close(done), exec(done), ...), it
+///   runs exactly once, on the loop thread, and never inside the call that
+///   accepted it. Passing an empty Once (`{}` or nullptr) means "no callback".
+/// - `Listener<Sig>`: a **repeated** handler (= std::function<Sig>, so it is
+///   copyable). uvredis calls it once per message, event, batch or state
+///   change, on the loop thread, until it is replaced, the object stops or it
+///   is destroyed; an empty Listener means "no handler".
+/// - `Callback<T>` (link_types.hpp) is `Once<void(Result<T>)>`, the result
+///   callback of every command.
+///
+/// Either kind is called on the loop thread only (Poster::post is the one
+/// entry point other threads may use). An exception that escapes a callback
+/// is not propagated through the loop: uvredis prints "uvredis: a callback
+/// threw an exception: <what()>" to stderr and calls std::terminate().
+
+#include <uvredis/export.hpp>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace uvredis {
+
+namespace detail {
+
+/// Called from a catch handler around a user callback: prints what was
+/// thrown to stderr and calls std::terminate(). Unwinding further would run
+/// through libuv and hiredis frames and leave a half-finished completion
+/// behind, so uvredis does not try to continue.
+[[noreturn]] UVREDIS_API void callback_threw() noexcept;
+
+/// Runs a callback held in any callable (std::function handlers) with the
+/// same rule as Once: an exception that escapes it ends the program.
+template <class F, class... A>
+decltype(auto) call_user(F& f, A&&... a) {
+  try {
+    return f(std::forward<A>(a)...);
+  } catch (...) {
+    callback_threw();
+  }
+}
+
+}  // namespace detail
+
+template <class Sig>
+class Once;
+
+namespace detail {
+template <class T>
+struct is_std_function : std::false_type {};
+template <class Sig>
+struct is_std_function<std::function<Sig>> : std::true_type {};
+}  // namespace detail
+
+/// See the file comment: a move-only, small-buffer callable that uvredis calls
+/// at most once (a completion: exactly once), on the loop thread.
+template <class R, class... Args>
+class Once<R(Args...)> {
+ public:
+  /// Captures up to this size (with max_align_t alignment and a noexcept
+  /// move) are stored inline; larger ones are moved to the heap once.
+  static constexpr std::size_t kInline = 96;  // a typed helper's wrapper (decoder + user callback) fits
+
+  Once() noexcept = default;  ///< Empty: "no callback".
+  Once(std::nullptr_t) noexcept {}  // NOLINT
+
+  template <class F, class D = std::decay_t<F>,
+            class = std::enable_if_t<!std::is_same_v<D, Once> &&
+                                     std::is_invocable_r_v<R, D&, Args...>>>
+  Once(F&& f) {  // NOLINT: implicit like std::function
+    // An empty std::function (a Listener passed where a Once is wanted) makes
+    // an empty Once, so "no callback" keeps its meaning instead of failing
+    // with bad_function_call when called.
+    if constexpr (detail::is_std_function<D>::value) {
+      if (!f) return;
+    }
+    if constexpr (sizeof(D) <= kInline && alignof(D) <= alignof(std::max_align_t) &&
+                  std::is_nothrow_move_constructible_v<D>) {
+      ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+      ops_ = &inline_ops<D>;
+    } else {
+      D* p = new D(std::forward<F>(f));
+      std::memcpy(buf_, &p, sizeof(p));
+      ops_ = &heap_ops<D>;
+    }
+  }
+
+  Once(Once&& o) noexcept { take(o); }
+  Once& operator=(Once&& o) noexcept {
+    if (this != &o) {
+      reset();
+      take(o);
+    }
+    return *this;
+  }
+  Once(const Once&) = delete;
+  Once& operator=(const Once&) = delete;
+  ~Once() { reset(); }
+
+  /// False when empty ("no callback").
+  explicit operator bool() const noexcept { return ops_ != nullptr; }
+
+  /// Runs the callable; an exception escaping it ends the program with a
+  /// message (callback_threw).
+  R operator()(Args... args) {
+    if (!ops_) std::abort();
+    try {
+      return ops_->call(buf_, std::forward<Args>(args)...);
+    } catch (...) {
+      detail::callback_threw();
+    }
+  }
+
+  /// Drops the callable (and what it captured) without calling it.
+  void reset() noexcept {
+    if (ops_) {
+      ops_->destroy(buf_);
+      ops_ = nullptr;
+    }
+  }
+
+ private:
+  struct Ops {
+    R (*call)(void*, Args&&...);
+    void (*move)(void* dst, void* src) noexcept;  // move-construct dst from src, destroy src
+    void (*destroy)(void*) noexcept;
+  };
+
+  template <class D>
+  static constexpr Ops inline_ops = {
+      [](void* p, Args&&... a) -> R { return (*static_cast<D*>(p))(std::forward<Args>(a)...); },
+      [](void* dst, void* src) noexcept {
+        ::new (dst) D(std::move(*static_cast<D*>(src)));
+        static_cast<D*>(src)->~D();
+      },
+      [](void* p) noexcept { static_cast<D*>(p)->~D(); },
+  };
+
+  template <class D>
+  static D* heap_ptr(void* p) noexcept {
+    D* d;
+    std::memcpy(&d, p, sizeof(d));
+    return d;
+  }
+
+  template <class D>
+  static constexpr Ops heap_ops = {
+      [](void* p, Args&&... a) -> R { return (*heap_ptr<D>(p))(std::forward<Args>(a)...); },
+      [](void* dst, void* src) noexcept { std::memcpy(dst, src, sizeof(D*)); },
+      [](void* p) noexcept { delete heap_ptr<D>(p); },
+  };
+
+  void take(Once& o) noexcept {
+    if (o.ops_) {
+      o.ops_->move(buf_, o.buf_);
+      ops_ = o.ops_;
+      o.ops_ = nullptr;
+    }
+  }
+
+  alignas(std::max_align_t) unsigned char buf_[kInline];
+  const Ops* ops_ = nullptr;
+};
+
+/// A repeated handler: copyable, called once per message/event/batch on the
+/// loop thread (see the file comment). Empty means "no handler".
+template <class Sig>
+using Listener = std::function<Sig>;
+
+namespace detail {
+/// The former name of Once, kept so that existing code still compiles.
+template <class Sig>
+using Function = Once<Sig>;
+}  // namespace detail
+
+}  // namespace uvredis
