@@ -1,7 +1,8 @@
 #pragma once
 /// @file executor.hpp
-/// Executor: anything that runs Redis commands (Client today, ClusterClient
-/// later). Recipes (locks, limiters, caches ...) take an Executor& and so
+/// Executor: anything that runs Redis commands (Client, ClusterClient and
+/// Lease implement it; Pipeline and Transaction share its command table).
+/// Recipes (locks, limiters, caches ...) take an Executor& and so
 /// work unchanged on one server or a cluster. Every typed helper of
 /// commands.hpp is available on it.
 ///
