@@ -80,6 +80,24 @@ TEST(Encode, ProducesRespArrays) {
   EXPECT_EQ(n, out.size());
 }
 
+TEST(Encode, LengthsAcrossDigitBoundariesAppendAfterWhatIsThere) {
+  // Arguments of 0..100001 bytes and argument counts of 1..12, appended to
+  // a buffer that already holds bytes: compared with RESP written out by hand.
+  for (std::size_t len : {0u, 1u, 9u, 10u, 11u, 99u, 100u, 101u, 999u, 1000u, 99999u, 100000u, 100001u}) {
+    for (std::size_t count : {1u, 9u, 10u, 12u}) {
+      std::vector<std::string> args;
+      for (std::size_t i = 0; i < count; ++i) args.push_back(std::string(i == 0 ? 3 : len, static_cast<char>('a' + i)));
+      std::vector<std::string_view> argv(args.begin(), args.end());
+      std::string want = "*" + std::to_string(count) + "\r\n";
+      for (const std::string& a : args) want += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+      std::string out = "prefix";
+      const std::size_t n = encode_command(out, argv);
+      EXPECT_EQ(n, want.size()) << len << " x " << count;
+      EXPECT_EQ(out, "prefix" + want) << len << " x " << count;
+    }
+  }
+}
+
 TEST(Encode, IequalsIsAsciiCaseInsensitive) {
   EXPECT_TRUE(iequals("blpop", "BLPOP"));
   EXPECT_FALSE(iequals("blpo", "BLPOP"));
