@@ -1,7 +1,7 @@
-// The link life cycle without I/O (src/link_machine.hpp): every phase's
+// The link life cycle without I/O (src/link/link_machine.hpp): every phase's
 // answer to every event, the address list and the backoff bounds.
 
-#include "../src/link_machine.hpp"
+#include "../src/link/link_machine.hpp"
 
 #include <gtest/gtest.h>
 
