@@ -128,6 +128,10 @@ void ClientCache::close(Once<void()> done) {
   st.closed = true;
   st.flush(false);
   st.on_ready = nullptr;  // closing is not news
+  // No hit is served once closed: the loop's scheduler is let go (a closed
+  // cache kept until after uv_loop_close must not keep its handles open),
+  // after the batch still owed, if any (drain_hits()).
+  if (!st.drain_task.scheduled()) st.sched = {};
   if (!first) {
     // Already closing: both parts report to the first close(); this one
     // waits for the client alone (its close() accepts repeats).

@@ -60,6 +60,7 @@ void ClientCache::State::drain_hits() {
   hits_running.swap(hits_out);
   for (detail::CacheHit& h : hits_running) h.deliver();
   hits_running.clear();  // keeps its capacity for the next batch
+  if (closed && !drain_task.scheduled()) sched = {};  // see close()
 }
 
 // One cached request on `key`: from memory when ready, else from the
