@@ -641,3 +641,54 @@ TEST(ClientCache, RefusedTrackingLeavesAWorkingUncachedClient) {
   }
   EXPECT_EQ(loop.close(), 0);
 }
+
+// The hits of one turn (typed GET, another typed read, a raw cached read)
+// are answered together on a later turn, each exactly once and none inside
+// its call; hits owed when the cache is closed are still answered; and a
+// cache that is closed but not yet destroyed lets the loop close.
+TEST(ClientCache, HitsOfOneTurnAnswerOnALaterTurnEachOnceAndAClosedCacheLetsTheLoopClose) {
+  RedisServer server;
+  TestLoop loop;
+  ClientCache cache(loop.get(), options_for(server));
+  ASSERT_TRUE(loop.run_until([&] { return cache.ready(); }, 10s));
+  set(loop, cache.client(), "hot", "v");
+  ASSERT_TRUE(run_one(loop, cache.client(), {"HSET", "h", "f", "x"}));
+  ASSERT_TRUE(get(loop, cache, "hot"));  // misses: stored
+  ASSERT_TRUE(await<Value>(loop, [&](uvredis::Callback<Value> cb) { cache.hget("h", "f", std::move(cb)); }));
+  const auto hits0 = cache.stats().hits;
+
+  constexpr int kReads = 100;
+  int got = 0, hgot = 0, raw = 0, bad = 0;
+  auto issue = [&] {
+    for (int i = 0; i < kReads; ++i)
+      cache.get("hot", [&](Result<Value> v) {
+        ++got;
+        if (!v || *v != Value("v")) ++bad;
+      });
+    cache.hget("h", "f", [&](Result<Value> v) {
+      ++hgot;
+      if (!v || *v != Value("x")) ++bad;
+    });
+    cache.cached({"GET", "hot"}, [&](Result<uvredis::Reply> r) {
+      ++raw;
+      if (!r || r->str() != "v") ++bad;
+    });
+  };
+  issue();
+  EXPECT_EQ(got + hgot + raw, 0);  // never inside the call
+  EXPECT_EQ(cache.stats().hits, hits0 + kReads + 2);
+  ASSERT_TRUE(loop.run_until([&] { return got == kReads && hgot == 1 && raw == 1; }, 5s));
+
+  // Hits owed at close() are still answered, once, with the value served.
+  issue();
+  bool closed = false;
+  cache.close([&] { closed = true; });
+  EXPECT_EQ(got + hgot + raw, kReads + 2);
+  ASSERT_TRUE(loop.run_until([&] { return closed && got == 2 * kReads && hgot == 2 && raw == 2; }, 10s));
+  loop.run_until([] { return false; }, 50ms);  // a callback owed twice would show now
+  EXPECT_EQ(got, 2 * kReads);
+  EXPECT_EQ(hgot, 2);
+  EXPECT_EQ(raw, 2);
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(loop.close(), 0);  // the cache object still exists
+}

@@ -1,7 +1,8 @@
 // Client-side caching on a 6-node cluster: one ClientCache per master, an
 // invalidation from another client, and a failover (kill -9 of a master)
 // while another client keeps writing: no value older than what the cache
-// could know of is served, and caching resumes on the promoted replica.
+// could know of is served, and caching resumes on the promoted replica;
+// and a slot migrated to another master while its keys are cached.
 #include <uvredis/uvredis.hpp>
 
 #include "support/cluster_helpers.hpp"
@@ -21,6 +22,7 @@ using uvredis::test::RedisServer;
 using uvredis::test::TestLoop;
 using uvredis::test::await;
 using uvredis::test::cluster_options;
+using uvredis::test::key_in_slot_of;
 using uvredis::test::key_on;
 using uvredis::test::run;
 using uvredis::test::close_and_wait;
@@ -125,6 +127,80 @@ TEST(ClusterClientCache, CachesPerMasterAndResumesAfterAFailover) {
     ASSERT_TRUE(loop.run_until([&] { return saw(k); }, 5s));
     r = get(loop, cache, k);
     ASSERT_TRUE(r && *r == Value("final"));
+    close_and_wait(loop, cache, writer, 15s);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// Item 5 of the design: a master's entries do not outlive its slots. A slot
+// holding a cached key and a key read as absent moves to another master
+// (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE); both are then
+// written on the new owner. The next reads return the new values, although
+// the cache's slot map still names the old owner: the migrated key was
+// reported invalidated by the old owner (MIGRATE deletes it there), and an
+// absence is never stored in a cluster (nothing would report its end).
+TEST(ClusterClientCache, ASlotMovedToAnotherMasterServesNoStaleValue) {
+  RedisCluster cluster;
+  TestLoop loop;
+  {
+    ClusterClientCache cache(loop.get(), cluster_options(cluster));
+    ClusterClient writer(loop.get(), cluster_options(cluster));
+    auto masters = cluster.masters();
+    ASSERT_EQ(masters.size(), 3u);
+    RedisServer& from = *masters[0];
+    RedisServer& to = *masters[1];
+    const std::string tag = key_on(cluster, from, "moving");  // its slot is from's
+    const std::string k = key_in_slot_of(tag, 0);
+    const std::string absent = key_in_slot_of(tag, 1);
+    const int slot = ClusterClient::key_slot(k);
+    ASSERT_EQ(ClusterClient::key_slot(absent), slot);
+    ASSERT_TRUE(run(loop, writer, {"SET", k, "old"}));
+
+    std::vector<std::string> seen;
+    cache.on_invalidation([&](const std::vector<std::string>* keys) {
+      if (keys) seen.insert(seen.end(), keys->begin(), keys->end());
+    });
+    auto saw = [&](const std::string& key) { return std::find(seen.begin(), seen.end(), key) != seen.end(); };
+
+    // Warm until reads of k are hits of from's cache; the absent key is
+    // read each time too and never stored.
+    ASSERT_TRUE(loop.run_until(
+        [&] {
+          auto a = get(loop, cache, absent);
+          EXPECT_TRUE(a && !*a);
+          auto v = get(loop, cache, k);
+          EXPECT_TRUE(v && *v == Value("old"));
+          return cache.stats().hits >= 2;
+        },
+        10s));
+    EXPECT_EQ(cache.stats().entries, 1u);  // k only
+
+    cluster.move_slot(slot, to);
+    ASSERT_EQ(&cluster.master_of(slot), &to);
+    // MIGRATE deleted k on from, which reports it to from's cache.
+    ASSERT_TRUE(loop.run_until([&] { return saw(k); }, 5s));
+    EXPECT_EQ(cache.stats().entries, 0u);
+    ASSERT_TRUE(run(loop, writer, {"SET", absent, "now"}));
+    ASSERT_TRUE(run(loop, writer, {"SET", k, "new"}));
+    auto a = get(loop, cache, absent);
+    ASSERT_TRUE(a && *a == Value("now"));
+    auto v = get(loop, cache, k);
+    ASSERT_TRUE(v && *v == Value("new"));
+
+    // Caching resumes on the new owner, whose invalidations are heard.
+    const auto hits = cache.stats().hits;
+    ASSERT_TRUE(loop.run_until(
+        [&] {
+          auto r = get(loop, cache, k);
+          EXPECT_TRUE(r && *r == Value("new"));
+          return cache.stats().hits >= hits + 2;
+        },
+        10s));
+    seen.clear();
+    ASSERT_TRUE(run(loop, writer, {"SET", k, "newer"}));
+    ASSERT_TRUE(loop.run_until([&] { return saw(k); }, 5s));
+    v = get(loop, cache, k);
+    ASSERT_TRUE(v && *v == Value("newer"));
     close_and_wait(loop, cache, writer, 15s);
   }
   EXPECT_EQ(loop.close(), 0);

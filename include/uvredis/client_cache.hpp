@@ -45,9 +45,11 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 struct uv_loop_s;
@@ -94,6 +96,81 @@ struct UVREDIS_API ClientCacheStats {
 
 class ClientCache;
 
+namespace detail {
+
+/// Internal to ClientCache: a hit waiting for its loop turn. It holds the
+/// caller's typed callback (every Callback<T> has the same size, so one
+/// slot fits any), its decoder and a copy of the cached reply; deliver()
+/// decodes and calls it once. Loop thread only.
+class CacheHit {
+ public:
+  template <class T>
+  CacheHit(Callback<T>&& cb, Decoder<T> decode, const Reply& value)
+      : value_(value), decode_(reinterpret_cast<void (*)()>(decode)), ops_(&kOps<T>) {
+    static_assert(sizeof(Callback<T>) <= sizeof(cb_) && alignof(Callback<T>) <= alignof(std::max_align_t));
+    ::new (static_cast<void*>(cb_)) Callback<T>(std::move(cb));
+  }
+  /// An untyped read (cached(), MGET): the reply as it is.
+  CacheHit(Callback<Reply>&& cb, Reply&& value) : value_(std::move(value)), ops_(&kOps<Reply>) {
+    ::new (static_cast<void*>(cb_)) Callback<Reply>(std::move(cb));
+  }
+  CacheHit(CacheHit&& o) noexcept : value_(std::move(o.value_)), decode_(o.decode_), ops_(o.ops_) {
+    if (ops_) ops_->move(cb_, o.cb_);
+    o.ops_ = nullptr;
+  }
+  CacheHit& operator=(CacheHit&&) = delete;
+  CacheHit(const CacheHit&) = delete;
+  ~CacheHit() {
+    if (ops_) ops_->destroy(cb_);
+  }
+  /// Calls the callback (if any) with the decoded reply; at most once.
+  void deliver() {
+    const Ops* ops = ops_;
+    ops_ = nullptr;
+    if (ops) ops->deliver(cb_, decode_, std::move(value_));
+  }
+
+ private:
+  struct Ops {
+    void (*deliver)(void* cb, void (*decode)(), Reply&& value);
+    void (*move)(void* dst, void* src) noexcept;
+    void (*destroy)(void* cb) noexcept;
+  };
+  template <class T>
+  static Callback<T>* as(void* p) noexcept {
+    return std::launder(static_cast<Callback<T>*>(p));
+  }
+  template <class T>
+  static void deliver_as(void* p, void (*decode)(), Reply&& value) {
+    Callback<T>* cb = as<T>(p);
+    if (*cb) {
+      if constexpr (std::is_same_v<T, Reply>) {
+        if (!decode) (*cb)(Result<Reply>(std::move(value)));
+        else (*cb)(reinterpret_cast<Decoder<Reply>>(decode)(Result<Reply>(std::move(value))));
+      } else {
+        (*cb)(reinterpret_cast<Decoder<T>>(decode)(Result<Reply>(std::move(value))));
+      }
+    }
+    cb->~Callback<T>();
+  }
+  template <class T>
+  static constexpr Ops kOps = {
+      &deliver_as<T>,
+      [](void* dst, void* src) noexcept {
+        ::new (dst) Callback<T>(std::move(*as<T>(src)));
+        as<T>(src)->~Callback<T>();
+      },
+      [](void* p) noexcept { as<T>(p)->~Callback<T>(); },
+  };
+
+  alignas(std::max_align_t) unsigned char cb_[sizeof(Callback<Reply>)];
+  Reply value_;
+  void (*decode_)() = nullptr;
+  const Ops* ops_ = nullptr;
+};
+
+}  // namespace detail
+
 /// On a ClientCache, typed helpers take a callback and return nothing.
 template <>
 struct SinkTraits<ClientCache> {
@@ -116,6 +193,16 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// tracking (CLIENT TRACKING) and do not close it yourself: close the
   /// cache. Its on_state_change stays yours.
   Client& client() noexcept;
+
+  /// GET key, from memory when it is cached (the hot path: no argument
+  /// list, no request-key copy); otherwise as Commands::get.
+  void get(std::string_view key, Callback<std::optional<std::string>> cb = {}) {
+    if (const Reply* r = get_hit(key)) {
+      hits_->emplace_back(std::move(cb), &decode::optional_string, *r);
+      return;
+    }
+    Commands<ClientCache>::get(key, std::move(cb));
+  }
 
   /// Any command, never cached. Unlike client().command, it first drops the
   /// local entries of the command's keys (it may write them: a read issued
@@ -154,6 +241,12 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// through the cache, every other command to client().
   template <class T>
   void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
+    // A hit is copied into the batch answered on the next turn, with the
+    // typed callback as it is (no wrapper, no allocation beyond the copy).
+    if (const Reply* r = hit(argv)) {
+      hits_->emplace_back(std::move(cb), decode, *r);
+      return;
+    }
     route(argv, [decode, cb = std::move(cb)](Result<Reply> r) mutable {
       if (cb) cb(decode(std::move(r)));
     });
@@ -171,6 +264,11 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   friend class ClusterClientCache;  // one ClientCache per master
   struct State;
   void route(std::span<const std::string_view> argv, Callback<Reply> cb);
+  // The cached reply of a single-key cached read (of GET key) when it may
+  // be served from memory now, else null. On a hit (counted), the batch of
+  // this turn is scheduled and the caller appends the hit to *hits_.
+  const Reply* hit(std::span<const std::string_view> argv);
+  const Reply* get_hit(std::string_view key);
   // 0: not a cached read; 1: a single-key cached read; 2: MGET.
   int cache_path(std::span<const std::string_view> argv) const;
   // Drops the local entries of argv's keys (a command that may write them).
@@ -179,6 +277,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
 
   std::unique_ptr<Client> client_;
   std::shared_ptr<State> st_;
+  std::vector<detail::CacheHit>* hits_ = nullptr;  // the state's batch of this turn
 };
 
 }  // namespace uvredis

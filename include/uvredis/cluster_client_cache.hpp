@@ -13,6 +13,8 @@
 /// refreshed and the read is sent again through the ClusterClient). An MGET
 /// is cached only when all its keys belong to one master. Masters that left
 /// the map have their caches closed when a new master's cache is made.
+/// A key's absence is never stored (after its slot moves, the key may be
+/// created on the new owner, which the old one would never report).
 /// The guarantees of client_cache.hpp hold per master.
 ///
 /// Threading: loop-thread only. Lifetime: borrows the loop; close(cb) or

@@ -1,5 +1,6 @@
 #include <uvredis/cluster_client_cache.hpp>
 
+#include "recipes/client_cache_state.hpp"
 #include "protocol/cluster_keys.hpp"
 #include "protocol/encode.hpp"
 
@@ -31,6 +32,9 @@ struct ClusterClientCache::State : std::enable_shared_from_this<State> {
     o.address.host = addr->host;
     o.address.port = addr->port;
     auto c = std::make_unique<ClientCache>(loop, std::move(o), cache_opts);
+    // A key this master says does not exist may be created on another
+    // master once its slot has moved, and this one would never report it.
+    c->st_->store_absent = false;
     c->on_invalidation([w = weak_from_this()](const std::vector<std::string>* keys) {
       auto st = w.lock();
       if (!st || !st->on_inv) return;

@@ -1,0 +1,196 @@
+// The local store of a ClientCache: entries in LRU order, found by request
+// key or by Redis key, bounded by entries and bytes, with a TTL each; and
+// the bookkeeping of reads in flight that decides whether a reply may be
+// stored when it arrives.
+#include "recipes/client_cache_state.hpp"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace uvredis {
+
+namespace {
+
+// Per entry, beyond its bytes: list node, two index slots, the Reply shell.
+constexpr std::size_t kEntryOverhead = 100;
+
+std::size_t reply_bytes(const Reply& r) {
+  std::size_t n = r.str().size() + (r.is_array() ? sizeof(Reply) * r.size() : 0);
+  for (const Reply& e : r.elements()) n += reply_bytes(e);
+  return n;
+}
+
+}  // namespace
+
+namespace detail {
+
+// Appends "<len>:" to p.
+static char* put_length(char* p, std::size_t n) {
+  if (n < 10) {
+    *p++ = static_cast<char>('0' + n);
+  } else {
+    p = std::to_chars(p, p + 20, n).ptr;
+  }
+  *p++ = ':';
+  return p;
+}
+
+void cache_signature(std::string& s, std::span<const std::string_view> argv) {
+  std::size_t total = 0;
+  for (std::string_view a : argv) total += a.size() + 21;
+  s.resize(total);
+  char* const begin = s.data();
+  char* p = begin;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    p = put_length(p, argv[i].size());
+    if (i == 0) {
+      for (char c : argv[0]) *p++ = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;  // ASCII names
+    } else if (!argv[i].empty()) {
+      std::memcpy(p, argv[i].data(), argv[i].size());
+      p += argv[i].size();
+    }
+  }
+  s.resize(static_cast<std::size_t>(p - begin));
+}
+
+std::string cache_signature(std::span<const std::string_view> argv) {
+  std::string s;
+  cache_signature(s, argv);
+  return s;
+}
+
+// The request key of GET key, as cache_signature writes it.
+void cache_get_signature(std::string& s, std::string_view key) {
+  s.resize(5 + 21 + key.size());
+  char* const begin = s.data();
+  std::memcpy(begin, "3:GET", 5);
+  char* p = put_length(begin + 5, key.size());
+  if (!key.empty()) std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  s.resize(static_cast<std::size_t>(p - begin));
+}
+
+std::string cache_get_signature(std::string_view key) {
+  std::string s;
+  cache_get_signature(s, key);
+  return s;
+}
+
+}  // namespace detail
+
+void ClientCache::State::erase(Iter it) {
+  stats.bytes -= it->bytes;
+  --stats.entries;
+  by_sig.erase(it->sig);
+  auto k = by_key.find(it->key);
+  if (k != by_key.end()) {
+    auto& v = k->second;
+    v.erase(std::remove(v.begin(), v.end(), it), v.end());
+    if (v.empty()) by_key.erase(k);
+  }
+  lru.erase(it);
+}
+
+const Reply* ClientCache::State::lookup(std::string_view sig) {
+  auto f = by_sig.find(sig);
+  if (f == by_sig.end()) return nullptr;
+  Iter it = f->second;
+  // The clock is read only for entries that can expire.
+  if (it->expires_ns != 0 && uv_hrtime() >= it->expires_ns) {
+    ++stats.expirations;
+    erase(it);
+    return nullptr;
+  }
+  if (it != lru.begin()) lru.splice(lru.begin(), lru, it);
+  return &it->value;
+}
+
+void ClientCache::State::store(std::string sig, std::string key, Reply value, std::uint64_t expires_ns) {
+  auto old = by_sig.find(sig);
+  if (old != by_sig.end()) erase(old->second);
+  // The request key and the key are held twice (entry and index).
+  const std::size_t bytes = 2 * (sig.size() + key.size()) + reply_bytes(value) + kEntryOverhead;
+  if (bytes > opts.max_bytes || opts.max_entries == 0) return;
+  lru.push_front(Entry{std::move(sig), std::move(key), std::move(value), expires_ns, bytes});
+  Iter it = lru.begin();
+  by_sig.emplace(it->sig, it);
+  by_key[it->key].push_back(it);
+  stats.bytes += bytes;
+  ++stats.entries;
+  while (stats.entries > opts.max_entries || stats.bytes > opts.max_bytes) {
+    ++stats.evictions;
+    erase(std::prev(lru.end()));
+  }
+}
+
+void ClientCache::State::drop_key(const std::string& key) {
+  auto k = by_key.find(key);
+  if (k == by_key.end()) return;
+  std::vector<Iter> v = std::move(k->second);
+  by_key.erase(k);
+  for (Iter it : v) {
+    stats.bytes -= it->bytes;
+    --stats.entries;
+    by_sig.erase(it->sig);
+    lru.erase(it);
+  }
+}
+
+// Everything goes, and no read sent before this point may store its reply.
+void ClientCache::State::flush(bool count) {
+  ++epoch;
+  if (count) ++stats.flushes;
+  lru.clear();
+  by_sig.clear();
+  by_key.clear();
+  stats.entries = 0;
+  stats.bytes = 0;
+}
+
+ClientCache::State::Ticket ClientCache::State::begin_read(const std::string& key) {
+  InFlight& f = inflight[key];
+  ++f.refs;
+  return Ticket{epoch, f.invalidated};
+}
+
+// Ends a read; true when its reply may be stored: no flush, no
+// invalidation of its key since it was sent, and the cache is ready.
+bool ClientCache::State::end_read(const std::string& key, const Ticket& t) {
+  auto it = inflight.find(key);
+  bool clean = true;
+  if (it != inflight.end()) {
+    clean = it->second.invalidated == t.invalidated;
+    if (--it->second.refs == 0) inflight.erase(it);
+  }
+  return clean && t.epoch == epoch && ready();
+}
+
+std::uint64_t ClientCache::State::deadline(std::uint64_t sent_ns, const Result<Reply>& pttl) const {
+  std::uint64_t d = 0;
+  // Measured from the send: the server read the TTL later, so this is early.
+  if (pttl && pttl->is_integer() && pttl->integer() >= 0)
+    d = sent_ns + static_cast<std::uint64_t>(pttl->integer()) * 1000000ull;
+  if (opts.max_age.count() > 0) {
+    const std::uint64_t cap = sent_ns + static_cast<std::uint64_t>(opts.max_age.count()) * 1000000ull;
+    d = d == 0 ? cap : std::min(d, cap);
+  }
+  return d;
+}
+
+// Whether a reply read with this PTTL may be stored (PTTL -2: no such key).
+bool ClientCache::State::storable(const Result<Reply>& pttl) const {
+  if (!pttl) return false;
+  return store_absent || !pttl->is_integer() || pttl->integer() != -2;
+}
+
+bool ClientCache::State::tracked_key(std::string_view key) const {
+  if (opts.mode != TrackingMode::broadcast || opts.prefixes.empty()) return true;
+  for (const std::string& p : opts.prefixes)
+    if (key.substr(0, p.size()) == p) return true;
+  return false;
+}
+
+}  // namespace uvredis
