@@ -2,7 +2,8 @@
 // The state behind a ClusterClient: one Client per node, the slot map, the
 // commands waiting for a map or a retry, and the refresh machinery.
 //
-// cluster.cpp: nodes, slot map, refresh, close. cluster_route.cpp: routing a
+// cluster.cpp: nodes, deferred work, close. cluster_slot_map.cpp: the slot
+// map, its refresh, and what it answers. cluster_route.cpp: routing a
 // command, redirections and retries, multi-key splits, groups.
 
 #include <uvredis/cluster.hpp>
@@ -29,6 +30,9 @@ namespace uvredis::detail {
 /// The usage error for keys of one command (or group) in two slots.
 Error cross_slot_error(std::string_view what, int a, int b);
 
+/// A node's name in the map: "host:port", "[v6]:port" (cluster.cpp).
+std::string node_name(const std::string& host, std::uint16_t port);
+
 class ClusterImpl {
  public:
   ClusterImpl(uv_loop_t* loop, ClusterOptions options);
@@ -54,6 +58,7 @@ class ClusterImpl {
   // --- cluster.cpp
   void post(Function<void()> fn);
   void close(Function<void()> done);
+  // --- cluster_slot_map.cpp
   void refresh() { request_refresh(); }
   std::vector<std::string> masters() const;
   std::optional<std::string> node_for_key(std::string_view key) const;
@@ -111,12 +116,14 @@ class ClusterImpl {
   void node_timed_out(const Client* via);
   void on_probe(const Client* via, const Result<Reply>& r, std::uint64_t replies, std::uint64_t reconnects);
   void replace_client(Node* n);
+  // cluster_slot_map.cpp
   void request_refresh();
   void start_refresh();
   void try_next_candidate();
   void on_slots(const std::string& asked, Result<Reply> r);
   void refresh_finished(bool ok);
   void arm_refresh_timer(std::uint64_t delay_ms);
+  // cluster.cpp
   void schedule_retry(OpPtr op, std::uint64_t delay_ms);
   void on_retry_timer();
   void fail_parked(const Error& err);
