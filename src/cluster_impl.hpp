@@ -4,7 +4,8 @@
 //
 // cluster.cpp: nodes, deferred work, close. cluster_slot_map.cpp: the slot
 // map, its refresh, and what it answers. cluster_route.cpp: routing a
-// command, redirections and retries, multi-key splits, groups.
+// command, multi-key splits, groups. cluster_replies.cpp: redirections and
+// retries, completing commands.
 
 #include <uvredis/cluster.hpp>
 #include <uvredis/lease.hpp>
@@ -133,6 +134,7 @@ class ClusterImpl {
   void dispatch(OpPtr op);
   void send(Node* n, const OpPtr& op);
   void send_to_all(const OpPtr& op);
+  // cluster_replies.cpp
   void on_reply(const OpPtr& op, Result<Reply> r, const Client* via);
   void on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs, const Client* via);
   bool follow_redirect(const OpPtr& op, const Error& e);
@@ -141,6 +143,7 @@ class ClusterImpl {
   static void finish(const OpPtr& op, Result<Reply> r);
   static void finish_group(const OpPtr& op, const Error& err);
   void fail_soon(OpPtr op, Error err);
+  // cluster_route.cpp
   void split(std::span<const std::string_view> argv, SplitKind kind, const KeyRange& keys, Callback<Reply> cb,
              const CommandOptions& opts, bool read);
   Node* any_master();
