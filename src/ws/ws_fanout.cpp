@@ -87,6 +87,7 @@ Result<int> WsFanoutImpl::start(std::shared_ptr<WsFanoutImpl> self) {
   if (closing_) return Error{ErrorKind::closed, "WsFanout is closed"};
   if (o_.port < 0 || o_.port > 65535) return Error{ErrorKind::usage, "port must be 0-65535"};
   if (o_.queue_frames == 0 || o_.queue_bytes < 1024) return Error{ErrorKind::usage, "queue limits too small"};
+  if (o_.turn_budget_frames == 0) return Error{ErrorKind::usage, "turn_budget_frames must not be 0"};
   if (o_.protocol.empty() || o_.channel_prefix.empty())
     return Error{ErrorKind::usage, "protocol and channel_prefix must not be empty"};
   for (const std::string& r : o_.resumable_rooms)

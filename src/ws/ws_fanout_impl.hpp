@@ -146,6 +146,9 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
   void defer(Client& c);
 
   void on_turn();
+  bool turn_spent() const {
+    return turn_written_ >= o_.turn_budget_bytes || turn_frames_ >= o_.turn_budget_frames;
+  }
 
   bool write_one(Client& c, lws* wsi);
 
@@ -208,7 +211,8 @@ class WsFanoutImpl : public std::enable_shared_from_this<WsFanoutImpl> {
   std::uint64_t ticks_ = 0;
   std::uint64_t logged_dropped_ = 0;
   std::uint64_t logged_kicks_ = 0;
-  std::size_t turn_written_ = 0;
+  std::size_t turn_written_ = 0;  // bytes written since the turn began
+  std::size_t turn_frames_ = 0;   // frames written since the turn began
 
   fanout::Hub hub_;
   std::unordered_map<std::uint64_t, std::string> partial_;  // messages arriving in fragments

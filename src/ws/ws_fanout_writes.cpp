@@ -4,7 +4,7 @@
 // a client whose queue was empty is written at once (one send()) when the
 // socket is known to take it: no write interest armed, nothing left over in
 // lws from an earlier write (lws_partial_buffered(), a flag, no poll()), and
-// the loop turn's byte budget not used up. Only when the kernel does not
+// the loop turn's budget (bytes and frames) not used up. Only when the kernel does not
 // take a whole frame, or the budget is spent, is write interest armed, and it
 // stays armed until the queue is empty. With libwebsockets on libuv every
 // arm/disarm is a uv_poll_start(), which in libuv 1.44 costs about two
@@ -40,7 +40,7 @@ void WsFanoutImpl::write_direct(Client& c, std::size_t limit) {
   auto* wsi = static_cast<lws*>(c.handle);
   if (c.kicked || c.broken || lws_partial_buffered(wsi)) return;
   for (std::size_t written = 0; hub_.pending(c);) {
-    if (turn_written_ >= o_.turn_budget_bytes || written >= limit) {
+    if (turn_spent() || written >= limit) {
       ++counters_.budget_full;
       defer(c);
       return;
@@ -67,10 +67,11 @@ void WsFanoutImpl::defer(Client& c) {
 // it, each up to an equal share (the others keep their place in line).
 void WsFanoutImpl::on_turn() {
   turn_written_ = 0;
+  turn_frames_ = 0;
   if (backlog_.empty()) return;
   const std::size_t share =
       std::max<std::size_t>(1, o_.turn_budget_bytes / std::max<std::size_t>(backlog_.size(), 1));
-  for (std::size_t n = backlog_.size(); n > 0 && turn_written_ < o_.turn_budget_bytes; --n) {
+  for (std::size_t n = backlog_.size(); n > 0 && !turn_spent(); --n) {
     std::uint64_t id = backlog_.front();
     backlog_.pop_front();
     Client* c = hub_.find(id);
@@ -93,6 +94,7 @@ bool WsFanoutImpl::write_one(Client& c, lws* wsi) {
   }
   ++counters_.frames_sent;
   turn_written_ += frame->size();
+  ++turn_frames_;
   return true;
 }
 
@@ -111,7 +113,7 @@ int WsFanoutImpl::on_writeable(Client& c) {
       arm(c);
       break;
     }
-    if (written >= share || turn_written_ >= o_.turn_budget_bytes) {
+    if (written >= share || turn_spent()) {
       // The socket takes more: the rest goes out directly on a later turn.
       ++counters_.budget_full;
       defer(c);
