@@ -268,12 +268,12 @@ TEST(WsFanout, RoomsGetWhatIsPublishedAndFramesGoOutAtOnce) {
   EXPECT_EQ(loop.close(), 0);
 }
 
-TEST(WsFanout, ABurstPastTheTurnBudgetWaitsForLaterTurnsInOrder) {
+// 200 messages to 3 clients with a small turn budget `o`: every frame
+// arrives, in order, and the budget stopped the burst at least once.
+void burst_past_the_turn_budget(WsFanoutOptions o) {
   RedisServer redis;
   TestLoop loop;
   {
-    WsFanoutOptions o = quick_options();
-    o.turn_budget_bytes = 2048;  // a few dozen frames per loop turn, for all clients together
     WsFanout f(loop.get(), test::options_for(redis), o);
     auto port = f.start();
     ASSERT_TRUE(port) << port.error().to_string();
@@ -307,6 +307,33 @@ TEST(WsFanout, ABurstPastTheTurnBudgetWaitsForLaterTurnsInOrder) {
     EXPECT_EQ(st.dropped, 0u);
     EXPECT_EQ(st.frames_sent, st.frames_queued);
     test::close_and_wait(loop, pub);
+    test::close_and_wait(loop, f);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(WsFanout, ABurstPastTheTurnBudgetWaitsForLaterTurnsInOrder) {
+  WsFanoutOptions o = quick_options();
+  o.turn_budget_bytes = 2048;  // a few dozen frames per loop turn, for all clients together
+  burst_past_the_turn_budget(o);
+}
+
+// Small frames: the byte budget (1 MiB) is never reached, the frame budget is.
+TEST(WsFanout, ABurstPastTheTurnFrameBudgetWaitsForLaterTurnsInOrder) {
+  WsFanoutOptions o = quick_options();
+  o.turn_budget_frames = 8;
+  burst_past_the_turn_budget(o);
+}
+
+TEST(WsFanout, AZeroTurnFrameBudgetIsRefused) {
+  TestLoop loop;
+  {
+    WsFanoutOptions o = quick_options();
+    o.turn_budget_frames = 0;
+    WsFanout f(loop.get(), ClientOptions{}, o);
+    auto port = f.start();
+    ASSERT_FALSE(port);
+    EXPECT_EQ(port.error().kind, ErrorKind::usage);
     test::close_and_wait(loop, f);
   }
   EXPECT_EQ(loop.close(), 0);

@@ -75,8 +75,13 @@ struct UVREDIS_API WsFanoutOptions {
   WsSlowPolicy slow_policy = WsSlowPolicy::drop_oldest;
   /// Bytes written to all clients together per loop turn, roughly: past it,
   /// frames wait for the next turn (and each waiting client gets an equal
-  /// share then). Bounds the loop lag of a burst.
+  /// share then). Bounds the loop lag of a burst of large frames.
   std::size_t turn_budget_bytes = 1u << 20;
+  /// Frames written to all clients together per loop turn, at most (not 0).
+  /// Each frame is a send() whatever its size, so a burst of small frames
+  /// is bounded by this one: 1 MiB of 128-byte messages would be 8,000
+  /// writes in one turn.
+  std::size_t turn_budget_frames = 512;
   /// Bytes written to one client per writable event, at most.
   std::size_t client_budget_bytes = 256u << 10;
   std::size_t max_incoming = 8 * 1024;  ///< Largest message accepted from a client (larger: closed).

@@ -6,8 +6,10 @@
 // The state behind a ClusterClient: one Client per node, the slot map, the
 // commands waiting for a map or a retry, and the refresh machinery.
 //
-// cluster.cpp: nodes, slot map, refresh, close. cluster_route.cpp: routing a
-// command, redirections and retries, multi-key splits, groups.
+// cluster.cpp: nodes, deferred work, close. cluster_slot_map.cpp: the slot
+// map, its refresh, and what it answers. cluster_route.cpp: routing a
+// command, multi-key splits, groups. cluster_replies.cpp: redirections and
+// retries, completing commands.
 
 #include <uvredis/cluster.hpp>
 #include <uvredis/lease.hpp>
@@ -32,6 +34,9 @@ namespace uvredis::detail {
 
 /// The usage error for keys of one command (or group) in two slots.
 Error cross_slot_error(std::string_view what, int a, int b);
+
+/// A node's name in the map: "host:port", "[v6]:port" (cluster.cpp).
+std::string node_name(const std::string& host, std::uint16_t port);
 
 class ClusterImpl {
  public:
@@ -58,6 +63,7 @@ class ClusterImpl {
   // --- cluster.cpp
   void post(Function<void()> fn);
   void close(Function<void()> done);
+  // --- cluster_slot_map.cpp
   void refresh() { request_refresh(); }
   std::vector<std::string> masters() const;
   std::optional<std::string> node_for_key(std::string_view key) const;
@@ -115,12 +121,14 @@ class ClusterImpl {
   void node_timed_out(const Client* via);
   void on_probe(const Client* via, const Result<Reply>& r, std::uint64_t replies, std::uint64_t reconnects);
   void replace_client(Node* n);
+  // cluster_slot_map.cpp
   void request_refresh();
   void start_refresh();
   void try_next_candidate();
   void on_slots(const std::string& asked, Result<Reply> r);
   void refresh_finished(bool ok);
   void arm_refresh_timer(std::uint64_t delay_ms);
+  // cluster.cpp
   void schedule_retry(OpPtr op, std::uint64_t delay_ms);
   void on_retry_timer();
   void fail_parked(const Error& err);
@@ -130,6 +138,7 @@ class ClusterImpl {
   void dispatch(OpPtr op);
   void send(Node* n, const OpPtr& op);
   void send_to_all(const OpPtr& op);
+  // cluster_replies.cpp
   void on_reply(const OpPtr& op, Result<Reply> r, const Client* via);
   void on_group_reply(const OpPtr& op, std::vector<Result<Reply>> rs, const Client* via);
   bool follow_redirect(const OpPtr& op, const Error& e);
@@ -138,6 +147,7 @@ class ClusterImpl {
   static void finish(const OpPtr& op, Result<Reply> r);
   static void finish_group(const OpPtr& op, const Error& err);
   void fail_soon(OpPtr op, Error err);
+  // cluster_route.cpp
   void split(std::span<const std::string_view> argv, SplitKind kind, const KeyRange& keys, Callback<Reply> cb,
              const CommandOptions& opts, bool read);
   Node* any_master();

@@ -38,6 +38,10 @@ class logger;
 
 namespace uvredis::detail {
 
+/// The oldest error on OpenSSL's (thread-local) queue, which is the root
+/// cause, as readable text; the queue is left empty (tls_context.cpp).
+std::string ssl_error_text(const char* fallback = "unknown error");
+
 /// The OpenSSL client context built from a ClientOptions: loaded once per
 /// Client (or Subscriber) and shared by its connections. Building never
 /// throws: a file that cannot be loaded is reported by error().
