@@ -34,7 +34,7 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
   ConnectionConfig main_cfg = config_for("main");
   // Through a shared slot: the hook may be set after the connection exists.
   main_cfg.extra_handshake = [hook = main_handshake_] {
-    return *hook ? (*hook)() : std::vector<ConnectionConfig::HandshakeStep>{};
+    return *hook ? (*hook)() : std::vector<HandshakeStep>{};
   };
   main_ = new Connection(loop_, std::move(main_cfg));
   leases_ = std::make_shared<LeasePool>();

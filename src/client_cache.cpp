@@ -531,14 +531,14 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
     c.sentinel = st.sentinel;
   }
   c.extra_handshake = [w] {
-    detail::ConnectionConfig::HandshakeStep step;
+    detail::HandshakeStep step;
     step.argv = {"CLIENT", "ID"};
     step.check = [w](const Reply& r) -> std::string {
       if (!r.is_integer() || r.integer() <= 0) return "CLIENT ID gave no id";
       if (auto s = w.lock()) s->pending_inv_id = r.integer();
       return {};
     };
-    return std::vector<detail::ConnectionConfig::HandshakeStep>{std::move(step)};
+    return std::vector<detail::HandshakeStep>{std::move(step)};
   };
   st.inv = new detail::Connection(loop, std::move(c));
   st.inv->set_state_listener([w](ConnectionState s, const Error*) {
@@ -555,13 +555,13 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
   st.client = client_.get();
   detail::ClientImpl* impl = client_->impl_.get();
   impl->set_main_handshake([w] {
-    std::vector<detail::ConnectionConfig::HandshakeStep> steps;
+    std::vector<detail::HandshakeStep> steps;
     auto p = w.lock();
     if (!p || p->closed) return steps;
     p->tracking_for = 0;
     if (!p->tracking_accepted || !p->sub_ready || p->inv_id == 0) return steps;
     const long long id = p->inv_id;
-    detail::ConnectionConfig::HandshakeStep step;
+    detail::HandshakeStep step;
     step.argv = p->tracking_argv(id);
     step.check = [w, id](const Reply&) -> std::string {
       if (auto q = w.lock()) q->tracking_for = id;

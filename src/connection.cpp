@@ -115,10 +115,15 @@ void Connection::post(Once<void()> fn) {
   }
   // While any post is owed its turn, close does not end (close callbacks run
   // after every command callback), so this connection is alive when it runs.
-  ++posted_;
-  sched_->later([this, fn = std::move(fn)]() mutable {
-    fn();
-    if (--posted_ == 0 && closing_) schedule_deferred();
+  // The function waits here rather than inside a second Once (which would
+  // not fit the small buffer and cost an allocation per post): the
+  // scheduler runs later() functions in order, so each run takes the oldest.
+  posted_.push_back(std::move(fn));
+  sched_->later([this] {
+    Once<void()> next = std::move(posted_.front());
+    posted_.pop_front();
+    next();
+    if (posted_.empty() && closing_) schedule_deferred();
   });
 }
 
@@ -206,7 +211,7 @@ void Connection::maybe_finish_close() {
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
   cancel_discovery();
   if (!q_.queued_empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
-  if (posted_ != 0) return;  // deliver those first; the last one brings us back here
+  if (!posted_.empty()) return;  // deliver those first; the last one brings us back here
   link_.close();
   close_handles();
 }

@@ -220,7 +220,7 @@ class Connection {
   Scheduler::Ref sched_;
   Scheduler::Task flush_task_{[](void* c) { static_cast<Connection*>(c)->flush(false); }, this};
   Scheduler::Task deferred_task_{[](void* c) { static_cast<Connection*>(c)->run_deferred(); }, this};
-  std::size_t posted_ = 0;  // post()ed functions not yet run: close waits for them
+  std::deque<Once<void()>> posted_;  // post()ed functions not yet run, oldest first: close waits for them
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> cmd_timer_;
   UvHandle<uv_timer_t> link_timer_;

@@ -30,6 +30,22 @@ namespace uvredis::detail {
 class TlsContext;
 class SentinelResolver;
 
+/// One command of a link's handshake: the built-in steps (handshake_plan)
+/// and an owner's extra ones alike.
+struct HandshakeStep {
+  HandshakeStep() = default;
+  HandshakeStep(std::vector<std::string> a, std::function<std::string(const Reply&)> c = nullptr, std::string w = {})
+      : argv(std::move(a)), check(std::move(c)), what(std::move(w)) {}
+
+  std::vector<std::string> argv;
+  /// Why the reply makes the link unusable (empty: fine); null: any
+  /// non-error reply is fine.
+  std::function<std::string(const Reply&)> check;
+  /// Names the step in a connect error ("AUTH", "SELECT 3"), never with its
+  /// arguments; empty: the command's name.
+  std::string what;
+};
+
 struct ConnectionConfig {
   /// The settings every connection takes from the user's options as they are
   /// (address, timeouts, reconnect, queue bounds, liveness, TLS-free parts).
@@ -75,10 +91,6 @@ struct ConnectionConfig {
   /// ID on the invalidation link). An error reply fails the connect, as for
   /// the built-in steps; `check` may read the reply and return why the link
   /// is unusable (empty: fine).
-  struct HandshakeStep {
-    std::vector<std::string> argv;
-    std::function<std::string(const Reply&)> check;
-  };
   std::function<std::vector<HandshakeStep>()> extra_handshake;
   /// ClientOptions::observer, observe_arguments, latency_histogram: with
   /// either of the first and the last, the connection keeps a Tracker (not in

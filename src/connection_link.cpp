@@ -89,7 +89,7 @@ void Connection::begin_connect() {
 }
 
 void Connection::on_discovered(Result<MasterAddr> r) {
-  if (!link_.address_known()) return;  // the attempt timed out meanwhile
+  if (!link_.awaiting_address()) return;  // the attempt timed out meanwhile
   if (!r) {
     connect_attempt_failed(r.error());
     return;
@@ -280,7 +280,7 @@ void Connection::on_connected(int status) {
 
 void Connection::begin_handshake() {
   q_.drop_first();
-  for (HandshakePlanStep& step : handshake_plan(cfg_)) {
+  for (HandshakeStep& step : handshake_plan(cfg_)) {
     std::vector<std::string_view> argv(step.argv.begin(), step.argv.end());
     std::size_t len = encode_command(q_.first_out(), argv);
     Request r;
@@ -334,26 +334,27 @@ void Connection::after_link_gone() {
   health_in_flight_ = false;
   silence_watch_ = false;
   if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit
-  switch (link_.lost(closing_)) {
-    case LinkMachine::Lost::closed: return;
-    case LinkMachine::Lost::try_next_address: connect_next(); return;
-    case LinkMachine::Lost::give_up:
-      uv_timer_stop(link_timer_.get());
-      log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
-      fail_queued(err);
-      set_state(ConnectionState::failed, &err);
-      return;
-    case LinkMachine::Lost::reconnect_now:
-      uv_timer_stop(link_timer_.get());
-      log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
-      set_state(ConnectionState::reconnecting, &err);
-      schedule_reconnect(true);
-      return;
-    case LinkMachine::Lost::attempt_failed: break;
+  const LinkMachine::Lost lost = link_.lost(closing_);
+  if (lost == LinkMachine::Lost::closed) return;
+  if (lost == LinkMachine::Lost::try_next_address) {
+    connect_next();
+    return;
   }
   uv_timer_stop(link_timer_.get());
-  if (err.kind != ErrorKind::connect) err = Error{ErrorKind::connect, err.message};
-  connect_attempt_failed(std::move(err));
+  if (lost == LinkMachine::Lost::attempt_failed) {
+    if (err.kind != ErrorKind::connect) err = Error{ErrorKind::connect, err.message};
+    connect_attempt_failed(std::move(err));
+    return;
+  }
+  // A ready link dropped: give up (no reconnect) or reconnect at once.
+  log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
+  if (lost == LinkMachine::Lost::give_up) {
+    fail_queued(err);
+    set_state(ConnectionState::failed, &err);
+    return;
+  }
+  set_state(ConnectionState::reconnecting, &err);
+  schedule_reconnect(true);
 }
 
 void Connection::connect_attempt_failed(Error err) {

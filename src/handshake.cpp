@@ -27,11 +27,11 @@ std::string replica_link_problem(const Reply& role) {
   return "the replica's link to its master is '" + std::string(role[3].str()) + "', not 'connected' (not in sync)";
 }
 
-std::vector<HandshakePlanStep> handshake_plan(const ConnectionConfig& cfg) {
-  std::vector<HandshakePlanStep> plan;
+std::vector<HandshakeStep> handshake_plan(const ConnectionConfig& cfg) {
+  std::vector<HandshakeStep> plan;
   auto add = [&plan](std::vector<std::string> argv, std::string what,
                      std::function<std::string(const Reply&)> check = nullptr) {
-    plan.push_back(HandshakePlanStep{std::move(argv), std::move(what), std::move(check)});
+    plan.push_back(HandshakeStep{std::move(argv), std::move(check), std::move(what)});
   };
   const Address& a = cfg.address;
   if (!a.password.empty()) {
@@ -54,9 +54,9 @@ std::vector<HandshakePlanStep> handshake_plan(const ConnectionConfig& cfg) {
   // but to a node that says it is the master.
   if (cfg.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
   if (cfg.extra_handshake)
-    for (ConnectionConfig::HandshakeStep& step : cfg.extra_handshake()) {
-      std::string what = step.argv.empty() ? std::string() : step.argv[0];
-      add(std::move(step.argv), std::move(what), std::move(step.check));
+    for (HandshakeStep& step : cfg.extra_handshake()) {
+      if (step.what.empty() && !step.argv.empty()) step.what = step.argv[0];
+      plan.push_back(std::move(step));
     }
   // TLS 1.3 servers refuse a client certificate after our side of the
   // handshake is complete: one round trip makes such a refusal a connect

@@ -51,9 +51,10 @@ class LinkMachine {
   enum class Go { ask_address, connect_unix, resolve, connect_next };
   /// A new attempt: ask the address source first when there is one.
   Go begin(bool ask_first, AddressForm form);
+  /// The attempt waits for the address source's answer; false when an
+  /// answer comes too late (the attempt is over).
+  bool awaiting_address() const noexcept { return phase_ == LinkPhase::discovering; }
   /// The address is known (from the options, or the sentinels answered).
-  /// False when the answer came too late (the attempt is over).
-  bool address_known() const noexcept { return phase_ == LinkPhase::discovering; }
   Go address(AddressForm form, const std::string& ip_literal = {});
   /// Resolved addresses, in the resolver's order (duplicates are dropped).
   /// False (and the answer is ignored) unless a resolve was under way.

@@ -12,12 +12,12 @@
 using uvredis::Reply;
 using uvredis::detail::ConnectionConfig;
 using uvredis::detail::handshake_plan;
-using uvredis::detail::HandshakePlanStep;
+using uvredis::detail::HandshakeStep;
 using uvredis::detail::role_is_not_master;
 
 namespace {
 
-std::vector<std::string> joined(const std::vector<HandshakePlanStep>& plan) {
+std::vector<std::string> joined(const std::vector<HandshakeStep>& plan) {
   std::vector<std::string> out;
   for (const auto& s : plan) {
     std::string line;
@@ -45,7 +45,7 @@ TEST(Handshake, EverySettingInItsOrder) {
   int asked = 0;
   cfg.extra_handshake = [&asked] {
     ++asked;
-    std::vector<ConnectionConfig::HandshakeStep> v;
+    std::vector<HandshakeStep> v;
     v.push_back({{"CLIENT", "TRACKING", "on"}, nullptr});
     return v;
   };
@@ -111,7 +111,7 @@ TEST(Handshake, ExtraStepsAreAskedForAtEveryPlanAndComeLast) {
   int asked = 0;
   cfg.extra_handshake = [&asked] {
     ++asked;
-    std::vector<ConnectionConfig::HandshakeStep> v;
+    std::vector<HandshakeStep> v;
     v.push_back({{"CLIENT", "ID"}, [](const Reply& r) { return r.is_integer() ? std::string() : "no id"; }});
     return v;
   };

@@ -63,9 +63,9 @@ TEST(LinkMachine, AnAttemptStartsWhereTheAddressSays) {
   EXPECT_FALSE(m.attempting());
   EXPECT_EQ(m.begin(true, AddressForm::ip), Go::ask_address);
   EXPECT_EQ(m.phase(), LinkPhase::discovering);
-  EXPECT_TRUE(m.address_known());
+  EXPECT_TRUE(m.awaiting_address());
   EXPECT_EQ(m.address(AddressForm::ip, "10.0.0.1"), Go::connect_next);
-  EXPECT_FALSE(m.address_known());  // a second answer would be too late
+  EXPECT_FALSE(m.awaiting_address());  // a second answer would be too late
   EXPECT_EQ(m.phase(), LinkPhase::connecting);
   EXPECT_EQ(m.next_address(), "10.0.0.1");
   EXPECT_FALSE(m.addresses_left());
