@@ -521,8 +521,8 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
 
   // The invalidation link: a push-mode connection (like a Subscriber's)
   // whose handshake asks CLIENT ID, so the id is exactly this link's.
-  detail::ConnectionConfig c = detail::ConnectionConfig::from(options);
-  c.readonly = false;
+  detail::ConnectionConfig c{options};
+  c.options.cluster_readonly = false;
   c.tls = detail::make_tls_context(options);
   c.push_mode = true;
   c.name = "invalidate";

@@ -37,37 +37,15 @@ void ignore_sigpipe_once() {
 
 }  // namespace
 
-ConnectionConfig ConnectionConfig::from(const ClientOptions& o) {
-  ConnectionConfig c;
-  c.address = o.address;
-  c.client_name = o.client_name;
-  c.connect_timeout = o.connect_timeout;
-  c.command_timeout = o.command_timeout;
-  c.reconnect = o.reconnect;
-  c.reconnect_min_delay = o.reconnect_min_delay;
-  c.reconnect_max_delay = o.reconnect_max_delay;
-  c.max_queued_commands = o.max_queued_commands;
-  c.max_queued_bytes = o.max_queued_bytes;
-  c.health_check_interval = o.health_check_interval;
-  c.dead_link_timeout = o.dead_link_timeout;
-  c.max_reply_element = o.max_reply_element;
-  c.tcp_keepalive = o.tcp_keepalive;
-  c.readonly = o.cluster_readonly;
-  c.logger = o.logger;
-  c.observer = o.observer;
-  c.observe_arguments = o.observe_arguments;
-  c.latency_histogram = o.latency_histogram;
-  return c;
-}
-
 Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     : loop_(loop),
       cfg_(std::move(cfg)),
-      log_(logger_or_silent(cfg_.logger)),
+      log_(logger_or_silent(cfg_.options.logger)),
       sched_(Scheduler::on(loop)),
-      q_(stats_, QueueBounds{cfg_.max_queued_commands, cfg_.max_queued_bytes}) {
-  guard_ = ReplyGuard(cfg_.max_reply_element);
-  link_ = LinkMachine(LinkPolicy{cfg_.reconnect, cfg_.reconnect_min_delay, cfg_.reconnect_max_delay});
+      q_(stats_, QueueBounds{cfg_.options.max_queued_commands, cfg_.options.max_queued_bytes}) {
+  guard_ = ReplyGuard(cfg_.options.max_reply_element);
+  const ClientOptions& o = cfg_.options;
+  link_ = LinkMachine(LinkPolicy{o.reconnect, o.reconnect_min_delay, o.reconnect_max_delay});
   q_.set_hooks(
       this, [](void* self) { static_cast<Connection*>(self)->notify_idle_if_drained(); },
       [](void* self, std::vector<std::string>&& pieces) {
@@ -85,9 +63,9 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     ++open_handles_;
   }
   if (cfg_.sentinel) cfg_.sentinel->add_listener(this);
-  if ((cfg_.observer || cfg_.latency_histogram) && !cfg_.push_mode) {
-    tracker_ = std::make_unique<Tracker>(cfg_.observer, cfg_.observe_arguments,
-                                         cfg_.latency_histogram ? &stats_.latency : nullptr);
+  if ((cfg_.options.observer || cfg_.options.latency_histogram) && !cfg_.push_mode) {
+    tracker_ = std::make_unique<Tracker>(cfg_.options.observer, cfg_.options.observe_arguments,
+                                         cfg_.options.latency_histogram ? &stats_.latency : nullptr);
     set_tracked_node();
     q_.set_tracker(tracker_.get());
   }
@@ -95,7 +73,7 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
 
 // The node as an observer sees it: never the credentials.
 void Connection::set_tracked_node() {
-  const Address& a = cfg_.address;
+  const Address& a = cfg_.options.address;
   if (a.kind == Address::Kind::unix_socket)
     tracker_->set_node(a.path);
   else if (a.host.find(':') != std::string::npos)

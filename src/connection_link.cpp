@@ -43,7 +43,7 @@ void Connection::on_master_switched(const MasterAddr& now) {
         link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
     return;
   }
-  if (!ac_ || (now.host == cfg_.address.host && now.port == cfg_.address.port)) return;
+  if (!ac_ || (now.host == cfg_.options.address.host && now.port == cfg_.options.address.port)) return;
   request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
                      "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
                          now.host + ":" + std::to_string(now.port)});
@@ -51,7 +51,7 @@ void Connection::on_master_switched(const MasterAddr& now) {
 
 void Connection::start() {
   if (link_.phase() != Link::idle) return;
-  if (cfg_.address.tls) {
+  if (cfg_.options.address.tls) {
     std::optional<Error> problem;
 #ifdef UVREDIS_HAVE_TLS
     if (!cfg_.tls)
@@ -76,7 +76,7 @@ void Connection::begin_connect() {
   uv_update_time(loop_);  // the connect timeout counts from now, not from this turn's start
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
-      static_cast<std::uint64_t>(std::max<long long>(cfg_.connect_timeout.count(), 1)), 0);
+      static_cast<std::uint64_t>(std::max<long long>(cfg_.options.connect_timeout.count(), 1)), 0);
   if (cfg_.sentinel) {
     link_.begin(true, AddressForm::name);
     discovery_ticket_ = cfg_.sentinel->discover([this](Result<MasterAddr> r) {
@@ -94,10 +94,10 @@ void Connection::on_discovered(Result<MasterAddr> r) {
     connect_attempt_failed(r.error());
     return;
   }
-  if (r->host != cfg_.address.host || r->port != cfg_.address.port)
+  if (r->host != cfg_.options.address.host || r->port != cfg_.options.address.port)
     log_->info("[{}] sentinels name {}:{} as master '{}'", cfg_.name, r->host, r->port, cfg_.sentinel->master_name());
-  cfg_.address.host = std::move(r->host);
-  cfg_.address.port = r->port;
+  cfg_.options.address.host = std::move(r->host);
+  cfg_.options.address.port = r->port;
   if (tracker_) set_tracked_node();
   connect_address();
 }
@@ -108,7 +108,7 @@ void Connection::cancel_discovery() {
 }
 
 void Connection::connect_address() {
-  const Address& a = cfg_.address;
+  const Address& a = cfg_.options.address;
   const AddressForm form = a.kind == Address::Kind::unix_socket ? AddressForm::unix_socket
                            : is_ip_literal(a.host)              ? AddressForm::ip
                                                                 : AddressForm::name;
@@ -159,7 +159,7 @@ void Connection::on_resolved(int status, addrinfo* res) {
   if (link_.phase() != Link::resolving || closing_) return;  // timed out or closed meanwhile
   if (status != 0) {
     connect_attempt_failed(
-        Error{ErrorKind::connect, "cannot resolve '" + cfg_.address.host + "': " + uv_strerror(status)});
+        Error{ErrorKind::connect, "cannot resolve '" + cfg_.options.address.host + "': " + uv_strerror(status)});
     return;
   }
   std::vector<std::string> ips;
@@ -174,7 +174,7 @@ void Connection::on_resolved(int status, addrinfo* res) {
   }
   link_.resolved(ips);
   if (!link_.addresses_left()) {
-    connect_attempt_failed(Error{ErrorKind::connect, "'" + cfg_.address.host + "' has no IP address"});
+    connect_attempt_failed(Error{ErrorKind::connect, "'" + cfg_.options.address.host + "' has no IP address"});
     return;
   }
   connect_next();
@@ -185,17 +185,17 @@ void Connection::on_resolved(int status, addrinfo* res) {
 void Connection::connect_next() {
   while (link_.addresses_left()) {
     const std::string ip = link_.next_address();
-    if (cfg_.address.tls) {
+    if (cfg_.options.address.tls) {
       if (connect_tls(ip)) return;
       continue;
     }
-    redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.address.port);
+    redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.options.address.port);
     if (ac == nullptr) {
       last_error_ = Error{ErrorKind::connect, "out of memory creating a connection"};
       continue;
     }
     if (ac->err) {
-      last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.address.port) +
+      last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.options.address.port) +
                                                   " failed: " + ac->errstr};
       redisAsyncFree(ac);
       continue;
@@ -233,7 +233,8 @@ void Connection::attach(redisAsyncContext* ac) {
   ac->c.reader->privdata = this;
   ac->data = this;
   // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
-  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp && !bridge_) redisEnableKeepAlive(&ac->c);
+  if (cfg_.options.tcp_keepalive && cfg_.options.address.kind == Address::Kind::tcp && !bridge_)
+    redisEnableKeepAlive(&ac->c);
 
   // Hooks first: setting the connect callback arms the write event.
   ac->ev.data = this;
@@ -244,7 +245,7 @@ void Connection::attach(redisAsyncContext* ac) {
   ac->ev.cleanup = &hook_cleanup;
   redisAsyncSetDisconnectCallback(ac, &disconnect_cb);
   redisAsyncSetConnectCallback(ac, &connect_cb);
-  log_->debug("[{}] connecting to {}", cfg_.name, cfg_.address.to_string());
+  log_->debug("[{}] connecting to {}", cfg_.name, cfg_.options.address.to_string());
 }
 
 void Connection::connect_cb(const redisAsyncContext* ac, int status) {
@@ -259,7 +260,7 @@ void Connection::disconnect_cb(const redisAsyncContext*, int) {
 void Connection::on_connected(int status) {
   if (status != REDIS_OK) {
     // hiredis frees the context right after this; hook_cleanup follows.
-    last_error_ = Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " +
+    last_error_ = Error{ErrorKind::connect, "connect to " + cfg_.options.address.to_string() + " failed: " +
                                                 (ac_ && ac_->c.errstr[0] ? ac_->c.errstr : "unknown error")};
     drop_reason_ = last_error_;
     return;
@@ -294,7 +295,7 @@ void Connection::begin_handshake() {
       }
       if (check && link_.phase() == Link::handshaking) {
         if (std::string why = check(*res); !why.empty()) {
-          request_drop(Error{ErrorKind::connect, cfg_.address.to_string() + " " + why});
+          request_drop(Error{ErrorKind::connect, cfg_.options.address.to_string() + " " + why});
           return;
         }
       }
@@ -313,9 +314,9 @@ void Connection::on_ready() {
   uv_timer_stop(link_timer_.get());
   if (ever_ready_) ++stats_.reconnects;
   ever_ready_ = true;
-  log_->info("[{}] connected to {}", cfg_.name, cfg_.address.to_string());
-  if (cfg_.health_check_interval.count() > 0 && !closing_) {
-    auto every = static_cast<std::uint64_t>(cfg_.health_check_interval.count());
+  log_->info("[{}] connected to {}", cfg_.name, cfg_.options.address.to_string());
+  if (cfg_.options.health_check_interval.count() > 0 && !closing_) {
+    auto every = static_cast<std::uint64_t>(cfg_.options.health_check_interval.count());
     uv_timer_start(
         health_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->send_health_check(); }, every,
         every);
@@ -347,7 +348,7 @@ void Connection::after_link_gone() {
     return;
   }
   // A ready link dropped: give up (no reconnect) or reconnect at once.
-  log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
+  log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.options.address.to_string(), err.message);
   if (lost == LinkMachine::Lost::give_up) {
     fail_queued(err);
     set_state(ConnectionState::failed, &err);
@@ -389,23 +390,25 @@ void Connection::on_link_timer() {
       connect_attempt_failed(Error{ErrorKind::connect, "asking the sentinels (" + cfg_.sentinel->sentinel_list() +
                                                            ") for master '" + cfg_.sentinel->master_name() +
                                                            "' timed out after " +
-                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+                                                           std::to_string(cfg_.options.connect_timeout.count()) + " ms"});
       break;
     case LinkMachine::Timer::resolve_timed_out:
       if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
-      connect_attempt_failed(Error{ErrorKind::connect, "resolving '" + cfg_.address.host + "' timed out after " +
-                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+      connect_attempt_failed(Error{ErrorKind::connect, "resolving '" + cfg_.options.address.host +
+                                                           "' timed out after " +
+                                                           std::to_string(cfg_.options.connect_timeout.count()) + " ms"});
       break;
     case LinkMachine::Timer::connect_timed_out: {
-      const std::string ms = std::to_string(cfg_.connect_timeout.count());
+      const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
 #ifdef UVREDIS_HAVE_TLS
       if (bridge_ && bridge_->tcp_connected() && !bridge_->handshake_done()) {
         request_drop(Error{ErrorKind::connect, "TLS handshake timed out after " + ms + " ms (" +
-                                                   cfg_.address.to_string() + "; is this a TLS port?)"});
+                                                   cfg_.options.address.to_string() + "; is this a TLS port?)"});
         break;
       }
 #endif
-      request_drop(Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " timed out after " + ms + " ms"});
+      request_drop(Error{ErrorKind::connect,
+                         "connect to " + cfg_.options.address.to_string() + " timed out after " + ms + " ms"});
       break;
     }
     case LinkMachine::Timer::none: break;

@@ -33,7 +33,7 @@ std::vector<HandshakeStep> handshake_plan(const ConnectionConfig& cfg) {
                      std::function<std::string(const Reply&)> check = nullptr) {
     plan.push_back(HandshakeStep{std::move(argv), std::move(check), std::move(what)});
   };
-  const Address& a = cfg.address;
+  const Address& a = cfg.options.address;
   if (!a.password.empty()) {
     if (a.username.empty())
       add({"AUTH", a.password}, "AUTH");
@@ -41,9 +41,9 @@ std::vector<HandshakeStep> handshake_plan(const ConnectionConfig& cfg) {
       add({"AUTH", a.username, a.password}, "AUTH");
   }
   if (a.db != 0) add({"SELECT", std::to_string(a.db)}, "SELECT " + std::to_string(a.db));
-  if (!cfg.client_name.empty()) add({"CLIENT", "SETNAME", cfg.client_name}, "CLIENT SETNAME");
+  if (!cfg.options.client_name.empty()) add({"CLIENT", "SETNAME", cfg.options.client_name}, "CLIENT SETNAME");
   // A cluster replica forgets READONLY with the link: it belongs in every handshake.
-  if (cfg.readonly) {
+  if (cfg.options.cluster_readonly) {
     add({"READONLY"}, "READONLY");
     // A replica that is not in sync (just restarted, still loading from its
     // master) would answer reads from an empty or old data set: such a link

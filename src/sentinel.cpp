@@ -40,15 +40,15 @@ void SentinelResolver::shutdown(Once<void()> done) {
 // reconnects by itself, every wait bounded by the per-sentinel timeout.
 ConnectionConfig SentinelResolver::link_config(std::size_t i, std::string_view name) const {
   ConnectionConfig c;
-  c.address = opts_.sentinels[i];
-  c.address.username = opts_.username;
-  c.address.password = opts_.password;
-  c.address.db = 0;
-  c.connect_timeout = opts_.timeout;
-  c.command_timeout = opts_.timeout;
-  c.reconnect = false;
-  c.logger = log_;
-  c.name = std::string(name) + c.address.host + ":" + std::to_string(c.address.port);
+  c.options.address = opts_.sentinels[i];
+  c.options.address.username = opts_.username;
+  c.options.address.password = opts_.password;
+  c.options.address.db = 0;
+  c.options.connect_timeout = opts_.timeout;
+  c.options.command_timeout = opts_.timeout;
+  c.options.reconnect = false;
+  c.options.logger = log_;
+  c.name = std::string(name) + c.options.address.host + ":" + std::to_string(c.options.address.port);
   return c;
 }
 
@@ -148,7 +148,7 @@ void SentinelResolver::ask(std::size_t i) {
   drop_query();
   ++asked_;
   ConnectionConfig c = link_config(i, "sentinel ");
-  c.tcp_keepalive = false;
+  c.options.tcp_keepalive = false;
   query_ = new Connection(loop_, std::move(c));
   std::string_view argv[] = {"SENTINEL", "get-master-addr-by-name", opts_.master_name};
   std::weak_ptr<SentinelResolver> weak = weak_from_this();

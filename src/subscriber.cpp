@@ -20,8 +20,8 @@ constexpr std::size_t kBatch = 1000;
 class SubscriberImpl {
  public:
   SubscriberImpl(uv_loop_t* loop, const ClientOptions& o) : alive_(std::make_shared<bool>(true)) {
-    ConnectionConfig c = ConnectionConfig::from(o);
-    c.readonly = false;
+    ConnectionConfig c{o};
+    c.options.cluster_readonly = false;
     c.tls = make_tls_context(o);
     // Our own read path tells pushes from replies, so the link answers PING
     // in subscribed mode too: health checks work as on a Client.
