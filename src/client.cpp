@@ -92,7 +92,7 @@ ConnectionConfig ClientImpl::config_for(std::string name) const {
   ConnectionConfig c{opts_};
   c.tls = tls_;
   c.name = std::move(name);
-  c.sentinel = sentinel_;
+  c.address_source = sentinel_;
   return c;
 }
 

@@ -528,7 +528,7 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
   c.name = "invalidate";
   if (options.sentinel.enabled()) {
     st.sentinel = std::make_shared<detail::SentinelResolver>(loop, options.sentinel, st.log);
-    c.sentinel = st.sentinel;
+    c.address_source = st.sentinel;
   }
   c.extra_handshake = [w] {
     detail::HandshakeStep step;

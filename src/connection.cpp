@@ -1,7 +1,6 @@
 #include "connection.hpp"
 
 #include "logging.hpp"
-#include "sentinel.hpp"
 
 extern "C" {
 #include <hiredis/async.h>
@@ -44,8 +43,11 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
       sched_(Scheduler::on(loop)),
       q_(stats_, QueueBounds{cfg_.options.max_queued_commands, cfg_.options.max_queued_bytes}) {
   guard_ = ReplyGuard(cfg_.options.max_reply_element);
+  if (!cfg_.address_source) cfg_.address_source = std::make_shared<FixedAddress>(cfg_.options.address);
+  source_ = cfg_.address_source.get();
+  follows_master_ = source_->follows_master();
   const ClientOptions& o = cfg_.options;
-  link_ = LinkMachine(LinkPolicy{o.reconnect, o.reconnect_min_delay, o.reconnect_max_delay});
+  link_ = LinkMachine(LinkPolicy{o.reconnect, o.reconnect_min_delay, o.reconnect_max_delay}, source_);
   q_.set_hooks(
       this, [](void* self) { static_cast<Connection*>(self)->notify_idle_if_drained(); },
       [](void* self, std::vector<std::string>&& pieces) {
@@ -62,7 +64,7 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     h->data = this;
     ++open_handles_;
   }
-  if (cfg_.sentinel) cfg_.sentinel->add_listener(this);
+  source_->add_listener(this);
   if ((cfg_.options.observer || cfg_.options.latency_histogram) && !cfg_.push_mode) {
     tracker_ = std::make_unique<Tracker>(cfg_.options.observer, cfg_.options.observe_arguments,
                                          cfg_.options.latency_histogram ? &stats_.latency : nullptr);
@@ -82,9 +84,7 @@ void Connection::set_tracked_node() {
     tracker_->set_node(a.host + ":" + std::to_string(a.port));
 }
 
-Connection::~Connection() {
-  if (cfg_.sentinel) cfg_.sentinel->remove_listener(this);
-}
+Connection::~Connection() { source_->remove_listener(this); }
 
 void Connection::post(Once<void()> fn) {
   if (handles_closing_) {
@@ -187,7 +187,7 @@ void Connection::maybe_finish_close() {
     after_link_gone();
   }
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
-  cancel_discovery();
+  link_.stop_asking();
   if (!q_.queued_empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
   if (!posted_.empty()) return;  // deliver those first; the last one brings us back here
   link_.close();

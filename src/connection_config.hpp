@@ -2,10 +2,11 @@
 // What one connection is told by its owner: the user's options handed down
 // whole (a copy the owner may adjust for this link: a cluster node's
 // address, no health checks on a lease) plus what only the owner knows (its
-// role: push mode, blocking; shared TLS context, sentinels, extra handshake
-// steps). A plain value; the link machine, the handshake plan and the
-// transport read it, none writes it after construction but the sentinel
-// answer (options.address host and port).
+// role: push mode, blocking; shared TLS context, address source (the
+// sentinels), extra handshake steps). A plain value; the link machine, the
+// handshake plan and the transport read it, none writes it after
+// construction but the address source's answer (options.address host and
+// port).
 
 #include <uvredis/link_types.hpp>
 #include <uvredis/options.hpp>
@@ -21,7 +22,7 @@
 namespace uvredis::detail {
 
 class TlsContext;
-class SentinelResolver;
+class AddressSource;
 
 /// One command of a link's handshake: the built-in steps (handshake_plan)
 /// and an owner's extra ones alike.
@@ -66,10 +67,13 @@ struct ConnectionConfig {
   /// build without TLS.
   std::shared_ptr<TlsContext> tls;
   std::string name = "main";  // for log lines
-  /// Sentinel mode: every connect first asks these sentinels where the
-  /// master is (address.host/port are replaced by the answer), the handshake
-  /// checks ROLE, and a READONLY reply drops the link to find it again.
-  std::shared_ptr<SentinelResolver> sentinel;
+  /// Where every attempt connects (address_source.hpp); null: the options'
+  /// address as it is (the connection makes a FixedAddress). Sentinel mode
+  /// gives the shared SentinelResolver: every connect first asks the
+  /// sentinels where the master is (options.address host and port are
+  /// replaced by the answer), the handshake checks ROLE, and a READONLY reply
+  /// drops the link to find it again.
+  std::shared_ptr<AddressSource> address_source;
   /// Extra handshake steps, asked for anew at every (re)connect and sent
   /// last (client-side caching: CLIENT TRACKING ... on the data link, CLIENT
   /// ID on the invalidation link). An error reply fails the connect, as for

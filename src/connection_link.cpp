@@ -4,7 +4,6 @@
 #include "handshake.hpp"
 #include "hiredis_replies.hpp"
 #include "logging.hpp"
-#include "sentinel.hpp"
 #ifdef UVREDIS_HAVE_TLS
 #include "tls_bridge.hpp"
 #endif
@@ -21,22 +20,14 @@ extern "C" {
 #include <algorithm>
 #include <random>
 
-// The life cycle of a link: (sentinel discovery,) resolve, connect, the
-// handshake (AUTH, SELECT, CLIENT SETNAME, READONLY/ROLE checks), ready, and
-// after a drop the reconnect backoff. TLS specifics are in connection_tls.cpp.
+// The life cycle of a link: asking the address source (the options' fixed
+// address, or the sentinels), resolve, connect, the handshake (AUTH,
+// SELECT, CLIENT SETNAME, READONLY/ROLE checks), ready, and after a drop the
+// reconnect backoff. TLS specifics are in connection_tls.cpp.
 
 namespace uvredis::detail {
 
-namespace {
-
-bool is_ip_literal(const std::string& host) {
-  unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-}  // namespace
-
-void Connection::on_master_switched(const MasterAddr& now) {
+void Connection::address_moved(const HostPort& now, const std::string& why) {
   if (closing_ || destroyed_) return;
   if (link_.phase() == Link::waiting) {
     uv_timer_start(
@@ -44,9 +35,7 @@ void Connection::on_master_switched(const MasterAddr& now) {
     return;
   }
   if (!ac_ || (now.host == cfg_.options.address.host && now.port == cfg_.options.address.port)) return;
-  request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
-                     "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
-                         now.host + ":" + std::to_string(now.port)});
+  request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect, why});
 }
 
 void Connection::start() {
@@ -77,42 +66,27 @@ void Connection::begin_connect() {
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
       static_cast<std::uint64_t>(std::max<long long>(cfg_.options.connect_timeout.count(), 1)), 0);
-  if (cfg_.sentinel) {
-    link_.begin(true, AddressForm::name);
-    discovery_ticket_ = cfg_.sentinel->discover([this](Result<MasterAddr> r) {
-      discovery_ticket_ = 0;
-      on_discovered(std::move(r));
-    });
-    return;
-  }
-  connect_address();
+  // A fixed address answers at once (the callback is dropped unused); a
+  // source that must find out (the sentinels) answers on a later turn.
+  connect_to(link_.begin(cfg_.options.address, [this](Result<HostPort> r) { on_address(std::move(r)); }));
 }
 
-void Connection::on_discovered(Result<MasterAddr> r) {
-  if (!link_.awaiting_address()) return;  // the attempt timed out meanwhile
+void Connection::on_address(Result<HostPort> r) {
+  if (!link_.answer_came()) return;  // the attempt timed out meanwhile
   if (!r) {
     connect_attempt_failed(r.error());
     return;
   }
   if (r->host != cfg_.options.address.host || r->port != cfg_.options.address.port)
-    log_->info("[{}] sentinels name {}:{} as master '{}'", cfg_.name, r->host, r->port, cfg_.sentinel->master_name());
-  cfg_.options.address.host = std::move(r->host);
-  cfg_.options.address.port = r->port;
+    log_->info("[{}] {}", cfg_.name, source_->naming(*r));
+  const LinkMachine::Go go = link_.answered(cfg_.options.address, *r);
   if (tracker_) set_tracked_node();
-  connect_address();
+  connect_to(go);
 }
 
-void Connection::cancel_discovery() {
-  if (discovery_ticket_ == 0) return;
-  cfg_.sentinel->cancel(std::exchange(discovery_ticket_, 0));
-}
-
-void Connection::connect_address() {
+void Connection::connect_to(LinkMachine::Go go) {
   const Address& a = cfg_.options.address;
-  const AddressForm form = a.kind == Address::Kind::unix_socket ? AddressForm::unix_socket
-                           : is_ip_literal(a.host)              ? AddressForm::ip
-                                                                : AddressForm::name;
-  const LinkMachine::Go go = link_.address(form, a.host);
+  if (go == LinkMachine::Go::ask_address) return;  // on_address comes next
   if (go == LinkMachine::Go::connect_unix) {
     redisAsyncContext* ac = redisAsyncConnectUnix(a.path.c_str());
     if (ac == nullptr || ac->err) {
@@ -385,19 +359,18 @@ void Connection::on_link_timer() {
   switch (link_.timer_fired()) {
     case LinkMachine::Timer::reconnect: begin_connect(); break;
     case LinkMachine::Timer::check_silence: check_silence(); break;
-    case LinkMachine::Timer::ask_timed_out:
-      cancel_discovery();
-      connect_attempt_failed(Error{ErrorKind::connect, "asking the sentinels (" + cfg_.sentinel->sentinel_list() +
-                                                           ") for master '" + cfg_.sentinel->master_name() +
-                                                           "' timed out after " +
-                                                           std::to_string(cfg_.options.connect_timeout.count()) + " ms"});
+    case LinkMachine::Timer::ask_timed_out: {  // the machine withdrew the question
+      const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
+      connect_attempt_failed(Error{ErrorKind::connect, source_->asking() + " timed out after " + ms + " ms"});
       break;
-    case LinkMachine::Timer::resolve_timed_out:
+    }
+    case LinkMachine::Timer::resolve_timed_out: {
       if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
-      connect_attempt_failed(Error{ErrorKind::connect, "resolving '" + cfg_.options.address.host +
-                                                           "' timed out after " +
-                                                           std::to_string(cfg_.options.connect_timeout.count()) + " ms"});
+      const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
+      connect_attempt_failed(
+          Error{ErrorKind::connect, "resolving '" + cfg_.options.address.host + "' timed out after " + ms + " ms"});
       break;
+    }
     case LinkMachine::Timer::connect_timed_out: {
       const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
 #ifdef UVREDIS_HAVE_TLS

@@ -196,8 +196,8 @@ void Connection::on_reply(Reply* reply) {
     if (reply == nullptr) {
       q_.complete(r, drop_error());
     } else if (reply->is_error()) {
-      // Sentinel mode: the master we talk to was demoted under us.
-      demoted = cfg_.sentinel && reply->str().starts_with("READONLY");
+      // A followed master (Sentinel) was demoted under us.
+      demoted = follows_master_ && reply->str().starts_with("READONLY");
       q_.complete(r, Error{ErrorKind::server, reply->take_str()});
     } else {
       q_.complete(r, std::move(*reply));

@@ -1,5 +1,7 @@
 #include "handshake.hpp"
 
+#include "address_source.hpp"
+
 namespace uvredis::detail {
 
 namespace {
@@ -52,7 +54,7 @@ std::vector<HandshakeStep> handshake_plan(const ConnectionConfig& cfg) {
   }
   // Sentinels may still name a node that was just demoted: write nowhere
   // but to a node that says it is the master.
-  if (cfg.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
+  if (cfg.address_source && cfg.address_source->follows_master()) add({"ROLE"}, "ROLE", &role_is_not_master);
   if (cfg.extra_handshake)
     for (HandshakeStep& step : cfg.extra_handshake()) {
       if (step.what.empty() && !step.argv.empty()) step.what = step.argv[0];

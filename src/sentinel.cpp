@@ -17,10 +17,18 @@ SentinelResolver::~SentinelResolver() {
   drop_watch();
 }
 
-void SentinelResolver::add_listener(Connection* c) { listeners_.push_back(c); }
+void SentinelResolver::add_listener(Listener* l) { listeners_.push_back(l); }
 
-void SentinelResolver::remove_listener(Connection* c) {
-  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), c), listeners_.end());
+void SentinelResolver::remove_listener(Listener* l) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
+}
+
+std::string SentinelResolver::asking() const {
+  return "asking the sentinels (" + sentinel_list() + ") for master '" + opts_.master_name + "'";
+}
+
+std::string SentinelResolver::naming(const HostPort& now) const {
+  return "sentinels name " + now.host + ":" + std::to_string(now.port) + " as master '" + opts_.master_name + "'";
 }
 
 void SentinelResolver::shutdown(Once<void()> done) {
@@ -88,10 +96,12 @@ void SentinelResolver::on_watch_message(const Reply& r) {
     return;
   log_->info("[sentinel] +switch-master {}: {}:{} -> {}:{}", name, old_ip, old_port, new_ip, new_port);
   MasterAddr now{new_ip, static_cast<std::uint16_t>(new_port)};
+  const std::string why = "connection lost: the sentinels moved master '" + opts_.master_name + "' to " + now.host +
+                          ":" + std::to_string(now.port);
   auto keep = shared_from_this();
   auto ls = listeners_;  // a listener may go away while we tell the others
-  for (Connection* c : ls)
-    if (std::find(listeners_.begin(), listeners_.end(), c) != listeners_.end()) c->on_master_switched(now);
+  for (Listener* l : ls)
+    if (std::find(listeners_.begin(), listeners_.end(), l) != listeners_.end()) l->address_moved(now, why);
 }
 
 void SentinelResolver::drop_watch() {

@@ -29,7 +29,7 @@ class SubscriberImpl {
     c.name = "subscriber";
     if (o.sentinel.enabled()) {
       sentinel_ = std::make_shared<SentinelResolver>(loop, o.sentinel, logger_or_silent(o.logger));
-      c.sentinel = sentinel_;
+      c.address_source = sentinel_;
     }
     conn_ = new Connection(loop, std::move(c));
     conn_->set_state_listener([this](ConnectionState s, const Error* e) { on_link_state(s, e); });
