@@ -4,7 +4,7 @@
 // nodes in test_cluster_fake.cpp).
 #include <uvredis/uvredis.hpp>
 
-#include "../src/cluster_keys.hpp"
+#include "../src/protocol/cluster_keys.hpp"
 
 #include <gtest/gtest.h>
 

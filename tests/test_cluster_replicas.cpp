@@ -4,9 +4,9 @@
 // witness of where each command ran.
 #include <uvredis/uvredis.hpp>
 
-#include "../src/cluster_reads.hpp"
-#include "../src/connection.hpp"
-#include "../src/handshake.hpp"
+#include "../src/protocol/cluster_reads.hpp"
+#include "../src/link/connection.hpp"
+#include "../src/link/handshake.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"

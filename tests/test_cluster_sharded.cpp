@@ -4,8 +4,8 @@
 // a slot migrated away, a master killed, edge cases.
 #include <uvredis/uvredis.hpp>
 
-#include "../src/cluster_keys.hpp"
-#include "../src/shard_link.hpp"
+#include "../src/protocol/cluster_keys.hpp"
+#include "../src/pubsub/shard_link.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/await.hpp"
 #include "support/fake_server.hpp"

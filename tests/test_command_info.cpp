@@ -1,7 +1,7 @@
 // Which commands the Client refuses or routes to a blocking connection.
 // Pure logic, no network.
-#include "../src/command_info.hpp"
-#include "../src/encode.hpp"
+#include "../src/protocol/command_info.hpp"
+#include "../src/protocol/encode.hpp"
 
 #include <gtest/gtest.h>
 

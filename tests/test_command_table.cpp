@@ -1,12 +1,12 @@
-// The one table of command facts (src/command_table.cpp): its lookups, the
+// The one table of command facts (src/protocol/command_table.cpp): its lookups, the
 // consistency of its rows with what the consumers make of them, and that
 // every typed helper in include/uvredis/commands/ has a row. Pure logic and
 // source files, no network.
-#include "../src/cluster_keys.hpp"
-#include "../src/cluster_reads.hpp"
-#include "../src/command_info.hpp"
-#include "../src/command_table.hpp"
-#include "../src/request_queue.hpp"
+#include "../src/protocol/cluster_keys.hpp"
+#include "../src/protocol/cluster_reads.hpp"
+#include "../src/protocol/command_info.hpp"
+#include "../src/protocol/command_table.hpp"
+#include "../src/link/request_queue.hpp"
 
 #include <gtest/gtest.h>
 
@@ -322,7 +322,7 @@ TEST(CommandTable, EveryTypedHelperHasARow) {
   for (const char* n : {"GET", "SETEX", "PSETEX", "DEL", "FCALL_RO", "ZREVRANGEBYSCORE", "XAUTOCLAIM", "BLPOP"})
     EXPECT_TRUE(found.names.count(n)) << n << " was not found by the scan";
   for (const std::string& n : found.names)
-    EXPECT_NE(find_command(n), nullptr) << n << " is sent by a typed helper but has no row in src/command_table.cpp";
+    EXPECT_NE(find_command(n), nullptr) << n << " is sent by a typed helper but has no row in src/protocol/command_table.cpp";
 }
 
 // The scan itself: each form it must read, on made-up text.

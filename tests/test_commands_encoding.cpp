@@ -4,10 +4,10 @@
 #include <uvredis/executor.hpp>
 #include <uvredis/pipeline.hpp>
 
-#include "../src/cluster_keys.hpp"
-#include "../src/cluster_reads.hpp"
-#include "../src/command_info.hpp"
-#include "../src/command_table.hpp"
+#include "../src/protocol/cluster_keys.hpp"
+#include "../src/protocol/cluster_reads.hpp"
+#include "../src/protocol/command_info.hpp"
+#include "../src/protocol/command_table.hpp"
 
 #include <gtest/gtest.h>
 
@@ -82,7 +82,7 @@ struct Recorder : Commands<Recorder> {
     ++sends;
     // Every helper run here also proves its command has a row of facts
     // (test_command_table scans the headers for the ones not run here).
-    EXPECT_NE(detail::find_command(a[0]), nullptr) << a[0] << " has no row in src/command_table.cpp";
+    EXPECT_NE(detail::find_command(a[0]), nullptr) << a[0] << " has no row in src/protocol/command_table.cpp";
     argv.assign(a.begin(), a.end());
     error.reset();
   }
@@ -336,7 +336,7 @@ TEST(CommandsEncoding, BinaryArgumentsPassUntouched) {
 }
 
 // The Client learns from the argv that a command blocks and for how long
-// (its row in src/command_table.cpp, read by src/command_info.cpp), and adds its command timeout on top: the typed
+// (its row in src/protocol/command_table.cpp, read by src/protocol/command_info.cpp), and adds its command timeout on top: the typed
 // blocking helpers must produce argv it understands.
 TEST(CommandsEncoding, BlockingHelpersAreRecognisedWithTheirWait) {
   auto cls = [](const V& argv) {
@@ -617,7 +617,7 @@ TEST(CommandsEncoding, FunctionCommandsBuildTheServersArgv) {
 }
 
 // A ClusterClient routes a typed command by the argv it builds: the key
-// shape of its row (src/command_table.cpp) must find exactly the helper's
+// shape of its row (src/protocol/command_table.cpp) must find exactly the helper's
 // keys, its replica fact must let only reads go to a replica, and FUNCTION LOAD/DELETE/FLUSH must reach every master.
 TEST(CommandsEncoding, GeoBitAndFunctionHelpersMeetTheClusterTables) {
   struct Case {

@@ -1,7 +1,7 @@
-// The handshake plan (src/handshake.hpp) for each kind of link, without a
+// The handshake plan (src/link/handshake.hpp) for each kind of link, without a
 // server: which commands, in which order, and how their replies are judged.
 
-#include "../src/handshake.hpp"
+#include "../src/link/handshake.hpp"
 
 #include <gtest/gtest.h>
 

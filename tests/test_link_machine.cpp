@@ -1,8 +1,8 @@
-// The link life cycle without I/O (src/link_machine.hpp): every phase's
+// The link life cycle without I/O (src/link/link_machine.hpp): every phase's
 // answer to every event, the address source asked at every attempt (a fake
 // one here: no sockets, no loop), the address list and the backoff bounds.
 
-#include "../src/link_machine.hpp"
+#include "../src/link/link_machine.hpp"
 
 #include <gtest/gtest.h>
 

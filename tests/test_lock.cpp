@@ -4,7 +4,7 @@
 // before a contender in another process gets the key of a frozen holder.
 #include <uvredis/uvredis.hpp>
 
-#include "../src/lock_detail.hpp"
+#include "../src/recipes/lock_detail.hpp"
 #include "support/await.hpp"
 #include "support/shell.hpp"
 #include "support/loop.hpp"

@@ -6,8 +6,8 @@
 #include <uvredis/uvredis.hpp>
 #include <uvredis/observe.hpp>
 
-#include "../src/encode.hpp"
-#include "../src/tracker.hpp"
+#include "../src/protocol/encode.hpp"
+#include "../src/link/tracker.hpp"
 #include "support/await.hpp"
 #include "support/cluster_helpers.hpp"
 #include "support/loop.hpp"

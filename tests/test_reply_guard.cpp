@@ -1,8 +1,8 @@
-// The reply-size guard (src/reply_guard.hpp) alone: it scans the bytes a
+// The reply-size guard (src/protocol/reply_guard.hpp) alone: it scans the bytes a
 // link reads and refuses a reply over the limit as soon as a header shows it,
 // in any piece sizes. No socket, no loop; the guard on a live link is tested
 // in test_liveness.cpp.
-#include "../src/reply_guard.hpp"
+#include "../src/protocol/reply_guard.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // The I/O-free parts of a connection's request bookkeeping
-// (src/request_queue.hpp), driven by plain calls: no socket, no loop.
+// (src/link/request_queue.hpp), driven by plain calls: no socket, no loop.
 
-#include "../src/encode.hpp"
-#include "../src/request_queue.hpp"
-#include "../src/tracker.hpp"
+#include "../src/protocol/encode.hpp"
+#include "../src/link/request_queue.hpp"
+#include "../src/link/tracker.hpp"
 #include "support/recorder.hpp"
 
 #include <gtest/gtest.h>
@@ -229,7 +229,7 @@ TEST(PushKinds, ConfirmationsCountDownOnlyForTheirCommand) {
 // reply, or the link's end), expire (a deadline), fail_queued (a link that
 // failed or closed). Every callback is counted: exactly once on every path.
 
-#include "../src/encode.hpp"
+#include "../src/protocol/encode.hpp"
 
 namespace {
 

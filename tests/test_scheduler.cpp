@@ -1,7 +1,7 @@
-// The loop's one scheduler (src/scheduler.hpp): order, once-per-turn,
+// The loop's one scheduler (src/link/scheduler.hpp): order, once-per-turn,
 // cancellation, and that it leaves the loop closable. No server needed.
 
-#include "../src/scheduler.hpp"
+#include "../src/link/scheduler.hpp"
 
 #include <gtest/gtest.h>
 

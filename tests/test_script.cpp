@@ -3,7 +3,7 @@
 // and the WATCH race from issue 4.
 #include <uvredis/uvredis.hpp>
 
-#include "../src/sha1.hpp"
+#include "../src/base/sha1.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"

@@ -1,4 +1,7 @@
 #pragma once
+// Layer ws (src/ws/): the uvredis-ws component (its own library): WebSocket
+// fan-out of channels to rooms. May include: every layer; nothing includes it.
+//
 // The I/O-free core of the WebSocket fan-out (src/ws/ws_fanout.cpp, library
 // uvredis-ws): clients, rooms, bounded per-client queues and the slow-client
 // policy. No sockets, no libuv, no

@@ -1,0 +1,246 @@
+#include "link/connection.hpp"
+
+#include "base/logging.hpp"
+
+extern "C" {
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+}
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+// Replies in: one read per readiness, bytes shown to the reply guard before
+// hiredis' parser buffers them, every complete reply answering the oldest
+// request in flight (in push mode, after telling a pub/sub push from a
+// reply), completion of requests, and what a dropped link fails them with.
+
+namespace uvredis::detail {
+
+void Connection::on_poll(int status, int events) {
+  if (status < 0) {
+    // libuv stopped the handle. hiredis' own adapter returns here and the
+    // connect callback never runs; we let hiredis meet the error instead.
+    poll_events_ = 0;
+    events = UV_READABLE | UV_WRITABLE;
+  }
+  if (!ac_) return;
+  if (events & UV_WRITABLE) {
+    if (!(ac_->c.flags & REDIS_CONNECTED)) {
+      in_write_ = true;
+      redisAsyncHandleWrite(ac_);
+      in_write_ = false;
+    } else {
+      flush(true);
+    }
+  }
+  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) read_input();
+  if (ac_ && status < 0) update_poll();
+}
+
+void Connection::read_input() {
+  if (cfg_.push_mode && drop_requested_) return;  // a drop is decided: nobody wants more replies
+  if (!read_socket()) {
+    // A read error or EOF left its mark in the context (c.err): hiredis'
+    // redisBufferRead then returns at once, and redisAsyncHandleRead takes
+    // its own disconnect path (cleanup hook, disconnect callback, free),
+    // failing what is in flight.
+    redisAsyncHandleRead(ac_);
+  } else {
+    process_input();
+  }
+  if (on_read_) {
+    auto fn = on_read_;
+    fn();
+  }
+}
+
+// Hands every complete reply in hiredis' reader to its command; then, when
+// the reply guard refused what followed them, takes hiredis' disconnect path.
+void Connection::process_input() {
+  drain_replies();
+  if (refused_input_ && ac_) {
+    refused_input_ = false;
+    ac_->c.err = REDIS_ERR_PROTOCOL;
+    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", "reply element too large");
+    redisAsyncHandleRead(ac_);
+  }
+}
+
+// What hiredis' redisBufferRead does (one read of up to 16 KiB, fed to the
+// reader), with the bytes shown to the reply guard before the reader
+// buffers them, and the time of arrival noted for the liveness rule.
+bool Connection::read_socket() {
+  redisContext* c = &ac_->c;
+  if (c->err) return false;
+  char buf[16 * 1024];
+  const ssize_t n = ::read(c->fd, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;  // nothing yet
+    c->err = REDIS_ERR_IO;
+    std::snprintf(c->errstr, sizeof c->errstr, "%s", std::strerror(errno));
+    return false;
+  }
+  if (n == 0) {
+    c->err = REDIS_ERR_EOF;
+    std::snprintf(c->errstr, sizeof c->errstr, "%s", "Server closed the connection");
+    return false;
+  }
+  return feed(buf, static_cast<std::size_t>(n));
+}
+
+// Input from the socket or the TLS bridge: what the reply guard lets pass
+// goes to hiredis' reader. False when the reader failed (c.err set).
+bool Connection::feed(const char* data, std::size_t len) {
+  last_rx_ms_ = uv_now(loop_);
+  std::string why;
+  if (!guard_.scan(data, len, why)) {
+    log_->error("[{}] {}: dropping the link", cfg_.name, why);
+    if (!drop_reason_) drop_reason_ = Error{ErrorKind::protocol, std::move(why)};
+    refused_input_ = true;
+    len = guard_.good_bytes();  // the complete replies before it still count
+  }
+  if (tracker_) rx_fed_ += len;
+  if (len > 0 && redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
+    ac_->c.err = ac_->c.reader->err;
+    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", ac_->c.reader->errstr);
+    return false;
+  }
+  return true;
+}
+
+// What redisProcessCallbacks does, with no hiredis callback records: every
+// complete reply in hiredis' reader (fed by read_socket or by the TLS
+// bridge) answers the oldest request in flight, in order. In push mode
+// (sharded pub/sub) a push is first told from a reply by push_kind_of, which
+// does not assert on an `smessage` as hiredis 0.14 would. hiredis' callback
+// lists stay empty, so its teardown has nothing to call: hook_cleanup fails
+// our requests instead.
+void Connection::drain_replies() {
+  redisContext* c = &ac_->c;
+  for (;;) {
+    void* obj = nullptr;
+    if (redisReaderGetReply(c->reader, &obj) != REDIS_OK) {
+      // Malformed input, or a reply nobody asked for (accept_reply): take
+      // hiredis' disconnect path with the reader's error.
+      c->err = c->reader->err;
+      std::snprintf(c->errstr, sizeof c->errstr, "%s", c->reader->errstr);
+      redisAsyncHandleRead(ac_);
+      return;
+    }
+    if (obj == nullptr) return;
+    std::unique_ptr<Reply> reply(static_cast<Reply*>(obj));  // built by ReplyBuilder
+    if (!cfg_.push_mode) {
+      if (tracker_) [[unlikely]] {
+        // The reply's size on the wire: what the reader consumed since the
+        // previous reply (fed, less what it still holds).
+        const std::uint64_t consumed = rx_fed_ - (c->reader->len - c->reader->pos);
+        tracker_->reply_bytes = consumed - rx_replied_;
+        rx_replied_ = consumed;
+      }
+      on_reply(reply.get());  // accept_reply made sure a request awaits it
+      if (tracker_) tracker_->reply_bytes = 0;
+      // A callback cannot free the context (every drop is deferred); replies
+      // already here still answer their commands, as hiredis would.
+      if (!ac_) return;
+      continue;
+    }
+    dispatch_pushed(std::move(*reply));
+    // Listeners cannot free the context (every drop is deferred), but a
+    // destroyed connection or a decided drop wants nothing more.
+    if (!ac_ || drop_requested_ || destroyed_) return;
+  }
+}
+
+void Connection::dispatch_pushed(Reply&& reply) {
+  const std::uint8_t kind = push_kind_of(reply);
+  if (kind == kNotPush) {
+    if (q_.inflight_empty()) {
+      protocol_violation_ = true;
+      std::string what = reply.is_error() ? ": " + std::string(reply.str()) : std::string();
+      request_drop(Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for" + what});
+      return;
+    }
+    on_reply(&reply);  // error replies to a subscription command land here too
+    return;
+  }
+  // A confirmation counts towards the subscription command in front; one
+  // nobody asked for (Redis 7 unsubscribes by itself from the channels of a
+  // slot that moved away) finds none and is only a push.
+  const std::uint64_t answered = is_confirmation(kind) ? q_.count_push(kind) : 0;
+  if (on_push_) {
+    auto fn = on_push_;
+    fn(std::move(reply));
+  }
+  if (answered != 0 && !q_.inflight_empty() && q_.inflight_front().seq == answered) {
+    Reply ok = Reply::status("OK");
+    on_reply(&ok);
+  }
+}
+
+bool Connection::accept_reply() noexcept {
+  if (!q_.inflight_empty() || cfg_.push_mode) return true;  // push mode sorts replies out itself
+  protocol_violation_ = true;
+  return false;
+}
+
+void Connection::on_reply(Reply* reply) {
+  if (q_.inflight_empty()) return;  // cannot happen: accept_reply checked
+  Request r = q_.pop_answered(reply != nullptr);
+  bool demoted = false;
+  if (!r.completed()) {
+    if (reply == nullptr) {
+      q_.complete(r, drop_error());
+    } else if (reply->is_error()) {
+      // A followed master (Sentinel) was demoted under us.
+      demoted = follows_master_ && reply->str().starts_with("READONLY");
+      q_.complete(r, Error{ErrorKind::server, reply->take_str()});
+    } else {
+      q_.complete(r, std::move(*reply));
+    }
+  }
+  if (demoted && link_.phase() == Link::ready && !closing_)
+    request_drop(Error{ErrorKind::connection_lost,
+                       "connection lost: " + cfg_.options.address.to_string() + " is no longer the master (READONLY)"});
+  prune_deadlines();
+  if (closing_ && q_.inflight_size() == q_.owed()) schedule_deferred();
+}
+
+void Connection::hook_cleanup(void* p) {
+  auto* c = static_cast<Connection*>(p);
+  if (!c->ac_) return;
+  c->last_error_ = c->drop_error();
+  // A close the user asked for says close_notify; failures just cut the link.
+  c->release_bridge(!c->drop_reason_ || c->drop_reason_->kind == ErrorKind::closed);
+  c->poll_.close();  // the fd is still open: hiredis closes it after this hook
+  c->poll_events_ = 0;
+  c->reading_ = false;
+  c->want_writable_ = false;
+  c->ac_ = nullptr;
+  c->link_gone_ = true;
+  // Half a big command went out: its rest is useless now (the command
+  // fails with the link), and the commands queued behind it start after it.
+  c->q_.abandon_tail();
+  c->schedule_deferred();
+  // hiredis holds no callback of ours to fail with a NULL reply: fail what
+  // is in flight in order (drop_error() is last_error_ now).
+  while (!c->q_.inflight_empty()) c->on_reply(nullptr);
+}
+
+Error Connection::drop_error() const {
+  if (drop_reason_) return *drop_reason_;
+  if (destroyed_) return Error{ErrorKind::closed, "client destroyed"};
+  if (!ac_) return last_error_;
+  std::string msg = ac_->c.errstr;
+  if (protocol_violation_) return Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for"};
+  if (ac_->c.err == REDIS_ERR_PROTOCOL) return Error{ErrorKind::protocol, "protocol error: " + msg};
+  if (msg.empty()) msg = "connection closed";
+  if (link_.phase() != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.options.address.to_string() + " failed: " + msg};
+  return Error{ErrorKind::connection_lost, "connection lost: " + msg};
+}
+
+}  // namespace uvredis::detail

@@ -1,0 +1,458 @@
+#pragma once
+// The I/O-free half of a connection: every request from submit to
+// completion, driven by plain calls and unit-tested without a socket or a
+// loop (tests/test_request_queue.cpp):
+// - RequestQueue: the queue of commands waiting for the link, their encoded
+//   bytes, the FIFO of commands written and awaiting replies, each request
+//   with one explicit Stage; command groups, queue bounds, deadlines, the
+//   counting of push confirmations, and exactly-once completion on every
+//   path (reply, timeout, link lost, close, overflow);
+// - Deadlines: when each pending command times out;
+// - queue_bounds_error: the overflow rules of submit;
+// - push kinds: how a pub/sub push is told from a reply (push mode).
+// Connection owns one RequestQueue, moves its bytes into hiredis' output
+// buffer and keeps the uv timer; times are plain milliseconds on the loop's
+// clock. Loop-thread only, like the connection.
+
+#include "protocol/command_table.hpp"
+
+#include <uvredis/error.hpp>
+#include <uvredis/link_types.hpp>
+#include <uvredis/reply.hpp>
+#include <uvredis/result.hpp>
+
+#include <algorithm>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace uvredis::detail {
+
+class Tracker;
+
+// Deadlines by sequence number. The default command timeout is the same for
+// all, so its deadlines arrive in order and a FIFO suffices; other timeouts
+// go to a heap. An entry may outlive its command (completed by a reply):
+// expiring it is then a no-op for the caller, and prune() drops such FIFO
+// entries as replies arrive, so the FIFO holds only what is still pending.
+class Deadlines {
+ public:
+  // `in_order`: `due` is no earlier than any in_order deadline added before
+  // (the common timeout on a clock that never goes back).
+  void add(std::uint64_t seq, std::uint64_t due, bool in_order) {
+    if (in_order) {
+      fifo_.emplace_back(due, seq);
+    } else {
+      heap_.emplace_back(due, seq);
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+    }
+  }
+
+  bool empty() const noexcept { return fifo_.empty() && heap_.empty(); }
+
+  // The earliest deadline, 0 when there is none.
+  std::uint64_t next() const noexcept {
+    std::uint64_t n = 0;
+    if (!fifo_.empty()) n = fifo_.front().first;
+    if (!heap_.empty() && (n == 0 || heap_.front().first < n)) n = heap_.front().first;
+    return n;
+  }
+
+  // The latest deadline, or `floor` when none is later.
+  std::uint64_t last(std::uint64_t floor) const noexcept {
+    std::uint64_t l = floor;
+    if (!fifo_.empty()) l = std::max(l, fifo_.back().first);
+    for (const auto& d : heap_) l = std::max(l, d.first);
+    return l;
+  }
+
+  // Takes one deadline due at `now` or before: the FIFO's first, then the
+  // heap's (the caller expires it, which may add deadlines meanwhile).
+  std::optional<std::uint64_t> pop_due(std::uint64_t now) {
+    if (!fifo_.empty() && fifo_.front().first <= now) {
+      const std::uint64_t seq = fifo_.front().second;
+      fifo_.pop_front();
+      return seq;
+    }
+    if (!heap_.empty() && heap_.front().first <= now) {
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+      const std::uint64_t seq = heap_.back().second;
+      heap_.pop_back();
+      return seq;
+    }
+    return std::nullopt;
+  }
+
+  // Every command below `oldest` has completed: drops their FIFO entries.
+  // (Heap entries stay until due: few, and expiring them is a no-op.)
+  void prune(std::uint64_t oldest) {
+    while (!fifo_.empty() && fifo_.front().second < oldest) fifo_.pop_front();
+  }
+
+  std::size_t size() const noexcept { return fifo_.size() + heap_.size(); }
+
+ private:
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> fifo_;  // (deadline ms, seq)
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_;  // min-heap of the same
+};
+
+struct QueueBounds {
+  std::size_t max_commands = 0;
+  std::size_t max_bytes = 0;
+};
+
+// True when `extra_cmds` more commands of `extra_bytes` bytes in all may join
+// a queue holding `queued_cmds` commands of `queued_bytes` bytes (inline: it
+// runs for every command).
+inline bool queue_fits(const QueueBounds& bounds, std::size_t queued_cmds, std::size_t queued_bytes,
+                       std::size_t extra_bytes, std::size_t extra_cmds) noexcept {
+  return queued_cmds + extra_cmds <= bounds.max_commands && extra_bytes <= bounds.max_bytes &&
+         extra_bytes <= UINT32_MAX && queued_bytes + extra_bytes <= bounds.max_bytes;
+}
+
+// Why `extra_cmds` more commands of `extra_bytes` bytes in all may not join
+// a queue holding `queued_cmds` commands of `queued_bytes` bytes: an overflow
+// error, or nothing when they fit. A single command of more than 4 GiB never
+// fits (its length is kept in 32 bits).
+std::optional<Error> queue_bounds_error(const QueueBounds& bounds, std::size_t queued_cmds, std::size_t queued_bytes,
+                                        std::size_t extra_bytes, std::size_t extra_cmds);
+
+// Push mode: the push kinds (PushKind) are in command_table.hpp, beside the
+// (un)subscribe rows that expect them.
+
+// A (un)subscribe confirmation (as opposed to a message, or no push at all).
+inline bool is_confirmation(std::uint8_t k) noexcept { return k >= kSubscribe && k <= kSUnsubscribe; }
+
+// The push kind of a reply: an array of at least three whose first element
+// names a kind exactly (the server sends them in lower case); kNotPush for
+// every other reply, which then answers the oldest command in flight.
+std::uint8_t push_kind_of(const Reply& r) noexcept;
+
+// The confirmation kind a command expects (its name in any case), kNotPush
+// for a command that is not a (un)subscribe.
+std::uint8_t command_push_kind(std::string_view command) noexcept;
+
+// A confirmation of kind `kind` arrived while the command in front awaits
+// `left` confirmations of kind `want`: counts it. True when it was the last
+// one owed (the command is answered). Other kinds, or a command that awaits
+// none (Redis 7 unsubscribes by itself when a slot moves), count nothing.
+inline bool count_confirmation(std::uint8_t want, std::uint32_t& left, std::uint8_t kind) noexcept {
+  return want == kind && left > 0 && --left == 0;
+}
+
+// Where a request is between submit and completion.
+enum class Stage : std::uint8_t {
+  queued,   // waiting to be handed to the link
+  written,  // handed over, awaiting its reply
+  owed,     // written, then completed by its timeout: the late reply is still owed (and dropped)
+  done,     // completed
+};
+
+struct Request {
+  std::uint64_t seq = 0;
+  // Push mode: a subscription command is answered by `pushes` pushes of
+  // kind `push` (one per channel) instead of one reply. (Here they and the
+  // small fields fill the 16 bytes before the 16-byte aligned callback: no
+  // bigger Request, and a move copies them as two words.)
+  std::uint32_t pushes = 0;
+  std::uint8_t push = 0;
+  Stage stage = Stage::queued;
+  bool internal = false;  // handshake, health check or subscription: not counted as user traffic
+  bool owned = false;     // its bytes are the next body (push_body), not in out()
+  Callback<Reply> cb;
+  std::uint32_t len = 0;  // bytes of the encoded command
+  std::uint32_t timeout_ms = 0;
+  std::uint32_t group = 1;  // on a group's first request: how many leave together (0 on the others)
+  // Its slot in the connection's Tracker (observer, histogram); 0 when
+  // nothing watches. (Fills the padding after `group`: no bigger Request.)
+  std::uint32_t track = 0;
+  bool completed() const noexcept { return stage >= Stage::owed; }
+};
+
+class RequestQueue {
+ public:
+  /// After a user request completed (the connection tells its owner when
+  /// nothing is pending any more).
+  using DoneHook = void (*)(void* ctx);
+  /// Frees the strings of a big command once handed over (the connection
+  /// gives big ones to a thread pool).
+  using BodyRelease = void (*)(void* ctx, std::vector<std::string>&& pieces);
+
+  /// `stats`: the queued/in_flight/sent/replies/errors/timeouts counters this
+  /// queue keeps (user requests only).
+  RequestQueue(ClientStats& stats, QueueBounds bounds) : stats_(stats), bounds_(bounds) {}
+  RequestQueue(const RequestQueue&) = delete;
+  RequestQueue& operator=(const RequestQueue&) = delete;
+
+  void set_hooks(void* ctx, DoneHook done, BodyRelease release) {
+    ctx_ = ctx;
+    done_ = done;
+    release_ = release;
+  }
+  /// Told when a request with a `track` slot is written and completes.
+  void set_tracker(Tracker* t) noexcept { tracker_ = t; }
+
+  // ---------------------------------------------------------------- submit
+
+  /// Commands are encoded at the end of this buffer, then push()ed.
+  std::string& out() noexcept { return out_; }
+  /// Overflow: whether `extra_cmds` more commands of `extra_bytes` bytes may
+  /// not be queued (and why, in `err`).
+  bool overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
+    if (queue_fits(bounds_, stats_.queued, queued_bytes_, extra_bytes, extra_cmds)) return false;
+    err = *queue_bounds_error(bounds_, stats_.queued, queued_bytes_, extra_bytes, extra_cmds);
+    return true;
+  }
+  /// The handshake lane: commands encoded at the end of first_out() and
+  /// push_first()ed go before every queued request, and are the only ones
+  /// take() hands while the link is handshaking (first_only). Internal
+  /// requests, not counted as user traffic; dropped with drop_first() when
+  /// their link is gone (their callbacks are not called: the link they were
+  /// for is over).
+  std::string& first_out() noexcept { return first_out_; }
+  void push_first(Request&& r) {
+    r.seq = next_seq_++;
+    r.stage = Stage::queued;
+    r.internal = true;
+    first_.push_back(std::move(r));
+  }
+  std::size_t first_size() const noexcept { return first_.size() - first_index_; }
+  void drop_first() {
+    first_.clear();
+    first_out_.clear();
+    first_index_ = 0;
+    first_pos_ = 0;
+    from_first_ = false;
+  }
+  /// Queues `r`, whose r.len bytes are the last of out() (or, r.owned, the
+  /// body pushed last): gives it its sequence number, which it returns.
+  std::uint64_t push(Request&& r) {
+    r.seq = next_seq_++;
+    r.stage = Stage::queued;
+    queued_bytes_ += r.len;
+    if (!r.internal) ++stats_.queued;
+    queued_.push_back(std::move(r));
+    return queued_.back().seq;
+  }
+  /// The pieces of an owned request (pushed next), handed over from these
+  /// strings a slice at a time and never copied whole.
+  void push_body(std::vector<std::string>&& pieces) { bodies_.push_back(std::move(pieces)); }
+
+  // ------------------------------------------------------------- hand over
+
+  /// What to hand to the link next: bytes of a command whose Request moved
+  /// into take()'s `out`.
+  struct Handoff {
+    const char* bytes = nullptr;
+    std::size_t len = 0;
+  };
+  /// Bytes of a command larger than this leave in slices (tail_slice).
+  static constexpr std::size_t kSliceBytes = 256 * 1024;
+
+  /// Takes the oldest queued request that has not completed (timed out
+  /// requests are skipped) with its first bytes: the whole command, or of
+  /// a big one its first slice (a group is handed whole: a drop must never
+  /// leave half of it to go out on the next link), the rest then coming
+  /// from tail_slice(). `group_left` counts the members of a group still to
+  /// take (start at 0). Null when nothing is queued. The request stays in
+  /// front until written_taken() or pop_taken() (one move, not two).
+  /// With `first_only`, only the handshake lane's requests.
+  const Request* take(Handoff& h, std::size_t& group_left, bool first_only = false);
+  /// take()'s bytes were handed: its request is in flight now.
+  void written_taken() {
+    if (from_first_) [[unlikely]] {
+      written(std::move(first_[first_index_]));
+      first_taken();
+      return;
+    }
+    written(std::move(queued_.front()));
+    queued_.pop_front();
+    taken();
+  }
+  /// take()'s bytes could not be handed: its request leaves, for the
+  /// caller to complete.
+  Request pop_taken() {
+    if (from_first_) [[unlikely]] {
+      Request r = std::move(first_[first_index_]);
+      first_taken();
+      return r;
+    }
+    Request r = std::move(queued_.front());
+    queued_.pop_front();
+    taken();
+    return r;
+  }
+  /// Bytes of the command being handed that are still to hand.
+  std::size_t tail_left() const noexcept { return tail_left_; }
+  /// The next bytes of that command, at most `room`.
+  std::string_view tail_slice(std::size_t room) const {
+    if (!tail_owned_) return {out_.data() + out_pos_, std::min(room, tail_left_)};
+    const std::string& piece = bodies_.front()[tail_piece_];
+    return {piece.data() + tail_off_, std::min(room, piece.size() - tail_off_)};
+  }
+  /// `n` bytes from tail_slice() were handed.
+  void tail_consumed(std::size_t n);
+  /// The command being handed lost its link: its rest is not handed (it
+  /// fails with the link; the commands behind it start afresh).
+  void abandon_tail() {
+    if (tail_left_ > 0 || tail_owned_) end_tail();
+  }
+  /// After a pass of take()s: gives back the space of the bytes handed.
+  void compact() {
+    if (queued_.empty() && tail_left_ == 0) {
+      out_.clear();
+      out_pos_ = 0;
+    } else if (out_pos_ > (1u << 20) && out_pos_ * 2 > out_.size()) {
+      out_.erase(0, out_pos_);
+      out_pos_ = 0;
+    }
+  }
+  /// `r` was handed to the link: it awaits its reply, in order.
+  void written(Request&& r) {
+    if (!r.internal) {
+      ++stats_.sent;
+      ++stats_.in_flight;
+    }
+    r.stage = Stage::written;
+    const bool tracked = r.track != 0;
+    inflight_.push_back(std::move(r));
+    if (tracked) [[unlikely]]
+      track_written(inflight_.back());
+  }
+
+  // --------------------------------------------------------------- answers
+
+  bool inflight_empty() const noexcept { return inflight_.empty(); }
+  std::size_t inflight_size() const noexcept { return inflight_.size(); }
+  /// The oldest request in flight (inflight_empty() must be false).
+  Request& inflight_front() noexcept { return inflight_.front(); }
+  /// The oldest request in flight was answered (`replied`: by a reply, else
+  /// by its link's end): leaves the queue, to be completed by the caller
+  /// with complete() unless it already is (a late reply after its timeout).
+  Request pop_answered(bool replied) {
+    Request r = std::move(inflight_.front());
+    inflight_.pop_front();
+    if (r.stage == Stage::owed) --owed_;
+    if (!r.internal) {
+      if (r.stage != Stage::owed) --stats_.in_flight;
+      if (replied) ++stats_.replies;
+    }
+    return r;
+  }
+  /// A push confirmation of kind `kind` arrived (push mode): the sequence
+  /// number of the subscription command it answered in full, else 0.
+  std::uint64_t count_push(std::uint8_t kind) noexcept {
+    if (inflight_.empty()) return 0;
+    Request& front = inflight_.front();
+    return count_confirmation(front.push, front.pushes, kind) ? front.seq : 0;
+  }
+  /// Runs `r`'s callback with `result` (once: the callback is moved out).
+  void complete(Request& r, Result<Reply> result) {
+    auto cb = std::move(r.cb);
+    if (r.stage != Stage::owed) r.stage = Stage::done;
+    if (!r.internal && !result) ++stats_.errors;
+    if (r.track != 0) [[unlikely]]
+      track_completed(r, result);
+    if (cb) cb(std::move(result));
+    if (!r.internal && done_) done_(ctx_);
+  }
+
+  // ------------------------------------------------------------- deadlines
+
+  /// `seq` times out at `due`; `in_order`: see Deadlines::add.
+  void add_deadline(std::uint64_t seq, std::uint64_t due, bool in_order) { deadlines_.add(seq, due, in_order); }
+  /// The earliest deadline, 0 when none.
+  std::uint64_t next_deadline() const noexcept { return deadlines_.next(); }
+  /// The latest deadline, or `floor`.
+  std::uint64_t last_deadline(std::uint64_t floor) const noexcept { return deadlines_.last(floor); }
+  /// A deadline due at `now`, if any (the caller expires it).
+  std::optional<std::uint64_t> pop_due(std::uint64_t now) { return deadlines_.pop_due(now); }
+  /// Drops deadlines of completed requests; true when none is left.
+  bool prune() {
+    std::uint64_t oldest = next_seq_;
+    if (!inflight_.empty())
+      oldest = inflight_.front().seq;
+    else if (!queued_.empty())
+      oldest = queued_.front().seq;
+    deadlines_.prune(oldest);
+    return deadlines_.empty();
+  }
+  /// What expire() found.
+  struct Expired {
+    bool found = false;     // a request that had not completed
+    bool written = false;   // ... already written: its reply is owed now
+    bool internal = false;  // ... not a user command
+  };
+  /// Request `seq` timed out: it completes with a timeout error, with the
+  /// rest of its group (a group times out as a whole). A written one stays
+  /// in flight as owed (its late reply is dropped); a queued one is skipped
+  /// when its turn comes.
+  Expired expire(std::uint64_t seq);
+  /// Written requests completed by their timeout whose replies are owed.
+  std::size_t owed() const noexcept { return owed_; }
+
+  // ----------------------------------------------------------------- fails
+
+  /// Completes every queued request with `err` (the link failed, or closed).
+  void fail_queued(const Error& err);
+  /// A queued request has not completed yet.
+  bool has_live_queued() const noexcept {
+    return std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.completed(); });
+  }
+  bool queued_empty() const noexcept { return queued_.empty(); }
+  /// Something is left to hand over.
+  bool has_work() const noexcept { return !queued_.empty() || tail_left_ > 0; }
+  std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+
+ private:
+  Request* find(std::uint64_t seq, bool& in_flight);
+  void end_tail();
+  void track_written(const Request& r);
+  void track_completed(Request& r, const Result<Reply>& result);
+  // After a take()n request's bytes were handed: a big command with
+  // nothing left to hand is finished (its body freed).
+  void taken() {
+    if (tail_left_ == 0 && tail_owned_) end_tail();
+  }
+  void first_taken() {
+    from_first_ = false;
+    if (++first_index_ == first_.size()) drop_first();
+  }
+
+  ClientStats& stats_;
+  QueueBounds bounds_;
+  void* ctx_ = nullptr;
+  DoneHook done_ = nullptr;
+  BodyRelease release_ = nullptr;
+  Tracker* tracker_ = nullptr;
+
+  std::deque<Request> queued_;    // not yet handed over, in order
+  std::deque<Request> inflight_;  // handed over, awaiting replies, in order
+  std::string out_;               // bytes of queued_ requests, from out_pos_
+  std::vector<Request> first_;    // the handshake lane, handed from first_index_
+  std::string first_out_;         // its bytes, from first_pos_
+  std::size_t first_index_ = 0;
+  std::size_t first_pos_ = 0;
+  bool from_first_ = false;  // the request take() returned is first_[first_index_]
+  std::size_t out_pos_ = 0;
+  std::size_t queued_bytes_ = 0;
+  // A big command half handed over: bytes still to hand, at out_pos_ or
+  // (tail_owned_) in bodies_.front() from piece tail_piece_, offset tail_off_.
+  std::size_t tail_left_ = 0;
+  bool tail_owned_ = false;
+  std::size_t tail_piece_ = 0;
+  std::size_t tail_off_ = 0;
+  std::deque<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
+  std::uint64_t next_seq_ = 1;
+  std::size_t owed_ = 0;
+  Deadlines deadlines_;  // of pending requests
+};
+
+}  // namespace uvredis::detail
