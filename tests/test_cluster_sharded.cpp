@@ -49,11 +49,11 @@ namespace {
 
 d::ConnectionConfig link_config(std::uint16_t port) {
   d::ConnectionConfig c;
-  c.address = *uvredis::Address::parse("127.0.0.1:" + std::to_string(port));
-  c.reconnect_min_delay = 20ms;
-  c.reconnect_max_delay = 200ms;
-  c.connect_timeout = 2s;
-  c.command_timeout = 2s;
+  c.options.address = *uvredis::Address::parse("127.0.0.1:" + std::to_string(port));
+  c.options.reconnect_min_delay = 20ms;
+  c.options.reconnect_max_delay = 200ms;
+  c.options.connect_timeout = 2s;
+  c.options.command_timeout = 2s;
   c.name = "test shard";
   return c;
 }
@@ -99,7 +99,7 @@ TEST(ShardLink, SurvivesServerKillAndResubscribesOnItsOwnReadPath) {
     Client pub(loop.get(), fast_reconnect(options_for(server)));
     LinkLog log;
     auto cfg = link_config(server.port());
-    cfg.health_check_interval = 30ms;  // PING answered ["pong", ""] while subscribed
+    cfg.options.health_check_interval = 30ms;  // PING answered ["pong", ""] while subscribed
     d::ShardLink link(loop.get(), cfg, "server", log.events());
     link.add({"a", "b{x}", "c"});
     ASSERT_TRUE(loop.run_until([&] { return log.confirmed.size() == 3; }));

@@ -12,12 +12,12 @@
 using uvredis::Reply;
 using uvredis::detail::ConnectionConfig;
 using uvredis::detail::handshake_plan;
-using uvredis::detail::HandshakePlanStep;
+using uvredis::detail::HandshakeStep;
 using uvredis::detail::role_is_not_master;
 
 namespace {
 
-std::vector<std::string> joined(const std::vector<HandshakePlanStep>& plan) {
+std::vector<std::string> joined(const std::vector<HandshakeStep>& plan) {
   std::vector<std::string> out;
   for (const auto& s : plan) {
     std::string line;
@@ -38,14 +38,14 @@ TEST(Handshake, APlainLinkSaysNothing) {
 
 TEST(Handshake, EverySettingInItsOrder) {
   ConnectionConfig cfg;
-  cfg.address.password = "s3cret";
-  cfg.address.db = 3;
-  cfg.client_name = "game-7";
-  cfg.readonly = true;
+  cfg.options.address.password = "s3cret";
+  cfg.options.address.db = 3;
+  cfg.options.client_name = "game-7";
+  cfg.options.cluster_readonly = true;
   int asked = 0;
   cfg.extra_handshake = [&asked] {
     ++asked;
-    std::vector<ConnectionConfig::HandshakeStep> v;
+    std::vector<HandshakeStep> v;
     v.push_back({{"CLIENT", "TRACKING", "on"}, nullptr});
     return v;
   };
@@ -63,26 +63,26 @@ TEST(Handshake, EverySettingInItsOrder) {
 
 TEST(Handshake, AuthWithAUserNameSendsBoth) {
   ConnectionConfig cfg;
-  cfg.address.username = "app";
-  cfg.address.password = "pw";
+  cfg.options.address.username = "app";
+  cfg.options.address.password = "pw";
   EXPECT_EQ(joined(handshake_plan(cfg)), (std::vector<std::string>{"AUTH app pw"}));
   // A user name without a password says nothing (the default user).
   ConnectionConfig only_user;
-  only_user.address.username = "app";
+  only_user.options.address.username = "app";
   EXPECT_TRUE(handshake_plan(only_user).empty());
 }
 
 TEST(Handshake, TlsWithNothingToSayStillMakesOneRoundTrip) {
   ConnectionConfig cfg;
-  cfg.address.tls = true;
+  cfg.options.address.tls = true;
   EXPECT_EQ(joined(handshake_plan(cfg)), (std::vector<std::string>{"PING"}));
-  cfg.address.db = 1;
+  cfg.options.address.db = 1;
   EXPECT_EQ(joined(handshake_plan(cfg)), (std::vector<std::string>{"SELECT 1"}));
 }
 
 TEST(Handshake, AReplicaOutOfSyncIsRefusedAMasterOrSyncedReplicaIsNot) {
   ConnectionConfig cfg;
-  cfg.readonly = true;
+  cfg.options.cluster_readonly = true;
   const auto plan = handshake_plan(cfg);
   ASSERT_EQ(plan.size(), 2u);
   const auto& check = plan[1].check;
@@ -107,11 +107,11 @@ TEST(Handshake, ASentinelFoundNodeMustSayItIsTheMaster) {
 
 TEST(Handshake, ExtraStepsAreAskedForAtEveryPlanAndComeLast) {
   ConnectionConfig cfg;
-  cfg.client_name = "n";
+  cfg.options.client_name = "n";
   int asked = 0;
   cfg.extra_handshake = [&asked] {
     ++asked;
-    std::vector<ConnectionConfig::HandshakeStep> v;
+    std::vector<HandshakeStep> v;
     v.push_back({{"CLIENT", "ID"}, [](const Reply& r) { return r.is_integer() ? std::string() : "no id"; }});
     return v;
   };

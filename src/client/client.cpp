@@ -34,7 +34,7 @@ ClientImpl::ClientImpl(uv_loop_t* loop, ClientOptions options)
   ConnectionConfig main_cfg = config_for("main");
   // Through a shared slot: the hook may be set after the connection exists.
   main_cfg.extra_handshake = [hook = main_handshake_] {
-    return *hook ? (*hook)() : std::vector<ConnectionConfig::HandshakeStep>{};
+    return *hook ? (*hook)() : std::vector<HandshakeStep>{};
   };
   main_ = new Connection(loop_, std::move(main_cfg));
   leases_ = std::make_shared<LeasePool>();
@@ -89,10 +89,10 @@ ClientImpl::~ClientImpl() {
 }
 
 ConnectionConfig ClientImpl::config_for(std::string name) const {
-  ConnectionConfig c = ConnectionConfig::from(opts_);
+  ConnectionConfig c{opts_};
   c.tls = tls_;
   c.name = std::move(name);
-  c.sentinel = sentinel_;
+  c.address_source = sentinel_;
   return c;
 }
 
@@ -202,8 +202,8 @@ Connection* ClientImpl::idle_blocking_connection() {
   if (blocking_.size() >= std::max<std::size_t>(opts_.max_blocking_connections, 1)) return nullptr;
   auto cfg = config_for("blocking-" + std::to_string(blocking_.size() + 1));
   cfg.drop_on_timeout = true;
-  cfg.health_check_interval = std::chrono::milliseconds(0);
-  cfg.latency_histogram = false;  // a blocking command's wait is not latency
+  cfg.options.health_check_interval = std::chrono::milliseconds(0);
+  cfg.options.latency_histogram = false;  // a blocking command's wait is not latency
   auto* c = new Connection(loop_, std::move(cfg));
   c->set_idle_listener([this] { dispatch_waiting_blocking(); });
   blocking_.push_back(c);

@@ -50,7 +50,7 @@ class ClientImpl {
   // handshake of the main connection only (not leases or blocking links),
   // consulted at each (re)connect; and a state listener of its own, told
   // before the user's, so the user's on_state_change stays theirs.
-  using HandshakeFn = std::function<std::vector<ConnectionConfig::HandshakeStep>()>;
+  using HandshakeFn = std::function<std::vector<HandshakeStep>()>;
   void set_main_handshake(HandshakeFn fn) { *main_handshake_ = std::move(fn); }
   void set_internal_state_listener(std::function<void(ConnectionState, const Error*)> fn) {
     internal_state_ = std::move(fn);

@@ -17,7 +17,7 @@ Connection* LeasePool::take() {
   }
   ConnectionConfig cfg = config;
   cfg.name = "lease-" + std::to_string(++created);
-  cfg.health_check_interval = std::chrono::milliseconds(0);
+  cfg.options.health_check_interval = std::chrono::milliseconds(0);
   auto* c = new Connection(loop, std::move(cfg));
   c->start();
   return c;
@@ -68,7 +68,7 @@ void Lease::command(std::span<const std::string_view> argv, Callback<Reply> cb, 
     conn_->fail_later(std::move(cb), Error{ErrorKind::usage, std::string(cls.reason)});
     return;
   }
-  conn_->submit(argv, std::move(cb), detail::effective_timeout(cls, opts.timeout, pool_->config.command_timeout));
+  conn_->submit(argv, std::move(cb), detail::effective_timeout(cls, opts.timeout, pool_->config.options.command_timeout));
 }
 
 void Lease::command_group(const std::vector<std::vector<std::string>>& cmds,

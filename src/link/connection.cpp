@@ -1,7 +1,6 @@
 #include "link/connection.hpp"
 
 #include "base/logging.hpp"
-#include "link/sentinel.hpp"
 
 extern "C" {
 #include <hiredis/async.h>
@@ -37,37 +36,18 @@ void ignore_sigpipe_once() {
 
 }  // namespace
 
-ConnectionConfig ConnectionConfig::from(const ClientOptions& o) {
-  ConnectionConfig c;
-  c.address = o.address;
-  c.client_name = o.client_name;
-  c.connect_timeout = o.connect_timeout;
-  c.command_timeout = o.command_timeout;
-  c.reconnect = o.reconnect;
-  c.reconnect_min_delay = o.reconnect_min_delay;
-  c.reconnect_max_delay = o.reconnect_max_delay;
-  c.max_queued_commands = o.max_queued_commands;
-  c.max_queued_bytes = o.max_queued_bytes;
-  c.health_check_interval = o.health_check_interval;
-  c.dead_link_timeout = o.dead_link_timeout;
-  c.max_reply_element = o.max_reply_element;
-  c.tcp_keepalive = o.tcp_keepalive;
-  c.readonly = o.cluster_readonly;
-  c.logger = o.logger;
-  c.observer = o.observer;
-  c.observe_arguments = o.observe_arguments;
-  c.latency_histogram = o.latency_histogram;
-  return c;
-}
-
 Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     : loop_(loop),
       cfg_(std::move(cfg)),
-      log_(logger_or_silent(cfg_.logger)),
+      log_(logger_or_silent(cfg_.options.logger)),
       sched_(Scheduler::on(loop)),
-      q_(stats_, QueueBounds{cfg_.max_queued_commands, cfg_.max_queued_bytes}) {
-  guard_ = ReplyGuard(cfg_.max_reply_element);
-  link_ = LinkMachine(LinkPolicy{cfg_.reconnect, cfg_.reconnect_min_delay, cfg_.reconnect_max_delay});
+      q_(stats_, QueueBounds{cfg_.options.max_queued_commands, cfg_.options.max_queued_bytes}) {
+  guard_ = ReplyGuard(cfg_.options.max_reply_element);
+  if (!cfg_.address_source) cfg_.address_source = std::make_shared<FixedAddress>(cfg_.options.address);
+  source_ = cfg_.address_source.get();
+  follows_master_ = source_->follows_master();
+  const ClientOptions& o = cfg_.options;
+  link_ = LinkMachine(LinkPolicy{o.reconnect, o.reconnect_min_delay, o.reconnect_max_delay}, source_);
   q_.set_hooks(
       this, [](void* self) { static_cast<Connection*>(self)->notify_idle_if_drained(); },
       [](void* self, std::vector<std::string>&& pieces) {
@@ -84,10 +64,10 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
     h->data = this;
     ++open_handles_;
   }
-  if (cfg_.sentinel) cfg_.sentinel->add_listener(this);
-  if ((cfg_.observer || cfg_.latency_histogram) && !cfg_.push_mode) {
-    tracker_ = std::make_unique<Tracker>(cfg_.observer, cfg_.observe_arguments,
-                                         cfg_.latency_histogram ? &stats_.latency : nullptr);
+  source_->add_listener(this);
+  if ((cfg_.options.observer || cfg_.options.latency_histogram) && !cfg_.push_mode) {
+    tracker_ = std::make_unique<Tracker>(cfg_.options.observer, cfg_.options.observe_arguments,
+                                         cfg_.options.latency_histogram ? &stats_.latency : nullptr);
     set_tracked_node();
     q_.set_tracker(tracker_.get());
   }
@@ -95,7 +75,7 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
 
 // The node as an observer sees it: never the credentials.
 void Connection::set_tracked_node() {
-  const Address& a = cfg_.address;
+  const Address& a = cfg_.options.address;
   if (a.kind == Address::Kind::unix_socket)
     tracker_->set_node(a.path);
   else if (a.host.find(':') != std::string::npos)
@@ -104,9 +84,7 @@ void Connection::set_tracked_node() {
     tracker_->set_node(a.host + ":" + std::to_string(a.port));
 }
 
-Connection::~Connection() {
-  if (cfg_.sentinel) cfg_.sentinel->remove_listener(this);
-}
+Connection::~Connection() { source_->remove_listener(this); }
 
 void Connection::post(Once<void()> fn) {
   if (handles_closing_) {
@@ -115,10 +93,15 @@ void Connection::post(Once<void()> fn) {
   }
   // While any post is owed its turn, close does not end (close callbacks run
   // after every command callback), so this connection is alive when it runs.
-  ++posted_;
-  sched_->later([this, fn = std::move(fn)]() mutable {
-    fn();
-    if (--posted_ == 0 && closing_) schedule_deferred();
+  // The function waits here rather than inside a second Once (which would
+  // not fit the small buffer and cost an allocation per post): the
+  // scheduler runs later() functions in order, so each run takes the oldest.
+  posted_.push_back(std::move(fn));
+  sched_->later([this] {
+    Once<void()> next = std::move(posted_.front());
+    posted_.pop_front();
+    next();
+    if (posted_.empty() && closing_) schedule_deferred();
   });
 }
 
@@ -204,9 +187,9 @@ void Connection::maybe_finish_close() {
     after_link_gone();
   }
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
-  cancel_discovery();
+  link_.stop_asking();
   if (!q_.queued_empty()) fail_queued(Error{ErrorKind::closed, "client closed"});
-  if (posted_ != 0) return;  // deliver those first; the last one brings us back here
+  if (!posted_.empty()) return;  // deliver those first; the last one brings us back here
   link_.close();
   close_handles();
 }

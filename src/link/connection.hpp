@@ -20,6 +20,7 @@
 #include <uvredis/reply.hpp>
 #include <uvredis/result.hpp>
 
+#include "link/address_source.hpp"
 #include "link/connection_config.hpp"
 #include "link/link_machine.hpp"
 #include "protocol/reply_guard.hpp"
@@ -52,7 +53,6 @@ struct ReplyBuilder;
 namespace uvredis::detail {
 
 class TlsBridge;
-struct MasterAddr;
 
 /// The TLS context for `options` when its address is rediss:// and this
 /// build has TLS; null otherwise. Build it once per Client or Subscriber and
@@ -63,7 +63,7 @@ std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options);
 /// when large (munmap takes a while), else leaves them to the caller.
 void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces);
 
-class Connection {
+class Connection final : private AddressSource::Listener {
  public:
   using StateFn = std::function<void(ConnectionState, const Error*)>;
   using IdleFn = std::function<void()>;
@@ -123,10 +123,6 @@ class Connection {
   std::size_t pending() const noexcept { return stats_.in_flight + stats_.queued; }
 
   void set_state_listener(StateFn fn) { on_state_ = std::move(fn); }
-  /// Sentinel mode: the sentinels announced a new master. A link to another
-  /// node is dropped (in-flight commands fail: at-most-once); a wait for
-  /// the next attempt ends at once.
-  void on_master_switched(const MasterAddr& now);
   /// Called (on a reply callback's return) whenever pending() drops to zero.
   void set_idle_listener(IdleFn fn) { on_idle_ = std::move(fn); }
 
@@ -139,9 +135,12 @@ class Connection {
 
   // --- link life cycle
   void begin_connect();
-  void connect_address();
-  void on_discovered(Result<MasterAddr> r);
-  void cancel_discovery();
+  void on_address(Result<HostPort> r);
+  void connect_to(LinkMachine::Go go);
+  // The address source says the node moved (a sentinel's +switch-master): a
+  // link to another node is dropped (in-flight commands fail: at-most-once);
+  // a wait for the next attempt ends at once.
+  void address_moved(const HostPort& now, const std::string& why) override;
   void connect_next();
   void attach(redisAsyncContext* ac);
   void on_resolved(int status, addrinfo* res);
@@ -227,7 +226,7 @@ class Connection {
   Scheduler::Ref sched_;
   Scheduler::Task flush_task_{[](void* c) { static_cast<Connection*>(c)->flush(false); }, this};
   Scheduler::Task deferred_task_{[](void* c) { static_cast<Connection*>(c)->run_deferred(); }, this};
-  std::size_t posted_ = 0;  // post()ed functions not yet run: close waits for them
+  std::deque<Once<void()>> posted_;  // post()ed functions not yet run, oldest first: close waits for them
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> cmd_timer_;
   UvHandle<uv_timer_t> link_timer_;
@@ -240,9 +239,13 @@ class Connection {
   bool tls_ready_ = false;
   bool hiredis_up_ = false;
   std::string tls_early_;  // decrypted before hiredis was connected
-  std::uint64_t discovery_ticket_ = 0;      // a question to the sentinels, 0 = none
 
-  LinkMachine link_;  // the phase, addresses to try and backoff (link_machine.hpp)
+  // Where each attempt connects (cfg_.address_source, or the options'
+  // fixed address); a source that follows a master wants READONLY replies
+  // to drop the link.
+  AddressSource* source_ = nullptr;
+  bool follows_master_ = false;
+  LinkMachine link_;  // the phase, the source's question, addresses to try and backoff (link_machine.hpp)
   ConnectionState state_ = ConnectionState::connecting;
   bool ever_ready_ = false;
   bool reading_ = false;

@@ -1,10 +1,12 @@
 #pragma once
 // What one connection is told by its owner: the user's options handed down
-// whole (ConnectionConfig::from) plus what only the owner knows (its role:
-// push mode, READONLY, blocking; shared TLS context, sentinels, extra
-// handshake steps). A plain value; the link machine, the handshake plan and
-// the transport read it, none writes it after construction but the
-// sentinel answer (address).
+// whole (a copy the owner may adjust for this link: a cluster node's
+// address, no health checks on a lease) plus what only the owner knows (its
+// role: push mode, blocking; shared TLS context, address source (the
+// sentinels), extra handshake steps). A plain value; the link machine, the
+// handshake plan and the transport read it, none writes it after
+// construction but the address source's answer (options.address host and
+// port).
 
 #include <uvredis/link_types.hpp>
 #include <uvredis/options.hpp>
@@ -17,39 +19,39 @@
 #include <string>
 #include <vector>
 
-namespace spdlog {
-class logger;
-}
-
-namespace uvredis {
-class CommandObserver;
-}
-
 namespace uvredis::detail {
 
 class TlsContext;
-class SentinelResolver;
+class AddressSource;
+
+/// One command of a link's handshake: the built-in steps (handshake_plan)
+/// and an owner's extra ones alike.
+struct HandshakeStep {
+  HandshakeStep() = default;
+  HandshakeStep(std::vector<std::string> a, std::function<std::string(const Reply&)> c = nullptr, std::string w = {})
+      : argv(std::move(a)), check(std::move(c)), what(std::move(w)) {}
+
+  std::vector<std::string> argv;
+  /// Why the reply makes the link unusable (empty: fine); null: any
+  /// non-error reply is fine.
+  std::function<std::string(const Reply&)> check;
+  /// Names the step in a connect error ("AUTH", "SELECT 3"), never with its
+  /// arguments; empty: the command's name.
+  std::string what;
+};
 
 struct ConnectionConfig {
-  /// The settings every connection takes from the user's options as they are
-  /// (address, timeouts, reconnect, queue bounds, liveness, TLS-free parts).
-  static ConnectionConfig from(const ClientOptions& o);
+  ConnectionConfig() = default;
+  explicit ConnectionConfig(ClientOptions o) : options(std::move(o)) {}
 
-  Address address;
-  std::string client_name;
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds command_timeout{5000};
-  bool reconnect = true;
-  std::chrono::milliseconds reconnect_min_delay{50};
-  std::chrono::milliseconds reconnect_max_delay{5000};
-  std::size_t max_queued_commands = 1'000'000;
-  std::size_t max_queued_bytes = 256u * 1024 * 1024;
-  std::chrono::milliseconds health_check_interval{0};
-  std::chrono::milliseconds dead_link_timeout{3000};
-  std::size_t max_reply_element = 512u * 1024 * 1024;
-  bool tcp_keepalive = true;
-  /// Cluster replica links: READONLY in every handshake (ClientOptions::cluster_readonly).
-  bool readonly = false;
+  /// The user's options, whole: address, client name, timeouts, reconnect,
+  /// queue bounds, liveness, keepalive, cluster_readonly (READONLY and the
+  /// ROLE sync check in every handshake), logger, observer and histogram
+  /// (with an observer or the histogram the connection keeps a Tracker, not
+  /// in push mode: subscriptions are not commands to observe). Fields a
+  /// connection has no use for (sentinel, TLS files, read_retry, blocking
+  /// connections) are its owner's.
+  ClientOptions options;
   /// Blocking connections: a command timeout leaves the server blocked on
   /// this link, so drop it rather than reuse it.
   bool drop_on_timeout = false;
@@ -64,28 +66,20 @@ struct ConnectionConfig {
   /// For rediss:// addresses (shared by a client's connections); null in a
   /// build without TLS.
   std::shared_ptr<TlsContext> tls;
-  std::shared_ptr<spdlog::logger> logger;
   std::string name = "main";  // for log lines
-  /// Sentinel mode: every connect first asks these sentinels where the
-  /// master is (address.host/port are replaced by the answer), the handshake
-  /// checks ROLE, and a READONLY reply drops the link to find it again.
-  std::shared_ptr<SentinelResolver> sentinel;
+  /// Where every attempt connects (address_source.hpp); null: the options'
+  /// address as it is (the connection makes a FixedAddress). Sentinel mode
+  /// gives the shared SentinelResolver: every connect first asks the
+  /// sentinels where the master is (options.address host and port are
+  /// replaced by the answer), the handshake checks ROLE, and a READONLY reply
+  /// drops the link to find it again.
+  std::shared_ptr<AddressSource> address_source;
   /// Extra handshake steps, asked for anew at every (re)connect and sent
   /// last (client-side caching: CLIENT TRACKING ... on the data link, CLIENT
   /// ID on the invalidation link). An error reply fails the connect, as for
   /// the built-in steps; `check` may read the reply and return why the link
   /// is unusable (empty: fine).
-  struct HandshakeStep {
-    std::vector<std::string> argv;
-    std::function<std::string(const Reply&)> check;
-  };
   std::function<std::vector<HandshakeStep>()> extra_handshake;
-  /// ClientOptions::observer, observe_arguments, latency_histogram: with
-  /// either of the first and the last, the connection keeps a Tracker (not in
-  /// push mode: subscriptions are not commands to observe).
-  std::shared_ptr<CommandObserver> observer;
-  bool observe_arguments = false;
-  bool latency_histogram = false;
 };
 
 }  // namespace uvredis::detail

@@ -4,7 +4,6 @@
 #include "link/handshake.hpp"
 #include "link/hiredis_replies.hpp"
 #include "base/logging.hpp"
-#include "link/sentinel.hpp"
 #ifdef UVREDIS_HAVE_TLS
 #include "tls/tls_bridge.hpp"
 #endif
@@ -21,37 +20,27 @@ extern "C" {
 #include <algorithm>
 #include <random>
 
-// The life cycle of a link: (sentinel discovery,) resolve, connect, the
-// handshake (AUTH, SELECT, CLIENT SETNAME, READONLY/ROLE checks), ready, and
-// after a drop the reconnect backoff. TLS specifics are in connection_tls.cpp.
+// The life cycle of a link: asking the address source (the options' fixed
+// address, or the sentinels), resolve, connect, the handshake (AUTH,
+// SELECT, CLIENT SETNAME, READONLY/ROLE checks), ready, and after a drop the
+// reconnect backoff. TLS specifics are in connection_tls.cpp.
 
 namespace uvredis::detail {
 
-namespace {
-
-bool is_ip_literal(const std::string& host) {
-  unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-}  // namespace
-
-void Connection::on_master_switched(const MasterAddr& now) {
+void Connection::address_moved(const HostPort& now, const std::string& why) {
   if (closing_ || destroyed_) return;
   if (link_.phase() == Link::waiting) {
     uv_timer_start(
         link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
     return;
   }
-  if (!ac_ || (now.host == cfg_.address.host && now.port == cfg_.address.port)) return;
-  request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect,
-                     "connection lost: the sentinels moved master '" + cfg_.sentinel->master_name() + "' to " +
-                         now.host + ":" + std::to_string(now.port)});
+  if (!ac_ || (now.host == cfg_.options.address.host && now.port == cfg_.options.address.port)) return;
+  request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect, why});
 }
 
 void Connection::start() {
   if (link_.phase() != Link::idle) return;
-  if (cfg_.address.tls) {
+  if (cfg_.options.address.tls) {
     std::optional<Error> problem;
 #ifdef UVREDIS_HAVE_TLS
     if (!cfg_.tls)
@@ -76,43 +65,28 @@ void Connection::begin_connect() {
   uv_update_time(loop_);  // the connect timeout counts from now, not from this turn's start
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
-      static_cast<std::uint64_t>(std::max<long long>(cfg_.connect_timeout.count(), 1)), 0);
-  if (cfg_.sentinel) {
-    link_.begin(true, AddressForm::name);
-    discovery_ticket_ = cfg_.sentinel->discover([this](Result<MasterAddr> r) {
-      discovery_ticket_ = 0;
-      on_discovered(std::move(r));
-    });
-    return;
-  }
-  connect_address();
+      static_cast<std::uint64_t>(std::max<long long>(cfg_.options.connect_timeout.count(), 1)), 0);
+  // A fixed address answers at once (the callback is dropped unused); a
+  // source that must find out (the sentinels) answers on a later turn.
+  connect_to(link_.begin(cfg_.options.address, [this](Result<HostPort> r) { on_address(std::move(r)); }));
 }
 
-void Connection::on_discovered(Result<MasterAddr> r) {
-  if (!link_.address_known()) return;  // the attempt timed out meanwhile
+void Connection::on_address(Result<HostPort> r) {
+  if (!link_.answer_came()) return;  // the attempt timed out meanwhile
   if (!r) {
     connect_attempt_failed(r.error());
     return;
   }
-  if (r->host != cfg_.address.host || r->port != cfg_.address.port)
-    log_->info("[{}] sentinels name {}:{} as master '{}'", cfg_.name, r->host, r->port, cfg_.sentinel->master_name());
-  cfg_.address.host = std::move(r->host);
-  cfg_.address.port = r->port;
+  if (r->host != cfg_.options.address.host || r->port != cfg_.options.address.port)
+    log_->info("[{}] {}", cfg_.name, source_->naming(*r));
+  const LinkMachine::Go go = link_.answered(cfg_.options.address, *r);
   if (tracker_) set_tracked_node();
-  connect_address();
+  connect_to(go);
 }
 
-void Connection::cancel_discovery() {
-  if (discovery_ticket_ == 0) return;
-  cfg_.sentinel->cancel(std::exchange(discovery_ticket_, 0));
-}
-
-void Connection::connect_address() {
-  const Address& a = cfg_.address;
-  const AddressForm form = a.kind == Address::Kind::unix_socket ? AddressForm::unix_socket
-                           : is_ip_literal(a.host)              ? AddressForm::ip
-                                                                : AddressForm::name;
-  const LinkMachine::Go go = link_.address(form, a.host);
+void Connection::connect_to(LinkMachine::Go go) {
+  const Address& a = cfg_.options.address;
+  if (go == LinkMachine::Go::ask_address) return;  // on_address comes next
   if (go == LinkMachine::Go::connect_unix) {
     redisAsyncContext* ac = redisAsyncConnectUnix(a.path.c_str());
     if (ac == nullptr || ac->err) {
@@ -159,7 +133,7 @@ void Connection::on_resolved(int status, addrinfo* res) {
   if (link_.phase() != Link::resolving || closing_) return;  // timed out or closed meanwhile
   if (status != 0) {
     connect_attempt_failed(
-        Error{ErrorKind::connect, "cannot resolve '" + cfg_.address.host + "': " + uv_strerror(status)});
+        Error{ErrorKind::connect, "cannot resolve '" + cfg_.options.address.host + "': " + uv_strerror(status)});
     return;
   }
   std::vector<std::string> ips;
@@ -174,7 +148,7 @@ void Connection::on_resolved(int status, addrinfo* res) {
   }
   link_.resolved(ips);
   if (!link_.addresses_left()) {
-    connect_attempt_failed(Error{ErrorKind::connect, "'" + cfg_.address.host + "' has no IP address"});
+    connect_attempt_failed(Error{ErrorKind::connect, "'" + cfg_.options.address.host + "' has no IP address"});
     return;
   }
   connect_next();
@@ -185,17 +159,17 @@ void Connection::on_resolved(int status, addrinfo* res) {
 void Connection::connect_next() {
   while (link_.addresses_left()) {
     const std::string ip = link_.next_address();
-    if (cfg_.address.tls) {
+    if (cfg_.options.address.tls) {
       if (connect_tls(ip)) return;
       continue;
     }
-    redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.address.port);
+    redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.options.address.port);
     if (ac == nullptr) {
       last_error_ = Error{ErrorKind::connect, "out of memory creating a connection"};
       continue;
     }
     if (ac->err) {
-      last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.address.port) +
+      last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.options.address.port) +
                                                   " failed: " + ac->errstr};
       redisAsyncFree(ac);
       continue;
@@ -233,7 +207,8 @@ void Connection::attach(redisAsyncContext* ac) {
   ac->c.reader->privdata = this;
   ac->data = this;
   // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
-  if (cfg_.tcp_keepalive && cfg_.address.kind == Address::Kind::tcp && !bridge_) redisEnableKeepAlive(&ac->c);
+  if (cfg_.options.tcp_keepalive && cfg_.options.address.kind == Address::Kind::tcp && !bridge_)
+    redisEnableKeepAlive(&ac->c);
 
   // Hooks first: setting the connect callback arms the write event.
   ac->ev.data = this;
@@ -244,7 +219,7 @@ void Connection::attach(redisAsyncContext* ac) {
   ac->ev.cleanup = &hook_cleanup;
   redisAsyncSetDisconnectCallback(ac, &disconnect_cb);
   redisAsyncSetConnectCallback(ac, &connect_cb);
-  log_->debug("[{}] connecting to {}", cfg_.name, cfg_.address.to_string());
+  log_->debug("[{}] connecting to {}", cfg_.name, cfg_.options.address.to_string());
 }
 
 void Connection::connect_cb(const redisAsyncContext* ac, int status) {
@@ -259,7 +234,7 @@ void Connection::disconnect_cb(const redisAsyncContext*, int) {
 void Connection::on_connected(int status) {
   if (status != REDIS_OK) {
     // hiredis frees the context right after this; hook_cleanup follows.
-    last_error_ = Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " +
+    last_error_ = Error{ErrorKind::connect, "connect to " + cfg_.options.address.to_string() + " failed: " +
                                                 (ac_ && ac_->c.errstr[0] ? ac_->c.errstr : "unknown error")};
     drop_reason_ = last_error_;
     return;
@@ -280,7 +255,7 @@ void Connection::on_connected(int status) {
 
 void Connection::begin_handshake() {
   q_.drop_first();
-  for (HandshakePlanStep& step : handshake_plan(cfg_)) {
+  for (HandshakeStep& step : handshake_plan(cfg_)) {
     std::vector<std::string_view> argv(step.argv.begin(), step.argv.end());
     std::size_t len = encode_command(q_.first_out(), argv);
     Request r;
@@ -294,7 +269,7 @@ void Connection::begin_handshake() {
       }
       if (check && link_.phase() == Link::handshaking) {
         if (std::string why = check(*res); !why.empty()) {
-          request_drop(Error{ErrorKind::connect, cfg_.address.to_string() + " " + why});
+          request_drop(Error{ErrorKind::connect, cfg_.options.address.to_string() + " " + why});
           return;
         }
       }
@@ -313,9 +288,9 @@ void Connection::on_ready() {
   uv_timer_stop(link_timer_.get());
   if (ever_ready_) ++stats_.reconnects;
   ever_ready_ = true;
-  log_->info("[{}] connected to {}", cfg_.name, cfg_.address.to_string());
-  if (cfg_.health_check_interval.count() > 0 && !closing_) {
-    auto every = static_cast<std::uint64_t>(cfg_.health_check_interval.count());
+  log_->info("[{}] connected to {}", cfg_.name, cfg_.options.address.to_string());
+  if (cfg_.options.health_check_interval.count() > 0 && !closing_) {
+    auto every = static_cast<std::uint64_t>(cfg_.options.health_check_interval.count());
     uv_timer_start(
         health_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->send_health_check(); }, every,
         every);
@@ -334,26 +309,27 @@ void Connection::after_link_gone() {
   health_in_flight_ = false;
   silence_watch_ = false;
   if (!closing_) uv_timer_stop(health_timer_.get());  // while closing it holds close()'s limit
-  switch (link_.lost(closing_)) {
-    case LinkMachine::Lost::closed: return;
-    case LinkMachine::Lost::try_next_address: connect_next(); return;
-    case LinkMachine::Lost::give_up:
-      uv_timer_stop(link_timer_.get());
-      log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
-      fail_queued(err);
-      set_state(ConnectionState::failed, &err);
-      return;
-    case LinkMachine::Lost::reconnect_now:
-      uv_timer_stop(link_timer_.get());
-      log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.address.to_string(), err.message);
-      set_state(ConnectionState::reconnecting, &err);
-      schedule_reconnect(true);
-      return;
-    case LinkMachine::Lost::attempt_failed: break;
+  const LinkMachine::Lost lost = link_.lost(closing_);
+  if (lost == LinkMachine::Lost::closed) return;
+  if (lost == LinkMachine::Lost::try_next_address) {
+    connect_next();
+    return;
   }
   uv_timer_stop(link_timer_.get());
-  if (err.kind != ErrorKind::connect) err = Error{ErrorKind::connect, err.message};
-  connect_attempt_failed(std::move(err));
+  if (lost == LinkMachine::Lost::attempt_failed) {
+    if (err.kind != ErrorKind::connect) err = Error{ErrorKind::connect, err.message};
+    connect_attempt_failed(std::move(err));
+    return;
+  }
+  // A ready link dropped: give up (no reconnect) or reconnect at once.
+  log_->warn("[{}] link to {} lost: {}", cfg_.name, cfg_.options.address.to_string(), err.message);
+  if (lost == LinkMachine::Lost::give_up) {
+    fail_queued(err);
+    set_state(ConnectionState::failed, &err);
+    return;
+  }
+  set_state(ConnectionState::reconnecting, &err);
+  schedule_reconnect(true);
 }
 
 void Connection::connect_attempt_failed(Error err) {
@@ -383,28 +359,29 @@ void Connection::on_link_timer() {
   switch (link_.timer_fired()) {
     case LinkMachine::Timer::reconnect: begin_connect(); break;
     case LinkMachine::Timer::check_silence: check_silence(); break;
-    case LinkMachine::Timer::ask_timed_out:
-      cancel_discovery();
-      connect_attempt_failed(Error{ErrorKind::connect, "asking the sentinels (" + cfg_.sentinel->sentinel_list() +
-                                                           ") for master '" + cfg_.sentinel->master_name() +
-                                                           "' timed out after " +
-                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+    case LinkMachine::Timer::ask_timed_out: {  // the machine withdrew the question
+      const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
+      connect_attempt_failed(Error{ErrorKind::connect, source_->asking() + " timed out after " + ms + " ms"});
       break;
-    case LinkMachine::Timer::resolve_timed_out:
+    }
+    case LinkMachine::Timer::resolve_timed_out: {
       if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
-      connect_attempt_failed(Error{ErrorKind::connect, "resolving '" + cfg_.address.host + "' timed out after " +
-                                                           std::to_string(cfg_.connect_timeout.count()) + " ms"});
+      const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
+      connect_attempt_failed(
+          Error{ErrorKind::connect, "resolving '" + cfg_.options.address.host + "' timed out after " + ms + " ms"});
       break;
+    }
     case LinkMachine::Timer::connect_timed_out: {
-      const std::string ms = std::to_string(cfg_.connect_timeout.count());
+      const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
 #ifdef UVREDIS_HAVE_TLS
       if (bridge_ && bridge_->tcp_connected() && !bridge_->handshake_done()) {
         request_drop(Error{ErrorKind::connect, "TLS handshake timed out after " + ms + " ms (" +
-                                                   cfg_.address.to_string() + "; is this a TLS port?)"});
+                                                   cfg_.options.address.to_string() + "; is this a TLS port?)"});
         break;
       }
 #endif
-      request_drop(Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " timed out after " + ms + " ms"});
+      request_drop(Error{ErrorKind::connect,
+                         "connect to " + cfg_.options.address.to_string() + " timed out after " + ms + " ms"});
       break;
     }
     case LinkMachine::Timer::none: break;

@@ -196,8 +196,8 @@ void Connection::on_reply(Reply* reply) {
     if (reply == nullptr) {
       q_.complete(r, drop_error());
     } else if (reply->is_error()) {
-      // Sentinel mode: the master we talk to was demoted under us.
-      demoted = cfg_.sentinel && reply->str().starts_with("READONLY");
+      // A followed master (Sentinel) was demoted under us.
+      demoted = follows_master_ && reply->str().starts_with("READONLY");
       q_.complete(r, Error{ErrorKind::server, reply->take_str()});
     } else {
       q_.complete(r, std::move(*reply));
@@ -205,7 +205,7 @@ void Connection::on_reply(Reply* reply) {
   }
   if (demoted && link_.phase() == Link::ready && !closing_)
     request_drop(Error{ErrorKind::connection_lost,
-                       "connection lost: " + cfg_.address.to_string() + " is no longer the master (READONLY)"});
+                       "connection lost: " + cfg_.options.address.to_string() + " is no longer the master (READONLY)"});
   prune_deadlines();
   if (closing_ && q_.inflight_size() == q_.owed()) schedule_deferred();
 }
@@ -239,7 +239,7 @@ Error Connection::drop_error() const {
   if (protocol_violation_) return Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for"};
   if (ac_->c.err == REDIS_ERR_PROTOCOL) return Error{ErrorKind::protocol, "protocol error: " + msg};
   if (msg.empty()) msg = "connection closed";
-  if (link_.phase() != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
+  if (link_.phase() != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.options.address.to_string() + " failed: " + msg};
   return Error{ErrorKind::connection_lost, "connection lost: " + msg};
 }
 

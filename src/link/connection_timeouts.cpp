@@ -22,7 +22,7 @@ void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeo
   // timeout. (libuv's coarse clock: a few nanoseconds.)
   uv_update_time(loop_);
   const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
-  q_.add_deadline(seq, due, timeout == cfg_.command_timeout);
+  q_.add_deadline(seq, due, timeout == cfg_.options.command_timeout);
   if (timer_due_ == 0 || due < timer_due_) arm_timeout_timer();
 }
 
@@ -80,19 +80,19 @@ void Connection::expire(std::uint64_t seq) {
 // reply is owed, the server must send something every window; Redis answers
 // in order, so silence means it is not working through our commands at all.
 void Connection::watch_silence() {
-  if (silence_watch_ || q_.owed() == 0 || link_.phase() != Link::ready || cfg_.dead_link_timeout.count() <= 0)
+  if (silence_watch_ || q_.owed() == 0 || link_.phase() != Link::ready || cfg_.options.dead_link_timeout.count() <= 0)
     return;
   silence_watch_ = true;
   silent_since_ms_ = uv_now(loop_);
   uv_timer_start(
       link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); },
-      static_cast<std::uint64_t>(cfg_.dead_link_timeout.count()), 0);
+      static_cast<std::uint64_t>(cfg_.options.dead_link_timeout.count()), 0);
 }
 
 void Connection::check_silence() {
   silence_watch_ = false;
   if (q_.owed() == 0 || link_.phase() != Link::ready) return;
-  const auto window = static_cast<std::uint64_t>(cfg_.dead_link_timeout.count());
+  const auto window = static_cast<std::uint64_t>(cfg_.options.dead_link_timeout.count());
   const std::uint64_t quiet_since = std::max(silent_since_ms_, last_rx_ms_);
   const std::uint64_t now = uv_now(loop_);
   if (now - quiet_since < window) {
@@ -103,7 +103,7 @@ void Connection::check_silence() {
     return;
   }
   log_->warn("[{}] {} sent nothing for {} ms while {} timed-out command(s) await a reply: dropping the link",
-             cfg_.name, cfg_.address.to_string(), now - quiet_since, q_.owed());
+             cfg_.name, cfg_.options.address.to_string(), now - quiet_since, q_.owed());
   request_drop(Error{ErrorKind::connection_lost, "connection lost: the server sent nothing for " +
                                                      std::to_string(now - quiet_since) +
                                                      " ms after a command timed out (dead_link_timeout)"});
@@ -117,8 +117,8 @@ void Connection::send_health_check() {
   Request r;
   r.len = static_cast<std::uint32_t>(len);
   r.internal = true;
-  auto limit = cfg_.health_check_interval;
-  if (cfg_.command_timeout.count() > 0) limit = std::min(limit, cfg_.command_timeout);
+  auto limit = cfg_.options.health_check_interval;
+  if (cfg_.options.command_timeout.count() > 0) limit = std::min(limit, cfg_.options.command_timeout);
   r.timeout_ms = static_cast<std::uint32_t>(limit.count());
   r.cb = [this](Result<Reply> res) {
     health_in_flight_ = false;

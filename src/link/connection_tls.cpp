@@ -30,7 +30,7 @@ std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options) {
 // once the TLS handshake is done (on_tls_ready) and hiredis is connected.
 bool Connection::connect_tls(const std::string& ip) {
 #ifdef UVREDIS_HAVE_TLS
-  const std::string where = ip + ":" + std::to_string(cfg_.address.port);
+  const std::string where = ip + ":" + std::to_string(cfg_.options.address.port);
   TlsBridge::Events ev;
   ev.on_ready = [this] { on_tls_ready(); };
   ev.on_error = [this](std::string msg) { on_tls_error(std::move(msg)); };
@@ -40,10 +40,10 @@ bool Connection::connect_tls(const std::string& ip) {
   // link ends.
   ev.on_data = [this](const char* data, std::size_t len) { on_tls_data(data, len); };
   ev.on_drain = [this] { schedule_flush(); };
-  std::string name = cfg_.tls->server_name().empty() ? cfg_.address.host : cfg_.tls->server_name();
+  std::string name = cfg_.tls->server_name().empty() ? cfg_.options.address.host : cfg_.tls->server_name();
   std::string err;
-  TlsBridge* b = TlsBridge::open(loop_, cfg_.tls, std::move(name), ip, cfg_.address.port, cfg_.tcp_keepalive,
-                                 std::move(ev), err);
+  TlsBridge* b = TlsBridge::open(loop_, cfg_.tls, std::move(name), ip, cfg_.options.address.port,
+                                 cfg_.options.tcp_keepalive, std::move(ev), err);
   if (!b) {
     last_error_ = Error{ErrorKind::connect, "connect to " + where + " failed: " + err};
     return false;
@@ -117,7 +117,8 @@ bool Connection::tls_congested() const noexcept {
 void Connection::on_tls_error(std::string msg) {
   // The bridge is closing its sockets; hiredis would only see a bare EOF.
   Error err = link_.phase() == Link::ready ? Error{ErrorKind::connection_lost, "connection lost: " + msg}
-                                   : Error{ErrorKind::connect, "connect to " + cfg_.address.to_string() + " failed: " + msg};
+                                   : Error{ErrorKind::connect,
+                                           "connect to " + cfg_.options.address.to_string() + " failed: " + msg};
   last_error_ = err;
   request_drop(std::move(err));
 }

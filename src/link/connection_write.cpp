@@ -50,7 +50,7 @@ inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owne
   r.len = static_cast<std::uint32_t>(len);
   r.owned = owned;
   r.track = track;
-  auto t = timeout.value_or(cfg_.command_timeout);
+  auto t = timeout.value_or(cfg_.options.command_timeout);
   r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
   const std::uint64_t seq = q_.push(std::move(r));
   if (t.count() > 0) add_deadline(seq, t);
@@ -163,7 +163,7 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
   g->results.resize(cmds.size());
   g->left = cmds.size();
   g->done = std::move(done);
-  auto t = timeout.value_or(cfg_.command_timeout);
+  auto t = timeout.value_or(cfg_.options.command_timeout);
   std::uint64_t first = 0;
   for (std::size_t i = 0; i < cmds.size(); ++i) {
     Request r;

@@ -1,5 +1,7 @@
 #include "link/handshake.hpp"
 
+#include "link/address_source.hpp"
+
 namespace uvredis::detail {
 
 namespace {
@@ -27,13 +29,13 @@ std::string replica_link_problem(const Reply& role) {
   return "the replica's link to its master is '" + std::string(role[3].str()) + "', not 'connected' (not in sync)";
 }
 
-std::vector<HandshakePlanStep> handshake_plan(const ConnectionConfig& cfg) {
-  std::vector<HandshakePlanStep> plan;
+std::vector<HandshakeStep> handshake_plan(const ConnectionConfig& cfg) {
+  std::vector<HandshakeStep> plan;
   auto add = [&plan](std::vector<std::string> argv, std::string what,
                      std::function<std::string(const Reply&)> check = nullptr) {
-    plan.push_back(HandshakePlanStep{std::move(argv), std::move(what), std::move(check)});
+    plan.push_back(HandshakeStep{std::move(argv), std::move(check), std::move(what)});
   };
-  const Address& a = cfg.address;
+  const Address& a = cfg.options.address;
   if (!a.password.empty()) {
     if (a.username.empty())
       add({"AUTH", a.password}, "AUTH");
@@ -41,9 +43,9 @@ std::vector<HandshakePlanStep> handshake_plan(const ConnectionConfig& cfg) {
       add({"AUTH", a.username, a.password}, "AUTH");
   }
   if (a.db != 0) add({"SELECT", std::to_string(a.db)}, "SELECT " + std::to_string(a.db));
-  if (!cfg.client_name.empty()) add({"CLIENT", "SETNAME", cfg.client_name}, "CLIENT SETNAME");
+  if (!cfg.options.client_name.empty()) add({"CLIENT", "SETNAME", cfg.options.client_name}, "CLIENT SETNAME");
   // A cluster replica forgets READONLY with the link: it belongs in every handshake.
-  if (cfg.readonly) {
+  if (cfg.options.cluster_readonly) {
     add({"READONLY"}, "READONLY");
     // A replica that is not in sync (just restarted, still loading from its
     // master) would answer reads from an empty or old data set: such a link
@@ -52,11 +54,11 @@ std::vector<HandshakePlanStep> handshake_plan(const ConnectionConfig& cfg) {
   }
   // Sentinels may still name a node that was just demoted: write nowhere
   // but to a node that says it is the master.
-  if (cfg.sentinel) add({"ROLE"}, "ROLE", &role_is_not_master);
+  if (cfg.address_source && cfg.address_source->follows_master()) add({"ROLE"}, "ROLE", &role_is_not_master);
   if (cfg.extra_handshake)
-    for (ConnectionConfig::HandshakeStep& step : cfg.extra_handshake()) {
-      std::string what = step.argv.empty() ? std::string() : step.argv[0];
-      add(std::move(step.argv), std::move(what), std::move(step.check));
+    for (HandshakeStep& step : cfg.extra_handshake()) {
+      if (step.what.empty() && !step.argv.empty()) step.what = step.argv[0];
+      plan.push_back(std::move(step));
     }
   // TLS 1.3 servers refuse a client certificate after our side of the
   // handshake is complete: one round trip makes such a refusal a connect

@@ -18,17 +18,9 @@
 
 namespace uvredis::detail {
 
-struct HandshakePlanStep {
-  std::vector<std::string> argv;
-  std::string what;  // names the step in a connect error ("AUTH", "SELECT 3")
-  /// Why the reply makes the link unusable (empty: fine); null: any
-  /// non-error reply is fine.
-  std::function<std::string(const Reply&)> check;
-};
-
-/// The steps of one handshake, in the order they are sent. Calls
-/// cfg.extra_handshake (once) when set.
-std::vector<HandshakePlanStep> handshake_plan(const ConnectionConfig& cfg);
+/// The steps of one handshake, in the order they are sent, each with its
+/// `what` filled in. Calls cfg.extra_handshake (once) when set.
+std::vector<HandshakeStep> handshake_plan(const ConnectionConfig& cfg);
 
 /// Why a cluster link (READONLY) should not serve reads, from its ROLE
 /// reply: empty for a master or a replica whose master link is `connected`.

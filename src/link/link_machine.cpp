@@ -1,35 +1,72 @@
 #include "link/link_machine.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 
 namespace uvredis::detail {
+
+namespace {
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+}  // namespace
 
 bool LinkMachine::attempting() const noexcept {
   return phase_ == LinkPhase::discovering || phase_ == LinkPhase::resolving || phase_ == LinkPhase::connecting ||
          phase_ == LinkPhase::handshaking;
 }
 
-LinkMachine::Go LinkMachine::begin(bool ask_first, AddressForm form) {
+LinkMachine::Go LinkMachine::begin(Address& target, AddressSource::Done on_answer) {
+  stop_asking();
   addrs_.clear();
   index_ = 0;
   steps_left_ = 0;
-  if (ask_first) {
-    phase_ = LinkPhase::discovering;
-    return Go::ask_address;
+  if (source_) {
+    AddressSource::Asked a = source_->next(std::move(on_answer));
+    if (!a.now) {
+      ticket_ = a.ticket;
+      phase_ = LinkPhase::discovering;
+      return Go::ask_address;
+    }
+    return answered(target, *a.now);
   }
-  return address(form);
+  return reach(target);
 }
 
-LinkMachine::Go LinkMachine::address(AddressForm form, const std::string& ip_literal) {
+bool LinkMachine::answer_came() noexcept {
+  ticket_ = 0;  // answered: nothing to withdraw
+  return phase_ == LinkPhase::discovering;
+}
+
+LinkMachine::Go LinkMachine::answered(Address& target, const HostPort& where) {
+  if (target.kind == Address::Kind::tcp) {
+    target.host = where.host;
+    target.port = where.port;
+  }
+  return reach(target);
+}
+
+void LinkMachine::stop_asking() {
+  if (ticket_ != 0 && source_) source_->cancel(ticket_);
+  ticket_ = 0;
+}
+
+LinkMachine::Go LinkMachine::reach(const Address& target) {
   addrs_.clear();
   index_ = 0;
-  switch (form) {
-    case AddressForm::unix_socket: phase_ = LinkPhase::connecting; return Go::connect_unix;
-    case AddressForm::ip:
-      addrs_.push_back(ip_literal);
-      phase_ = LinkPhase::connecting;
-      return Go::connect_next;
-    case AddressForm::name: break;
+  if (target.kind == Address::Kind::unix_socket) {
+    phase_ = LinkPhase::connecting;
+    return Go::connect_unix;
+  }
+  if (is_ip_literal(target.host)) {
+    addrs_.push_back(target.host);
+    phase_ = LinkPhase::connecting;
+    return Go::connect_next;
   }
   phase_ = LinkPhase::resolving;
   return Go::resolve;
@@ -67,6 +104,7 @@ LinkMachine::Timer LinkMachine::timer_fired() {
     case LinkPhase::waiting: return Timer::reconnect;
     case LinkPhase::ready: return Timer::check_silence;
     case LinkPhase::discovering:
+      stop_asking();
       phase_ = LinkPhase::connecting;  // a late answer is ignored
       return Timer::ask_timed_out;
     case LinkPhase::resolving:
@@ -100,6 +138,7 @@ LinkMachine::Lost LinkMachine::lost(bool closing) {
 }
 
 LinkMachine::After LinkMachine::attempt_failed(bool closing) {
+  stop_asking();
   if (closing) {
     phase_ = LinkPhase::closed;
     return After::closed;

@@ -1,21 +1,26 @@
 #pragma once
 // The life cycle of one link, without I/O: which phase it is in, what to do
-// on each event (an address known, addresses resolved, connected, a
-// handshake step answered, the link timer fired, the link lost, an attempt
-// failed, close), the resolved addresses still to try and the reconnect
-// backoff. Connection (connection_link.cpp) does the I/O each answer names
-// and reports the outcome back; tests/test_link_machine.cpp drives every
-// transition with plain calls.
+// on each event (the address source answered, addresses resolved,
+// connected, a handshake step answered, the link timer fired, the link
+// lost, an attempt failed, close), the resolved addresses still to try and
+// the reconnect backoff. Connection (connection_link.cpp) does the I/O each
+// answer names and reports the outcome back; tests/test_link_machine.cpp
+// drives every transition with plain calls.
 //
 //   idle -> [discovering] -> [resolving] -> connecting -> handshaking -> ready
 //              ^                                                          |
 //              +------------------ waiting (backoff) <--------------------+
 //   any -> closed (close), any attempt -> failed (no reconnect)
 //
-// Where the address comes from (the options, or the sentinels) is the
-// caller's: the machine only knows whether it must be asked first.
+// Where the address comes from is an injected AddressSource
+// (address_source.hpp: the options' fixed address, or the sentinels), asked
+// at the start of every attempt; a source that must find out puts the
+// attempt in `discovering` until its answer comes, and a question still
+// open when the attempt ends is withdrawn here.
 //
 // Lifetime: a value inside its Connection. Loop-thread only.
+
+#include "link/address_source.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -32,12 +37,11 @@ struct LinkPolicy {
   std::chrono::milliseconds reconnect_max_delay{5000};
 };
 
-/// How to reach an address once it is known.
-enum class AddressForm { unix_socket, ip, name };
-
 class LinkMachine {
  public:
-  explicit LinkMachine(LinkPolicy p = {}) : policy_(p) {}
+  /// `source` is asked at every attempt (it outlives the machine); null:
+  /// every attempt goes to the target given to begin() as it is.
+  explicit LinkMachine(LinkPolicy p = {}, AddressSource* source = nullptr) : policy_(p), source_(source) {}
 
   LinkPhase phase() const noexcept { return phase_; }
   /// An attempt is under way (asking, resolving, connecting or handshaking).
@@ -49,12 +53,24 @@ class LinkMachine {
   // --- an attempt
 
   enum class Go { ask_address, connect_unix, resolve, connect_next };
-  /// A new attempt: ask the address source first when there is one.
-  Go begin(bool ask_first, AddressForm form);
-  /// The address is known (from the options, or the sentinels answered).
-  /// False when the answer came too late (the attempt is over).
-  bool address_known() const noexcept { return phase_ == LinkPhase::discovering; }
-  Go address(AddressForm form, const std::string& ip_literal = {});
+  /// A new attempt to reach `target` (the options' address): asks the
+  /// source where the node is now. When it knows at once, a TCP `target`
+  /// takes its host and port, and the answer says how to reach it (a unix
+  /// socket, an IP literal, or a name to resolve). Else `ask_address`: the
+  /// answer comes to `on_answer` on a later turn, for answered().
+  Go begin(Address& target, AddressSource::Done on_answer);
+  /// The attempt waits for the address source's answer; false when an
+  /// answer comes too late (the attempt is over).
+  bool awaiting_address() const noexcept { return phase_ == LinkPhase::discovering; }
+  /// The source's answer came: true when the attempt awaits it, false when
+  /// it is too late (ignore it). Then an error answer fails the attempt
+  /// (attempt_failed), an address goes to answered().
+  bool answer_came() noexcept;
+  /// The source named `where`: a TCP `target` takes it, and the answer says
+  /// how to reach it.
+  Go answered(Address& target, const HostPort& where);
+  /// The source's question is withdrawn (close, or the answer came).
+  void stop_asking();
   /// Resolved addresses, in the resolver's order (duplicates are dropped).
   /// False (and the answer is ignored) unless a resolve was under way.
   bool resolved(const std::vector<std::string>& ips);
@@ -90,13 +106,20 @@ class LinkMachine {
   /// `immediate` (a ready link just dropped).
   std::uint64_t backoff(bool immediate, std::uint64_t random);
 
-  /// close() is final: no further attempt.
-  void close() noexcept { phase_ = LinkPhase::closed; }
+  /// close() is final: no further attempt (an open question is withdrawn).
+  void close() {
+    stop_asking();
+    phase_ = LinkPhase::closed;
+  }
   /// A configuration problem found before any attempt.
   void fail() noexcept { phase_ = LinkPhase::failed; }
 
  private:
+  Go reach(const Address& target);
+
   LinkPolicy policy_;
+  AddressSource* source_ = nullptr;
+  std::uint64_t ticket_ = 0;  // the source's open question, 0 = none
   LinkPhase phase_ = LinkPhase::idle;
   unsigned attempt_ = 0;
   std::vector<std::string> addrs_;

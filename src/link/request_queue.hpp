@@ -210,9 +210,6 @@ class RequestQueue {
     err = *queue_bounds_error(bounds_, stats_.queued, queued_bytes_, extra_bytes, extra_cmds);
     return true;
   }
-  /// A sequence number for a request that is not queued here.
-  std::uint64_t new_seq() noexcept { return next_seq_++; }
-
   /// The handshake lane: commands encoded at the end of first_out() and
   /// push_first()ed go before every queued request, and are the only ones
   /// take() hands while the link is handshaking (first_only). Internal

@@ -17,10 +17,18 @@ SentinelResolver::~SentinelResolver() {
   drop_watch();
 }
 
-void SentinelResolver::add_listener(Connection* c) { listeners_.push_back(c); }
+void SentinelResolver::add_listener(Listener* l) { listeners_.push_back(l); }
 
-void SentinelResolver::remove_listener(Connection* c) {
-  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), c), listeners_.end());
+void SentinelResolver::remove_listener(Listener* l) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
+}
+
+std::string SentinelResolver::asking() const {
+  return "asking the sentinels (" + sentinel_list() + ") for master '" + opts_.master_name + "'";
+}
+
+std::string SentinelResolver::naming(const HostPort& now) const {
+  return "sentinels name " + now.host + ":" + std::to_string(now.port) + " as master '" + opts_.master_name + "'";
 }
 
 void SentinelResolver::shutdown(Once<void()> done) {
@@ -40,15 +48,15 @@ void SentinelResolver::shutdown(Once<void()> done) {
 // reconnects by itself, every wait bounded by the per-sentinel timeout.
 ConnectionConfig SentinelResolver::link_config(std::size_t i, std::string_view name) const {
   ConnectionConfig c;
-  c.address = opts_.sentinels[i];
-  c.address.username = opts_.username;
-  c.address.password = opts_.password;
-  c.address.db = 0;
-  c.connect_timeout = opts_.timeout;
-  c.command_timeout = opts_.timeout;
-  c.reconnect = false;
-  c.logger = log_;
-  c.name = std::string(name) + c.address.host + ":" + std::to_string(c.address.port);
+  c.options.address = opts_.sentinels[i];
+  c.options.address.username = opts_.username;
+  c.options.address.password = opts_.password;
+  c.options.address.db = 0;
+  c.options.connect_timeout = opts_.timeout;
+  c.options.command_timeout = opts_.timeout;
+  c.options.reconnect = false;
+  c.options.logger = log_;
+  c.name = std::string(name) + c.options.address.host + ":" + std::to_string(c.options.address.port);
   return c;
 }
 
@@ -88,10 +96,12 @@ void SentinelResolver::on_watch_message(const Reply& r) {
     return;
   log_->info("[sentinel] +switch-master {}: {}:{} -> {}:{}", name, old_ip, old_port, new_ip, new_port);
   MasterAddr now{new_ip, static_cast<std::uint16_t>(new_port)};
+  const std::string why = "connection lost: the sentinels moved master '" + opts_.master_name + "' to " + now.host +
+                          ":" + std::to_string(now.port);
   auto keep = shared_from_this();
   auto ls = listeners_;  // a listener may go away while we tell the others
-  for (Connection* c : ls)
-    if (std::find(listeners_.begin(), listeners_.end(), c) != listeners_.end()) c->on_master_switched(now);
+  for (Listener* l : ls)
+    if (std::find(listeners_.begin(), listeners_.end(), l) != listeners_.end()) l->address_moved(now, why);
 }
 
 void SentinelResolver::drop_watch() {
@@ -148,7 +158,7 @@ void SentinelResolver::ask(std::size_t i) {
   drop_query();
   ++asked_;
   ConnectionConfig c = link_config(i, "sentinel ");
-  c.tcp_keepalive = false;
+  c.options.tcp_keepalive = false;
   query_ = new Connection(loop_, std::move(c));
   std::string_view argv[] = {"SENTINEL", "get-master-addr-by-name", opts_.master_name};
   std::weak_ptr<SentinelResolver> weak = weak_from_this();

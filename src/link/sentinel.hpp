@@ -1,14 +1,17 @@
 #pragma once
 // SentinelResolver: asks a group's sentinels where its master is. Shared by
-// every connection of one Client (or Subscriber): a connection about to
-// connect calls discover() and gets the master's host and port, or a connect
-// error naming every sentinel tried. Simultaneous questions share one round
+// every connection of one Client (or Subscriber) as their address source
+// (address_source.hpp): a connection about to connect asks it (next(), or
+// discover()) and gets the master's host and port, or a connect error
+// naming every sentinel tried. Simultaneous questions share one round
 // of queries. Each query is a short-lived Connection to one sentinel (no
 // reconnect, its own timeout), so nothing ever blocks the loop.
 //
-// Lifetime: held by shared_ptr in each ConnectionConfig; its last owner may
+// Lifetime: held by shared_ptr in each ConnectionConfig (address_source); its last owner may
 // be a Connection deleting itself. A query still running then is destroyed
 // with it (its handles close on later loop turns). Loop thread only.
+
+#include "link/address_source.hpp"
 
 #include <uvredis/options.hpp>
 #include <uvredis/reply.hpp>
@@ -34,15 +37,10 @@ class Connection;
 struct ConnectionConfig;
 
 /// Where the sentinels say the master is.
-struct MasterAddr {
-  std::string host;
-  std::uint16_t port = 0;
-};
+using MasterAddr = HostPort;
 
-class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
+class SentinelResolver final : public AddressSource, public std::enable_shared_from_this<SentinelResolver> {
  public:
-  using Done = Once<void(Result<MasterAddr>)>;
-
   SentinelResolver(uv_loop_s* loop, SentinelOptions opts, std::shared_ptr<spdlog::logger> log);
   ~SentinelResolver();
   SentinelResolver(const SentinelResolver&) = delete;
@@ -53,12 +51,18 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
   std::uint64_t discover(Done done);
   /// Forgets a question; `done` will not run. When nobody is waiting any
   /// more the query under way stops.
-  void cancel(std::uint64_t ticket);
+  void cancel(std::uint64_t ticket) override;
+
+  // AddressSource: always asks (discover); the node must be the master.
+  Asked next(Done&& done) override { return Asked{std::nullopt, discover(std::move(done))}; }
+  bool follows_master() const noexcept override { return true; }
+  std::string asking() const override;
+  std::string naming(const HostPort& now) const override;
 
   /// Connections told when the sentinels announce +switch-master (they drop
   /// a link to the old master at once instead of waiting for READONLY).
-  void add_listener(Connection* c);
-  void remove_listener(Connection* c);
+  void add_listener(Listener* l) override;
+  void remove_listener(Listener* l) override;
 
   /// The owner closes: stop the +switch-master watch and any query; `done`
   /// runs once their handles are closed (on a later loop turn).
@@ -91,7 +95,7 @@ class SentinelResolver : public std::enable_shared_from_this<SentinelResolver> {
   std::vector<std::string> failures_;
   Connection* query_ = nullptr;
   Connection* watch_ = nullptr;  // subscribed to +switch-master on one sentinel
-  std::vector<Connection*> listeners_;
+  std::vector<Listener*> listeners_;
   bool shut_ = false;
 };
 

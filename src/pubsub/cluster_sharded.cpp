@@ -134,18 +134,18 @@ ShardLink* ShardRouter::link_for(const std::string& node) {
   std::uint16_t port = 0;
   split_host_port(node, host, port);
   const ClientOptions& o = opts_.client;
-  ConnectionConfig c = ConnectionConfig::from(o);
-  c.address = base_;
-  c.address.kind = Address::Kind::tcp;
-  c.address.host = host;
-  c.address.port = port;
-  c.address.db = 0;
-  c.readonly = false;  // subscriptions work on any node, no READONLY
+  ConnectionConfig c{o};
+  c.options.address = base_;
+  c.options.address.kind = Address::Kind::tcp;
+  c.options.address.host = host;
+  c.options.address.port = port;
+  c.options.address.db = 0;
+  c.options.cluster_readonly = false;  // subscriptions work on any node, no READONLY
   // As on a ClusterClient's nodes: the map, not the link, decides when a
   // node is given up, and a dead master's link must not wait long.
-  c.reconnect = true;
-  c.reconnect_max_delay = std::min(o.reconnect_max_delay, std::chrono::milliseconds(1000));
-  c.reconnect_min_delay = std::min(o.reconnect_min_delay, c.reconnect_max_delay);
+  c.options.reconnect = true;
+  c.options.reconnect_max_delay = std::min(o.reconnect_max_delay, std::chrono::milliseconds(1000));
+  c.options.reconnect_min_delay = std::min(o.reconnect_min_delay, c.options.reconnect_max_delay);
   // Our own read path makes PING fine in subscribed mode (["pong", ""]):
   // health_check_interval applies as given.
   c.tls = tls_;

@@ -20,8 +20,8 @@ constexpr std::size_t kBatch = 1000;
 class SubscriberImpl {
  public:
   SubscriberImpl(uv_loop_t* loop, const ClientOptions& o) : alive_(std::make_shared<bool>(true)) {
-    ConnectionConfig c = ConnectionConfig::from(o);
-    c.readonly = false;
+    ConnectionConfig c{o};
+    c.options.cluster_readonly = false;
     c.tls = make_tls_context(o);
     // Our own read path tells pushes from replies, so the link answers PING
     // in subscribed mode too: health checks work as on a Client.
@@ -29,7 +29,7 @@ class SubscriberImpl {
     c.name = "subscriber";
     if (o.sentinel.enabled()) {
       sentinel_ = std::make_shared<SentinelResolver>(loop, o.sentinel, logger_or_silent(o.logger));
-      c.sentinel = sentinel_;
+      c.address_source = sentinel_;
     }
     conn_ = new Connection(loop, std::move(c));
     conn_->set_state_listener([this](ConnectionState s, const Error* e) { on_link_state(s, e); });

@@ -29,24 +29,24 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
 
   // The invalidation link: a push-mode connection (like a Subscriber's)
   // whose handshake asks CLIENT ID, so the id is exactly this link's.
-  detail::ConnectionConfig c = detail::ConnectionConfig::from(options);
-  c.readonly = false;
+  detail::ConnectionConfig c{options};
+  c.options.cluster_readonly = false;
   c.tls = detail::make_tls_context(options);
   c.push_mode = true;
   c.name = "invalidate";
   if (options.sentinel.enabled()) {
     st.sentinel = std::make_shared<detail::SentinelResolver>(loop, options.sentinel, st.log);
-    c.sentinel = st.sentinel;
+    c.address_source = st.sentinel;
   }
   c.extra_handshake = [w] {
-    detail::ConnectionConfig::HandshakeStep step;
+    detail::HandshakeStep step;
     step.argv = {"CLIENT", "ID"};
     step.check = [w](const Reply& r) -> std::string {
       if (!r.is_integer() || r.integer() <= 0) return "CLIENT ID gave no id";
       if (auto s = w.lock()) s->pending_inv_id = r.integer();
       return {};
     };
-    return std::vector<detail::ConnectionConfig::HandshakeStep>{std::move(step)};
+    return std::vector<detail::HandshakeStep>{std::move(step)};
   };
   st.inv = new detail::Connection(loop, std::move(c));
   st.inv->set_state_listener([w](ConnectionState s, const Error*) {
@@ -64,13 +64,13 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
   hits_ = &st.hits_out;
   detail::ClientImpl* impl = client_->impl_.get();
   impl->set_main_handshake([w] {
-    std::vector<detail::ConnectionConfig::HandshakeStep> steps;
+    std::vector<detail::HandshakeStep> steps;
     auto p = w.lock();
     if (!p || p->closed) return steps;
     p->tracking_for = 0;
     if (!p->tracking_accepted || !p->sub_ready || p->inv_id == 0) return steps;
     const long long id = p->inv_id;
-    detail::ConnectionConfig::HandshakeStep step;
+    detail::HandshakeStep step;
     step.argv = p->tracking_argv(id);
     step.check = [w, id](const Reply&) -> std::string {
       if (auto q = w.lock()) q->tracking_for = id;
