@@ -15,6 +15,7 @@
 // clock. Loop-thread only, like the connection.
 
 #include "command_table.hpp"
+#include "ring.hpp"
 
 #include <uvredis/error.hpp>
 #include <uvredis/link_types.hpp>
@@ -25,11 +26,11 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -99,7 +100,7 @@ class Deadlines {
   std::size_t size() const noexcept { return fifo_.size() + heap_.size(); }
 
  private:
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> fifo_;  // (deadline ms, seq)
+  Ring<std::pair<std::uint64_t, std::uint64_t>> fifo_;  // (deadline ms, seq)
   std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_;  // min-heap of the same
 };
 
@@ -175,6 +176,10 @@ struct Request {
   std::uint32_t track = 0;
   bool completed() const noexcept { return stage >= Stage::owed; }
 };
+// The record around its callback stays small: the queues move it twice
+// (queued, then in flight) and hold a burst of a million of them.
+static_assert(sizeof(Request) <= 32 + sizeof(Callback<Reply>), "a Request is its callback and 32 bytes");
+static_assert(std::is_nothrow_move_constructible_v<Request>, "the rings move Requests as they grow");
 
 class RequestQueue {
  public:
@@ -357,14 +362,17 @@ class RequestQueue {
     return count_confirmation(front.push, front.pushes, kind) ? front.seq : 0;
   }
   /// Runs `r`'s callback with `result` (once: the callback is moved out).
+  /// `r` is not touched once the callback runs (the callback may queue
+  /// more, which may move the requests in the queues).
   void complete(Request& r, Result<Reply> result) {
     auto cb = std::move(r.cb);
     if (r.stage != Stage::owed) r.stage = Stage::done;
-    if (!r.internal && !result) ++stats_.errors;
+    const bool user = !r.internal;
+    if (user && !result) ++stats_.errors;
     if (r.track != 0) [[unlikely]]
       track_completed(r, result);
     if (cb) cb(std::move(result));
-    if (!r.internal && done_) done_(ctx_);
+    if (user && done_) done_(ctx_);
   }
 
   // ------------------------------------------------------------- deadlines
@@ -407,7 +415,7 @@ class RequestQueue {
   void fail_queued(const Error& err);
   /// A queued request has not completed yet.
   bool has_live_queued() const noexcept {
-    return std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.completed(); });
+    return queued_.any_of([](const Request& r) { return !r.completed(); });
   }
   bool queued_empty() const noexcept { return queued_.empty(); }
   /// Something is left to hand over.
@@ -436,8 +444,10 @@ class RequestQueue {
   BodyRelease release_ = nullptr;
   Tracker* tracker_ = nullptr;
 
-  std::deque<Request> queued_;    // not yet handed over, in order
-  std::deque<Request> inflight_;  // handed over, awaiting replies, in order
+  // Rings, not deques: once they reach the size of the traffic, no
+  // allocation per request (a deque allocates a block every few).
+  Ring<Request> queued_;    // not yet handed over, in order
+  Ring<Request> inflight_;  // handed over, awaiting replies, in order
   std::string out_;               // bytes of queued_ requests, from out_pos_
   std::vector<Request> first_;    // the handshake lane, handed from first_index_
   std::string first_out_;         // its bytes, from first_pos_
@@ -452,7 +462,7 @@ class RequestQueue {
   bool tail_owned_ = false;
   std::size_t tail_piece_ = 0;
   std::size_t tail_off_ = 0;
-  std::deque<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
+  Ring<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
   std::uint64_t next_seq_ = 1;
   std::size_t owed_ = 0;
   Deadlines deadlines_;  // of pending requests
