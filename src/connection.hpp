@@ -180,6 +180,7 @@ class Connection {
   void process_input();
   void drain_replies();
   void dispatch_pushed(Reply&& reply);
+  void recycle(std::unique_ptr<Reply>&& reply) noexcept;
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);
   Error drop_error() const;
@@ -274,6 +275,9 @@ class Connection {
   // reply bytes its reader consumed: fed in, and up to the last reply.
   std::unique_ptr<Tracker> tracker_;
   std::uint64_t rx_fed_ = 0;
+  // The last reply's top-level Reply, emptied, for the next one to be parsed
+  // into (ReplyBuilder): no heap Reply per reply. Null while one is parsed.
+  std::unique_ptr<Reply> spare_reply_;
   std::uint64_t rx_replied_ = 0;
   StateFn on_state_;
   IdleFn on_idle_;

@@ -144,16 +144,26 @@ void Connection::drain_replies() {
       }
       on_reply(reply.get());  // accept_reply made sure a request awaits it
       if (tracker_) tracker_->reply_bytes = 0;
+      recycle(std::move(reply));
       // A callback cannot free the context (every drop is deferred); replies
       // already here still answer their commands, as hiredis would.
       if (!ac_) return;
       continue;
     }
     dispatch_pushed(std::move(*reply));
+    recycle(std::move(reply));
     // Listeners cannot free the context (every drop is deferred), but a
     // destroyed connection or a decided drop wants nothing more.
     if (!ac_ || drop_requested_ || destroyed_) return;
   }
+}
+
+// A reply's object after its contents moved on (into the request's result,
+// or to the push listener): emptied and kept for the next reply.
+void Connection::recycle(std::unique_ptr<Reply>&& reply) noexcept {
+  if (spare_reply_) return;  // (freed by the caller's unique_ptr)
+  *reply = Reply();          // what the move left behind (an array's elements) goes
+  spare_reply_ = std::move(reply);
 }
 
 void Connection::dispatch_pushed(Reply&& reply) {

@@ -26,7 +26,9 @@ struct ReplyBuilder {
     } else {
       auto* conn = static_cast<detail::Connection*>(t->privdata);
       if (conn == nullptr || !conn->accept_reply()) return nullptr;
-      r = new Reply();
+      // The previous reply's object, emptied by drain_replies (there is one
+      // top-level reply at a time per reader).
+      r = conn->spare_reply_ ? conn->spare_reply_.release() : new Reply();
     }
     r->type_ = type;
     return r;
