@@ -266,6 +266,9 @@ class Connection {
   ReplyGuard guard_{512u * 1024 * 1024};  // replaced in the constructor (max_reply_element)
 
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
+  // The loop's clock as add_deadline last read it: while uv_now() still
+  // says so, commands count their timeouts from it (one read per turn).
+  std::uint64_t turn_ms_ = UINT64_MAX;
 
   std::vector<Once<void()>> close_cbs_;
 

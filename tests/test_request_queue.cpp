@@ -728,3 +728,39 @@ TEST(RequestQueue, ExpiryFindsRequestsAcrossTheWrap) {
   EXPECT_EQ(t.log, (std::vector<std::string>{"w9:err:timeout", "w4:err:timeout"}));
   EXPECT_EQ(t.q.owed(), 2u);
 }
+
+// A loop turn's commands share one deadline: consecutive sequence numbers
+// with the same in-order deadline fill one bucket, which still expires and
+// prunes command by command.
+TEST(Deadlines, ATurnsCommandsShareOneBucket) {
+  Deadlines d;
+  for (std::uint64_t s = 1; s <= 1000; ++s) d.add(s, 100, true);
+  EXPECT_EQ(d.buckets(), 1u);
+  EXPECT_EQ(d.size(), 1000u);
+  d.add(1002, 100, true);  // 1001 has no deadline (or another one): a new bucket
+  d.add(1003, 105, true);  // a later turn
+  EXPECT_EQ(d.buckets(), 3u);
+  d.prune(998);  // 1..997 answered: 998..1000 keep their deadline
+  EXPECT_EQ(d.size(), 5u);
+  EXPECT_EQ(d.next(), 100u);
+  EXPECT_EQ(expire_all(d, 100), (std::vector<std::uint64_t>{998, 999, 1000, 1002}));
+  EXPECT_EQ(d.next(), 105u);
+  EXPECT_TRUE(expire_all(d, 104).empty());
+  EXPECT_EQ(expire_all(d, 105), (std::vector<std::uint64_t>{1003}));
+  EXPECT_TRUE(d.empty());
+}
+
+TEST(RequestQueue, ABucketTimesOutOnlyItsPendingCommands) {
+  Harness t;
+  std::vector<std::uint64_t> seqs;
+  for (int k = 0; k < 4; ++k) seqs.push_back(t.submit({"GET", "k"}, "c" + std::to_string(k)));
+  for (auto s : seqs) t.q.add_deadline(s, 100, true);
+  t.hand_all();
+  Reply v = Reply::string("v");
+  t.answer(&v);  // c0 answered in time
+  EXPECT_FALSE(t.q.prune());
+  while (auto seq = t.q.pop_due(100)) t.q.expire(*seq);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"c0:ok:v", "c1:err:timeout", "c2:err:timeout", "c3:err:timeout"}));
+  EXPECT_EQ(t.stats.timeouts, 3u);
+  EXPECT_EQ(t.q.owed(), 3u);
+}
