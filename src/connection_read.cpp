@@ -158,14 +158,6 @@ void Connection::drain_replies() {
   }
 }
 
-// A reply's object after its contents moved on (into the request's result,
-// or to the push listener): emptied and kept for the next reply.
-void Connection::recycle(std::unique_ptr<Reply>&& reply) noexcept {
-  if (spare_reply_) return;  // (freed by the caller's unique_ptr)
-  *reply = Reply();          // what the move left behind (an array's elements) goes
-  spare_reply_ = std::move(reply);
-}
-
 void Connection::dispatch_pushed(Reply&& reply) {
   const std::uint8_t kind = push_kind_of(reply);
   if (kind == kNotPush) {
