@@ -1,9 +1,10 @@
 #pragma once
 // A FIFO on one power-of-two array that wraps around: push at the back, pop
 // at the front, index from the front. It grows by doubling (moving its
-// elements once) and never shrinks, so a queue that settles at a size does
+// elements once), so a queue that settles at a size does
 // no allocation per element, unlike a std::deque, which allocates a block
-// every few elements as its front and back advance. Growth invalidates
+// every few elements as its front and back advance; an array grown past
+// kKeep by a burst is freed when the ring empties. Growth invalidates
 // references, as a std::vector's does. Loop-thread only, like its owners.
 
 #include <cstddef>
@@ -62,13 +63,20 @@ class Ring {
   void pop_front() noexcept {
     slots_[head_].~T();
     head_ = (head_ + 1) & mask_;
-    if (--size_ == 0) head_ = 0;  // start over at the array's beginning: fewer wraps
+    if (--size_ == 0) [[unlikely]] {
+      head_ = 0;  // start over at the array's beginning: fewer wraps
+      // A burst's array goes once drained; the usual traffic's stays.
+      if (mask_ + 1 > kKeep) release();
+    }
   }
 
   void clear() noexcept {
     while (size_ > 0) pop_front();
     head_ = 0;
   }
+
+  /// Arrays larger than this are freed when the ring empties (after a burst).
+  static constexpr std::size_t kKeep = 4096;
 
   /// Calls `fn` on each element, front to back.
   template <class F>
@@ -106,9 +114,14 @@ class Ring {
   void destroy() noexcept {
     if (slots_ == nullptr) return;
     clear();
-    deallocate(slots_);
+    release();
+  }
+  // Frees the array (the ring is empty).
+  void release() noexcept {
+    if (slots_) deallocate(slots_);
     slots_ = nullptr;
     mask_ = 0;
+    head_ = 0;
   }
 
   static constexpr std::size_t kFirst = 16;

@@ -685,6 +685,23 @@ TEST(Ring, WrapsAroundAndGrowsInOrder) {
   EXPECT_EQ(Counted::live, 0);  // the destructor destroyed what was left
 }
 
+TEST(Ring, ABurstsArrayIsFreedOnceDrainedTheUsualOneStays) {
+  Ring<int> r;
+  for (int i = 0; i < 100; ++i) r.emplace_back(i);
+  while (!r.empty()) r.pop_front();
+  EXPECT_EQ(r.capacity(), 128u);  // small: kept for the next commands
+  const int burst = static_cast<int>(Ring<int>::kKeep) * 2 + 1;
+  for (int i = 0; i < burst; ++i) r.emplace_back(i);
+  EXPECT_GT(r.capacity(), Ring<int>::kKeep);
+  for (int i = 0; i < burst; ++i) {
+    ASSERT_EQ(r.front(), i);
+    r.pop_front();
+  }
+  EXPECT_EQ(r.capacity(), 0u);  // freed when drained
+  r.emplace_back(1);
+  EXPECT_EQ(r.front(), 1);
+}
+
 TEST(RequestQueue, ManyRequestsThroughWrappedAndGrownRingsCompleteInOrderOnce) {
   Harness t;
   std::vector<std::string> want;
