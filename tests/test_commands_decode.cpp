@@ -1,10 +1,15 @@
 // Decoders without a server: reply shapes in, typed results out.
+#include <uvredis/callbacks.hpp>
 #include <uvredis/decode.hpp>
+#include <uvredis/link_types.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <optional>
+#include <string>
 
 using namespace uvredis;
 
@@ -287,4 +292,56 @@ TEST(CommandsDecode, FunctionListSkipsUnknownFields) {
   EXPECT_FALSE(decode::function_libraries(ok(arr({arr({s("library_name")})}))));
   EXPECT_FALSE(decode::function_libraries(ok(arr({arr({s("functions"), s("x")})}))));
   EXPECT_FALSE(decode::function_libraries(ok(arr({arr({s("library_name"), i(3)})}))));
+}
+
+// Once::converting, what the typed helpers send with: a decoder in front of
+// the user's callback, in one Once, called once with the decoded value.
+TEST(OnceConverting, DecodesAndCallsTheInnerCallbackOnce) {
+  int calls = 0;
+  std::optional<std::string> got;
+  Callback<std::optional<std::string>> inner = [&](Result<std::optional<std::string>> r) {
+    ++calls;
+    ASSERT_TRUE(r);
+    got = *r;
+  };
+  auto outer = Callback<Reply>::converting(&decode::optional_string, std::move(inner));
+  EXPECT_FALSE(inner);
+  auto moved = std::move(outer);  // the link moves along with the callable
+  moved(Reply::string("a value longer than fifteen bytes"));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(got, std::optional<std::string>("a value longer than fifteen bytes"));
+  // Errors pass through the decoder to the same callback.
+  Callback<long long> on_int = [&](Result<long long> r) {
+    ++calls;
+    EXPECT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::server);
+  };
+  auto conv = Callback<Reply>::converting(&decode::integer, std::move(on_int));
+  conv(Error{ErrorKind::server, "ERR nope"});
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(OnceConverting, LargeCapturesEmptyCallbacksAndDropsWithoutACall) {
+  int calls = 0;
+  // Too big for the shared buffer: wrapped instead, same behaviour.
+  std::string pad(1, 'p');
+  char bulk[90] = {7};
+  Callback<long long> big = [&calls, bulk, pad](Result<long long> r) { calls += static_cast<int>(*r) + bulk[0]; };
+  auto a = Callback<Reply>::converting(&decode::integer, std::move(big));
+  a(Reply::integer(3));
+  EXPECT_EQ(calls, 10);
+  // No callback: the decoded value goes nowhere, nothing fails.
+  auto b = Callback<Reply>::converting(&decode::integer, Callback<long long>{});
+  ASSERT_TRUE(b);
+  b(Reply::integer(1));
+  // Dropped without a call: the inner callable's captures are released once.
+  auto held = std::make_shared<int>(0);
+  {
+    Callback<long long> keep = [held](Result<long long>) {};
+    auto c = Callback<Reply>::converting(&decode::integer, std::move(keep));
+    auto d = std::move(c);
+    EXPECT_EQ(held.use_count(), 2);
+  }
+  EXPECT_EQ(held.use_count(), 1);
+  EXPECT_EQ(calls, 10);
 }

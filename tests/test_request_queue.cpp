@@ -237,6 +237,7 @@ using uvredis::ClientStats;
 using uvredis::Error;
 using uvredis::Result;
 using uvredis::detail::Request;
+using uvredis::detail::Ring;
 using uvredis::detail::RequestQueue;
 using uvredis::detail::Stage;
 
@@ -640,4 +641,143 @@ TEST(TrackedQueue, EachTrackedRequestIsWrittenAndCompletedOnceOnEveryPath) {
   EXPECT_TRUE(rec->of("UNTRACKED", false).empty() && rec->of("UNTRACKED", true).empty());
   EXPECT_EQ(rec->events.size(), 5u);
   EXPECT_EQ(stats.latency.count(), 1u) << "only the answered command is a latency sample";
+}
+
+// The rings under the queues: wrap-around and growth keep the order, and
+// each element is destroyed exactly once.
+namespace {
+struct Counted {
+  static inline int live = 0;
+  int v;
+  explicit Counted(int x) : v(x) { ++live; }
+  Counted(Counted&& o) noexcept : v(o.v) { ++live; }
+  ~Counted() { --live; }
+};
+}  // namespace
+
+TEST(Ring, WrapsAroundAndGrowsInOrder) {
+  {
+    Ring<Counted> r;
+    EXPECT_EQ(r.capacity(), 0u);
+    int next_in = 0, next_out = 0;
+    // Keep 10 in a ring of 16 so that head and tail wrap many times.
+    for (int round = 0; round < 100; ++round) {
+      while (r.size() < 10) r.emplace_back(next_in++);
+      for (int k = 0; k < 7; ++k) {
+        ASSERT_EQ(r.front().v, next_out++);
+        r.pop_front();
+      }
+    }
+    EXPECT_EQ(r.capacity(), 16u);  // settled: no growth, no allocation per element
+    // Grow while wrapped: the order survives the move into the new array.
+    while (r.size() < 40) r.emplace_back(next_in++);
+    EXPECT_EQ(r.capacity(), 64u);
+    for (std::size_t i = 0; i < r.size(); ++i) ASSERT_EQ(r[i].v, next_out + static_cast<int>(i));
+    EXPECT_EQ(r.back().v, next_in - 1);
+    EXPECT_EQ(Counted::live, 40);
+    Ring<Counted> moved = std::move(r);
+    EXPECT_TRUE(r.empty());
+    EXPECT_EQ(moved.front().v, next_out);
+    moved.clear();
+    EXPECT_EQ(Counted::live, 0);
+    moved.emplace_back(7);
+  }
+  EXPECT_EQ(Counted::live, 0);  // the destructor destroyed what was left
+}
+
+TEST(Ring, ABurstsArrayIsFreedOnceDrainedTheUsualOneStays) {
+  Ring<int> r;
+  for (int i = 0; i < 100; ++i) r.emplace_back(i);
+  while (!r.empty()) r.pop_front();
+  EXPECT_EQ(r.capacity(), 128u);  // small: kept for the next commands
+  const int burst = static_cast<int>(Ring<int>::kKeep) * 2 + 1;
+  for (int i = 0; i < burst; ++i) r.emplace_back(i);
+  EXPECT_GT(r.capacity(), Ring<int>::kKeep);
+  for (int i = 0; i < burst; ++i) {
+    ASSERT_EQ(r.front(), i);
+    r.pop_front();
+  }
+  EXPECT_EQ(r.capacity(), 0u);  // freed when drained
+  r.emplace_back(1);
+  EXPECT_EQ(r.front(), 1);
+}
+
+TEST(RequestQueue, ManyRequestsThroughWrappedAndGrownRingsCompleteInOrderOnce) {
+  Harness t;
+  std::vector<std::string> want;
+  int n = 0;
+  // Waves of different sizes: the rings wrap, then grow while wrapped.
+  for (int wave : {5, 12, 3, 30, 1, 70, 9}) {
+    for (int k = 0; k < wave; ++k) t.submit({"GET", "k"}, std::to_string(n++));
+    t.hand_all();
+    // Answer all but two: what stays in flight makes the next wave wrap.
+    while (t.q.inflight_size() > 2) {
+      Reply v = Reply::string("v");
+      t.answer(&v);
+    }
+  }
+  while (!t.q.inflight_empty()) {
+    Reply v = Reply::string("v");
+    t.answer(&v);
+  }
+  for (int i = 0; i < n; ++i) want.push_back(std::to_string(i) + ":ok:v");
+  EXPECT_EQ(t.log, want);
+  EXPECT_EQ(t.stats.replies, static_cast<std::uint64_t>(n));
+  EXPECT_FALSE(t.q.has_work());
+}
+
+TEST(RequestQueue, ExpiryFindsRequestsAcrossTheWrap) {
+  Harness t;
+  for (int k = 0; k < 14; ++k) t.submit({"GET", "k"}, "old");
+  t.hand_all();
+  for (int k = 0; k < 12; ++k) {
+    Reply v = Reply::string("v");
+    t.answer(&v);
+  }
+  // In flight: 2 old, then these, across the end of the 16-slot array.
+  std::vector<std::uint64_t> seqs;
+  for (int k = 0; k < 10; ++k) seqs.push_back(t.submit({"GET", "k"}, "w" + std::to_string(k)));
+  t.hand_all();
+  for (int k = 0; k < 3; ++k) t.submit({"GET", "k"}, "q" + std::to_string(k));  // queued
+  t.log.clear();
+  EXPECT_TRUE(t.q.expire(seqs[9]).written);
+  EXPECT_TRUE(t.q.expire(seqs[4]).written);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"w9:err:timeout", "w4:err:timeout"}));
+  EXPECT_EQ(t.q.owed(), 2u);
+}
+
+// A loop turn's commands share one deadline: consecutive sequence numbers
+// with the same in-order deadline fill one bucket, which still expires and
+// prunes command by command.
+TEST(Deadlines, ATurnsCommandsShareOneBucket) {
+  Deadlines d;
+  for (std::uint64_t s = 1; s <= 1000; ++s) d.add(s, 100, true);
+  EXPECT_EQ(d.buckets(), 1u);
+  EXPECT_EQ(d.size(), 1000u);
+  d.add(1002, 100, true);  // 1001 has no deadline (or another one): a new bucket
+  d.add(1003, 105, true);  // a later turn
+  EXPECT_EQ(d.buckets(), 3u);
+  d.prune(998);  // 1..997 answered: 998..1000 keep their deadline
+  EXPECT_EQ(d.size(), 5u);
+  EXPECT_EQ(d.next(), 100u);
+  EXPECT_EQ(expire_all(d, 100), (std::vector<std::uint64_t>{998, 999, 1000, 1002}));
+  EXPECT_EQ(d.next(), 105u);
+  EXPECT_TRUE(expire_all(d, 104).empty());
+  EXPECT_EQ(expire_all(d, 105), (std::vector<std::uint64_t>{1003}));
+  EXPECT_TRUE(d.empty());
+}
+
+TEST(RequestQueue, ABucketTimesOutOnlyItsPendingCommands) {
+  Harness t;
+  std::vector<std::uint64_t> seqs;
+  for (int k = 0; k < 4; ++k) seqs.push_back(t.submit({"GET", "k"}, "c" + std::to_string(k)));
+  for (auto s : seqs) t.q.add_deadline(s, 100, true);
+  t.hand_all();
+  Reply v = Reply::string("v");
+  t.answer(&v);  // c0 answered in time
+  EXPECT_FALSE(t.q.prune());
+  while (auto seq = t.q.pop_due(100)) t.q.expire(*seq);
+  EXPECT_EQ(t.log, (std::vector<std::string>{"c0:ok:v", "c1:err:timeout", "c2:err:timeout", "c3:err:timeout"}));
+  EXPECT_EQ(t.stats.timeouts, 3u);
+  EXPECT_EQ(t.q.owed(), 3u);
 }

@@ -89,9 +89,8 @@ class UVREDIS_API Executor : public Commands<Executor> {
   /// decodes the reply into T for `cb`.
   template <class T>
   void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
-    command(argv, [decode, cb = std::move(cb)](Result<Reply> r) mutable {
-      if (cb) cb(decode(std::move(r)));
-    });
+    // The decoder rides in the callback's own buffer: no allocation.
+    command(argv, Callback<Reply>::converting(decode, std::move(cb)));
   }
   /// Delivers a usage error found before sending, on a later loop turn.
   template <class T>

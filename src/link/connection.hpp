@@ -186,6 +186,7 @@ class Connection final : private AddressSource::Listener {
   void process_input();
   void drain_replies();
   void dispatch_pushed(Reply&& reply);
+  void recycle(std::unique_ptr<Reply>&& reply) noexcept;
   bool accept_reply() noexcept;
   void on_reply(Reply* reply);
   Error drop_error() const;
@@ -275,6 +276,9 @@ class Connection final : private AddressSource::Listener {
   ReplyGuard guard_{512u * 1024 * 1024};  // replaced in the constructor (max_reply_element)
 
   std::uint64_t timer_due_ = 0;  // when cmd_timer_ fires, 0 = not armed
+  // The loop's clock as add_deadline last read it: while uv_now() still
+  // says so, commands count their timeouts from it (one read per turn).
+  std::uint64_t turn_ms_ = UINT64_MAX;
 
   std::vector<Once<void()>> close_cbs_;
 
@@ -284,6 +288,9 @@ class Connection final : private AddressSource::Listener {
   // reply bytes its reader consumed: fed in, and up to the last reply.
   std::unique_ptr<Tracker> tracker_;
   std::uint64_t rx_fed_ = 0;
+  // The last reply's top-level Reply, emptied, for the next one to be parsed
+  // into (ReplyBuilder): no heap Reply per reply. Null while one is parsed.
+  std::unique_ptr<Reply> spare_reply_;
   std::uint64_t rx_replied_ = 0;
   StateFn on_state_;
   IdleFn on_idle_;

@@ -144,12 +144,14 @@ void Connection::drain_replies() {
       }
       on_reply(reply.get());  // accept_reply made sure a request awaits it
       if (tracker_) tracker_->reply_bytes = 0;
+      recycle(std::move(reply));
       // A callback cannot free the context (every drop is deferred); replies
       // already here still answer their commands, as hiredis would.
       if (!ac_) return;
       continue;
     }
     dispatch_pushed(std::move(*reply));
+    recycle(std::move(reply));
     // Listeners cannot free the context (every drop is deferred), but a
     // destroyed connection or a decided drop wants nothing more.
     if (!ac_ || drop_requested_ || destroyed_) return;

@@ -17,11 +17,17 @@ extern "C" {
 namespace uvredis::detail {
 
 void Connection::add_deadline(std::uint64_t seq, std::chrono::milliseconds timeout) {
-  // The loop's clock is as old as this turn: a caller that blocked the loop
-  // before issuing the command would otherwise lose that time from its
-  // timeout. (libuv's coarse clock: a few nanoseconds.)
-  uv_update_time(loop_);
-  const std::uint64_t due = uv_now(loop_) + static_cast<std::uint64_t>(timeout.count());
+  // Commands issued in one loop turn share one deadline (one FIFO bucket,
+  // see Deadlines): the clock is read for the turn's first command only.
+  // The loop's clock is as old as the turn's start: a caller that blocked
+  // the loop before issuing its first command would otherwise lose that
+  // time from its timeout, so that command reads the clock (libuv's coarse
+  // clock) and the rest of the turn counts from it.
+  if (uv_now(loop_) != turn_ms_) {
+    uv_update_time(loop_);
+    turn_ms_ = uv_now(loop_);
+  }
+  const std::uint64_t due = turn_ms_ + static_cast<std::uint64_t>(timeout.count());
   q_.add_deadline(seq, due, timeout == cfg_.options.command_timeout);
   if (timer_due_ == 0 || due < timer_due_) arm_timeout_timer();
 }

@@ -26,7 +26,9 @@ struct ReplyBuilder {
     } else {
       auto* conn = static_cast<detail::Connection*>(t->privdata);
       if (conn == nullptr || !conn->accept_reply()) return nullptr;
-      r = new Reply();
+      // The previous reply's object, emptied by drain_replies (there is one
+      // top-level reply at a time per reader).
+      r = conn->spare_reply_ ? conn->spare_reply_.release() : new Reply();
     }
     r->type_ = type;
     return r;
@@ -67,7 +69,31 @@ struct ReplyBuilder {
     return r;
   }
   static void free_object(void* p) { delete static_cast<Reply*>(p); }
+  // Empties a reply whose contents moved on, for the next reply to be parsed
+  // into: the fields themselves, not a temporary Reply assigned and destroyed.
+  static void reset(Reply& r) noexcept {
+    r.type_ = ReplyType::nil;
+    r.integer_ = 0;
+    // (A reply nobody took, a late one, keeps its bytes: a big one goes.)
+    if (r.str_.capacity() > 256)
+      r.str_ = std::string();
+    else
+      r.str_.clear();
+    if (!r.elements_.empty()) r.elements_ = std::vector<Reply>();  // (an array's elements go)
+  }
 };
+
+namespace detail {
+
+// A reply's object after its contents moved on (into the request's result,
+// or to the push listener): emptied and kept for the next reply.
+void Connection::recycle(std::unique_ptr<Reply>&& reply) noexcept {
+  if (spare_reply_) return;  // (freed by the caller's unique_ptr)
+  ReplyBuilder::reset(*reply);
+  spare_reply_ = std::move(reply);
+}
+
+}  // namespace detail
 
 
 namespace detail {

@@ -126,12 +126,19 @@ void RequestQueue::end_tail() {
 }
 
 Request* RequestQueue::find(std::uint64_t seq, bool& in_flight) {
-  auto by_seq = [](const Request& r, std::uint64_t s) { return r.seq < s; };
+  // Binary search by sequence number (each ring is in order).
   for (auto* q : {&inflight_, &queued_}) {
-    auto it = std::lower_bound(q->begin(), q->end(), seq, by_seq);
-    if (it != q->end() && it->seq == seq) {
+    std::size_t lo = 0, hi = q->size();
+    while (lo < hi) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      if ((*q)[mid].seq < seq)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo < q->size() && (*q)[lo].seq == seq) {
       in_flight = q == &inflight_;
-      return &*it;
+      return &(*q)[lo];
     }
   }
   return nullptr;
@@ -147,9 +154,8 @@ RequestQueue::Expired RequestQueue::expire(std::uint64_t seq) {
   what.internal = first->internal;
   const std::size_t count = std::max<std::uint32_t>(first->group, 1);
   const Error err{ErrorKind::timeout, "no reply within " + std::to_string(first->timeout_ms) + " ms"};
-  // Completing may run user code that queues more (push_back keeps element
-  // references valid in a deque, but not the search), so find each by
-  // sequence number.
+  // Completing may run user code that queues more (which may move the
+  // requests as a ring grows), so find each by sequence number.
   for (std::size_t k = 0; k < count; ++k) {
     Request* r = find(seq + k, in_flight);
     if (r == nullptr || r->completed()) continue;
@@ -189,10 +195,13 @@ void RequestQueue::fail_queued(const Error& err) {
   tail_left_ = 0;
   tail_owned_ = false;
   bodies_.clear();
-  for (auto& r : q)
+  q.for_each([this](Request& r) {
     if (!r.completed() && !r.internal) --stats_.queued;
-  for (auto& r : q)
+  });
+  // `q` is ours alone: callbacks that queue more reach queued_, not it.
+  q.for_each([this, &err](Request& r) {
     if (!r.completed()) complete(r, err);
+  });
   prune();
 }
 

@@ -15,6 +15,7 @@
 // clock. Loop-thread only, like the connection.
 
 #include "protocol/command_table.hpp"
+#include "base/ring.hpp"
 
 #include <uvredis/error.hpp>
 #include <uvredis/link_types.hpp>
@@ -25,11 +26,11 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,16 +40,27 @@ class Tracker;
 
 // Deadlines by sequence number. The default command timeout is the same for
 // all, so its deadlines arrive in order and a FIFO suffices; other timeouts
-// go to a heap. An entry may outlive its command (completed by a reply):
-// expiring it is then a no-op for the caller, and prune() drops such FIFO
-// entries as replies arrive, so the FIFO holds only what is still pending.
+// go to a heap. Consecutive commands with the same in-order deadline (a
+// connection issues every command of a loop turn with one) share one FIFO
+// bucket, a range of sequence numbers: no entry per command. An entry may
+// outlive its command (completed by a reply): expiring it is then a no-op
+// for the caller, and prune() drops buckets whose commands all completed as
+// replies arrive, so the FIFO holds only what is still pending.
 class Deadlines {
  public:
   // `in_order`: `due` is no earlier than any in_order deadline added before
   // (the common timeout on a clock that never goes back).
   void add(std::uint64_t seq, std::uint64_t due, bool in_order) {
     if (in_order) {
-      fifo_.emplace_back(due, seq);
+      // The next command of the last bucket, due with it: it joins it.
+      if (!fifo_.empty()) {
+        Bucket& b = fifo_.back();
+        if (b.due == due && b.last + 1 == seq) {
+          b.last = seq;
+          return;
+        }
+      }
+      fifo_.push_back(Bucket{due, seq, seq});
     } else {
       heap_.emplace_back(due, seq);
       std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
@@ -60,7 +72,7 @@ class Deadlines {
   // The earliest deadline, 0 when there is none.
   std::uint64_t next() const noexcept {
     std::uint64_t n = 0;
-    if (!fifo_.empty()) n = fifo_.front().first;
+    if (!fifo_.empty()) n = fifo_.front().due;
     if (!heap_.empty() && (n == 0 || heap_.front().first < n)) n = heap_.front().first;
     return n;
   }
@@ -68,17 +80,19 @@ class Deadlines {
   // The latest deadline, or `floor` when none is later.
   std::uint64_t last(std::uint64_t floor) const noexcept {
     std::uint64_t l = floor;
-    if (!fifo_.empty()) l = std::max(l, fifo_.back().first);
+    if (!fifo_.empty()) l = std::max(l, fifo_.back().due);
     for (const auto& d : heap_) l = std::max(l, d.first);
     return l;
   }
 
-  // Takes one deadline due at `now` or before: the FIFO's first, then the
-  // heap's (the caller expires it, which may add deadlines meanwhile).
+  // Takes one deadline due at `now` or before: the FIFO's first (one
+  // sequence number of its first bucket at a time), then the heap's (the
+  // caller expires it, which may add deadlines meanwhile).
   std::optional<std::uint64_t> pop_due(std::uint64_t now) {
-    if (!fifo_.empty() && fifo_.front().first <= now) {
-      const std::uint64_t seq = fifo_.front().second;
-      fifo_.pop_front();
+    if (!fifo_.empty() && fifo_.front().due <= now) {
+      Bucket& b = fifo_.front();
+      const std::uint64_t seq = b.first++;
+      if (b.first > b.last) fifo_.pop_front();
       return seq;
     }
     if (!heap_.empty() && heap_.front().first <= now) {
@@ -93,14 +107,27 @@ class Deadlines {
   // Every command below `oldest` has completed: drops their FIFO entries.
   // (Heap entries stay until due: few, and expiring them is a no-op.)
   void prune(std::uint64_t oldest) {
-    while (!fifo_.empty() && fifo_.front().second < oldest) fifo_.pop_front();
+    while (!fifo_.empty() && fifo_.front().last < oldest) fifo_.pop_front();
+    if (!fifo_.empty() && fifo_.front().first < oldest) fifo_.front().first = oldest;
   }
 
-  std::size_t size() const noexcept { return fifo_.size() + heap_.size(); }
+  // Commands with a deadline (completed ones not yet pruned included).
+  std::size_t size() const noexcept {
+    std::size_t n = heap_.size();
+    for (std::size_t i = 0; i < fifo_.size(); ++i) n += fifo_[i].last - fifo_[i].first + 1;
+    return n;
+  }
+  // FIFO buckets (for tests: commands of one turn share one).
+  std::size_t buckets() const noexcept { return fifo_.size(); }
 
  private:
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> fifo_;  // (deadline ms, seq)
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_;  // min-heap of the same
+  struct Bucket {
+    std::uint64_t due;    // deadline, ms
+    std::uint64_t first;  // sequence numbers first..last, consecutive
+    std::uint64_t last;
+  };
+  Ring<Bucket> fifo_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> heap_;  // min-heap of (deadline ms, seq)
 };
 
 struct QueueBounds {
@@ -175,6 +202,10 @@ struct Request {
   std::uint32_t track = 0;
   bool completed() const noexcept { return stage >= Stage::owed; }
 };
+// The record around its callback stays small: the queues move it twice
+// (queued, then in flight) and hold a burst of a million of them.
+static_assert(sizeof(Request) <= 32 + sizeof(Callback<Reply>), "a Request is its callback and 32 bytes");
+static_assert(std::is_nothrow_move_constructible_v<Request>, "the rings move Requests as they grow");
 
 class RequestQueue {
  public:
@@ -354,14 +385,17 @@ class RequestQueue {
     return count_confirmation(front.push, front.pushes, kind) ? front.seq : 0;
   }
   /// Runs `r`'s callback with `result` (once: the callback is moved out).
+  /// `r` is not touched once the callback runs (the callback may queue
+  /// more, which may move the requests in the queues).
   void complete(Request& r, Result<Reply> result) {
     auto cb = std::move(r.cb);
     if (r.stage != Stage::owed) r.stage = Stage::done;
-    if (!r.internal && !result) ++stats_.errors;
+    const bool user = !r.internal;
+    if (user && !result) ++stats_.errors;
     if (r.track != 0) [[unlikely]]
       track_completed(r, result);
     if (cb) cb(std::move(result));
-    if (!r.internal && done_) done_(ctx_);
+    if (user && done_) done_(ctx_);
   }
 
   // ------------------------------------------------------------- deadlines
@@ -404,7 +438,7 @@ class RequestQueue {
   void fail_queued(const Error& err);
   /// A queued request has not completed yet.
   bool has_live_queued() const noexcept {
-    return std::any_of(queued_.begin(), queued_.end(), [](const Request& r) { return !r.completed(); });
+    return queued_.any_of([](const Request& r) { return !r.completed(); });
   }
   bool queued_empty() const noexcept { return queued_.empty(); }
   /// Something is left to hand over.
@@ -433,8 +467,10 @@ class RequestQueue {
   BodyRelease release_ = nullptr;
   Tracker* tracker_ = nullptr;
 
-  std::deque<Request> queued_;    // not yet handed over, in order
-  std::deque<Request> inflight_;  // handed over, awaiting replies, in order
+  // Rings, not deques: once they reach the size of the traffic, no
+  // allocation per request (a deque allocates a block every few).
+  Ring<Request> queued_;    // not yet handed over, in order
+  Ring<Request> inflight_;  // handed over, awaiting replies, in order
   std::string out_;               // bytes of queued_ requests, from out_pos_
   std::vector<Request> first_;    // the handshake lane, handed from first_index_
   std::string first_out_;         // its bytes, from first_pos_
@@ -449,7 +485,7 @@ class RequestQueue {
   bool tail_owned_ = false;
   std::size_t tail_piece_ = 0;
   std::size_t tail_off_ = 0;
-  std::deque<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
+  Ring<std::vector<std::string>> bodies_;  // of the owned requests in queued_, in order
   std::uint64_t next_seq_ = 1;
   std::size_t owed_ = 0;
   Deadlines deadlines_;  // of pending requests
