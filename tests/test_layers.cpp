@@ -8,7 +8,8 @@
 //             command-facts table, key slots
 //   tls       the OpenSSL bridge under a link
 //   link      one connection: queue, link machine, handshake, scheduler,
-//             transport glue to hiredis, Sentinel discovery
+//             transport glue to hiredis, the address source it asks
+//   sentinel  Sentinel discovery, an address source built on connections
 //   client    Client, Poster, pipelines, leases, scripts, options from URLs
 //   cluster   ClusterClient: topology, routing, redirects
 //   pubsub    Subscriber, sharded and keyspace subscriptions
@@ -34,8 +35,8 @@ namespace {
 
 const fs::path kRoot = UVREDIS_SOURCE_DIR;
 
-const std::vector<std::string> kLayers = {"base",   "protocol", "tls",    "link",    "client",
-                                          "cluster", "pubsub",   "recipes", "ws"};
+const std::vector<std::string> kLayers = {"base",   "protocol", "tls",     "link", "sentinel",
+                                          "client", "cluster",  "pubsub",  "recipes", "ws"};
 
 int rank_of(const std::string& layer) {
   auto it = std::find(kLayers.begin(), kLayers.end(), layer);
@@ -217,7 +218,7 @@ TEST(Layers, CoreUmbrellaHoldsNoRecipe) {
 TEST(Layers, EachFolderSaysWhatItOwnsInItsMainFile) {
   const std::map<std::string, std::string> main_file = {
       {"base", "uv_handle.hpp"},         {"protocol", "encode.hpp"},          {"tls", "tls_bridge.hpp"},
-      {"link", "connection.hpp"},        {"client", "client_impl.hpp"},      {"cluster", "cluster_impl.hpp"},
+      {"link", "connection.hpp"},        {"sentinel", "sentinel.hpp"},       {"client", "client_impl.hpp"},      {"cluster", "cluster_impl.hpp"},
       {"pubsub", "shard_link.hpp"},      {"recipes", "lock_detail.hpp"},     {"ws", "ws_fanout_hub.hpp"},
   };
   for (const std::string& layer : kLayers) {

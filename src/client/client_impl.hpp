@@ -2,7 +2,7 @@
 // Layer client (src/client/): Client on one link and its thread-safe Poster:
 // commands, pipelines and transactions, leases for WATCH and blocking
 // commands, scripts, SCAN walks, and ClientOptions read from URLs. May
-// include: base, protocol, tls, link.
+// include: base, protocol, tls, link, sentinel.
 //
 // The state behind a Client: the main connection, the pool of blocking
 // connections and the poster. Connections outlive it when they still have
@@ -13,7 +13,7 @@
 #include "link/connection.hpp"
 #include "client/lease_pool.hpp"
 #include "client/post_state.hpp"
-#include "link/sentinel.hpp"
+#include "sentinel/sentinel.hpp"
 #include "base/uv_handle.hpp"
 
 #include <deque>

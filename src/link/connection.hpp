@@ -3,8 +3,9 @@
 // link state machine and the handshake plan (both without I/O), the loop's
 // scheduler, the Connection that drives hiredis' async context on the loop
 // (connection_*.cpp, one file per behaviour), the reply objects built from
-// hiredis' reader, the observer tracker, and Sentinel discovery (which needs
-// connections of its own). May include: base, protocol, tls.
+// hiredis' reader, the observer tracker, and the address source a connection
+// asks where to connect (Sentinel's is in src/sentinel/). May include: base,
+// protocol, tls.
 //
 // One logical link to a server: resolve, connect, handshake, ready, and back
 // again after a drop. Owns one redisAsyncContext at a time plus its uv

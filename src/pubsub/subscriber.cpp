@@ -2,7 +2,7 @@
 
 #include "link/connection.hpp"
 #include "base/logging.hpp"
-#include "link/sentinel.hpp"
+#include "sentinel/sentinel.hpp"
 
 #include <algorithm>
 #include <memory>

@@ -12,7 +12,7 @@
 
 #include "link/connection.hpp"
 #include "link/scheduler.hpp"
-#include "link/sentinel.hpp"
+#include "sentinel/sentinel.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "link/sentinel.hpp"
+#include "sentinel/sentinel.hpp"
 
 #include "link/connection.hpp"
 #include "base/logging.hpp"

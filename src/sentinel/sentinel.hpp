@@ -1,4 +1,10 @@
 #pragma once
+// Layer sentinel (src/sentinel/): Redis Sentinel: the address source that asks
+// a group's sentinels where the master is, and the watch that hears it move.
+// It sits above link because each query is a short-lived Connection, and below
+// client, which gives it to its connections. May include: base, protocol, tls,
+// link.
+//
 // SentinelResolver: asks a group's sentinels where its master is. Shared by
 // every connection of one Client (or Subscriber) as their address source
 // (address_source.hpp): a connection about to connect asks it (next(), or
