@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -266,15 +267,19 @@ pid_t fork_exec(const std::vector<std::string>& args, int out_fd) {
   return pid;
 }
 
-int wait_status(pid_t pid) {
+int wait_status(pid_t pid, double* cpu) {
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  rusage ru{};
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
+  if (cpu != nullptr)
+    *cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 }  // namespace
 
-std::pair<std::string, int> capture(const std::vector<std::string>& args) {
+std::pair<std::string, int> capture(const std::vector<std::string>& args, double* cpu_seconds_out) {
   int fds[2];
   if (pipe(fds) != 0) die("pipe: " + std::string(strerror(errno)));
   const pid_t pid = fork_exec(args, fds[1]);
@@ -289,7 +294,8 @@ std::pair<std::string, int> capture(const std::vector<std::string>& args) {
       break;
   }
   close(fds[0]);
-  return {out, wait_status(pid)};
+  const int status = wait_status(pid, cpu_seconds_out);
+  return {out, status};
 }
 
 // --------------------------------------------------------------- measuring
@@ -299,6 +305,20 @@ double cpu_seconds() {
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+std::size_t rss_bytes() {
+  unsigned long size = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::size_t heap_bytes() {
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
 }
 
 double median(std::vector<double> v) {

@@ -14,6 +14,7 @@
 #define BENCH_CG_STOP() ((void)0)
 #endif
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -74,7 +75,14 @@ int connect_blocking(const Target& t);
 std::string blocking_command(const Target& t, const std::vector<std::string>& argv);
 
 /// Runs a command line with stdout captured; returns stdout and the exit status.
-std::pair<std::string, int> capture(const std::vector<std::string>& args);
+/// With `cpu_seconds_out`, also the child's user+sys CPU time (wait4's rusage).
+std::pair<std::string, int> capture(const std::vector<std::string>& args, double* cpu_seconds_out = nullptr);
+
+/// Resident set size of this process now, in bytes (/proc/self/statm).
+std::size_t rss_bytes();
+
+/// Heap bytes in use now (mallinfo2: arena + mmapped chunks).
+std::size_t heap_bytes();
 
 /// Process CPU time (user + sys) in seconds.
 double cpu_seconds();
