@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Draws the throughput-vs-depth chart of docs/performance.md from the CSV
-that `uvredis-bench --csv FILE` writes, and prints the same data as the
-markdown table that goes under the chart.
+that `uvredis-bench --csv FILE` writes (the medians over the rounds). The
+tables, with ratios paired within each round, are what uvredis-bench prints.
 
-    python3 tests/bench/plot.py docs/data/commands.csv docs/img/throughput.svg
+    /usr/bin/python3 tests/bench/plot.py docs/data/commands.csv docs/img/throughput.svg
 
 Needs python3-matplotlib (Debian). The SVG is written without a date and
 with fixed element ids, so the same CSV gives the same file.
@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 CONTENDERS = [  # CSV column, legend, colour, marker
-    ("uvredis_ops", "uvredis", "#1f77b4", "o"),
+    ("uvredis_ops", "uvredis (typed set/get)", "#1f77b4", "o"),
+    ("uvredis_command_ops", "uvredis command()", "#2ca02c", "v"),
     ("hiredis_ops", "raw hiredis (stock libuv adapter)", "#ff7f0e", "s"),
     ("redis_benchmark_ops", "redis-benchmark -P depth", "#7f7f7f", "^"),
 ]
@@ -52,7 +53,7 @@ def plot(rows, out):
         by_depth = {r["depth"]: r for r in rows if r["op"] == op}
         xs = range(len(depths))
         for column, label, colour, marker in CONTENDERS:
-            ys = [number(by_depth[d][column]) if d in by_depth else None for d in depths]
+            ys = [number(by_depth[d].get(column) or "") if d in by_depth else None for d in depths]
             if all(y is None for y in ys):
                 continue
             ax.plot(xs, [y / 1000 if y else float("nan") for y in ys], marker=marker, color=colour, label=label)
@@ -68,28 +69,10 @@ def plot(rows, out):
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0].set_ylabel("thousand commands per second (log scale)")
     axes[0].legend(loc="upper left", fontsize="small")
-    n, rounds = rows[0]["n"], rows[0]["rounds"]
-    fig.suptitle(f"Throughput by commands in flight (medians of {rounds} round(s), N = {int(n):,} per run)")
+    n, rounds = max(int(r["n"]) for r in rows), rows[0]["rounds"]
+    fig.suptitle(f"Throughput by commands in flight (medians of {rounds} round(s), N = {n:,} per run)")
     fig.tight_layout()
     fig.savefig(out, metadata={"Date": None})
-
-
-def ratio(a, b):
-    return f"{a / b:.2f}" if a and b else "–"
-
-
-def grouped(v):
-    return f"{v:,.0f}" if v else "–"
-
-
-def table(rows):
-    print("| depth | op | uvredis ops/s | hiredis ops/s | redis-benchmark ops/s | uvredis / hiredis "
-          "| uvredis / redis-benchmark | uvredis CPU µs/cmd | hiredis CPU µs/cmd |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
-    for r in rows:
-        uv, hi, rb = (number(r[c]) for c in ("uvredis_ops", "hiredis_ops", "redis_benchmark_ops"))
-        print(f"| {r['depth']} | {r['op']} | {grouped(uv)} | {grouped(hi)} | {grouped(rb)} | {ratio(uv, hi)} "
-              f"| {ratio(uv, rb)} | {r['uvredis_cpu_us'] or '–'} | {r['hiredis_cpu_us'] or '–'} |")
 
 
 def main():
@@ -97,7 +80,6 @@ def main():
         sys.exit("usage: plot.py COMMANDS.csv OUT.svg|OUT.png")
     rows = read_rows(sys.argv[1])
     plot(rows, sys.argv[2])
-    table(rows)
 
 
 if __name__ == "__main__":
