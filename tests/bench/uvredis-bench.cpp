@@ -57,6 +57,13 @@
 //
 //   tests/bench/callgrind.sh build-rel/tests/bench/uvredis-bench 1024
 //
+// By hand, with a server of yours on PORT, to see where they go:
+//
+//   REDIS_URL=127.0.0.1:PORT valgrind --tool=callgrind --instr-atstart=no
+//     --callgrind-out-file=cg.uv build-rel/tests/bench/uvredis-bench --only uvredis
+//     --op get --depths 1024 --no-burst --rounds 1 --n 100000      (one command line)
+//   callgrind_annotate --tree=caller cg.uv | less     (PROGRAM TOTALS / N per command)
+//
 // The requests compile to a few no-op instructions outside valgrind (and to
 // nothing where <valgrind/callgrind.h> is missing).
 
