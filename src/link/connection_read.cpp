@@ -70,8 +70,8 @@ bool Connection::feed(const char* data, std::size_t len) {
 // bridge) answers the oldest request in flight, in order. In push mode
 // (sharded pub/sub) a push is first told from a reply by push_kind_of, which
 // does not assert on an `smessage` as hiredis 0.14 would. hiredis' callback
-// lists stay empty, so its teardown has nothing to call: hook_cleanup fails
-// our requests instead (transport_closed).
+// lists stay empty, so its teardown has nothing to call: the transport's
+// cleanup hook reports transport_closed, which fails our requests instead.
 void Connection::drain_replies() {
   for (;;) {
     void* obj = nullptr;
