@@ -2,11 +2,6 @@
 
 #include "base/logging.hpp"
 
-extern "C" {
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-}
-
 #include <algorithm>
 #include <csignal>
 
@@ -14,6 +9,7 @@ extern "C" {
 // caller), close and teardown. The rest, by behaviour:
 //   connection_link.cpp     resolve, connect, handshake, ready, reconnect backoff
 //   connection_tls.cpp      rediss:// links through the TLS bridge
+//   transport.cpp           hiredis' async context, its poll handle, the bridge: bytes and events
 //   connection_write.cpp    submitting commands and writing them
 //   connection_read.cpp     reading replies, telling pushes from replies, completion
 //   connection_timeouts.cpp command deadlines, dead-link detection, health checks
@@ -54,7 +50,11 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
         release_body(static_cast<Connection*>(self)->loop_, std::move(pieces));
       });
   ignore_sigpipe_once();
-  auto closed = [](void* self) { static_cast<Connection*>(self)->handle_closed(); };
+  auto closed = [](void* self) {
+    auto* c = static_cast<Connection*>(self);
+    --c->open_handles_;
+    c->handle_closed();
+  };
   uv_timer_init(loop_, cmd_timer_.allocate(closed, this));
   uv_timer_init(loop_, link_timer_.allocate(closed, this));
   uv_timer_init(loop_, health_timer_.allocate(closed, this));
@@ -111,7 +111,7 @@ void Connection::fail_later(Callback<Reply> cb, Error err) {
 }
 
 void Connection::request_drop(Error reason) {
-  if (!ac_) return;
+  if (!tp_.up()) return;
   if (!drop_reason_) drop_reason_ = std::move(reason);
   drop_requested_ = true;
   schedule_deferred();
@@ -125,7 +125,7 @@ void Connection::schedule_deferred() {
 void Connection::run_deferred() {
   if (drop_requested_) {
     drop_requested_ = false;
-    if (ac_) redisAsyncFree(ac_);  // not inside hiredis: frees now, fails in-flight commands
+    tp_.drop();  // not inside hiredis: frees now, fails in-flight commands
   }
   if (link_gone_) {
     link_gone_ = false;
@@ -178,9 +178,9 @@ void Connection::maybe_finish_close() {
   }
   if (!q_.queued_empty())
     fail_queued(Error{ErrorKind::closed, destroyed_ ? "client destroyed" : "client closed before the command was sent"});
-  if (ac_) {
+  if (tp_.up()) {
     if (!drop_reason_) drop_reason_ = Error{ErrorKind::closed, "client closed"};
-    redisAsyncFree(ac_);  // synchronous here: fails what is left, runs hook_cleanup
+    tp_.drop();  // synchronous here: fails what is left, runs transport_closing/closed
   }
   if (link_gone_) {
     link_gone_ = false;
@@ -201,16 +201,14 @@ void Connection::close_handles() {
   // A closed client may outlive its loop's last turn: it holds nothing of
   // the loop's from here on (later work goes through run_later).
   sched_ = Scheduler::Ref();
-  release_bridge(false);       // normally gone already, with its context
-  poll_.close();
+  tp_.close_handles();  // the bridge is normally gone already, with its context
   cmd_timer_.close();
   link_timer_.close();
   health_timer_.close();
 }
 
 void Connection::handle_closed() {
-  --open_handles_;
-  if (handles_closing_ && open_handles_ == 0 && !finished_) finish();
+  if (handles_closing_ && handles_open() == 0 && !finished_) finish();
   maybe_delete();
 }
 
@@ -227,8 +225,8 @@ void Connection::finish() {
 }
 
 void Connection::maybe_delete() {
-  if (handles_closing_ && open_handles_ == 0 && !resolving_ && !finished_) finish();
-  if (destroyed_ && finished_ && !in_finish_ && open_handles_ == 0 && !resolving_) delete this;
+  if (handles_closing_ && handles_open() == 0 && !resolving_ && !finished_) finish();
+  if (destroyed_ && finished_ && !in_finish_ && handles_open() == 0 && !resolving_) delete this;
 }
 
 void Connection::set_state(ConnectionState s, const Error* why) {

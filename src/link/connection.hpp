@@ -1,16 +1,18 @@
 #pragma once
 // Layer link (src/link/): one connection to one server: the request queue, the
 // link state machine and the handshake plan (both without I/O), the loop's
-// scheduler, the Connection that drives hiredis' async context on the loop
-// (connection_*.cpp, one file per behaviour), the reply objects built from
+// scheduler, the transport (hiredis' async context on the loop, plain or
+// TLS: transport.hpp), the Connection over it (connection_*.cpp, one file
+// per behaviour), the reply objects built from
 // hiredis' reader, the observer tracker, and the address source a connection
 // asks where to connect (Sentinel's is in src/sentinel/). May include: base,
 // protocol, tls.
 //
 // One logical link to a server: resolve, connect, handshake, ready, and back
-// again after a drop. Owns one redisAsyncContext at a time plus its uv
-// handles, the queue of commands waiting for the socket and the FIFO of
-// commands awaiting replies. This is the only layer that talks to hiredis.
+// again after a drop. Owns the transport of the current link (which owns
+// the one redisAsyncContext and its poll handle), its timers, the queue of
+// commands waiting for the socket and the FIFO of commands awaiting replies.
+// This is the only layer that talks to hiredis.
 //
 // Lifetime: created with `new`, driven by its owner, and ended with
 // destroy(); it deletes itself once hiredis and every uv handle are done with
@@ -28,6 +30,7 @@
 #include "link/request_queue.hpp"
 #include "link/scheduler.hpp"
 #include "link/tracker.hpp"
+#include "link/transport.hpp"
 #include "base/uv_handle.hpp"
 
 #include <chrono>
@@ -40,7 +43,6 @@
 #include <string>
 #include <vector>
 
-struct redisAsyncContext;
 struct addrinfo;
 
 namespace spdlog {
@@ -53,8 +55,6 @@ struct ReplyBuilder;
 
 namespace uvredis::detail {
 
-class TlsBridge;
-
 /// The TLS context for `options` when its address is rediss:// and this
 /// build has TLS; null otherwise. Build it once per Client or Subscriber and
 /// share it among their connections (ConnectionConfig::tls).
@@ -64,7 +64,7 @@ std::shared_ptr<TlsContext> make_tls_context(const ClientOptions& options);
 /// when large (munmap takes a while), else leaves them to the caller.
 void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces);
 
-class Connection final : private AddressSource::Listener {
+class Connection final : private AddressSource::Listener, private Transport::Events {
  public:
   using StateFn = std::function<void(ConnectionState, const Error*)>;
   using IdleFn = std::function<void()>;
@@ -143,22 +143,14 @@ class Connection final : private AddressSource::Listener {
   // a wait for the next attempt ends at once.
   void address_moved(const HostPort& now, const std::string& why) override;
   void connect_next();
-  void attach(redisAsyncContext* ac);
+  void opened();
   void on_resolved(int status, addrinfo* res);
-  void on_connected(int status);
   void begin_handshake();
   // A user command's slot in the tracker, or 0 when nothing watches (the
   // usual case: one test of a pointer per command).
   std::uint32_t track(std::span<const std::string_view> argv) { return tracker_ ? tracker_->begin(argv) : 0; }
   void set_tracked_node();
   bool connect_tls(const std::string& ip);
-  void on_tls_ready();
-  void on_tls_error(std::string msg);
-  void on_tls_data(const char* data, std::size_t len);
-  void write_tls();
-  bool tls_direct() const noexcept;     // TLS up: output goes straight to the bridge
-  bool tls_congested() const noexcept;  // ... which wants us to wait for on_drain
-  void release_bridge(bool graceful);
   void on_ready();
   void after_link_gone();
   void connect_attempt_failed(Error err);
@@ -179,8 +171,6 @@ class Connection final : private AddressSource::Listener {
   void expire(std::uint64_t seq);
   void prune_deadlines();
   void finish();
-  void update_poll();
-  void on_poll(int status, int events);
   void read_input();
   bool read_socket();
   bool feed(const char* data, std::size_t len);
@@ -209,38 +199,39 @@ class Connection final : private AddressSource::Listener {
   void set_state(ConnectionState s, const Error* why);
   void notify_idle_if_drained();
 
-  // hiredis hooks (ev.data == this)
-  static void hook_add_read(void* p);
-  static void hook_del_read(void* p);
-  static void hook_add_write(void* p);
-  static void hook_del_write(void* p);
-  static void hook_cleanup(void* p);
-  static void connect_cb(const redisAsyncContext* ac, int status);
-  static void disconnect_cb(const redisAsyncContext* ac, int status);
+  // What the transport reports (transport.hpp).
+  void transport_connected(bool ok) override;
+  void transport_readable() override { read_input(); }
+  void transport_writable() override { flush(true); }
+  void transport_write_wanted() override {
+    if (!in_flush_) schedule_flush();
+  }
+  void transport_tls_data(const char* data, std::size_t len) override;
+  void transport_tls_error(std::string msg) override;
+  void transport_drained() override { schedule_flush(); }
+  bool transport_closing() override;
+  void transport_closed() override;
+  void transport_handle_closed() override { handle_closed(); }
+  int handles_open() const noexcept { return open_handles_ + tp_.open_handles(); }
 
   uv_loop_t* loop_;
   ConnectionConfig cfg_;
   std::shared_ptr<spdlog::logger> log_;
 
-  redisAsyncContext* ac_ = nullptr;
+  // The current link's bytes: hiredis' async context, its poll handle and
+  // the TLS bridge (transport.hpp).
+  Transport tp_{loop_, this, static_cast<void*>(this)};
   // The loop's scheduler: flush once per turn (flush_task_), the deferred
   // steps of run_deferred (deferred_task_), and post()'s functions.
   Scheduler::Ref sched_;
   Scheduler::Task flush_task_{[](void* c) { static_cast<Connection*>(c)->flush(false); }, this};
   Scheduler::Task deferred_task_{[](void* c) { static_cast<Connection*>(c)->run_deferred(); }, this};
   std::deque<Once<void()>> posted_;  // post()ed functions not yet run, oldest first: close waits for them
-  UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> cmd_timer_;
   UvHandle<uv_timer_t> link_timer_;
   UvHandle<uv_timer_t> health_timer_;
-  int open_handles_ = 0;
+  int open_handles_ = 0;  // the timers; the transport counts its own
   uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its callback frees it
-  // rediss://: the TLS bridge of the current link (it counts as one open
-  // handle until it reports itself closed), and which of its two halves is up.
-  TlsBridge* bridge_ = nullptr;
-  bool tls_ready_ = false;
-  bool hiredis_up_ = false;
-  std::string tls_early_;  // decrypted before hiredis was connected
 
   // Where each attempt connects (cfg_.address_source, or the options'
   // fixed address); a source that follows a master wants READONLY replies
@@ -250,11 +241,7 @@ class Connection final : private AddressSource::Listener {
   LinkMachine link_;  // the phase, the source's question, addresses to try and backoff (link_machine.hpp)
   ConnectionState state_ = ConnectionState::connecting;
   bool ever_ready_ = false;
-  bool reading_ = false;
-  bool want_writable_ = false;
-  int poll_events_ = 0;
   bool in_flush_ = false;
-  bool in_write_ = false;
   bool in_finish_ = false;
   bool link_gone_ = false;
   bool drop_requested_ = false;

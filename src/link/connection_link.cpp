@@ -2,16 +2,10 @@
 
 #include "protocol/encode.hpp"
 #include "link/handshake.hpp"
-#include "link/hiredis_replies.hpp"
 #include "base/logging.hpp"
 #ifdef UVREDIS_HAVE_TLS
 #include "tls/tls_bridge.hpp"
 #endif
-
-extern "C" {
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-}
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -34,7 +28,7 @@ void Connection::address_moved(const HostPort& now, const std::string& why) {
         link_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_link_timer(); }, 0, 0);
     return;
   }
-  if (!ac_ || (now.host == cfg_.options.address.host && now.port == cfg_.options.address.port)) return;
+  if (!tp_.up() || (now.host == cfg_.options.address.host && now.port == cfg_.options.address.port)) return;
   request_drop(Error{link_.phase() == Link::ready ? ErrorKind::connection_lost : ErrorKind::connect, why});
 }
 
@@ -88,15 +82,17 @@ void Connection::connect_to(LinkMachine::Go go) {
   const Address& a = cfg_.options.address;
   if (go == LinkMachine::Go::ask_address) return;  // on_address comes next
   if (go == LinkMachine::Go::connect_unix) {
-    redisAsyncContext* ac = redisAsyncConnectUnix(a.path.c_str());
-    if (ac == nullptr || ac->err) {
-      Error err{ErrorKind::connect, "connect to " + a.to_string() + " failed: " +
-                                        (ac ? std::string(ac->errstr) : std::string("out of memory"))};
-      if (ac) redisAsyncFree(ac);
-      connect_attempt_failed(std::move(err));
-      return;
+    std::string why;
+    switch (tp_.open_unix(a.path, why)) {
+      case Transport::Open::ok: opened(); return;
+      case Transport::Open::unwatchable:
+        last_error_ = Error{ErrorKind::connect, "cannot watch the socket: " + why};
+        connect_next();
+        return;
+      case Transport::Open::no_memory:
+      case Transport::Open::failed: break;
     }
-    attach(ac);
+    connect_attempt_failed(Error{ErrorKind::connect, "connect to " + a.to_string() + " failed: " + why});
     return;
   }
   if (go == LinkMachine::Go::connect_next) {
@@ -163,93 +159,47 @@ void Connection::connect_next() {
       if (connect_tls(ip)) return;
       continue;
     }
-    redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), cfg_.options.address.port);
-    if (ac == nullptr) {
-      last_error_ = Error{ErrorKind::connect, "out of memory creating a connection"};
-      continue;
+    std::string why;
+    const bool keepalive = cfg_.options.tcp_keepalive && cfg_.options.address.kind == Address::Kind::tcp;
+    switch (tp_.open_tcp(ip, cfg_.options.address.port, keepalive, why)) {
+      case Transport::Open::ok: opened(); return;
+      case Transport::Open::no_memory:
+        last_error_ = Error{ErrorKind::connect, "out of memory creating a connection"};
+        continue;
+      case Transport::Open::failed:
+        last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.options.address.port) +
+                                                    " failed: " + why};
+        continue;
+      case Transport::Open::unwatchable:
+        last_error_ = Error{ErrorKind::connect, "cannot watch the socket: " + why};
+        continue;
     }
-    if (ac->err) {
-      last_error_ = Error{ErrorKind::connect, "connect to " + ip + ":" + std::to_string(cfg_.options.address.port) +
-                                                  " failed: " + ac->errstr};
-      redisAsyncFree(ac);
-      continue;
-    }
-    attach(ac);
-    return;
   }
   connect_attempt_failed(last_error_);
 }
 
-void Connection::attach(redisAsyncContext* ac) {
-  uv_poll_t* p = poll_.allocate([](void* self) { static_cast<Connection*>(self)->handle_closed(); }, this);
-  if (int rc = uv_poll_init_socket(loop_, p, ac->c.fd); rc != 0) {
-    poll_.discard();
-    redisAsyncFree(ac);
-    release_bridge(false);
-    last_error_ = Error{ErrorKind::connect, std::string("cannot watch the socket: ") + uv_strerror(rc)};
-    connect_next();
-    return;
-  }
-  p->data = this;
-  ++open_handles_;
-  poll_events_ = 0;
-  rx_fed_ = rx_replied_ = 0;  // a new context, a new reader
-  reading_ = false;
-  want_writable_ = false;
-
-  ac_ = ac;
+// A context is open (the transport's open_*() succeeded): a new link, a new
+// reader, a new reply guard.
+void Connection::opened() {
+  rx_fed_ = rx_replied_ = 0;
   link_.connecting();
   protocol_violation_ = false;
   guard_.reset();
   refused_input_ = false;
   silence_watch_ = false;
-  ac->c.reader->fn = reply_functions();
-  ac->c.reader->privdata = this;
-  ac->data = this;
-  // (With TLS hiredis is on a unix socket; the bridge sets keepalive on TCP.)
-  if (cfg_.options.tcp_keepalive && cfg_.options.address.kind == Address::Kind::tcp && !bridge_)
-    redisEnableKeepAlive(&ac->c);
-
-  // Hooks first: setting the connect callback arms the write event.
-  ac->ev.data = this;
-  ac->ev.addRead = &hook_add_read;
-  ac->ev.delRead = &hook_del_read;
-  ac->ev.addWrite = &hook_add_write;
-  ac->ev.delWrite = &hook_del_write;
-  ac->ev.cleanup = &hook_cleanup;
-  redisAsyncSetDisconnectCallback(ac, &disconnect_cb);
-  redisAsyncSetConnectCallback(ac, &connect_cb);
   log_->debug("[{}] connecting to {}", cfg_.name, cfg_.options.address.to_string());
 }
 
-void Connection::connect_cb(const redisAsyncContext* ac, int status) {
-  static_cast<Connection*>(ac->data)->on_connected(status);
-}
-
-void Connection::disconnect_cb(const redisAsyncContext*, int) {
-  // Everything is handled in hook_cleanup, which runs on every teardown
-  // path (this callback does not run after a failed connect).
-}
-
-void Connection::on_connected(int status) {
-  if (status != REDIS_OK) {
-    // hiredis frees the context right after this; hook_cleanup follows.
+void Connection::transport_connected(bool ok) {
+  if (!ok) {
+    // hiredis frees the context right after this; transport_closing follows.
+    const char* why = tp_.errstr();
     last_error_ = Error{ErrorKind::connect, "connect to " + cfg_.options.address.to_string() + " failed: " +
-                                                (ac_ && ac_->c.errstr[0] ? ac_->c.errstr : "unknown error")};
+                                                (why[0] ? why : "unknown error")};
     drop_reason_ = last_error_;
     return;
   }
-  if (bridge_ && !tls_ready_) {
-    hiredis_up_ = true;  // the TLS handshake is still under way: wait for it
-    return;
-  }
-  if (bridge_ && !tls_early_.empty()) {
-    // Bytes the server sent on its own (an error before any command).
-    std::string early = std::move(tls_early_);
-    tls_early_.clear();
-    on_tls_data(early.data(), early.size());
-    if (!ac_ || link_.phase() != Link::connecting) return;
-  }
+  if (link_.phase() != Link::connecting) return;
   begin_handshake();
 }
 
@@ -373,13 +323,11 @@ void Connection::on_link_timer() {
     }
     case LinkMachine::Timer::connect_timed_out: {
       const std::string ms = std::to_string(cfg_.options.connect_timeout.count());
-#ifdef UVREDIS_HAVE_TLS
-      if (bridge_ && bridge_->tcp_connected() && !bridge_->handshake_done()) {
+      if (tp_.tls_handshake_stalled()) {
         request_drop(Error{ErrorKind::connect, "TLS handshake timed out after " + ms + " ms (" +
                                                    cfg_.options.address.to_string() + "; is this a TLS port?)"});
         break;
       }
-#endif
       request_drop(Error{ErrorKind::connect,
                          "connect to " + cfg_.options.address.to_string() + " timed out after " + ms + " ms"});
       break;

@@ -2,16 +2,6 @@
 
 #include "base/logging.hpp"
 
-extern "C" {
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-}
-
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 
 // Replies in: one read per readiness, bytes shown to the reply guard before
@@ -21,27 +11,6 @@ extern "C" {
 
 namespace uvredis::detail {
 
-void Connection::on_poll(int status, int events) {
-  if (status < 0) {
-    // libuv stopped the handle. hiredis' own adapter returns here and the
-    // connect callback never runs; we let hiredis meet the error instead.
-    poll_events_ = 0;
-    events = UV_READABLE | UV_WRITABLE;
-  }
-  if (!ac_) return;
-  if (events & UV_WRITABLE) {
-    if (!(ac_->c.flags & REDIS_CONNECTED)) {
-      in_write_ = true;
-      redisAsyncHandleWrite(ac_);
-      in_write_ = false;
-    } else {
-      flush(true);
-    }
-  }
-  if (ac_ && (events & UV_READABLE) && (ac_->c.flags & REDIS_CONNECTED)) read_input();
-  if (ac_ && status < 0) update_poll();
-}
-
 void Connection::read_input() {
   if (cfg_.push_mode && drop_requested_) return;  // a drop is decided: nobody wants more replies
   if (!read_socket()) {
@@ -49,7 +18,7 @@ void Connection::read_input() {
     // redisBufferRead then returns at once, and redisAsyncHandleRead takes
     // its own disconnect path (cleanup hook, disconnect callback, free),
     // failing what is in flight.
-    redisAsyncHandleRead(ac_);
+    tp_.fail_read();
   } else {
     process_input();
   }
@@ -63,33 +32,21 @@ void Connection::read_input() {
 // the reply guard refused what followed them, takes hiredis' disconnect path.
 void Connection::process_input() {
   drain_replies();
-  if (refused_input_ && ac_) {
+  if (refused_input_ && tp_.up()) {
     refused_input_ = false;
-    ac_->c.err = REDIS_ERR_PROTOCOL;
-    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", "reply element too large");
-    redisAsyncHandleRead(ac_);
+    tp_.fail_protocol("reply element too large");
   }
 }
 
 // What hiredis' redisBufferRead does (one read of up to 16 KiB, fed to the
 // reader), with the bytes shown to the reply guard before the reader
-// buffers them, and the time of arrival noted for the liveness rule.
+// buffers them, and the time of arrival noted for the liveness rule. False
+// when the read or the reader failed (recorded in the context).
 bool Connection::read_socket() {
-  redisContext* c = &ac_->c;
-  if (c->err) return false;
   char buf[16 * 1024];
-  const ssize_t n = ::read(c->fd, buf, sizeof buf);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;  // nothing yet
-    c->err = REDIS_ERR_IO;
-    std::snprintf(c->errstr, sizeof c->errstr, "%s", std::strerror(errno));
-    return false;
-  }
-  if (n == 0) {
-    c->err = REDIS_ERR_EOF;
-    std::snprintf(c->errstr, sizeof c->errstr, "%s", "Server closed the connection");
-    return false;
-  }
+  const long n = tp_.read(buf, sizeof buf);
+  if (n < 0) return false;
+  if (n == 0) return true;  // nothing yet
   return feed(buf, static_cast<std::size_t>(n));
 }
 
@@ -105,12 +62,7 @@ bool Connection::feed(const char* data, std::size_t len) {
     len = guard_.good_bytes();  // the complete replies before it still count
   }
   if (tracker_) rx_fed_ += len;
-  if (len > 0 && redisReaderFeed(ac_->c.reader, data, len) != REDIS_OK) {
-    ac_->c.err = ac_->c.reader->err;
-    std::snprintf(ac_->c.errstr, sizeof ac_->c.errstr, "%s", ac_->c.reader->errstr);
-    return false;
-  }
-  return true;
+  return len == 0 || tp_.feed(data, len);
 }
 
 // What redisProcessCallbacks does, with no hiredis callback records: every
@@ -118,18 +70,15 @@ bool Connection::feed(const char* data, std::size_t len) {
 // bridge) answers the oldest request in flight, in order. In push mode
 // (sharded pub/sub) a push is first told from a reply by push_kind_of, which
 // does not assert on an `smessage` as hiredis 0.14 would. hiredis' callback
-// lists stay empty, so its teardown has nothing to call: hook_cleanup fails
-// our requests instead.
+// lists stay empty, so its teardown has nothing to call: the transport's
+// cleanup hook reports transport_closed, which fails our requests instead.
 void Connection::drain_replies() {
-  redisContext* c = &ac_->c;
   for (;;) {
     void* obj = nullptr;
-    if (redisReaderGetReply(c->reader, &obj) != REDIS_OK) {
+    if (!tp_.next_reply(&obj)) {
       // Malformed input, or a reply nobody asked for (accept_reply): take
       // hiredis' disconnect path with the reader's error.
-      c->err = c->reader->err;
-      std::snprintf(c->errstr, sizeof c->errstr, "%s", c->reader->errstr);
-      redisAsyncHandleRead(ac_);
+      tp_.fail_read();
       return;
     }
     if (obj == nullptr) return;
@@ -138,7 +87,7 @@ void Connection::drain_replies() {
       if (tracker_) [[unlikely]] {
         // The reply's size on the wire: what the reader consumed since the
         // previous reply (fed, less what it still holds).
-        const std::uint64_t consumed = rx_fed_ - (c->reader->len - c->reader->pos);
+        const std::uint64_t consumed = rx_fed_ - tp_.reader_buffered();
         tracker_->reply_bytes = consumed - rx_replied_;
         rx_replied_ = consumed;
       }
@@ -147,14 +96,14 @@ void Connection::drain_replies() {
       recycle(std::move(reply));
       // A callback cannot free the context (every drop is deferred); replies
       // already here still answer their commands, as hiredis would.
-      if (!ac_) return;
+      if (!tp_.up()) return;
       continue;
     }
     dispatch_pushed(std::move(*reply));
     recycle(std::move(reply));
     // Listeners cannot free the context (every drop is deferred), but a
     // destroyed connection or a decided drop wants nothing more.
-    if (!ac_ || drop_requested_ || destroyed_) return;
+    if (!tp_.up() || drop_requested_ || destroyed_) return;
   }
 }
 
@@ -212,34 +161,32 @@ void Connection::on_reply(Reply* reply) {
   if (closing_ && q_.inflight_size() == q_.owed()) schedule_deferred();
 }
 
-void Connection::hook_cleanup(void* p) {
-  auto* c = static_cast<Connection*>(p);
-  if (!c->ac_) return;
-  c->last_error_ = c->drop_error();
+// The context is being torn down (every path: a read error, a drop, a
+// close): its error still answers, so the link's error is settled now.
+bool Connection::transport_closing() {
+  last_error_ = drop_error();
   // A close the user asked for says close_notify; failures just cut the link.
-  c->release_bridge(!c->drop_reason_ || c->drop_reason_->kind == ErrorKind::closed);
-  c->poll_.close();  // the fd is still open: hiredis closes it after this hook
-  c->poll_events_ = 0;
-  c->reading_ = false;
-  c->want_writable_ = false;
-  c->ac_ = nullptr;
-  c->link_gone_ = true;
+  return !drop_reason_ || drop_reason_->kind == ErrorKind::closed;
+}
+
+void Connection::transport_closed() {
+  link_gone_ = true;
   // Half a big command went out: its rest is useless now (the command
   // fails with the link), and the commands queued behind it start after it.
-  c->q_.abandon_tail();
-  c->schedule_deferred();
+  q_.abandon_tail();
+  schedule_deferred();
   // hiredis holds no callback of ours to fail with a NULL reply: fail what
   // is in flight in order (drop_error() is last_error_ now).
-  while (!c->q_.inflight_empty()) c->on_reply(nullptr);
+  while (!q_.inflight_empty()) on_reply(nullptr);
 }
 
 Error Connection::drop_error() const {
   if (drop_reason_) return *drop_reason_;
   if (destroyed_) return Error{ErrorKind::closed, "client destroyed"};
-  if (!ac_) return last_error_;
-  std::string msg = ac_->c.errstr;
+  if (!tp_.up()) return last_error_;
+  std::string msg = tp_.errstr();
   if (protocol_violation_) return Error{ErrorKind::protocol, "protocol error: the server sent a reply nobody asked for"};
-  if (ac_->c.err == REDIS_ERR_PROTOCOL) return Error{ErrorKind::protocol, "protocol error: " + msg};
+  if (tp_.protocol_error()) return Error{ErrorKind::protocol, "protocol error: " + msg};
   if (msg.empty()) msg = "connection closed";
   if (link_.phase() != Link::ready) return Error{ErrorKind::connect, "connect to " + cfg_.options.address.to_string() + " failed: " + msg};
   return Error{ErrorKind::connection_lost, "connection lost: " + msg};

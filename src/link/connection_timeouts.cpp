@@ -3,10 +3,6 @@
 #include "protocol/encode.hpp"
 #include "base/logging.hpp"
 
-extern "C" {
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-}
 
 #include <algorithm>
 
@@ -52,7 +48,7 @@ void Connection::on_timeout_timer() {
   // Timers run before the loop polls: when the loop was busy, replies may
   // be waiting in the socket. Read them first, so only commands that really
   // got no answer time out.
-  if (ac_ && reading_ && link_.phase() == Link::ready && !q_.inflight_empty()) {
+  if (tp_.up() && tp_.reading() && link_.phase() == Link::ready && !q_.inflight_empty()) {
     read_input();
     if (destroyed_ || timer_due_ != 0) return;  // a callback closed us, or re-armed the timer
   }

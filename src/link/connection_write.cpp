@@ -2,11 +2,6 @@
 
 #include "protocol/encode.hpp"
 
-extern "C" {
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-}
-
 #include <algorithm>
 #include <climits>
 
@@ -194,7 +189,7 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
 }
 
 bool Connection::send_subscription(std::span<const std::string_view> argv, Callback<Reply> done) {
-  if (!cfg_.push_mode || !ac_ || link_.phase() != Link::ready || closing_ || argv.size() < 2) return false;
+  if (!cfg_.push_mode || !tp_.up() || link_.phase() != Link::ready || closing_ || argv.size() < 2) return false;
   const std::uint8_t kind = command_push_kind(argv[0]);
   if (!is_confirmation(kind)) return false;
   const std::size_t len = encode_command(q_.out(), argv);
@@ -219,7 +214,7 @@ void Connection::schedule_flush() {
 // 0.14 memmoves its whole buffer after a partial write), and write.
 void Connection::flush(bool from_writable) {
   flush_task_.cancel();  // when called on writable: this pass does the work
-  if (!ac_ || in_flush_ || !(ac_->c.flags & REDIS_CONNECTED)) return;
+  if (in_flush_ || !tp_.connected()) return;
   in_flush_ = true;
   int slices = 0;
   for (;;) {
@@ -231,15 +226,15 @@ void Connection::flush(bool from_writable) {
       // The rest of a big command goes first, a slice per pass: a 512 MB
       // value is never copied into hiredis' buffer (nor memmoved there after
       // a partial write) in one loop turn.
-      if (!first_only && ac_ && q_.tail_left() > 0 && sdslen(ac_->c.obuf) < kHandoffBytes && !hand_tail_slice()) break;
+      if (!first_only && tp_.up() && q_.tail_left() > 0 && tp_.out_len() < kHandoffBytes && !hand_tail_slice()) break;
       std::size_t group_left = 0;  // members of a group still to hand in this pass
       RequestQueue::Handoff h;
-      while (ac_ && q_.tail_left() == 0 && (group_left > 0 || sdslen(ac_->c.obuf) < kHandoffBytes) &&
+      while (tp_.up() && q_.tail_left() == 0 && (group_left > 0 || tp_.out_len() < kHandoffBytes) &&
              q_.take(h, group_left, first_only)) {
         // Straight into hiredis' output buffer, no hiredis callback record:
         // our own read path answers the request (drain_replies). `h` may be
         // a first slice of the command.
-        if (redisAppendFormattedCommand(&ac_->c, h.bytes, h.len) == REDIS_OK) {
+        if (tp_.append(h.bytes, h.len)) {
           q_.written_taken();
         } else {
           Request r = q_.pop_taken();
@@ -248,29 +243,29 @@ void Connection::flush(bool from_writable) {
       }
       q_.compact();
     }
-    if (!ac_ || sdslen(ac_->c.obuf) == 0) break;
-    if (tls_direct()) {
+    if (!tp_.up() || tp_.out_len() == 0) break;
+    if (tp_.tls_direct()) {
       // TLS direct mode: straight into the bridge, unless the server is
-      // behind (then on_drain brings us back).
-      if (tls_congested()) break;
+      // behind (then transport_drained brings us back).
+      if (tp_.tls_congested()) break;
       ++stats_.writes;
-      write_tls();
-      if (!ac_ || !tls_direct() || tls_congested() || q_.queued_empty() || link_.phase() != Link::ready) break;
+      tp_.write_tls();
+      if (!tp_.up() || !tp_.tls_direct() || tp_.tls_congested() || q_.queued_empty() || link_.phase() != Link::ready)
+        break;
       continue;
     }
-    if (want_writable_ && !from_writable) break;  // kernel buffer full: wait for POLLOUT
-    in_write_ = true;
+    if (tp_.want_writable() && !from_writable) break;  // kernel buffer full: wait for POLLOUT
     ++stats_.writes;
-    redisAsyncHandleWrite(ac_);
-    in_write_ = false;
+    tp_.write();
     from_writable = false;
-    if (!ac_ || want_writable_ || link_.phase() != Link::ready || !q_.has_work()) break;
+    if (!tp_.up() || tp_.want_writable() || link_.phase() != Link::ready || !q_.has_work()) break;
     // A big command's tail: one slice per loop turn, so the loop breathes
     // (other handles run between slices) even when the socket keeps up.
     if (q_.tail_left() > 0 && ++slices >= kSlicesPerTurn) break;
   }
   in_flush_ = false;
-  if (ac_ && link_.phase() == Link::ready && q_.has_work() && !want_writable_ && !tls_congested()) schedule_flush();
+  if (tp_.up() && link_.phase() == Link::ready && q_.has_work() && !tp_.want_writable() && !tp_.tls_congested())
+    schedule_flush();
 }
 
 // Giving hundreds of MiB back to the kernel (munmap) takes tens of ms: the
@@ -297,62 +292,17 @@ void release_body(uv_loop_t* loop, std::vector<std::string>&& pieces) {
 // queue's buffer, or from the strings the caller moved in (submit_owned).
 // False when memory ran out (the link is being dropped).
 bool Connection::hand_tail_slice() {
-  std::size_t room = std::min(q_.tail_left(), kHandoffBytes - sdslen(ac_->c.obuf));
+  std::size_t room = std::min(q_.tail_left(), kHandoffBytes - tp_.out_len());
   while (room > 0) {
     const std::string_view slice = q_.tail_slice(room);
-    sds grown = sdscatlen(ac_->c.obuf, slice.data(), slice.size());
-    if (grown == nullptr) {
+    if (!tp_.append_raw(slice)) {
       request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
       return false;
     }
-    ac_->c.obuf = grown;
     room -= slice.size();
     q_.tail_consumed(slice.size());
   }
   return true;
-}
-
-void Connection::update_poll() {
-  if (!poll_) return;
-  int ev = (reading_ ? UV_READABLE : 0) | (want_writable_ ? UV_WRITABLE : 0);
-  if (ev == poll_events_) return;
-  poll_events_ = ev;
-  if (ev == 0) {
-    uv_poll_stop(poll_.get());
-  } else {
-    uv_poll_start(poll_.get(), ev,
-                  [](uv_poll_t* h, int status, int events) { static_cast<Connection*>(h->data)->on_poll(status, events); });
-  }
-}
-
-void Connection::hook_add_read(void* p) {
-  auto* c = static_cast<Connection*>(p);
-  c->reading_ = true;
-  c->update_poll();
-}
-
-void Connection::hook_del_read(void* p) {
-  auto* c = static_cast<Connection*>(p);
-  c->reading_ = false;
-  c->update_poll();
-}
-
-void Connection::hook_add_write(void* p) {
-  auto* c = static_cast<Connection*>(p);
-  // While connecting, or when a write came up short, wait for POLLOUT.
-  // Otherwise new bytes are waiting: flush once, before the loop polls.
-  if (!c->ac_ || !(c->ac_->c.flags & REDIS_CONNECTED) || c->in_write_) {
-    c->want_writable_ = true;
-    c->update_poll();
-  } else if (!c->in_flush_) {
-    c->schedule_flush();
-  }
-}
-
-void Connection::hook_del_write(void* p) {
-  auto* c = static_cast<Connection*>(p);
-  c->want_writable_ = false;
-  c->update_poll();
 }
 
 }  // namespace uvredis::detail
