@@ -72,18 +72,7 @@ class SubscriberImpl {
   }
 
   void unsubscribe(bool pattern, std::vector<std::string> names, Callback<void> done) {
-    auto& handlers = pattern ? patterns_ : channels_;
-    auto& pending = pattern ? pending_patterns_ : pending_channels_;
-    for (const std::string& n : names) {
-      handlers.erase(n);
-      (pattern ? resub_patterns_ : resub_channels_).erase(n);
-      auto it = pending.find(n);
-      if (it == pending.end()) continue;
-      for (auto& rec : it->second)
-        if (rec->cb) complete_later(std::move(rec->cb), Error{ErrorKind::closed, "unsubscribed before the server confirmed"});
-      pending.erase(it);
-    }
-    maybe_resubscribed();
+    forget(pattern, names, Error{ErrorKind::closed, "unsubscribed before the server confirmed"});
     if (link_up_ && !names.empty()) {
       // `done` runs once the server confirmed every name (a PUBLISH from it
       // no longer counts this subscriber), or the link went: then nothing
@@ -177,7 +166,7 @@ class SubscriberImpl {
       if (subscribing) {
         auto batch = std::make_shared<std::vector<std::string>>(argv.begin() + 1, argv.end());
         answered = [this, alive = alive_, batch, pattern](Result<Reply> r) {
-          if (*alive && !r && r.error().kind == ErrorKind::server) refused(pattern, *batch, r.error());
+          if (*alive && !r && r.error().kind == ErrorKind::server) forget(pattern, *batch, r.error());
         };
       } else if (unsub) {
         ++unsub->batches;
@@ -197,9 +186,10 @@ class SubscriberImpl {
     }
   }
 
-  // The server refused a (P)SUBSCRIBE: its names are not subscribed, their
-  // waiting callbacks get the server's error, and they are not restored.
-  void refused(bool pattern, const std::vector<std::string>& names, const Error& err) {
+  // Names no longer subscribed (unsubscribed, or a (P)SUBSCRIBE the server
+  // refused): their handlers go, subscribe callbacks still waiting for the
+  // server get `err`, and they are not restored after a reconnect.
+  void forget(bool pattern, const std::vector<std::string>& names, const Error& err) {
     auto& handlers = pattern ? patterns_ : channels_;
     auto& pending = pattern ? pending_patterns_ : pending_channels_;
     for (const std::string& n : names) {
