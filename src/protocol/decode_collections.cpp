@@ -11,19 +11,6 @@ namespace uvredis::decode {
 
 namespace {
 
-// Element i of an array reply must be text; moves it out.
-Result<std::string> take_text(Reply& e) {
-  if (!is_text(e)) return unexpected(e, "string element");
-  return e.take_str();
-}
-
-Result<std::vector<Reply>> take_array(Result<Reply>&& r, bool nil_is_empty) {
-  if (!r) return std::move(r).error();
-  if (nil_is_empty && r->is_nil()) return std::vector<Reply>();
-  if (!r->is_array()) return unexpected(*r, "array");
-  return std::move(r->elements());
-}
-
 template <class T, class F>
 Result<std::vector<T>> map_elements(std::vector<Reply>& elems, F&& one) {
   std::vector<T> out;

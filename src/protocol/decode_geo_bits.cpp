@@ -9,13 +9,6 @@ namespace uvredis::decode {
 
 namespace {
 
-Result<std::vector<Reply>> take_array(Result<Reply>&& r) {
-  if (!r) return std::move(r).error();
-  if (r->is_nil()) return std::vector<Reply>();
-  if (!r->is_array()) return unexpected(*r, "array");
-  return std::move(r->elements());
-}
-
 Result<GeoPoint> to_point(const Reply& e) {
   if (!e.is_array() || e.size() != 2) return bad_shape("a position is not [longitude, latitude]");
   auto lon = detail_to_double(e[0]);
@@ -93,7 +86,7 @@ Result<FunctionInfo> to_function(Reply& e) {
 }  // namespace
 
 Result<std::vector<std::optional<long long>>> optional_integer_list(Result<Reply>&& r) {
-  auto a = take_array(std::move(r));
+  auto a = take_array(std::move(r), true);
   if (!a) return std::move(a).error();
   std::vector<std::optional<long long>> out;
   out.reserve(a->size());
@@ -110,7 +103,7 @@ Result<std::vector<std::optional<long long>>> optional_integer_list(Result<Reply
 }
 
 Result<std::vector<GeoMatch>> geo_matches(Result<Reply>&& r) {
-  auto a = take_array(std::move(r));
+  auto a = take_array(std::move(r), true);
   if (!a) return std::move(a).error();
   std::vector<GeoMatch> out;
   out.reserve(a->size());
@@ -123,7 +116,7 @@ Result<std::vector<GeoMatch>> geo_matches(Result<Reply>&& r) {
 }
 
 Result<std::vector<std::optional<GeoPoint>>> geo_positions(Result<Reply>&& r) {
-  auto a = take_array(std::move(r));
+  auto a = take_array(std::move(r), true);
   if (!a) return std::move(a).error();
   std::vector<std::optional<GeoPoint>> out;
   out.reserve(a->size());
@@ -140,7 +133,7 @@ Result<std::vector<std::optional<GeoPoint>>> geo_positions(Result<Reply>&& r) {
 }
 
 Result<std::vector<FunctionLibrary>> function_libraries(Result<Reply>&& r) {
-  auto a = take_array(std::move(r));
+  auto a = take_array(std::move(r), true);
   if (!a) return std::move(a).error();
   std::vector<FunctionLibrary> out;
   out.reserve(a->size());

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace uvredis::decode {
 
@@ -18,6 +19,21 @@ inline Error bad_shape(const char* what) {
 
 /// A bulk string or a status.
 inline bool is_text(const Reply& r) { return r.is_string() || r.is_status(); }
+
+/// An array element that must be text, moved out.
+inline Result<std::string> take_text(Reply& e) {
+  if (!is_text(e)) return unexpected(e, "string element");
+  return e.take_str();
+}
+
+/// The elements of an array reply, moved out; a nil reply is an empty array
+/// when `nil_is_empty`.
+inline Result<std::vector<Reply>> take_array(Result<Reply>&& r, bool nil_is_empty) {
+  if (!r) return std::move(r).error();
+  if (nil_is_empty && r->is_nil()) return std::vector<Reply>();
+  if (!r->is_array()) return unexpected(*r, "array");
+  return std::move(r->elements());
+}
 
 /// Walks a flat name, value ... array, handing each pair to `on` (which
 /// returns an error for a value of the wrong type). Unknown names are left to

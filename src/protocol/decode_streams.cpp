@@ -11,18 +11,6 @@ namespace uvredis::decode {
 
 namespace {
 
-Result<std::string> take_text(Reply& e) {
-  if (!is_text(e)) return unexpected(e, "string element");
-  return e.take_str();
-}
-
-Result<std::vector<Reply>> take_array(Result<Reply>&& r, bool nil_is_empty) {
-  if (!r) return std::move(r).error();
-  if (nil_is_empty && r->is_nil()) return std::vector<Reply>();
-  if (!r->is_array()) return unexpected(*r, "array");
-  return std::move(r->elements());
-}
-
 // An integer element, also when the server sends it as text (the per-consumer
 // counts of XPENDING are bulk strings).
 Result<long long> to_integer(const Reply& e) {
