@@ -3,17 +3,19 @@
 # what is missing (a second run installs nothing). Non-interactive.
 #
 # Usage: bash tests/deps.sh [SET] [extra-package ...]
-#   tests (the default)  everything tests/run-all.sh needs: the build, both
-#                        test builds, GoogleTest, the fault-injection tools,
-#                        the WebSocket example and its browser test, cmake for
-#                        the consumer checks
+#   tests (the default)  what tests/run-all.sh needs to build and run the
+#                        suites: the build, both test builds, GoogleTest, the
+#                        fault-injection tools, the WebSocket example, cmake
+#                        for the consumer checks
+#   browser              chromium, for the WebSocket example's browser test
+#                        (run-all.sh installs it while the build compiles)
 #   demo                 what examples/run-demo.sh needs: the compiler, meson,
 #                        the library's dependencies and redis-server
 set -euo pipefail
 
 set_name=tests
 case "${1:-}" in
-  demo | tests) set_name=$1; shift ;;
+  demo | tests | browser) set_name=$1; shift ;;
 esac
 
 # The library and the demo (recipes.cpp reads JSON; python3 finds a free port).
@@ -28,9 +30,11 @@ if [ "$set_name" = tests ]; then
   packages+=(
     googletest libgtest-dev libgmock-dev
     iptables iproute2 procps openssl
-    libwebsockets-dev chromium
+    libwebsockets-dev
     cmake
   )
+elif [ "$set_name" = browser ]; then
+  packages=(chromium)
 fi
 packages+=("$@")
 
@@ -52,5 +56,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Waits for another apt-get (run-all.sh installs the browser in the
+# background) rather than failing on its lock.
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -17,6 +17,17 @@ bash tests/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 jobs=$(nproc 2>/dev/null || echo 2)
 results=$(mktemp -d /tmp/uvredis-results-XXXXXX)
 trap 'rm -rf "$results"' EXIT
+began=$(date +%s)
+phase() { echo "== $* (at $(( $(date +%s) - began ))s)"; }
+
+# The browser and the browser test's npm packages download while the builds
+# compile (tests/ws/run.sh would install them itself, but later and waiting).
+(
+  bash tests/deps.sh browser && if [ -f tests/ws/package-lock.json ] && command -v npm >/dev/null; then
+    (cd tests/ws && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+) >"$results/browser-deps.log" 2>&1 &
+browser_deps=$!
 
 build() {  # dir, meson options...
   local dir=$1; shift
@@ -59,21 +70,21 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 build_failures=0
-echo "== building (plain)"
+phase "building (plain)"
 # Test builds favour compile time (the test files instantiate the whole
 # command table): -O1 with line tables for the plain build, -O0 for the
 # sanitizer build. The demo and the benchmark build optimised on their own.
-build build --buildtype=plain -Dcpp_args="['-O1','-g1']" || build_failures=$((build_failures + 1))
+build build --buildtype=plain -Dunity_libs=true -Dcpp_args="['-O1','-g1']" || build_failures=$((build_failures + 1))
 
 # The sanitizer build compiles at the lowest CPU priority while the plain
 # build's suites run: they mostly wait on their servers, and at nice 19 the
 # compiler gets only the CPU they leave, so they run as on a quiet machine.
 # (The examples are built and run once, from the plain build: the sanitizer
 # build checks the library through the suites.)
-echo "== building (address + undefined sanitizers) at low priority, meanwhile the plain build's suites"
+phase "building (address + undefined sanitizers) at low priority, meanwhile the plain build's suites"
 (
   renice -n 19 -p "$BASHPID" >/dev/null 2>&1
-  build build-sanitize --buildtype=plain -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+  build build-sanitize --buildtype=plain -Dunity_libs=true -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
     -Dexamples=false -Dcpp_args="['-O0','-g1','-fno-omit-frame-pointer','-fno-sanitize-recover=undefined']" \
     -Dcpp_link_args=-fno-sanitize-recover=undefined
   echo $? >"$results/sanitize-build.rc"
@@ -92,11 +103,11 @@ wait "$sanitize_build"
   echo $? >"$results/consumers.rc"
 ) &
 consumers=$!
-echo "== build-sanitize suites (the consumer checks run beside them at low priority)"
+phase "build-sanitize suites (the consumer checks run beside them at low priority)"
 run_suites build-sanitize
 
 wait "$consumers"
-echo "== tests/consumers/run.sh (pkg-config, CMake, meson subproject)"
+phase "tests/consumers/run.sh (pkg-config, CMake, meson subproject)"
 rc=$(cat "$results/consumers.rc" 2>/dev/null || echo 1)
 if [ "$rc" = 0 ]; then grep -E "^(ok|FAILED)" "$results/consumers.log"; else tail -n 40 "$results/consumers.log"; fi
 last=$(tail -n 1 "$results/consumers.log")
@@ -108,7 +119,8 @@ fi
 
 # Browser test of the WebSocket fan-out example, when it is in the tree.
 if [ -x tests/ws/run.sh ] || [ -f tests/ws/run.sh ]; then
-  echo "== tests/ws/run.sh (headless chromium)"
+  wait "$browser_deps" || { echo "installing the browser failed:"; tail -n 20 "$results/browser-deps.log"; }
+  phase "tests/ws/run.sh (headless chromium)"
   bash tests/ws/run.sh >"$results/ws.log" 2>&1
   rc=$?
   tail -n 15 "$results/ws.log"

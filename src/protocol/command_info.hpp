@@ -4,11 +4,16 @@
 // `wait` facts of command_table.hpp. Pure functions, no I/O.
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <span>
 #include <string_view>
 
 namespace uvredis::detail {
+
+/// Channels or patterns named in one (S|P)SUBSCRIBE or (S|P)UNSUBSCRIBE when
+/// many are (re)sent at once: keeps each command and its confirmations small.
+inline constexpr std::size_t kNamesPerSubscribe = 1000;
 
 enum class CommandRoute {
   normal,    ///< Shared, pipelined connection.

@@ -14,11 +14,6 @@ namespace uvredis::detail {
 
 namespace {
 
-std::string node_name(const std::string& host, std::uint16_t port) {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
 // Error replies after which the channel is placed again rather than given up.
 bool transient(std::string_view msg) {
   const std::string_view code = msg.substr(0, msg.find(' '));

@@ -1,15 +1,11 @@
 #include "pubsub/shard_link.hpp"
 
 #include "protocol/cluster_keys.hpp"
+#include "protocol/command_info.hpp"
 
 #include <algorithm>
 
 namespace uvredis::detail {
-
-namespace {
-// Channels per SSUBSCRIBE when many of one slot are (re)subscribed at once.
-constexpr std::size_t kBatch = 1000;
-}  // namespace
 
 ShardLink::ShardLink(uv_loop_t* loop, ConnectionConfig cfg, std::string node, Events events)
     : node_(std::move(node)), ev_(std::move(events)), alive_(std::make_shared<bool>(true)) {
@@ -43,7 +39,7 @@ void ShardLink::remove(const std::vector<std::string>& channels) {
   send("SUNSUBSCRIBE", gone);
 }
 
-// One command per slot (and at most kBatch channels each): a cluster refuses
+// One command per slot (and at most kNamesPerSubscribe channels each): a cluster refuses
 // a multi-slot SSUBSCRIBE with CROSSSLOT.
 void ShardLink::send(std::string_view command, const std::vector<const std::string*>& channels) {
   std::vector<std::pair<int, const std::string*>> by_slot;
@@ -56,7 +52,7 @@ void ShardLink::send(std::string_view command, const std::vector<const std::stri
   for (std::size_t i = 0; i < by_slot.size();) {
     std::size_t j = i;
     argv.assign(1, command);
-    while (j < by_slot.size() && by_slot[j].first == by_slot[i].first && j - i < kBatch) argv.push_back(*by_slot[j++].second);
+    while (j < by_slot.size() && by_slot[j].first == by_slot[i].first && j - i < kNamesPerSubscribe) argv.push_back(*by_slot[j++].second);
     auto names = std::make_shared<std::vector<std::string>>(argv.begin() + 1, argv.end());
     Callback<Reply> done = [this, alive = alive_, names, subscribing](Result<Reply> r) {
       if (!*alive || r) return;

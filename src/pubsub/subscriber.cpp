@@ -2,6 +2,7 @@
 
 #include "link/connection.hpp"
 #include "base/logging.hpp"
+#include "protocol/command_info.hpp"
 #include "sentinel/sentinel.hpp"
 
 #include <algorithm>
@@ -11,11 +12,6 @@
 
 namespace uvredis {
 namespace detail {
-
-namespace {
-// Channels per (P)SUBSCRIBE when restoring many subscriptions at once.
-constexpr std::size_t kBatch = 1000;
-}  // namespace
 
 class SubscriberImpl {
  public:
@@ -150,18 +146,18 @@ class SubscriberImpl {
     }
   }
 
-  // (P)SUBSCRIBE or (P)UNSUBSCRIBE `names`, kBatch per command. Confirmed
+  // (P)SUBSCRIBE or (P)UNSUBSCRIBE `names`, kNamesPerSubscribe per command. Confirmed
   // subscriptions arrive as pushes (on_push); a subscription the server
   // refused (an ACL without access to the channel) fails its callbacks.
   void send(std::string_view cmd, const std::vector<std::string>& names,
             const std::shared_ptr<Unsubscribed>& unsub = nullptr) {
     const bool subscribing = cmd == "SUBSCRIBE" || cmd == "PSUBSCRIBE";
     const bool pattern = cmd[0] == 'P';
-    for (std::size_t i = 0; i < names.size(); i += kBatch) {
+    for (std::size_t i = 0; i < names.size(); i += kNamesPerSubscribe) {
       std::vector<std::string_view> argv;
-      argv.reserve(1 + std::min(kBatch, names.size() - i));
+      argv.reserve(1 + std::min(kNamesPerSubscribe, names.size() - i));
       argv.push_back(cmd);
-      for (std::size_t j = i; j < names.size() && j < i + kBatch; ++j) argv.push_back(names[j]);
+      for (std::size_t j = i; j < names.size() && j < i + kNamesPerSubscribe; ++j) argv.push_back(names[j]);
       Callback<Reply> answered;
       if (subscribing) {
         auto batch = std::make_shared<std::vector<std::string>>(argv.begin() + 1, argv.end());

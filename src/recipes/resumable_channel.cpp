@@ -24,6 +24,16 @@
 
 namespace uvredis {
 
+namespace detail {
+// A stream entry ID, "ms-seq" (a member of ResumableState, so not file-local).
+struct StreamId {
+  std::uint64_t ms = 0;
+  std::uint64_t seq = 0;
+  auto operator<=>(const StreamId&) const = default;
+};
+}  // namespace detail
+using detail::StreamId;
+
 namespace {
 
 using std::chrono::milliseconds;
@@ -58,11 +68,6 @@ return id
   return s;
 }
 
-struct StreamId {
-  std::uint64_t ms = 0;
-  std::uint64_t seq = 0;
-  auto operator<=>(const StreamId&) const = default;
-};
 
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   if (s.empty()) return false;
