@@ -91,6 +91,7 @@ Transport::Open Transport::attach(redisAsyncContext* ac, bool keepalive, std::st
   reading_ = false;
   want_writable_ = false;
   ac_ = ac;
+  reader_ = ac->c.reader;
   ac->c.reader->fn = reply_functions();
   ac->c.reader->privdata = reader_owner_;
   ac->data = this;
@@ -306,6 +307,7 @@ void Transport::hook_cleanup(void* p) {
   t->reading_ = false;
   t->want_writable_ = false;
   t->ac_ = nullptr;
+  t->reader_ = nullptr;
   t->ev_->transport_closed();
 }
 

@@ -126,19 +126,19 @@ class Transport {
   long read(char* buf, std::size_t cap);
   /// Into hiredis' reader; false when it failed (recorded in the context).
   bool feed(const char* data, std::size_t len) {
-    if (redisReaderFeed(ac_->c.reader, data, len) == REDIS_OK) return true;
+    if (redisReaderFeed(reader_, data, len) == REDIS_OK) return true;
     take_reader_error();
     return false;
   }
   /// The next complete reply (a Reply* built by ReplyBuilder) or null; false
   /// when the reader failed (recorded in the context: call fail_read()).
   bool next_reply(void** obj) {
-    if (redisReaderGetReply(ac_->c.reader, obj) == REDIS_OK) return true;
+    if (redisReaderGetReply(reader_, obj) == REDIS_OK) return true;
     take_reader_error();
     return false;
   }
   /// Bytes the reader holds that no reply consumed yet.
-  std::size_t reader_buffered() const noexcept { return ac_->c.reader->len - ac_->c.reader->pos; }
+  std::size_t reader_buffered() const noexcept { return reader_->len - reader_->pos; }
 
   // --- errors and teardown
   /// hiredis' disconnect path for an error recorded in the context (read,
@@ -182,6 +182,7 @@ class Transport {
   Events* ev_;
   void* reader_owner_;  // the reader's privdata (ReplyBuilder's Connection)
   redisAsyncContext* ac_ = nullptr;
+  redisReader* reader_ = nullptr;  // ac_->c.reader, kept at hand for the per-reply calls
   UvHandle<uv_poll_t> poll_;
   int open_ = 0;
   int poll_events_ = 0;
