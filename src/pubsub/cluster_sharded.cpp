@@ -1,5 +1,6 @@
 #include "pubsub/cluster_sharded.hpp"
 
+#include "cluster/cluster_impl.hpp"
 #include "protocol/callbacks.hpp"
 
 #include "base/logging.hpp"
