@@ -114,6 +114,9 @@ void RedisServer::spawn() {
                                    "--bind", "127.0.0.1",
                                    "--save", "",
                                    "--appendonly", "no",
+                                   // A master would wait 5 s for more replicas
+                                   // before a full sync: no test wants that.
+                                   "--repl-diskless-sync-delay", "0",
                                    "--dir", dir_,
                                    "--unixsocket", unix_path(),
                                    "--unixsocketperm", "700",
