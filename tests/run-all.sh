@@ -74,7 +74,7 @@ phase "building (plain)"
 # Test builds favour compile time (the test files instantiate the whole
 # command table): -O1 with line tables for the plain build, -O0 for the
 # sanitizer build. The demo and the benchmark build optimised on their own.
-build build --buildtype=plain -Dunity_libs=true -Dcpp_args="['-O1','-g1']" || build_failures=$((build_failures + 1))
+build build --buildtype=plain -Dunity_libs=true -Dunity_size=8 -Dcpp_args="['-O1','-g1']" || build_failures=$((build_failures + 1))
 
 # The sanitizer build compiles at the lowest CPU priority while the plain
 # build's suites run: they mostly wait on their servers, and at nice 19 the
@@ -84,7 +84,7 @@ build build --buildtype=plain -Dunity_libs=true -Dcpp_args="['-O1','-g1']" || bu
 phase "building (address + undefined sanitizers) at low priority, meanwhile the plain build's suites"
 (
   renice -n 19 -p "$BASHPID" >/dev/null 2>&1
-  build build-sanitize --buildtype=plain -Dunity_libs=true -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+  build build-sanitize --buildtype=plain -Dunity_libs=true -Dunity_size=8 -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
     -Dexamples=false -Dcpp_args="['-O0','-g1','-fno-omit-frame-pointer','-fno-sanitize-recover=undefined']" \
     -Dcpp_link_args=-fno-sanitize-recover=undefined
   echo $? >"$results/sanitize-build.rc"
