@@ -39,12 +39,19 @@ build() {  # dir, meson options...
     { tail -n 60 "$results/build-$(basename "$dir").log"; return 1; }
 }
 
-run_suites() {  # build dir: every suite meson lists, so a suite that failed to build counts too
-  local cfg=$1 s exe out start rc suites extra
+suite_names() {  # build dir: every suite meson lists, so a suite that failed to build counts too
+  local cfg=$1 suites extra
   [ -d "$cfg/tests" ] || return 0
   suites=$(sed -n "/^test_suites = \[/,/^\]/p" tests/meson.build | grep -o "'[a-z_0-9]*'" | tr -d "'")
   extra=$(find "$cfg/tests" -maxdepth 1 -type f -executable -name 'test_*' -printf '%f\n' | sed 's/^test_//')
-  for s in $(printf '%s\n' $suites $extra | sort -u); do
+  printf '%s\n' $suites $extra | sort -u
+}
+
+run_suites() {  # build dir [suite ...]: the given suites, or all of them, one after the other
+  local cfg=$1 s exe out start rc
+  shift
+  [ -d "$cfg/tests" ] || return 0
+  for s in ${@:-$(suite_names "$cfg")}; do
     exe="$cfg/tests/test_$s"
     out="$results/$cfg-$s"
     if [ ! -x "$exe" ]; then
@@ -103,8 +110,21 @@ wait "$sanitize_build"
   echo $? >"$results/consumers.rc"
 ) &
 consumers=$!
-phase "build-sanitize suites (the consumer checks run beside them at low priority)"
-run_suites build-sanitize
+phase "build-sanitize suites, two at a time (the consumer checks run beside them at low priority)"
+# Two lanes: the suites mostly wait on their servers. Each lane takes its
+# servers' ports from a range of its own (UVREDIS_TEST_PORTS, below the
+# kernel's ephemeral ports), so the lanes never meet on a port.
+lane_a=() lane_b=()
+i=0
+for s in $(suite_names build-sanitize); do
+  if [ $((i % 2)) = 0 ]; then lane_a+=("$s"); else lane_b+=("$s"); fi
+  i=$((i + 1))
+done
+UVREDIS_TEST_PORTS=10000-14999 run_suites build-sanitize "${lane_a[@]}" &
+lane=$!
+UVREDIS_TEST_PORTS=15000-19999 run_suites build-sanitize "${lane_b[@]}"
+wait "$lane"
+phase "build-sanitize suites done"
 
 wait "$consumers"
 phase "tests/consumers/run.sh (pkg-config, CMake, meson subproject)"

@@ -63,23 +63,6 @@ int run(const std::vector<std::string>& args, const std::string& log, std::chron
   }
 }
 
-// The cluster bus listens on port + 10000 unless told otherwise: with
-// random free ports that may be taken, or beyond 65535. Give it its own.
-std::uint16_t free_bus_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot bind a loopback port");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 struct NodeLine {
   std::string id;
   std::uint16_t port = 0;
@@ -120,7 +103,9 @@ RedisCluster::RedisCluster(RedisClusterOptions options) : options_(options) {
   for (int i = 0; i < 6; ++i) {
     ServerOptions o;
     o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-                    "--cluster-port", std::to_string(free_bus_port()),
+                    // The bus would listen on port + 10000: with random free
+                    // ports that may be taken, or beyond 65535. It gets its own.
+                    "--cluster-port", std::to_string(free_port()),
                     // a replica syncs at once instead of after the default 5 s
                     "--repl-diskless-sync-delay", "0"};
     if (options_.tls) {

@@ -14,7 +14,9 @@ extern "C" {
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +28,36 @@ namespace uvredis::test {
 
 namespace {
 
+// True when nothing on this host has `port` on loopback (no SO_REUSEADDR:
+// a port in TIME_WAIT counts as taken too).
+bool port_is_free(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
 std::uint16_t free_port() {
+  // UVREDIS_TEST_PORTS=LO-HI (tests/run-all.sh, which runs two suites at a
+  // time): ports from that range only, so that suites running side by side
+  // never pick, or restart a server on, a port the other one uses.
+  if (const char* range = std::getenv("UVREDIS_TEST_PORTS")) {
+    unsigned lo = 0, hi = 0;
+    if (std::sscanf(range, "%u-%u", &lo, &hi) == 2 && lo > 1024 && lo < hi && hi < 65536) {
+      static std::mt19937 pick{std::random_device{}()};
+      for (int attempt = 0; attempt < 10000; ++attempt) {
+        const auto p = static_cast<std::uint16_t>(lo + pick() % (hi - lo + 1));
+        if (p != 6379 && port_is_free(p)) return p;
+      }
+      throw std::runtime_error(std::string("no free loopback port in UVREDIS_TEST_PORTS=") + range);
+    }
+  }
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -43,6 +74,8 @@ std::uint16_t free_port() {
   if (p == 6379) return free_port();
   return p;
 }
+
+namespace {
 
 bool tcp_accepts(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -14,6 +14,10 @@ struct redisContext;
 
 namespace uvredis::test {
 
+/// A loopback port nothing listens on now (never 6379). With
+/// UVREDIS_TEST_PORTS=LO-HI in the environment, one from that range only.
+std::uint16_t free_port();
+
 /// A TLS listener next to the plain one (which stays open for readiness
 /// checks and the harness's own commands).
 struct ServerTls {
