@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -1243,9 +1244,13 @@ TEST(ClusterPubSub, SubscriberHearsPublishesAndMovesToAnotherNodeWhenItsNodeDies
     EXPECT_EQ(states.back(), uvredis::ConnectionState::connected);
 
     ASSERT_TRUE(run(loop, cc, {"PUBLISH", "news", "three"}));
-    ASSERT_TRUE(loop.run_until([&] { return got.size() == 3; }));
-    EXPECT_EQ(got[2], "news=three");
-    EXPECT_EQ(sub.stats().messages, 3u);
+    ASSERT_TRUE(loop.run_until([&] { return std::count(got.begin(), got.end(), "news=three") == 1; }));
+    // The cluster bus carries each PUBLISH to every node, and on a loaded
+    // machine it may reach the new node after the subscriber is there: a
+    // message from before the move can be heard once more. Nothing else.
+    for (std::size_t i = 2; i < got.size(); ++i)
+      EXPECT_TRUE(got[i] == "news=three" || got[i] == "news=one" || got[i] == "ev:*:ev:x=two") << got[i];
+    EXPECT_EQ(sub.stats().messages, got.size());
     EXPECT_EQ(confirmed, 1);
 
     // SSUBSCRIBE is refused on a ClusterClient like every subscription.
