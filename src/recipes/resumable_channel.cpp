@@ -68,7 +68,6 @@ return id
   return s;
 }
 
-
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);

@@ -28,17 +28,20 @@ namespace uvredis::test {
 
 namespace {
 
-// True when nothing on this host has `port` on loopback (no SO_REUSEADDR:
-// a port in TIME_WAIT counts as taken too).
-bool port_is_free(std::uint16_t port) {
+// Binds a socket to 127.0.0.1:`port` (0: the kernel picks one) and closes
+// it: the port it got, or 0 when the port is taken (no SO_REUSEADDR, so a
+// port in TIME_WAIT counts as taken too).
+std::uint16_t bound_port(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
   ::close(fd);
-  return ok;
+  return ok ? ntohs(a.sin_port) : 0;
 }
 
 }  // namespace
@@ -53,24 +56,13 @@ std::uint16_t free_port() {
       static std::mt19937 pick{std::random_device{}()};
       for (int attempt = 0; attempt < 10000; ++attempt) {
         const auto p = static_cast<std::uint16_t>(lo + pick() % (hi - lo + 1));
-        if (p != 6379 && port_is_free(p)) return p;
+        if (p != 6379 && bound_port(p) == p) return p;
       }
       throw std::runtime_error(std::string("no free loopback port in UVREDIS_TEST_PORTS=") + range);
     }
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot bind a loopback port");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  std::uint16_t p = ntohs(a.sin_port);
+  const std::uint16_t p = bound_port(0);
+  if (p == 0) throw std::runtime_error("cannot bind a loopback port");
   if (p == 6379) return free_port();
   return p;
 }
