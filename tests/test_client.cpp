@@ -252,6 +252,38 @@ TEST(Client, HundredThousandCommandsInOneTurnArriveInOrderInFewWrites) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+// Replies reach the parser a slice (1 KiB) of each read at a time: replies
+// of every size, cut anywhere (inside a length, between \r and \n, inside
+// a value that holds \r\n itself), still arrive whole and in order.
+TEST(Client, RepliesCutAcrossInputSlicesArriveWholeAndInOrder) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    Client c(loop.get(), options_for(server));
+    ASSERT_TRUE(run_one(loop, c, {"PING"}));
+    const int n = 3000;
+    auto value = [](int i) {
+      std::string v(static_cast<std::size_t>((i * 37) % 2600), 'x');
+      for (std::size_t k = 0; k < v.size(); k += 97) v[k] = static_cast<char>(k % 2 ? '\r' : '\n');
+      return v + std::to_string(i);
+    };
+    int next = 0, calls = 0;
+    bool in_order = true;
+    for (int i = 0; i < n; ++i) {
+      c.command({"ECHO", value(i)}, [&, i](Result<Reply> r) {
+        ++calls;
+        if (i != next || !r || r->str() != value(i)) in_order = false;
+        ++next;
+      });
+    }
+    ASSERT_TRUE(loop.run_until([&] { return next == n; }, 30s));
+    EXPECT_TRUE(in_order);
+    EXPECT_EQ(calls, n);
+    close_and_wait(loop, c, 10s);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 TEST(Client, BinaryKeysAndValuesRoundTrip) {
   RedisServer server;
   TestLoop loop;

@@ -375,6 +375,32 @@ TEST(RequestQueue, AWrittenCommandThatTimedOutOwesItsReplyWhichIsDropped) {
   EXPECT_EQ(t.stats.in_flight, 0u);
 }
 
+// The connection hands commands whose bytes follow each other in out() as
+// one run (one append): take() says when they do, and never across a
+// command skipped because it timed out while queued.
+TEST(RequestQueue, ConsecutiveCommandsAreOneRunOfBytesUntilASkippedOne) {
+  Harness t;
+  t.submit({"GET", "a"}, "a");
+  t.submit({"GET", "b"}, "b");
+  const std::uint64_t c = t.submit({"GET", "c"}, "c");
+  t.submit({"GET", "d"}, "d");
+  EXPECT_TRUE(t.q.expire(c).found);  // c times out queued: skipped when its turn comes
+  std::size_t group_left = 0;
+  RequestQueue::Handoff h;
+  std::vector<std::pair<const char*, std::size_t>> taken;
+  while (t.q.take(h, group_left)) {
+    EXPECT_TRUE(h.in_out);
+    taken.emplace_back(h.bytes, h.len);
+    t.q.written_taken();
+  }
+  ASSERT_EQ(taken.size(), 3u);
+  EXPECT_EQ(std::string(taken[0].first, taken[0].second + taken[1].second), "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
+  EXPECT_EQ(taken[1].first, taken[0].first + taken[0].second);  // b right after a: one run
+  EXPECT_NE(taken[2].first, taken[1].first + taken[1].second);  // c's bytes lie between: a new run
+  EXPECT_EQ(std::string(taken[2].first, taken[2].second), "*2\r\n$3\r\nGET\r\n$1\r\nd\r\n");
+  EXPECT_EQ(t.log, (std::vector<std::string>{"c:err:timeout"}));
+}
+
 TEST(RequestQueue, AGroupIsHandedWholeAndTimesOutAsOne) {
   Harness t;
   t.submit({"GET", "before"}, "before");

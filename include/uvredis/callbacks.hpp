@@ -115,7 +115,11 @@ class Once<R(Args...)> {
 
   /// Runs the callable; an exception escaping it ends the program with a
   /// message (callback_threw).
-  R operator()(Args... args) {
+  R operator()(Args... args) { return call_with(std::forward<Args>(args)...); }
+
+  /// As operator(), passing each argument on as it is: no copy or move into
+  /// a parameter of this call (uvredis completes requests this way).
+  R call_with(Args&&... args) {
     if (!ops_) std::abort();
     try {
       return ops_->call(buf_, std::forward<Args>(args)...);

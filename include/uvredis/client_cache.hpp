@@ -240,7 +240,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// The sink of the typed helpers (see commands.hpp): cached reads go
   /// through the cache, every other command to client().
   template <class T>
-  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
+  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T>&& cb) {
     // A hit is copied into the batch answered on the next turn, with the
     // typed callback as it is (no wrapper, no allocation beyond the copy).
     if (const Reply* r = hit(argv)) {
@@ -252,7 +252,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
     });
   }
   template <class T>
-  void fail(Error err, Callback<T> cb) {
+  void fail(Error err, Callback<T>&& cb) {
     fail_reply(
         [cb = std::move(cb)](Result<Reply> r) mutable {
           if (cb) cb(std::move(r).error());

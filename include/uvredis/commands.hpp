@@ -8,10 +8,11 @@
 ///
 ///   template <class T>
 ///   SinkResult<Sink, T> send(std::span<const std::string_view> argv,
-///                            Decoder<T> decode, Callback<T> cb);
+///                            Decoder<T> decode, Callback<T>&& cb);
 ///   template <class T>
-///   SinkResult<Sink, T> fail(Error usage_error, Callback<T> cb);
+///   SinkResult<Sink, T> fail(Error usage_error, Callback<T>&& cb);
 ///
+/// (`cb` is handed on as an rvalue: a sink may also take it by value.)
 /// `argv` is only valid during the call (sinks copy or encode it at once).
 /// `fail` must deliver the error on a later loop turn, never inside the call.
 /// A helper checks what it can before sending (empty key lists, NaN scores,

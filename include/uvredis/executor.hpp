@@ -88,13 +88,13 @@ class UVREDIS_API Executor : public Commands<Executor> {
   /// The sink of the typed helpers (see commands.hpp): sends argv and
   /// decodes the reply into T for `cb`.
   template <class T>
-  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T> cb) {
+  void send(std::span<const std::string_view> argv, Decoder<T> decode, Callback<T>&& cb) {
     // The decoder rides in the callback's own buffer: no allocation.
     command(argv, Callback<Reply>::converting(decode, std::move(cb)));
   }
   /// Delivers a usage error found before sending, on a later loop turn.
   template <class T>
-  void fail(Error err, Callback<T> cb) {
+  void fail(Error err, Callback<T>&& cb) {
     fail_later(
         [cb = std::move(cb)](Result<Reply> r) mutable {
           if (cb) cb(std::move(r).error());

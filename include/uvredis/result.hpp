@@ -34,8 +34,12 @@ class [[nodiscard]] Result {
  public:
   using value_type = T;
 
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+  // Implicit by design. By reference, not by value: a value moves once,
+  // straight into the result.
+  Result(const T& value) : v_(std::in_place_index<0>, value) {}  // NOLINT
+  Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+  Result(const Error& error) : v_(std::in_place_index<1>, error) {}  // NOLINT
+  Result(Error&& error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }

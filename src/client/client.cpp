@@ -96,7 +96,7 @@ ConnectionConfig ClientImpl::config_for(std::string name) const {
   return c;
 }
 
-void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts) {
+void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>&& cb, const CommandOptions& opts) {
   if (closing_) {
     main_->fail_later(std::move(cb), Error{ErrorKind::closed, "client is closed"});
     return;
@@ -127,7 +127,7 @@ void ClientImpl::command(std::span<const std::string_view> argv, Callback<Reply>
 
 // Big values moved in: the main connection writes them from these strings.
 // Anything routed elsewhere (refused, blocking) takes the ordinary path.
-void ClientImpl::command_owned(std::vector<std::string>&& argv, Callback<Reply> cb, const CommandOptions& opts) {
+void ClientImpl::command_owned(std::vector<std::string>&& argv, Callback<Reply>&& cb, const CommandOptions& opts) {
   std::vector<std::string_view> views(argv.begin(), argv.end());
   const CommandClass cls = classify_command(views);
   if (closing_ || cls.route != CommandRoute::normal || cls.block_time ||

@@ -31,8 +31,10 @@ class ClientImpl {
   ClientImpl(const ClientImpl&) = delete;
   ClientImpl& operator=(const ClientImpl&) = delete;
 
-  void command(std::span<const std::string_view> argv, Callback<Reply> cb, const CommandOptions& opts);
-  void command_owned(std::vector<std::string>&& argv, Callback<Reply> cb, const CommandOptions& opts);
+  // The callback by reference: it moves once, into its request, not at
+  // every layer on the way.
+  void command(std::span<const std::string_view> argv, Callback<Reply>&& cb, const CommandOptions& opts);
+  void command_owned(std::vector<std::string>&& argv, Callback<Reply>&& cb, const CommandOptions& opts);
   void close(Once<void()> done);
   void command_group(const std::vector<std::vector<std::string>>& cmds,
                      Once<void(std::vector<Result<Reply>>)> done, const CommandOptions& opts);

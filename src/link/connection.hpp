@@ -79,13 +79,13 @@ class Connection final : private AddressSource::Listener, private Transport::Eve
 
   /// Queues a command; it leaves with the next flush (once per loop turn).
   /// `timeout` overrides the configured command timeout (zero: none).
-  void submit(std::span<const std::string_view> argv, Callback<Reply> cb,
+  void submit(std::span<const std::string_view> argv, Callback<Reply>&& cb,
               std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
   /// As submit, taking the arguments' strings: in a command of 1 MiB or
   /// more, every argument of 64 KiB or more (but the name) goes to the socket
   /// from the string moved in here, a slice per pass, never copied whole.
-  void submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
+  void submit_owned(std::vector<std::string>&& argv, Callback<Reply>&& cb,
                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
   /// Queues commands that must leave together on one link (MULTI...EXEC):
@@ -172,7 +172,7 @@ class Connection final : private AddressSource::Listener, private Transport::Eve
   void prune_deadlines();
   void finish();
   void read_input();
-  bool read_socket();
+  bool take_input(const char* data, std::size_t len);
   bool feed(const char* data, std::size_t len);
   void process_input();
   void drain_replies();

@@ -2,6 +2,7 @@
 
 #include "base/logging.hpp"
 
+#include <algorithm>
 #include <memory>
 
 // Replies in: one read per readiness, bytes shown to the reply guard before
@@ -13,13 +14,17 @@ namespace uvredis::detail {
 
 void Connection::read_input() {
   if (cfg_.push_mode && drop_requested_) return;  // a drop is decided: nobody wants more replies
-  if (!read_socket()) {
-    // A read error or EOF left its mark in the context (c.err): hiredis'
-    // redisBufferRead then returns at once, and redisAsyncHandleRead takes
-    // its own disconnect path (cleanup hook, disconnect callback, free),
-    // failing what is in flight.
+  // What hiredis' redisBufferRead does (one read of up to 16 KiB, fed to the
+  // reader), with the replies answered as they are fed (take_input).
+  char buf[16 * 1024];
+  const long n = tp_.read(buf, sizeof buf);
+  if (n < 0 || (n > 0 && !take_input(buf, static_cast<std::size_t>(n)))) {
+    // A read error or EOF (or a reader that failed) left its mark in the
+    // context (c.err): hiredis' redisBufferRead then returns at once, and
+    // redisAsyncHandleRead takes its own disconnect path (cleanup hook,
+    // disconnect callback, free), failing what is in flight.
     tp_.fail_read();
-  } else {
+  } else if (n == 0) {
     process_input();
   }
   if (on_read_) {
@@ -38,16 +43,26 @@ void Connection::process_input() {
   }
 }
 
-// What hiredis' redisBufferRead does (one read of up to 16 KiB, fed to the
-// reader), with the bytes shown to the reply guard before the reader
-// buffers them, and the time of arrival noted for the liveness rule. False
-// when the read or the reader failed (recorded in the context).
-bool Connection::read_socket() {
-  char buf[16 * 1024];
-  const long n = tp_.read(buf, sizeof buf);
-  if (n < 0) return false;
-  if (n == 0) return true;  // nothing yet
-  return feed(buf, static_cast<std::size_t>(n));
+// Input from the socket or the TLS bridge, fed to hiredis' reader a slice
+// at a time, the complete replies of each slice answered before the next
+// goes in. hiredis' reader moves what it still holds to the front of its
+// buffer whenever a reply leaves 1 KiB or more of it consumed (read.c): fed
+// 16 KiB of small replies at once, it would move about 8 KiB for every KiB
+// of replies (for pipelined GETs that was the largest single cost, about
+// 100 instructions a reply); a slice at a time, it moves less than a slice.
+// False when the reader failed (recorded in the context).
+bool Connection::take_input(const char* data, std::size_t len) {
+  constexpr std::size_t kFeedSlice = 1024;
+  for (std::size_t off = 0; off < len;) {
+    const std::size_t n = std::min(kFeedSlice, len - off);
+    if (!feed(data + off, n)) return false;
+    off += n;
+    if (cfg_.push_mode && (drop_requested_ || destroyed_)) break;  // nobody wants more
+    process_input();
+    // A dropped link (a refused reply, a reader error) takes no more.
+    if (!tp_.up()) break;
+  }
+  return true;
 }
 
 // Input from the socket or the TLS bridge: what the reply guard lets pass
@@ -145,13 +160,13 @@ void Connection::on_reply(Reply* reply) {
   bool demoted = false;
   if (!r.completed()) {
     if (reply == nullptr) {
-      q_.complete(r, drop_error());
+      q_.complete_popped(r, drop_error());
     } else if (reply->is_error()) {
       // A followed master (Sentinel) was demoted under us.
       demoted = follows_master_ && reply->str().starts_with("READONLY");
-      q_.complete(r, Error{ErrorKind::server, reply->take_str()});
+      q_.complete_popped(r, Error{ErrorKind::server, reply->take_str()});
     } else {
-      q_.complete(r, std::move(*reply));
+      q_.complete_popped(r, std::move(*reply));
     }
   }
   if (demoted && link_.phase() == Link::ready && !closing_)

@@ -46,12 +46,11 @@ bool Connection::connect_tls(const std::string& ip) {
 
 void Connection::transport_tls_data(const char* data, std::size_t len) {
   // What redisAsyncHandleRead does after its read(): feed, then dispatch.
-  if (!feed(data, len)) {
+  if (!take_input(data, len)) {
     request_drop(Error{ErrorKind::protocol, "protocol error: cannot buffer the server's reply"});
     return;
   }
   if (cfg_.push_mode && drop_requested_) return;  // as read_input: nobody wants more
-  process_input();
   if (on_read_) {
     auto fn = on_read_;
     fn();

@@ -40,14 +40,13 @@ bool Connection::refused(Callback<Reply>& cb) {
 // owned: the body pushed last): queued with its deadline, and the link told.
 inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owned,
                                 std::optional<std::chrono::milliseconds> timeout, std::uint32_t track) {
-  Request r;
+  Request& r = q_.push_user(static_cast<std::uint32_t>(len));
   r.cb = std::move(cb);
-  r.len = static_cast<std::uint32_t>(len);
   r.owned = owned;
   r.track = track;
   auto t = timeout.value_or(cfg_.options.command_timeout);
   r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
-  const std::uint64_t seq = q_.push(std::move(r));
+  const std::uint64_t seq = r.seq;
   if (t.count() > 0) add_deadline(seq, t);
   if (link_.phase() == Link::ready)
     schedule_flush();
@@ -55,7 +54,7 @@ inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owne
     start();
 }
 
-void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> cb,
+void Connection::submit(std::span<const std::string_view> argv, Callback<Reply>&& cb,
                         std::optional<std::chrono::milliseconds> timeout) {
   if (refused(cb)) return;
   std::size_t total = 0;
@@ -80,7 +79,7 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply> 
   enqueue(std::move(cb), len, false, timeout, track(argv));
 }
 
-void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply> cb,
+void Connection::submit_owned(std::vector<std::string>&& argv, Callback<Reply>&& cb,
                               std::optional<std::chrono::milliseconds> timeout) {
   if (refused(cb)) return;
   std::size_t total = 0;
@@ -229,17 +228,39 @@ void Connection::flush(bool from_writable) {
       if (!first_only && tp_.up() && q_.tail_left() > 0 && tp_.out_len() < kHandoffBytes && !hand_tail_slice()) break;
       std::size_t group_left = 0;  // members of a group still to hand in this pass
       RequestQueue::Handoff h;
-      while (tp_.up() && q_.tail_left() == 0 && (group_left > 0 || tp_.out_len() < kHandoffBytes) &&
+      // Straight into hiredis' output buffer, no hiredis callback record:
+      // our own read path answers the requests (drain_replies). Commands
+      // whose bytes follow each other in the queue's buffer go in as one
+      // run (one append, not one per command). `h` may be a first slice of
+      // a command.
+      const char* run = nullptr;
+      std::size_t run_len = 0;
+      bool appended = true;
+      while (tp_.up() && q_.tail_left() == 0 && (group_left > 0 || tp_.out_len() + run_len < kHandoffBytes) &&
              q_.take(h, group_left, first_only)) {
-        // Straight into hiredis' output buffer, no hiredis callback record:
-        // our own read path answers the request (drain_replies). `h` may be
-        // a first slice of the command.
-        if (tp_.append(h.bytes, h.len)) {
-          q_.written_taken();
-        } else {
-          Request r = q_.pop_taken();
-          q_.complete(r, drop_error());
+        if (run_len > 0 && (!h.in_out || h.bytes != run + run_len)) {
+          appended = tp_.append_raw({run, run_len});
+          run_len = 0;
+          if (!appended) {
+            // The link is dropped below: this request, taken already, fails
+            // with the others in flight.
+            q_.written_taken();
+            break;
+          }
         }
+        if (h.in_out) {
+          if (run_len == 0) run = h.bytes;
+          run_len += h.len;
+        } else if (!(appended = tp_.append(h.bytes, h.len))) {
+          q_.written_taken();
+          break;
+        }
+        q_.written_taken();
+      }
+      if (appended && run_len > 0) appended = tp_.append_raw({run, run_len});
+      if (!appended) {
+        request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
+        break;
       }
       q_.compact();
     }

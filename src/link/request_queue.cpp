@@ -94,7 +94,7 @@ const Request* RequestQueue::take(Handoff& h, std::size_t& group_left, bool firs
     tail_left_ = r.len - first;
     queued_bytes_ -= first;
     if (!r.internal) --stats_.queued;
-    h = Handoff{bytes, first};
+    h = Handoff{bytes, first, true};
     return &r;
   }
   return nullptr;

@@ -272,6 +272,18 @@ class RequestQueue {
     queued_.push_back(std::move(r));
     return queued_.back().seq;
   }
+  /// A user request (not internal) of `len` bytes, built in place at the
+  /// end of the queue (no move of a finished record): push()'s work, the
+  /// caller fills in the rest of the returned request before any other call
+  /// on this queue.
+  Request& push_user(std::uint32_t len) {
+    Request& r = queued_.emplace_back();
+    r.seq = next_seq_++;
+    r.len = len;
+    queued_bytes_ += len;
+    ++stats_.queued;
+    return r;
+  }
   /// The pieces of an owned request (pushed next), handed over from these
   /// strings a slice at a time and never copied whole.
   void push_body(std::vector<std::string>&& pieces) { bodies_.push_back(std::move(pieces)); }
@@ -283,6 +295,10 @@ class RequestQueue {
   struct Handoff {
     const char* bytes = nullptr;
     std::size_t len = 0;
+    /// The bytes are in out(), right after those of the command taken
+    /// before them, if that one's were too: consecutive commands can be
+    /// handed over as one run of bytes.
+    bool in_out = false;
   };
   /// Bytes of a command larger than this leave in slices (tail_slice).
   static constexpr std::size_t kSliceBytes = 256 * 1024;
@@ -387,16 +403,14 @@ class RequestQueue {
   /// Runs `r`'s callback with `result` (once: the callback is moved out).
   /// `r` is not touched once the callback runs (the callback may queue
   /// more, which may move the requests in the queues).
-  void complete(Request& r, Result<Reply> result) {
+  void complete(Request& r, Result<Reply>&& result) {
     auto cb = std::move(r.cb);
-    if (r.stage != Stage::owed) r.stage = Stage::done;
-    const bool user = !r.internal;
-    if (user && !result) ++stats_.errors;
-    if (r.track != 0) [[unlikely]]
-      track_completed(r, result);
-    if (cb) cb(std::move(result));
-    if (user && done_) done_(ctx_);
+    finish(r, cb, std::move(result));
   }
+  /// As complete(), for a request the caller holds outside the queues
+  /// (pop_answered()'s): its callback runs where it is, not moved first
+  /// (it stays in `r`, already called, until `r` goes).
+  void complete_popped(Request& r, Result<Reply>&& result) { finish(r, r.cb, std::move(result)); }
 
   // ------------------------------------------------------------- deadlines
 
@@ -446,6 +460,15 @@ class RequestQueue {
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
 
  private:
+  void finish(Request& r, Callback<Reply>& cb, Result<Reply>&& result) {
+    if (r.stage != Stage::owed) r.stage = Stage::done;
+    const bool user = !r.internal;
+    if (user && !result) ++stats_.errors;
+    if (r.track != 0) [[unlikely]]
+      track_completed(r, result);
+    if (cb) cb.call_with(std::move(result));
+    if (user && done_) done_(ctx_);
+  }
   Request* find(std::uint64_t seq, bool& in_flight);
   void end_tail();
   void track_written(const Request& r);

@@ -7,26 +7,17 @@
 
 namespace uvredis::detail {
 
-Args::Args(std::string_view name, std::size_t reserve) {
-  if (reserve > kInlineArgs) spill(reserve);
-  push(name);
-}
-
 void Args::spill(std::size_t capacity) {
-  heap_.reserve(capacity);
-  heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
+  Spill& s = spill_data();
+  s.views.reserve(capacity);
+  s.views.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
   on_heap_ = true;
 }
 
-void Args::push(std::string_view s) {
-  if (!on_heap_) {
-    if (n_ < kInlineArgs) {
-      inline_[n_++] = s;
-      return;
-    }
-    spill(2 * kInlineArgs);
-  }
-  heap_.push_back(s);
+// push() past the inline views: moves them to the heap first.
+void Args::push_slow(std::string_view s) {
+  if (!on_heap_) spill(2 * kInlineArgs);
+  spill_->views.push_back(s);
   ++n_;
 }
 
@@ -36,8 +27,9 @@ std::string_view Args::own(std::string_view text) {
     std::copy(text.begin(), text.end(), slot);
     return {slot, text.size()};
   }
-  owned_.emplace_front(text);
-  return owned_.front();
+  Spill& s = spill_data();
+  s.owned.emplace_front(text);
+  return s.owned.front();
 }
 
 Args& Args::add_int(long long v) {
@@ -155,10 +147,15 @@ Args& Args::add_count(long long n, std::string_view what, bool positive) {
 void Args::fail(std::string_view why) {
   if (failed_) return;
   failed_ = true;
-  error_ = std::string(argv().front()) + ": " + std::string(why);
+  spill_data().error = std::string(argv().front()) + ": " + std::string(why);
 }
 
-Error Args::take_error() { return Error{ErrorKind::usage, std::move(error_)}; }
+Error Args::take_error() { return Error{ErrorKind::usage, failed_ ? std::move(spill_->error) : std::string()}; }
+
+Args::Spill& Args::spill_data() {
+  if (!spill_) spill_ = std::make_unique<Spill>();
+  return *spill_;
+}
 
 bool whole_seconds(std::chrono::milliseconds d) noexcept { return d.count() % 1000 == 0; }
 

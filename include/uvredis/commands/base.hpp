@@ -29,7 +29,7 @@ namespace detail {
 /// Hands a built command to the sink, or its usage error when the builder
 /// found one (the sink delivers it on a later loop turn; nothing is sent).
 template <class T, class Sink>
-SinkResult<Sink, T> dispatch(Sink& sink, Args& args, Decoder<T> decode, Callback<T> cb) {
+SinkResult<Sink, T> dispatch(Sink& sink, Args& args, Decoder<T> decode, Callback<T>&& cb) {
   if (args.failed()) return sink.template fail<T>(args.take_error(), std::move(cb));
   return sink.template send<T>(args.argv(), decode, std::move(cb));
 }

@@ -109,7 +109,7 @@ class FunctionCommands {
   }
 
   template <class T>
-  Ret<T> run(detail::Args& a, Decoder<T> d, Callback<T> cb) {
+  Ret<T> run(detail::Args& a, Decoder<T> d, Callback<T>&& cb) {
     return detail::dispatch<T>(static_cast<Sink&>(*this), a, d, std::move(cb));
   }
 };

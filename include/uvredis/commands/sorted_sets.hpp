@@ -313,7 +313,7 @@ class SortedSetCommands {
   }
 
   template <class T>
-  Ret<T> run(detail::Args& a, Decoder<T> d, Callback<T> cb) {
+  Ret<T> run(detail::Args& a, Decoder<T> d, Callback<T>&& cb) {
     return detail::dispatch<T>(static_cast<Sink&>(*this), a, d, std::move(cb));
   }
 };

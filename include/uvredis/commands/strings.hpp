@@ -39,7 +39,10 @@ class StringCommands {
     return run(a, &decode::boolean, std::move(cb));
   }
   Ret<bool> set(std::string_view key, std::string_view value, Callback<bool> cb = {}) {
-    return set(key, value, SetOptions{}, std::move(cb));
+    // The plain SET, the most common write: no options to encode or check.
+    detail::Args a("SET");
+    a.add(key).add(value);
+    return run(a, &decode::boolean, std::move(cb));
   }
 
   /// SET ... GET: writes like set() and yields the previous value (empty
@@ -184,7 +187,7 @@ class StringCommands {
 
  private:
   template <class T>
-  Ret<T> run(detail::Args& a, Decoder<T> d, Callback<T> cb) {
+  Ret<T> run(detail::Args& a, Decoder<T> d, Callback<T>&& cb) {
     return detail::dispatch<T>(static_cast<Sink&>(*this), a, d, std::move(cb));
   }
 };

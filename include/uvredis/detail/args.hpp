@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <forward_list>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,7 +27,10 @@ class UVREDIS_API Args {
  public:
   /// Starts an argv with the command name (a string literal or other
   /// storage that outlives the builder).
-  explicit Args(std::string_view name, std::size_t reserve = 4);
+  explicit Args(std::string_view name, std::size_t reserve = 4) {
+    if (reserve > kInlineArgs) spill(reserve);
+    push(name);
+  }
   Args(const Args&) = delete;
   Args& operator=(const Args&) = delete;
 
@@ -65,7 +69,8 @@ class UVREDIS_API Args {
   Error take_error();
 
   std::span<const std::string_view> argv() const noexcept {
-    return on_heap_ ? std::span<const std::string_view>(heap_) : std::span<const std::string_view>(inline_.data(), n_);
+    return on_heap_ ? std::span<const std::string_view>(spill_->views)
+                    : std::span<const std::string_view>(inline_.data(), n_);
   }
 
  private:
@@ -75,20 +80,37 @@ class UVREDIS_API Args {
   static constexpr std::size_t kInlineNumbers = 4;
   static constexpr std::size_t kNumberSize = 48;  // "-1.2345678901234567e-308" with a "(" fits
 
-  void push(std::string_view s);
+  // Inline: a typed helper pushes a few views, and this is its hot path.
+  void push(std::string_view s) {
+    if (!on_heap_ && n_ < kInlineArgs) {
+      inline_[n_++] = s;
+      return;
+    }
+    push_slow(s);
+  }
+  void push_slow(std::string_view s);
   void spill(std::size_t capacity);
   /// Copies formatted text into storage that lives as long as the builder.
   std::string_view own(std::string_view text);
 
-  std::array<std::string_view, kInlineArgs> inline_{};
+  // Not zeroed: only the first n_ views (and numbers_used_ numbers) are
+  // ever read, and clearing ~320 bytes was a cost of every typed call.
+  std::array<std::string_view, kInlineArgs> inline_;
   std::size_t n_ = 0;
-  bool on_heap_ = false;
-  std::vector<std::string_view> heap_;
-  std::array<std::array<char, kNumberSize>, kInlineNumbers> numbers_{};
+  bool on_heap_ = false;  // the views are in spill_->views
+  std::array<std::array<char, kNumberSize>, kInlineNumbers> numbers_;
   std::size_t numbers_used_ = 0;
-  std::forward_list<std::string> owned_;  // node-based: views into it stay valid
-  std::string error_;
   bool failed_ = false;
+  // What few commands need, made on first use, so that building and
+  // dropping the usual argv is a handful of stores: the views past the
+  // inline ones, text copied beyond the inline numbers, the usage error.
+  struct Spill {
+    std::vector<std::string_view> views;
+    std::forward_list<std::string> owned;  // node-based: views into it stay valid
+    std::string error;
+  };
+  Spill& spill_data();
+  std::unique_ptr<Spill> spill_;
 };
 
 /// Option encoders for the commands whose options are more than a flag.
