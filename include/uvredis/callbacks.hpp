@@ -144,17 +144,21 @@ class Once<R(Args...)> {
   /// empty `inner` gives a Once that does nothing.
   template <class B, class A>
   static Once converting(B (*conv)(A&&), Once<R(B)>&& inner) {
-    if (!inner) return Once([](A) {});
-    if (inner.ops_->size <= kInline - kLinkBytes) {
-      Once out;
+    // One named result on every path: it is built in the caller's object
+    // (no move of the finished Once on the way out).
+    Once out;
+    if (!inner) {
+      out = Once([](A) {});
+    } else if (inner.ops_->size <= kInline - kLinkBytes) {
       inner.ops_->move(out.buf_, inner.buf_);
       const void* in_ops = std::exchange(inner.ops_, nullptr);
       std::memcpy(out.buf_ + kInline - kLinkBytes, &in_ops, sizeof(in_ops));
       std::memcpy(out.buf_ + kInline - kLinkBytes + sizeof(in_ops), &conv, sizeof(conv));
       out.ops_ = &converting_ops<B, A>;
-      return out;
+    } else {
+      out = Once([conv, inner = std::move(inner)](A a) mutable -> R { return inner(conv(std::move(a))); });
     }
-    return Once([conv, inner = std::move(inner)](A a) mutable -> R { return inner(conv(std::move(a))); });
+    return out;
   }
 
  private:

@@ -39,10 +39,17 @@ Result<std::string> string(Result<Reply>&& r) {
 }
 
 Result<std::optional<std::string>> optional_string(Result<Reply>&& r) {
-  if (!r) return std::move(r).error();
-  if (r->is_nil()) return std::optional<std::string>();
-  if (!r->is_string() && !r->is_status()) return unexpected(*r, "string or nil");
-  return std::optional<std::string>(r->take_str());
+  // One result, built where the caller wants it, the value moved into it
+  // in place (GET's decoder: a move of the string less than returning a
+  // new optional).
+  Result<std::optional<std::string>> out{std::optional<std::string>()};
+  if (!r)
+    out = std::move(r).error();
+  else if (r->is_string() || r->is_status())
+    out->emplace(r->take_str());
+  else if (!r->is_nil())
+    out = unexpected(*r, "string or nil");
+  return out;
 }
 
 Result<long long> integer(Result<Reply>&& r) {
