@@ -235,29 +235,28 @@ void Connection::flush(bool from_writable) {
       // a command.
       const char* run = nullptr;
       std::size_t run_len = 0;
+      auto append_run = [&] {
+        const bool ok = run_len == 0 || tp_.append_raw({run, run_len});
+        run_len = 0;
+        return ok;
+      };
       bool appended = true;
-      while (tp_.up() && q_.tail_left() == 0 && (group_left > 0 || tp_.out_len() + run_len < kHandoffBytes) &&
-             q_.take(h, group_left, first_only)) {
-        if (run_len > 0 && (!h.in_out || h.bytes != run + run_len)) {
-          appended = tp_.append_raw({run, run_len});
-          run_len = 0;
-          if (!appended) {
-            // The link is dropped below: this request, taken already, fails
-            // with the others in flight.
-            q_.written_taken();
-            break;
-          }
+      while (appended && tp_.up() && q_.tail_left() == 0 &&
+             (group_left > 0 || tp_.out_len() + run_len < kHandoffBytes) && q_.take(h, group_left, first_only)) {
+        if (!h.in_out || run_len == 0 || h.bytes != run + run_len) {
+          // The run before this command goes in first.
+          appended = append_run();
+          if (appended && h.in_out)
+            run = h.bytes;
+          else if (appended)
+            appended = tp_.append(h.bytes, h.len);
         }
-        if (h.in_out) {
-          if (run_len == 0) run = h.bytes;
-          run_len += h.len;
-        } else if (!(appended = tp_.append(h.bytes, h.len))) {
-          q_.written_taken();
-          break;
-        }
+        if (h.in_out) run_len += h.len;
+        // In flight now; if an append failed, the link is dropped below and
+        // this request fails with the others in flight.
         q_.written_taken();
       }
-      if (appended && run_len > 0) appended = tp_.append_raw({run, run_len});
+      if (appended) appended = append_run();
       if (!appended) {
         request_drop(Error{ErrorKind::connection_lost, "connection lost: out of memory writing a command"});
         break;

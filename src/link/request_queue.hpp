@@ -264,25 +264,15 @@ class RequestQueue {
   }
   /// Queues `r`, whose r.len bytes are the last of out() (or, r.owned, the
   /// body pushed last): gives it its sequence number, which it returns.
-  std::uint64_t push(Request&& r) {
-    r.seq = next_seq_++;
-    r.stage = Stage::queued;
-    queued_bytes_ += r.len;
-    if (!r.internal) ++stats_.queued;
-    queued_.push_back(std::move(r));
-    return queued_.back().seq;
-  }
+  std::uint64_t push(Request&& r) { return admit(queued_.emplace_back(std::move(r))).seq; }
   /// A user request (not internal) of `len` bytes, built in place at the
   /// end of the queue (no move of a finished record): push()'s work, the
   /// caller fills in the rest of the returned request before any other call
   /// on this queue.
   Request& push_user(std::uint32_t len) {
     Request& r = queued_.emplace_back();
-    r.seq = next_seq_++;
     r.len = len;
-    queued_bytes_ += len;
-    ++stats_.queued;
-    return r;
+    return admit(r);
   }
   /// The pieces of an owned request (pushed next), handed over from these
   /// strings a slice at a time and never copied whole.
@@ -309,7 +299,7 @@ class RequestQueue {
   /// leave half of it to go out on the next link), the rest then coming
   /// from tail_slice(). `group_left` counts the members of a group still to
   /// take (start at 0). Null when nothing is queued. The request stays in
-  /// front until written_taken() or pop_taken() (one move, not two).
+  /// front until written_taken() (one move, not two).
   /// With `first_only`, only the handshake lane's requests.
   const Request* take(Handoff& h, std::size_t& group_left, bool first_only = false);
   /// take()'s bytes were handed: its request is in flight now.
@@ -322,19 +312,6 @@ class RequestQueue {
     written(std::move(queued_.front()));
     queued_.pop_front();
     taken();
-  }
-  /// take()'s bytes could not be handed: its request leaves, for the
-  /// caller to complete.
-  Request pop_taken() {
-    if (from_first_) [[unlikely]] {
-      Request r = std::move(first_[first_index_]);
-      first_taken();
-      return r;
-    }
-    Request r = std::move(queued_.front());
-    queued_.pop_front();
-    taken();
-    return r;
   }
   /// Bytes of the command being handed that are still to hand.
   std::size_t tail_left() const noexcept { return tail_left_; }
@@ -460,6 +437,15 @@ class RequestQueue {
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
 
  private:
+  // A request just placed at the end of queued_ (its len set): its sequence
+  // number, stage and share of the queue's counts.
+  Request& admit(Request& r) {
+    r.seq = next_seq_++;
+    r.stage = Stage::queued;
+    queued_bytes_ += r.len;
+    if (!r.internal) ++stats_.queued;
+    return r;
+  }
   void finish(Request& r, Callback<Reply>& cb, Result<Reply>&& result) {
     if (r.stage != Stage::owed) r.stage = Stage::done;
     const bool user = !r.internal;
