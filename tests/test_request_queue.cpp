@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -806,4 +807,165 @@ TEST(RequestQueue, ABucketTimesOutOnlyItsPendingCommands) {
   EXPECT_EQ(t.log, (std::vector<std::string>{"c0:ok:v", "c1:err:timeout", "c2:err:timeout", "c3:err:timeout"}));
   EXPECT_EQ(t.stats.timeouts, 3u);
   EXPECT_EQ(t.q.owed(), 3u);
+}
+
+// ------------------------------------------------------- request records
+
+namespace {
+// A callback of `capture` bytes that records its call.
+template <std::size_t N>
+uvredis::Callback<Reply> sized_callback(std::vector<std::string>& log, std::shared_ptr<int> alive, std::string tag) {
+  struct Fill {
+    char bytes[N];
+  };
+  return [&log, alive = std::move(alive), tag = std::move(tag), fill = Fill{}](uvredis::Result<Reply> r) {
+    (void)fill;
+    log.push_back(tag + (r ? ":" + std::string(r->str()) : ":err"));
+  };
+}
+
+uvredis::Result<std::optional<std::string>> as_text(uvredis::Result<Reply>&& r) {
+  return std::optional<std::string>(std::string(r->str()));
+}
+}  // namespace
+
+// Records of every callable size (none, small, the largest kept inline, one
+// kept on the heap, a decoder in front of a user callback) across many
+// chunks: each is found by sequence number, called once in order, and every
+// capture is released.
+TEST(RequestFifo, RecordsOfEverySizeAreFoundCalledOnceAndReleased) {
+  using uvredis::Callback;
+  std::vector<std::string> log;
+  auto alive = std::make_shared<int>(0);
+  RequestFifo fifo;
+  constexpr int kCount = 3000;
+  std::vector<std::string> want;
+  for (int i = 0; i < kCount; ++i) {
+    Callback<Reply> cb;
+    const std::string tag = std::to_string(i);
+    switch (i % 5) {
+      case 0: break;  // no callback
+      case 1: cb = sized_callback<1>(log, alive, tag); break;
+      case 2: cb = sized_callback<40>(log, alive, tag); break;  // all but the largest inline
+      case 3: cb = sized_callback<200>(log, alive, tag); break;  // on the heap
+      case 4: {
+        Callback<std::optional<std::string>> user = [&log, alive, tag](uvredis::Result<std::optional<std::string>> r) {
+          log.push_back(tag + "=" + **r);
+        };
+        cb = Callback<Reply>::converting(&as_text, std::move(user));
+        break;
+      }
+    }
+    if (i % 5 != 0) want.push_back(tag + (i % 5 == 4 ? "=" : ":") + "v" + tag);
+    Record head;
+    head.seq = 100 + static_cast<std::uint64_t>(i);
+    head.len = static_cast<std::uint32_t>(i);
+    const RecordExt ext{7, 1, 0, static_cast<std::uint32_t>(i)};
+    Record& r = fifo.push(head, i % 7 == 0 ? &ext : nullptr, cb);
+    EXPECT_FALSE(cb);  // moved in
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.callable()) % 16, 0u);
+  }
+  EXPECT_EQ(fifo.size(), static_cast<std::size_t>(kCount));
+  EXPECT_GT(fifo.bytes_held(), 8192u * 5);  // many chunks
+  EXPECT_EQ(alive.use_count(), 1 + (kCount / 5) * 4);
+  for (int i = 0; i < kCount; i += 37) {
+    Record* r = fifo.find(100 + static_cast<std::uint64_t>(i));
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->len, static_cast<std::uint32_t>(i));
+    EXPECT_EQ(r->timeout_ms(5), i % 7 == 0 ? 7u : 5u);
+  }
+  EXPECT_EQ(fifo.find(99), nullptr);
+  EXPECT_EQ(fifo.find(100 + kCount), nullptr);
+  // Half answered from the front, in order.
+  for (int i = 0; i < kCount / 2; ++i) {
+    Callback<Reply> cb;
+    fifo.front().take_callback(cb);
+    if (cb) cb(Reply::string("v" + std::to_string(i)));
+    fifo.pop_front();
+  }
+  EXPECT_EQ(fifo.find(100), nullptr);
+  ASSERT_NE(fifo.find(100 + kCount / 2), nullptr);
+  // The rest moved to another FIFO (as written requests are), then answered.
+  RequestFifo inflight;
+  while (!fifo.empty()) {
+    inflight.push_from(fifo.front());
+    fifo.pop_front();
+  }
+  for (int i = kCount / 2; i < kCount; ++i) {
+    ASSERT_EQ(inflight.front().seq, 100 + static_cast<std::uint64_t>(i));
+    Callback<Reply> cb;
+    inflight.front().take_callback(cb);
+    if (cb) cb(Reply::string("v" + std::to_string(i)));
+    inflight.pop_front();
+  }
+  EXPECT_EQ(log, want);
+  EXPECT_EQ(alive.use_count(), 1);
+  EXPECT_TRUE(inflight.empty());
+}
+
+// A FIFO dropped with records in it destroys their callables uncalled.
+TEST(RequestFifo, DroppedRecordsReleaseTheirCaptures) {
+  std::vector<std::string> log;
+  auto alive = std::make_shared<int>(0);
+  {
+    RequestFifo fifo;
+    for (int i = 0; i < 500; ++i) {
+      auto cb = i % 2 ? sized_callback<8>(log, alive, "a") : sized_callback<300>(log, alive, "b");
+      Record head;
+      head.seq = static_cast<std::uint64_t>(i) + 1;
+      fifo.push(head, nullptr, cb);
+    }
+    for (int i = 0; i < 100; ++i) fifo.pop_front();
+    EXPECT_EQ(alive.use_count(), 401);
+  }
+  EXPECT_EQ(alive.use_count(), 1);
+  EXPECT_TRUE(log.empty());
+}
+
+// What a queued typed GET costs: its record (header and the decoder's link
+// in front of a callback capturing one pointer) is 48 bytes, so a million
+// queued take 48 MB of records, not the 144 MB of whole requests.
+TEST(RequestFifo, AQueuedTypedReadTakesFortyEightBytes) {
+  RequestFifo fifo;
+  int calls = 0;
+  constexpr std::size_t kCount = 20000;
+  for (std::size_t i = 0; i < kCount; ++i) {
+    uvredis::Callback<std::optional<std::string>> user = [&calls](uvredis::Result<std::optional<std::string>>) {
+      ++calls;
+    };
+    auto cb = uvredis::Callback<Reply>::converting(&as_text, std::move(user));
+    Record head;
+    head.seq = i + 1;
+    EXPECT_EQ(fifo.push(head, nullptr, cb).units, 3);
+  }
+  EXPECT_LE(fifo.bytes_held(), kCount * 48 * 101 / 100 + 8192);
+  while (!fifo.empty()) fifo.pop_front();
+  EXPECT_EQ(calls, 0);
+  EXPECT_LE(fifo.bytes_held(), 2u * 8192);  // one chunk in use, one spare
+}
+
+// The command buffer: uninitialised growth, truncation, dropping a prefix;
+// grown large, it holds at most an eighth more than its bytes, and it is
+// freed when emptied.
+TEST(ByteBuffer, GrowsByAnEighthOnceLargeAndFreesWhenEmptied) {
+  ByteBuffer b;
+  b.append("hello", 5);
+  std::memcpy(b.grow(6), " world", 6);
+  EXPECT_EQ(std::string(b.data(), b.size()), "hello world");
+  b.truncate(5);
+  b.drop_front(1);
+  EXPECT_EQ(std::string(b.data(), b.size()), "ello");
+  b.clear();
+  EXPECT_TRUE(b.empty());
+  EXPECT_GT(b.capacity(), 0u);  // small: kept
+  std::size_t total = 0;
+  while (total < (40u << 20)) {
+    const std::size_t n = 53;
+    std::memset(b.grow(n), 'x', n);
+    total += n;
+  }
+  EXPECT_EQ(b.size(), total);
+  EXPECT_LE(b.capacity(), total + total / 8 + 64);
+  b.clear();
+  EXPECT_EQ(b.capacity(), 0u);
 }

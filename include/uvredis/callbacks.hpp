@@ -25,6 +25,7 @@
 #include <uvredis/export.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -59,6 +60,8 @@ template <class Sig>
 class Once;
 
 namespace detail {
+template <class Sig>
+struct OnceStorage;
 template <class T>
 struct is_std_function : std::false_type {};
 template <class Sig>
@@ -91,10 +94,12 @@ class Once<R(Args...)> {
                   std::is_nothrow_move_constructible_v<D>) {
       ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
       ops_ = &inline_ops<D>;
+      size_ = sizeof(D);
     } else {
       D* p = new D(std::forward<F>(f));
       std::memcpy(buf_, &p, sizeof(p));
       ops_ = &heap_ops<D>;
+      size_ = sizeof(D*);
     }
   }
 
@@ -138,10 +143,10 @@ class Once<R(Args...)> {
 
   /// A Once that calls `inner` with `conv` applied to its argument (the
   /// typed helpers: a decoder in front of the user's callback). `inner`'s
-  /// callable moves into this one's buffer when it leaves room for the two
-  /// pointers that connect them (captures up to kInline - 16 bytes): no heap
-  /// allocation, where a lambda holding `inner` would not fit inline. An
-  /// empty `inner` gives a Once that does nothing.
+  /// callable moves into this one's buffer, behind the two pointers that
+  /// connect them, when it leaves room for them (captures up to kInline - 16
+  /// bytes): no heap allocation, where a lambda holding `inner` would not
+  /// fit inline. An empty `inner` gives a Once that does nothing.
   template <class B, class A>
   static Once converting(B (*conv)(A&&), Once<R(B)>&& inner) {
     // One named result on every path: it is built in the caller's object
@@ -149,12 +154,15 @@ class Once<R(Args...)> {
     Once out;
     if (!inner) {
       out = Once([](A) {});
-    } else if (inner.ops_->size <= kInline - kLinkBytes) {
-      inner.ops_->move(out.buf_, inner.buf_);
+    } else if (inner.size_ <= kInline - kLinkBytes) {
+      // [inner's ops][conv][inner's callable]: the layout does not depend on
+      // where the buffer is, so the callable can be moved as size_ bytes.
+      inner.ops_->move(out.buf_ + kLinkBytes, inner.buf_);
       const void* in_ops = std::exchange(inner.ops_, nullptr);
-      std::memcpy(out.buf_ + kInline - kLinkBytes, &in_ops, sizeof(in_ops));
-      std::memcpy(out.buf_ + kInline - kLinkBytes + sizeof(in_ops), &conv, sizeof(conv));
+      std::memcpy(out.buf_, &in_ops, sizeof(in_ops));
+      std::memcpy(out.buf_ + sizeof(in_ops), &conv, sizeof(conv));
       out.ops_ = &converting_ops<B, A>;
+      out.size_ = static_cast<std::uint32_t>(kLinkBytes + inner.size_);
     } else {
       out = Once([conv, inner = std::move(inner)](A a) mutable -> R { return inner(conv(std::move(a))); });
     }
@@ -164,40 +172,39 @@ class Once<R(Args...)> {
  private:
   template <class>
   friend class Once;
+  template <class>
+  friend struct detail::OnceStorage;
 
   struct Ops {
     R (*call)(void*, Args&&...);
     void (*move)(void* dst, void* src) noexcept;  // move-construct dst from src, destroy src
     void (*destroy)(void*) noexcept;
-    std::size_t size;  // bytes of buf_ the callable uses
   };
 
-  // converting(): the inner Once's ops and the conversion sit at the end of
-  // the buffer, after the inner callable.
+  // converting(): the inner Once's ops and the conversion come first, the
+  // inner callable after them.
   static constexpr std::size_t kLinkBytes = 2 * sizeof(void*);
   template <class B>
   using InnerOps = typename Once<R(B)>::Ops;
   template <class B>
   static const InnerOps<B>* inner_ops(const void* p) noexcept {
     const InnerOps<B>* o;
-    std::memcpy(&o, static_cast<const unsigned char*>(p) + kInline - kLinkBytes, sizeof(o));
+    std::memcpy(&o, p, sizeof(o));
     return o;
   }
+  static unsigned char* inner_of(void* p) noexcept { return static_cast<unsigned char*>(p) + kLinkBytes; }
   template <class B, class A>
   static constexpr Ops converting_ops = {
       [](void* p, Args&&... a) -> R {
         B (*conv)(A&&);
-        std::memcpy(&conv, static_cast<unsigned char*>(p) + kInline - kLinkBytes + sizeof(void*), sizeof(conv));
-        return inner_ops<B>(p)->call(p, conv(std::forward<Args>(a)...));
+        std::memcpy(&conv, static_cast<unsigned char*>(p) + sizeof(void*), sizeof(conv));
+        return inner_ops<B>(p)->call(inner_of(p), conv(std::forward<Args>(a)...));
       },
       [](void* dst, void* src) noexcept {
-        unsigned char link[kLinkBytes];
-        std::memcpy(link, static_cast<unsigned char*>(src) + kInline - kLinkBytes, kLinkBytes);
-        inner_ops<B>(src)->move(dst, src);
-        std::memcpy(static_cast<unsigned char*>(dst) + kInline - kLinkBytes, link, kLinkBytes);
+        std::memcpy(dst, src, kLinkBytes);
+        inner_ops<B>(src)->move(inner_of(dst), inner_of(src));
       },
-      [](void* p) noexcept { inner_ops<B>(p)->destroy(p); },
-      kInline,
+      [](void* p) noexcept { inner_ops<B>(p)->destroy(inner_of(p)); },
   };
 
   template <class D>
@@ -208,7 +215,6 @@ class Once<R(Args...)> {
         static_cast<D*>(src)->~D();
       },
       [](void* p) noexcept { static_cast<D*>(p)->~D(); },
-      sizeof(D),
   };
 
   template <class D>
@@ -223,20 +229,61 @@ class Once<R(Args...)> {
       [](void* p, Args&&... a) -> R { return (*heap_ptr<D>(p))(std::forward<Args>(a)...); },
       [](void* dst, void* src) noexcept { std::memcpy(dst, src, sizeof(D*)); },
       [](void* p) noexcept { delete heap_ptr<D>(p); },
-      sizeof(D*),
   };
 
   void take(Once& o) noexcept {
     if (o.ops_) {
       o.ops_->move(buf_, o.buf_);
       ops_ = o.ops_;
+      size_ = o.size_;
       o.ops_ = nullptr;
     }
   }
 
   alignas(std::max_align_t) unsigned char buf_[kInline];
   const Ops* ops_ = nullptr;
+  // Bytes of buf_ the callable uses, from its start (the padding after
+  // ops_ holds it): what OnceStorage moves.
+  std::uint32_t size_ = 0;
 };
+
+namespace detail {
+
+/// Internal (the request queue): moves a Once's callable into raw storage
+/// of exactly its size and back, so that a long queue of callbacks holds
+/// each in the bytes it needs rather than in a whole Once. The storage must
+/// be aligned like max_align_t. Loop-thread only, like the Once.
+template <class R, class... Args>
+struct OnceStorage<R(Args...)> {
+  using O = Once<R(Args...)>;
+  /// Bytes the callable of `o` needs (0 when empty).
+  static std::uint32_t size(const O& o) noexcept { return o.ops_ ? o.size_ : 0; }
+  /// Moves the callable of `o` to `dst` (size(o) bytes) and returns its
+  /// operations (null when `o` is empty); `o` is empty afterwards.
+  static const void* move_out(O& o, void* dst) noexcept {
+    if (!o.ops_) return nullptr;
+    o.ops_->move(dst, o.buf_);
+    return std::exchange(o.ops_, nullptr);
+  }
+  /// The reverse: `o` (empty) takes the callable of `size` bytes at `src`
+  /// with operations `ops` (null: stays empty).
+  static void move_in(O& o, const void* ops, std::uint32_t size, void* src) noexcept {
+    if (!ops) return;
+    o.ops_ = static_cast<const typename O::Ops*>(ops);
+    o.ops_->move(o.buf_, src);
+    o.size_ = size;
+  }
+  /// Moves the callable at `src` (operations `ops`) to `dst`.
+  static void relocate(const void* ops, void* dst, void* src) noexcept {
+    static_cast<const typename O::Ops*>(ops)->move(dst, src);
+  }
+  /// Destroys the callable at `p` without calling it.
+  static void destroy(const void* ops, void* p) noexcept {
+    if (ops) static_cast<const typename O::Ops*>(ops)->destroy(p);
+  }
+};
+
+}  // namespace detail
 
 /// A repeated handler: copyable, called once per message/event/batch on the
 /// loop thread (see the file comment). Empty means "no handler".

@@ -40,13 +40,9 @@ bool Connection::refused(Callback<Reply>& cb) {
 // owned: the body pushed last): queued with its deadline, and the link told.
 inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owned,
                                 std::optional<std::chrono::milliseconds> timeout, std::uint32_t track) {
-  Request& r = q_.push_user(static_cast<std::uint32_t>(len));
-  r.cb = std::move(cb);
-  r.owned = owned;
-  r.track = track;
   auto t = timeout.value_or(cfg_.options.command_timeout);
-  r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
-  const std::uint64_t seq = r.seq;
+  const std::uint64_t seq = q_.push_user(static_cast<std::uint32_t>(len), std::move(cb), owned, track,
+                                         static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX)));
   if (t.count() > 0) add_deadline(seq, t);
   if (link_.phase() == Link::ready)
     schedule_flush();
@@ -68,11 +64,11 @@ void Connection::submit(std::span<const std::string_view> argv, Callback<Reply>&
   }
   // The usual path: encoded into the queue's buffer, handed to hiredis at
   // the next flush.
-  std::string& out = q_.out();
+  ByteBuffer& out = q_.out();
   const std::size_t before = out.size();
   const std::size_t len = encode_command(out, argv);
   if (Error err; q_.overflowed(len, 1, err)) {
-    out.resize(before);
+    out.truncate(before);
     fail_later(std::move(cb), std::move(err));
     return;
   }
@@ -141,7 +137,7 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
   };
   if (closing_ || destroyed_) return fail_all(std::move(done), Error{ErrorKind::closed, "client is closed"});
   if (link_.phase() == Link::failed) return fail_all(std::move(done), last_error_);
-  std::string& out = q_.out();
+  ByteBuffer& out = q_.out();
   const std::size_t before = out.size();
   std::vector<std::size_t> lens;
   std::vector<std::string_view> argv;
@@ -150,7 +146,7 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
     lens.push_back(encode_command(out, argv));
   }
   if (Error err; q_.overflowed(out.size() - before, cmds.size(), err)) {
-    out.resize(before);
+    out.truncate(before);
     return fail_all(std::move(done), std::move(err));
   }
   auto g = std::make_shared<Gather>();

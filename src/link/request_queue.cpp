@@ -49,10 +49,25 @@ std::uint8_t command_push_kind(std::string_view command) noexcept {
   return facts != nullptr ? facts->push : std::uint8_t{kNotPush};
 }
 
-const Request* RequestQueue::take(Handoff& h, std::size_t& group_left, bool first_only) {
-  if (first_index_ < first_.size()) {
+void RequestQueue::store(RequestFifo& fifo, Request& r) {
+  Record head;
+  head.seq = r.seq;
+  head.len = r.len;
+  head.stage = r.stage;
+  head.flags = static_cast<std::uint8_t>((r.internal ? Record::kInternal : 0) | (r.owned ? Record::kOwned : 0));
+  head.push = r.push;
+  if (r.timeout_ms != usual_timeout_ms_ || r.group != 1 || r.track != 0 || r.pushes != 0) {
+    const RecordExt ext{r.timeout_ms, r.group, r.track, r.pushes};
+    fifo.push(head, &ext, r.cb);
+  } else {
+    fifo.push(head, nullptr, r.cb);
+  }
+}
+
+const Record* RequestQueue::take(Handoff& h, std::size_t& group_left, bool first_only) {
+  if (!first_.empty()) {
     // Handshake commands are small: always handed whole.
-    Request& r = first_[first_index_];
+    Record& r = first_.front();
     h = Handoff{first_out_.data() + first_pos_, r.len};
     first_pos_ += r.len;
     from_first_ = true;
@@ -60,12 +75,13 @@ const Request* RequestQueue::take(Handoff& h, std::size_t& group_left, bool firs
   }
   if (first_only) return nullptr;
   while (!queued_.empty()) {
-    Request& r = queued_.front();
-    if (group_left > 0)
+    Record& r = queued_.front();
+    if (group_left > 0) {
       --group_left;
-    else if (r.group > 1)
-      group_left = r.group - 1;
-    if (r.owned) {
+    } else if (r.flags & Record::kExt) [[unlikely]] {
+      if (r.group() > 1) group_left = r.group() - 1;
+    }
+    if (r.owned()) {
       if (r.completed()) {
         bodies_.pop_front();
         queued_.pop_front();
@@ -79,7 +95,7 @@ const Request* RequestQueue::take(Handoff& h, std::size_t& group_left, bool firs
       tail_off_ = 0;
       tail_left_ = r.len - head.size();
       queued_bytes_ -= head.size();
-      if (!r.internal) --stats_.queued;
+      if (!r.internal()) --stats_.queued;
       h = Handoff{head.data(), head.size()};
       return &r;
     }
@@ -89,11 +105,11 @@ const Request* RequestQueue::take(Handoff& h, std::size_t& group_left, bool firs
       queued_.pop_front();
       continue;
     }
-    const std::size_t first = (r.group == 1 && r.len > kSliceBytes) ? kSliceBytes : r.len;
+    const std::size_t first = (r.len > kSliceBytes && r.group() == 1) ? kSliceBytes : r.len;
     out_pos_ += first;
     tail_left_ = r.len - first;
     queued_bytes_ -= first;
-    if (!r.internal) --stats_.queued;
+    if (!r.internal()) --stats_.queued;
     h = Handoff{bytes, first, true};
     return &r;
   }
@@ -125,68 +141,57 @@ void RequestQueue::end_tail() {
   tail_left_ = 0;
 }
 
-Request* RequestQueue::find(std::uint64_t seq, bool& in_flight) {
-  // Binary search by sequence number (each ring is in order).
-  for (auto* q : {&inflight_, &queued_}) {
-    std::size_t lo = 0, hi = q->size();
-    while (lo < hi) {
-      const std::size_t mid = lo + (hi - lo) / 2;
-      if ((*q)[mid].seq < seq)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    if (lo < q->size() && (*q)[lo].seq == seq) {
-      in_flight = q == &inflight_;
-      return &(*q)[lo];
-    }
+Record* RequestQueue::find(std::uint64_t seq, bool& in_flight) {
+  // Each queue is in sequence order.
+  if (Record* r = inflight_.find(seq)) {
+    in_flight = true;
+    return r;
   }
-  return nullptr;
+  in_flight = false;
+  return queued_.find(seq);
 }
 
 RequestQueue::Expired RequestQueue::expire(std::uint64_t seq) {
   Expired what;
   bool in_flight = false;
-  Request* first = find(seq, in_flight);
+  Record* first = find(seq, in_flight);
   if (first == nullptr || first->completed()) return what;
   what.found = true;
   what.written = in_flight;
-  what.internal = first->internal;
-  const std::size_t count = std::max<std::uint32_t>(first->group, 1);
-  const Error err{ErrorKind::timeout, "no reply within " + std::to_string(first->timeout_ms) + " ms"};
-  // Completing may run user code that queues more (which may move the
-  // requests as a ring grows), so find each by sequence number.
+  what.internal = first->internal();
+  const std::size_t count = std::max<std::uint32_t>(first->group(), 1);
+  const Error err{ErrorKind::timeout, "no reply within " + std::to_string(first->timeout_ms(usual_timeout_ms_)) + " ms"};
+  // Completing may run user code that queues more, or ends the link (which
+  // empties the queues), so find each by sequence number.
   for (std::size_t k = 0; k < count; ++k) {
-    Request* r = find(seq + k, in_flight);
+    Record* r = find(seq + k, in_flight);
     if (r == nullptr || r->completed()) continue;
     if (in_flight) {
       // Written: its reply is still owed (and dropped when it comes), but
       // the command is no longer in flight for anyone counting.
       r->stage = Stage::owed;
       ++owed_;
-      if (!r->internal) --stats_.in_flight;
+      if (!r->internal()) --stats_.in_flight;
     } else {
       queued_bytes_ -= r->len;
-      if (!r->internal) --stats_.queued;
+      if (!r->internal()) --stats_.queued;
     }
-    if (!r->internal) ++stats_.timeouts;
+    if (!r->internal()) ++stats_.timeouts;
     complete(*r, err);
   }
   return what;
 }
 
 // Out of line: only requests that a Tracker watches come here.
-void RequestQueue::track_written(const Request& r) { tracker_->written(r.track, r.len); }
+void RequestQueue::track_written(const Record& r) { tracker_->written(r.track(), r.len); }
 
-void RequestQueue::track_completed(Request& r, const Result<Reply>& result) {
-  const std::uint32_t slot = std::exchange(r.track, 0);
-  tracker_->completed(slot, r.len, result);
+void RequestQueue::track_completed(std::uint32_t slot, std::uint32_t len, const Result<Reply>& result) {
+  tracker_->completed(slot, len, result);
 }
 
 void RequestQueue::fail_queued(const Error& err) {
   if (queued_.empty()) return;
-  auto q = std::move(queued_);
-  queued_.clear();
+  RequestFifo q = std::move(queued_);
   out_.clear();
   out_pos_ = 0;
   queued_bytes_ = 0;
@@ -195,11 +200,11 @@ void RequestQueue::fail_queued(const Error& err) {
   tail_left_ = 0;
   tail_owned_ = false;
   bodies_.clear();
-  q.for_each([this](Request& r) {
-    if (!r.completed() && !r.internal) --stats_.queued;
+  q.for_each([this](Record& r) {
+    if (!r.completed() && !r.internal()) --stats_.queued;
   });
   // `q` is ours alone: callbacks that queue more reach queued_, not it.
-  q.for_each([this, &err](Request& r) {
+  q.for_each([this, &err](Record& r) {
     if (!r.completed()) complete(r, err);
   });
   prune();

@@ -15,7 +15,9 @@
 // clock. Loop-thread only, like the connection.
 
 #include "protocol/command_table.hpp"
+#include "base/byte_buffer.hpp"
 #include "base/ring.hpp"
+#include "link/request_fifo.hpp"
 
 #include <uvredis/error.hpp>
 #include <uvredis/link_types.hpp>
@@ -174,39 +176,6 @@ inline bool count_confirmation(std::uint8_t want, std::uint32_t& left, std::uint
   return want == kind && left > 0 && --left == 0;
 }
 
-// Where a request is between submit and completion.
-enum class Stage : std::uint8_t {
-  queued,   // waiting to be handed to the link
-  written,  // handed over, awaiting its reply
-  owed,     // written, then completed by its timeout: the late reply is still owed (and dropped)
-  done,     // completed
-};
-
-struct Request {
-  std::uint64_t seq = 0;
-  // Push mode: a subscription command is answered by `pushes` pushes of
-  // kind `push` (one per channel) instead of one reply. (Here they and the
-  // small fields fill the 16 bytes before the 16-byte aligned callback: no
-  // bigger Request, and a move copies them as two words.)
-  std::uint32_t pushes = 0;
-  std::uint8_t push = 0;
-  Stage stage = Stage::queued;
-  bool internal = false;  // handshake, health check or subscription: not counted as user traffic
-  bool owned = false;     // its bytes are the next body (push_body), not in out()
-  Callback<Reply> cb;
-  std::uint32_t len = 0;  // bytes of the encoded command
-  std::uint32_t timeout_ms = 0;
-  std::uint32_t group = 1;  // on a group's first request: how many leave together (0 on the others)
-  // Its slot in the connection's Tracker (observer, histogram); 0 when
-  // nothing watches. (Fills the padding after `group`: no bigger Request.)
-  std::uint32_t track = 0;
-  bool completed() const noexcept { return stage >= Stage::owed; }
-};
-// The record around its callback stays small: the queues move it twice
-// (queued, then in flight) and hold a burst of a million of them.
-static_assert(sizeof(Request) <= 32 + sizeof(Callback<Reply>), "a Request is its callback and 32 bytes");
-static_assert(std::is_nothrow_move_constructible_v<Request>, "the rings move Requests as they grow");
-
 class RequestQueue {
  public:
   /// After a user request completed (the connection tells its owner when
@@ -229,11 +198,14 @@ class RequestQueue {
   }
   /// Told when a request with a `track` slot is written and completes.
   void set_tracker(Tracker* t) noexcept { tracker_ = t; }
+  /// The timeout most requests have (the connection's command timeout):
+  /// records keep another only when it differs.
+  void set_usual_timeout(std::uint32_t ms) noexcept { usual_timeout_ms_ = ms; }
 
   // ---------------------------------------------------------------- submit
 
   /// Commands are encoded at the end of this buffer, then push()ed.
-  std::string& out() noexcept { return out_; }
+  ByteBuffer& out() noexcept { return out_; }
   /// Overflow: whether `extra_cmds` more commands of `extra_bytes` bytes may
   /// not be queued (and why, in `err`).
   bool overflowed(std::size_t extra_bytes, std::size_t extra_cmds, Error& err) const {
@@ -247,32 +219,46 @@ class RequestQueue {
   /// requests, not counted as user traffic; dropped with drop_first() when
   /// their link is gone (their callbacks are not called: the link they were
   /// for is over).
-  std::string& first_out() noexcept { return first_out_; }
+  ByteBuffer& first_out() noexcept { return first_out_; }
   void push_first(Request&& r) {
     r.seq = next_seq_++;
     r.stage = Stage::queued;
     r.internal = true;
-    first_.push_back(std::move(r));
+    store(first_, r);
   }
-  std::size_t first_size() const noexcept { return first_.size() - first_index_; }
+  std::size_t first_size() const noexcept { return first_.size(); }
   void drop_first() {
     first_.clear();
     first_out_.clear();
-    first_index_ = 0;
     first_pos_ = 0;
     from_first_ = false;
   }
   /// Queues `r`, whose r.len bytes are the last of out() (or, r.owned, the
   /// body pushed last): gives it its sequence number, which it returns.
-  std::uint64_t push(Request&& r) { return admit(queued_.emplace_back(std::move(r))).seq; }
-  /// A user request (not internal) of `len` bytes, built in place at the
-  /// end of the queue (no move of a finished record): push()'s work, the
-  /// caller fills in the rest of the returned request before any other call
-  /// on this queue.
-  Request& push_user(std::uint32_t len) {
-    Request& r = queued_.emplace_back();
-    r.len = len;
-    return admit(r);
+  std::uint64_t push(Request&& r) {
+    r.seq = next_seq_++;
+    r.stage = Stage::queued;
+    count_queued(r.len, r.internal);
+    store(queued_, r);
+    return r.seq;
+  }
+  /// A user request (not internal) of `len` bytes with callback `cb`:
+  /// push()'s work without a Request in between. Returns its sequence
+  /// number.
+  std::uint64_t push_user(std::uint32_t len, Callback<Reply>&& cb, bool owned, std::uint32_t track,
+                          std::uint32_t timeout_ms) {
+    Record head;
+    head.seq = next_seq_++;
+    head.len = len;
+    head.flags = owned ? Record::kOwned : 0;
+    count_queued(len, false);
+    if (track != 0 || timeout_ms != usual_timeout_ms_) [[unlikely]] {
+      const RecordExt ext{timeout_ms, 1, track, 0};
+      queued_.push(head, &ext, cb);
+    } else {
+      queued_.push(head, nullptr, cb);
+    }
+    return head.seq;
   }
   /// The pieces of an owned request (pushed next), handed over from these
   /// strings a slice at a time and never copied whole.
@@ -280,8 +266,7 @@ class RequestQueue {
 
   // ------------------------------------------------------------- hand over
 
-  /// What to hand to the link next: bytes of a command whose Request moved
-  /// into take()'s `out`.
+  /// What to hand to the link next: bytes of the command take() returned.
   struct Handoff {
     const char* bytes = nullptr;
     std::size_t len = 0;
@@ -301,15 +286,17 @@ class RequestQueue {
   /// take (start at 0). Null when nothing is queued. The request stays in
   /// front until written_taken() (one move, not two).
   /// With `first_only`, only the handshake lane's requests.
-  const Request* take(Handoff& h, std::size_t& group_left, bool first_only = false);
+  const Record* take(Handoff& h, std::size_t& group_left, bool first_only = false);
   /// take()'s bytes were handed: its request is in flight now.
   void written_taken() {
     if (from_first_) [[unlikely]] {
-      written(std::move(first_[first_index_]));
-      first_taken();
+      from_first_ = false;
+      written(first_.front());
+      first_.pop_front();
+      if (first_.empty()) drop_first();
       return;
     }
-    written(std::move(queued_.front()));
+    written(queued_.front());
     queued_.pop_front();
     taken();
   }
@@ -334,21 +321,21 @@ class RequestQueue {
       out_.clear();
       out_pos_ = 0;
     } else if (out_pos_ > (1u << 20) && out_pos_ * 2 > out_.size()) {
-      out_.erase(0, out_pos_);
+      out_.drop_front(out_pos_);
       out_pos_ = 0;
     }
   }
-  /// `r` was handed to the link: it awaits its reply, in order.
-  void written(Request&& r) {
-    if (!r.internal) {
+  /// `r` (the front of a queue, popped by the caller next) was handed to
+  /// the link: it awaits its reply, in order.
+  void written(Record& r) {
+    if (!r.internal()) {
       ++stats_.sent;
       ++stats_.in_flight;
     }
     r.stage = Stage::written;
-    const bool tracked = r.track != 0;
-    inflight_.push_back(std::move(r));
-    if (tracked) [[unlikely]]
-      track_written(inflight_.back());
+    const Record& w = inflight_.push_from(r);
+    if (w.track() != 0) [[unlikely]]
+      track_written(w);
   }
 
   // --------------------------------------------------------------- answers
@@ -356,12 +343,28 @@ class RequestQueue {
   bool inflight_empty() const noexcept { return inflight_.empty(); }
   std::size_t inflight_size() const noexcept { return inflight_.size(); }
   /// The oldest request in flight (inflight_empty() must be false).
-  Request& inflight_front() noexcept { return inflight_.front(); }
+  const Record& inflight_front() const noexcept { return inflight_.front(); }
   /// The oldest request in flight was answered (`replied`: by a reply, else
   /// by its link's end): leaves the queue, to be completed by the caller
   /// with complete() unless it already is (a late reply after its timeout).
   Request pop_answered(bool replied) {
-    Request r = std::move(inflight_.front());
+    Record& f = inflight_.front();
+    Request r;
+    r.seq = f.seq;
+    r.len = f.len;
+    r.stage = f.stage;
+    r.push = f.push;
+    r.internal = f.internal();
+    r.owned = f.owned();
+    if (const RecordExt* e = f.ext()) {
+      r.timeout_ms = e->timeout_ms;
+      r.group = e->group;
+      r.track = e->track;
+      r.pushes = e->pushes;
+    } else {
+      r.timeout_ms = usual_timeout_ms_;
+    }
+    f.take_callback(r.cb);
     inflight_.pop_front();
     if (r.stage == Stage::owed) --owed_;
     if (!r.internal) {
@@ -374,20 +377,18 @@ class RequestQueue {
   /// number of the subscription command it answered in full, else 0.
   std::uint64_t count_push(std::uint8_t kind) noexcept {
     if (inflight_.empty()) return 0;
-    Request& front = inflight_.front();
-    return count_confirmation(front.push, front.pushes, kind) ? front.seq : 0;
+    Record& front = inflight_.front();
+    RecordExt* e = front.ext();  // a subscription command's record has one (its pushes)
+    return e != nullptr && count_confirmation(front.push, e->pushes, kind) ? front.seq : 0;
   }
-  /// Runs `r`'s callback with `result` (once: the callback is moved out).
-  /// `r` is not touched once the callback runs (the callback may queue
-  /// more, which may move the requests in the queues).
+  /// Runs the callback of `r`, a request the caller holds outside the
+  /// queues (pop_answered()'s), with `result`: where it is, not moved
+  /// first (it stays in `r`, already called, until `r` goes).
   void complete(Request& r, Result<Reply>&& result) {
-    auto cb = std::move(r.cb);
-    finish(r, cb, std::move(result));
+    if (r.stage != Stage::owed) r.stage = Stage::done;
+    finish(r.internal, std::exchange(r.track, 0), r.len, r.cb, std::move(result));
   }
-  /// As complete(), for a request the caller holds outside the queues
-  /// (pop_answered()'s): its callback runs where it is, not moved first
-  /// (it stays in `r`, already called, until `r` goes).
-  void complete_popped(Request& r, Result<Reply>&& result) { finish(r, r.cb, std::move(result)); }
+  void complete_popped(Request& r, Result<Reply>&& result) { complete(r, std::move(result)); }
 
   // ------------------------------------------------------------- deadlines
 
@@ -401,7 +402,7 @@ class RequestQueue {
   std::optional<std::uint64_t> pop_due(std::uint64_t now) { return deadlines_.pop_due(now); }
   /// Drops deadlines of completed requests; true when none is left.
   bool prune() {
-    std::uint64_t oldest = next_seq_;
+    std::uint64_t oldest = next_seq_;  // (records are in sequence order)
     if (!inflight_.empty())
       oldest = inflight_.front().seq;
     else if (!queued_.empty())
@@ -429,7 +430,7 @@ class RequestQueue {
   void fail_queued(const Error& err);
   /// A queued request has not completed yet.
   bool has_live_queued() const noexcept {
-    return queued_.any_of([](const Request& r) { return !r.completed(); });
+    return queued_.any_of([](const Record& r) { return !r.completed(); });
   }
   bool queued_empty() const noexcept { return queued_.empty(); }
   /// Something is left to hand over.
@@ -437,36 +438,40 @@ class RequestQueue {
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
 
  private:
-  // A request just placed at the end of queued_ (its len set): its sequence
-  // number, stage and share of the queue's counts.
-  Request& admit(Request& r) {
-    r.seq = next_seq_++;
-    r.stage = Stage::queued;
-    queued_bytes_ += r.len;
-    if (!r.internal) ++stats_.queued;
-    return r;
+  void count_queued(std::uint32_t len, bool internal) noexcept {
+    queued_bytes_ += len;
+    if (!internal) ++stats_.queued;
   }
-  void finish(Request& r, Callback<Reply>& cb, Result<Reply>&& result) {
+  // `r` (its seq and stage set) into `fifo`, its callback moved in.
+  void store(RequestFifo& fifo, Request& r);
+  // Runs the callback of a record still in a queue with `result` (moved
+  // out first: the callback may queue more, or end the queue's link).
+  void complete(Record& r, Result<Reply>&& result) {
+    Callback<Reply> cb;
+    r.take_callback(cb);
     if (r.stage != Stage::owed) r.stage = Stage::done;
-    const bool user = !r.internal;
+    RecordExt* e = r.ext();
+    finish(r.internal(), e ? std::exchange(e->track, 0) : 0, r.len, cb, std::move(result));
+  }
+  // The completion itself; nothing of the request is touched once the
+  // callback runs.
+  void finish(bool internal, std::uint32_t track_slot, std::uint32_t len, Callback<Reply>& cb,
+              Result<Reply>&& result) {
+    const bool user = !internal;
     if (user && !result) ++stats_.errors;
-    if (r.track != 0) [[unlikely]]
-      track_completed(r, result);
+    if (track_slot != 0) [[unlikely]]
+      track_completed(track_slot, len, result);
     if (cb) cb.call_with(std::move(result));
     if (user && done_) done_(ctx_);
   }
-  Request* find(std::uint64_t seq, bool& in_flight);
+  Record* find(std::uint64_t seq, bool& in_flight);
   void end_tail();
-  void track_written(const Request& r);
-  void track_completed(Request& r, const Result<Reply>& result);
+  void track_written(const Record& r);
+  void track_completed(std::uint32_t slot, std::uint32_t len, const Result<Reply>& result);
   // After a take()n request's bytes were handed: a big command with
   // nothing left to hand is finished (its body freed).
   void taken() {
     if (tail_left_ == 0 && tail_owned_) end_tail();
-  }
-  void first_taken() {
-    from_first_ = false;
-    if (++first_index_ == first_.size()) drop_first();
   }
 
   ClientStats& stats_;
@@ -476,16 +481,15 @@ class RequestQueue {
   BodyRelease release_ = nullptr;
   Tracker* tracker_ = nullptr;
 
-  // Rings, not deques: once they reach the size of the traffic, no
-  // allocation per request (a deque allocates a block every few).
-  Ring<Request> queued_;    // not yet handed over, in order
-  Ring<Request> inflight_;  // handed over, awaiting replies, in order
-  std::string out_;               // bytes of queued_ requests, from out_pos_
-  std::vector<Request> first_;    // the handshake lane, handed from first_index_
-  std::string first_out_;         // its bytes, from first_pos_
-  std::size_t first_index_ = 0;
+  // Once they reach the size of the traffic, no allocation per request.
+  RequestFifo queued_;    // not yet handed over, in order
+  RequestFifo inflight_;  // handed over, awaiting replies, in order
+  ByteBuffer out_;        // bytes of queued_ requests, from out_pos_
+  RequestFifo first_;     // the handshake lane
+  ByteBuffer first_out_;  // its bytes, from first_pos_
   std::size_t first_pos_ = 0;
-  bool from_first_ = false;  // the request take() returned is first_[first_index_]
+  bool from_first_ = false;  // the request take() returned is first_.front()
+  std::uint32_t usual_timeout_ms_ = 0;
   std::size_t out_pos_ = 0;
   std::size_t queued_bytes_ = 0;
   // A big command half handed over: bytes still to hand, at out_pos_ or

@@ -41,14 +41,15 @@ inline char* put_header(char* p, char kind, std::size_t n) noexcept {
   return p;
 }
 
-// Sized first, then written in place: one growth of `out` (amortised) and
-// one memcpy per argument instead of three appends per argument.
-std::size_t encode_command(std::string& out, std::span<const std::string_view> argv) {
+// Sized first, then written in place: one growth of the buffer (amortised)
+// and one memcpy per argument instead of three appends per argument.
+inline std::size_t encoded_size(std::span<const std::string_view> argv) noexcept {
   std::size_t len = header_size(argv.size());
   for (std::string_view a : argv) len += header_size(a.size()) + a.size() + 2;
-  const std::size_t start = out.size();
-  out.resize(start + len);
-  char* p = out.data() + start;
+  return len;
+}
+
+inline void encode_to(char* p, std::span<const std::string_view> argv) noexcept {
   p = put_header(p, '*', argv.size());
   for (std::string_view a : argv) {
     p = put_header(p, '$', a.size());
@@ -57,6 +58,19 @@ std::size_t encode_command(std::string& out, std::span<const std::string_view> a
     *p++ = '\r';
     *p++ = '\n';
   }
+}
+
+std::size_t encode_command(std::string& out, std::span<const std::string_view> argv) {
+  const std::size_t len = encoded_size(argv);
+  const std::size_t start = out.size();
+  out.resize(start + len);
+  encode_to(out.data() + start, argv);
+  return len;
+}
+
+std::size_t encode_command(ByteBuffer& out, std::span<const std::string_view> argv) {
+  const std::size_t len = encoded_size(argv);
+  encode_to(out.grow(len), argv);
   return len;
 }
 

@@ -9,6 +9,8 @@
 // RESP encoding of a command: the bytes a server expects for an argv.
 // No I/O; the connection appends to its own output buffer.
 
+#include "base/byte_buffer.hpp"
+
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +19,7 @@ namespace uvredis::detail {
 
 /// Appends `*N\r\n$len\r\narg\r\n...` for argv to out; returns bytes added.
 std::size_t encode_command(std::string& out, std::span<const std::string_view> argv);
+std::size_t encode_command(ByteBuffer& out, std::span<const std::string_view> argv);
 
 /// Appends one RESP header: `*N\r\n` or `$N\r\n`.
 void encode_header(std::string& out, char kind, std::size_t n);
