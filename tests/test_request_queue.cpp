@@ -827,6 +827,8 @@ uvredis::Callback<Reply> sized_callback(std::vector<std::string>& log, std::shar
 uvredis::Result<std::optional<std::string>> as_text(uvredis::Result<Reply>&& r) {
   return std::optional<std::string>(std::string(r->str()));
 }
+// Rising sequence numbers with gaps, one of them wider than 16 bits.
+std::uint64_t seq_of(int i) { return 100 + 3 * static_cast<std::uint64_t>(i) + (i >= 1500 ? 100000 : 0); }
 }  // namespace
 
 // Records of every callable size (none, small, the largest kept inline, one
@@ -857,25 +859,27 @@ TEST(RequestFifo, RecordsOfEverySizeAreFoundCalledOnceAndReleased) {
       }
     }
     if (i % 5 != 0) want.push_back(tag + (i % 5 == 4 ? "=" : ":") + "v" + tag);
-    Record head;
-    head.seq = 100 + static_cast<std::uint64_t>(i);
+    RecordHead head;
     head.len = static_cast<std::uint32_t>(i);
-    const RecordExt ext{7, 1, 0, static_cast<std::uint32_t>(i)};
-    Record& r = fifo.push(head, i % 7 == 0 ? &ext : nullptr, cb);
+    const RecordExt ext{7, 1, 0, static_cast<std::uint32_t>(i), 0};
+    // Sequence numbers rise with gaps (requests that went elsewhere), one
+    // gap wider than a record's 16-bit offset.
+    Record& r = fifo.push(seq_of(i), head, i % 7 == 0 ? &ext : nullptr, cb);
     EXPECT_FALSE(cb);  // moved in
-    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.callable()) % 16, 0u);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.callable()) % 8, 0u);
   }
   EXPECT_EQ(fifo.size(), static_cast<std::size_t>(kCount));
   EXPECT_GT(fifo.bytes_held(), 8192u * 5);  // many chunks
   EXPECT_EQ(alive.use_count(), 1 + (kCount / 5) * 4);
   for (int i = 0; i < kCount; i += 37) {
-    Record* r = fifo.find(100 + static_cast<std::uint64_t>(i));
+    Record* r = fifo.find(seq_of(i));
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->len, static_cast<std::uint32_t>(i));
     EXPECT_EQ(r->timeout_ms(5), i % 7 == 0 ? 7u : 5u);
+    EXPECT_EQ(fifo.find(seq_of(i) + 1), nullptr);  // in a gap
   }
   EXPECT_EQ(fifo.find(99), nullptr);
-  EXPECT_EQ(fifo.find(100 + kCount), nullptr);
+  EXPECT_EQ(fifo.find(seq_of(kCount)), nullptr);
   // Half answered from the front, in order.
   for (int i = 0; i < kCount / 2; ++i) {
     Callback<Reply> cb;
@@ -883,16 +887,18 @@ TEST(RequestFifo, RecordsOfEverySizeAreFoundCalledOnceAndReleased) {
     if (cb) cb(Reply::string("v" + std::to_string(i)));
     fifo.pop_front();
   }
-  EXPECT_EQ(fifo.find(100), nullptr);
-  ASSERT_NE(fifo.find(100 + kCount / 2), nullptr);
+  EXPECT_EQ(fifo.find(seq_of(0)), nullptr);
+  EXPECT_EQ(fifo.front_seq(), seq_of(kCount / 2));
+  ASSERT_NE(fifo.find(seq_of(kCount / 2)), nullptr);
   // The rest moved to another FIFO (as written requests are), then answered.
   RequestFifo inflight;
   while (!fifo.empty()) {
-    inflight.push_from(fifo.front());
+    inflight.push_from(fifo.front_seq(), fifo.front());
     fifo.pop_front();
   }
+  ASSERT_NE(inflight.find(seq_of(kCount - 1)), nullptr);
   for (int i = kCount / 2; i < kCount; ++i) {
-    ASSERT_EQ(inflight.front().seq, 100 + static_cast<std::uint64_t>(i));
+    ASSERT_EQ(inflight.front_seq(), seq_of(i));
     Callback<Reply> cb;
     inflight.front().take_callback(cb);
     if (cb) cb(Reply::string("v" + std::to_string(i)));
@@ -911,9 +917,7 @@ TEST(RequestFifo, DroppedRecordsReleaseTheirCaptures) {
     RequestFifo fifo;
     for (int i = 0; i < 500; ++i) {
       auto cb = i % 2 ? sized_callback<8>(log, alive, "a") : sized_callback<300>(log, alive, "b");
-      Record head;
-      head.seq = static_cast<std::uint64_t>(i) + 1;
-      fifo.push(head, nullptr, cb);
+      fifo.push(static_cast<std::uint64_t>(i) + 1, RecordHead{}, nullptr, cb);
     }
     for (int i = 0; i < 100; ++i) fifo.pop_front();
     EXPECT_EQ(alive.use_count(), 401);
@@ -923,9 +927,9 @@ TEST(RequestFifo, DroppedRecordsReleaseTheirCaptures) {
 }
 
 // What a queued typed GET costs: its record (header and the decoder's link
-// in front of a callback capturing one pointer) is 48 bytes, so a million
-// queued take 48 MB of records, not the 144 MB of whole requests.
-TEST(RequestFifo, AQueuedTypedReadTakesFortyEightBytes) {
+// in front of a callback capturing one pointer) is 40 bytes, so a million
+// queued take 40 MB of records, not the 144 MB of whole requests.
+TEST(RequestFifo, AQueuedTypedReadTakesFortyBytes) {
   RequestFifo fifo;
   int calls = 0;
   constexpr std::size_t kCount = 20000;
@@ -934,11 +938,10 @@ TEST(RequestFifo, AQueuedTypedReadTakesFortyEightBytes) {
       ++calls;
     };
     auto cb = uvredis::Callback<Reply>::converting(&as_text, std::move(user));
-    Record head;
-    head.seq = i + 1;
-    EXPECT_EQ(fifo.push(head, nullptr, cb).units, 3);
+    Record& r = fifo.push(i + 1, RecordHead{}, nullptr, cb);
+    EXPECT_EQ(reinterpret_cast<unsigned char*>(r.callable()) - reinterpret_cast<unsigned char*>(&r), 16);
   }
-  EXPECT_LE(fifo.bytes_held(), kCount * 48 * 101 / 100 + 8192);
+  EXPECT_LE(fifo.bytes_held(), kCount * 40 * 101 / 100 + 8192);
   while (!fifo.empty()) fifo.pop_front();
   EXPECT_EQ(calls, 0);
   EXPECT_LE(fifo.bytes_held(), 2u * 8192);  // one chunk in use, one spare
@@ -968,4 +971,41 @@ TEST(ByteBuffer, GrowsByAnEighthOnceLargeAndFreesWhenEmptied) {
   EXPECT_LE(b.capacity(), total + total / 8 + 64);
   b.clear();
   EXPECT_EQ(b.capacity(), 0u);
+}
+
+// A callable that needs 16-byte alignment gets it wherever its record
+// falls, and keeps it when the record moves to another FIFO.
+TEST(RequestFifo, WideCallablesAreAlignedInEveryRecord) {
+  struct alignas(16) Wide {
+    long double x = 1;
+  };
+  int calls = 0;
+  RequestFifo a, b;
+  for (std::uint64_t i = 1; i <= 200; ++i) {
+    uvredis::Callback<Reply> cb;
+    if (i % 3 == 0)
+      cb = [&calls, w = Wide{}](uvredis::Result<Reply>) { calls += w.x == 1 ? 1 : 1000; };
+    else
+      cb = [&calls](uvredis::Result<Reply>) { ++calls; };
+    Record& r = a.push(i, RecordHead{}, nullptr, cb);
+    if (i % 3 == 0) {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.callable()) % 16, 0u);
+    }
+  }
+  std::uint64_t seq = 1;
+  while (!a.empty()) {
+    Record& r = b.push_from(a.front_seq(), a.front());
+    a.pop_front();
+    if (seq % 3 == 0) {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.callable()) % 16, 0u);
+    }
+    ++seq;
+  }
+  while (!b.empty()) {
+    uvredis::Callback<Reply> cb;
+    b.front().take_callback(cb);
+    cb(Reply::status("OK"));
+    b.pop_front();
+  }
+  EXPECT_EQ(calls, 200);
 }

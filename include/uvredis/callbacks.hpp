@@ -95,6 +95,7 @@ class Once<R(Args...)> {
       ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
       ops_ = &inline_ops<D>;
       size_ = sizeof(D);
+      wide_ = alignof(D) > alignof(void*);
     } else {
       D* p = new D(std::forward<F>(f));
       std::memcpy(buf_, &p, sizeof(p));
@@ -163,6 +164,7 @@ class Once<R(Args...)> {
       std::memcpy(out.buf_ + sizeof(in_ops), &conv, sizeof(conv));
       out.ops_ = &converting_ops<B, A>;
       out.size_ = static_cast<std::uint32_t>(kLinkBytes + inner.size_);
+      out.wide_ = inner.wide_;
     } else {
       out = Once([conv, inner = std::move(inner)](A a) mutable -> R { return inner(conv(std::move(a))); });
     }
@@ -236,42 +238,50 @@ class Once<R(Args...)> {
       o.ops_->move(buf_, o.buf_);
       ops_ = o.ops_;
       size_ = o.size_;
+      wide_ = o.wide_;
       o.ops_ = nullptr;
     }
   }
 
   alignas(std::max_align_t) unsigned char buf_[kInline];
   const Ops* ops_ = nullptr;
-  // Bytes of buf_ the callable uses, from its start (the padding after
-  // ops_ holds it): what OnceStorage moves.
+  // Bytes of buf_ the callable uses, from its start, and whether it needs
+  // more than pointer alignment (the padding after ops_ holds them): what
+  // OnceStorage moves.
   std::uint32_t size_ = 0;
+  bool wide_ = false;
 };
 
 namespace detail {
 
 /// Internal (the request queue): moves a Once's callable into raw storage
 /// of exactly its size and back, so that a long queue of callbacks holds
-/// each in the bytes it needs rather than in a whole Once. The storage must
-/// be aligned like max_align_t. Loop-thread only, like the Once.
+/// each in the bytes it needs rather than in a whole Once. Loop-thread
+/// only, like the Once.
 template <class R, class... Args>
 struct OnceStorage<R(Args...)> {
   using O = Once<R(Args...)>;
   /// Bytes the callable of `o` needs (0 when empty).
   static std::uint32_t size(const O& o) noexcept { return o.ops_ ? o.size_ : 0; }
-  /// Moves the callable of `o` to `dst` (size(o) bytes) and returns its
+  /// Whether it must be placed at a max_align_t boundary (else a pointer's
+  /// alignment will do).
+  static bool wide(const O& o) noexcept { return o.wide_; }
+  /// Moves the callable of `o` to `dst` (size(o) bytes, aligned as wide(o)
+  /// says) and returns its
   /// operations (null when `o` is empty); `o` is empty afterwards.
   static const void* move_out(O& o, void* dst) noexcept {
     if (!o.ops_) return nullptr;
     o.ops_->move(dst, o.buf_);
     return std::exchange(o.ops_, nullptr);
   }
-  /// The reverse: `o` (empty) takes the callable of `size` bytes at `src`
-  /// with operations `ops` (null: stays empty).
-  static void move_in(O& o, const void* ops, std::uint32_t size, void* src) noexcept {
+  /// The reverse: `o` (empty) takes the callable of `size` bytes (`wide`
+  /// as above) at `src` with operations `ops` (null: stays empty).
+  static void move_in(O& o, const void* ops, std::uint32_t size, bool wide, void* src) noexcept {
     if (!ops) return;
     o.ops_ = static_cast<const typename O::Ops*>(ops);
     o.ops_->move(o.buf_, src);
     o.size_ = size;
+    o.wide_ = wide;
   }
   /// Moves the callable at `src` (operations `ops`) to `dst`.
   static void relocate(const void* ops, void* dst, void* src) noexcept {

@@ -142,7 +142,7 @@ void Connection::dispatch_pushed(Reply&& reply) {
     auto fn = on_push_;
     fn(std::move(reply));
   }
-  if (answered != 0 && !q_.inflight_empty() && q_.inflight_front().seq == answered) {
+  if (answered != 0 && !q_.inflight_empty() && q_.inflight_front_seq() == answered) {
     Reply ok = Reply::status("OK");
     on_reply(&ok);
   }

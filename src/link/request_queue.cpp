@@ -50,17 +50,16 @@ std::uint8_t command_push_kind(std::string_view command) noexcept {
 }
 
 void RequestQueue::store(RequestFifo& fifo, Request& r) {
-  Record head;
-  head.seq = r.seq;
+  RecordHead head;
   head.len = r.len;
   head.stage = r.stage;
-  head.flags = static_cast<std::uint8_t>((r.internal ? Record::kInternal : 0) | (r.owned ? Record::kOwned : 0));
-  head.push = r.push;
-  if (r.timeout_ms != usual_timeout_ms_ || r.group != 1 || r.track != 0 || r.pushes != 0) {
-    const RecordExt ext{r.timeout_ms, r.group, r.track, r.pushes};
-    fifo.push(head, &ext, r.cb);
+  head.internal = r.internal;
+  head.owned = r.owned;
+  if (r.timeout_ms != usual_timeout_ms_ || r.group != 1 || r.track != 0 || r.pushes != 0 || r.push != 0) {
+    const RecordExt ext{r.timeout_ms, r.group, r.track, r.pushes, r.push};
+    fifo.push(r.seq, head, &ext, r.cb);
   } else {
-    fifo.push(head, nullptr, r.cb);
+    fifo.push(r.seq, head, nullptr, r.cb);
   }
 }
 
@@ -78,7 +77,7 @@ const Record* RequestQueue::take(Handoff& h, std::size_t& group_left, bool first
     Record& r = queued_.front();
     if (group_left > 0) {
       --group_left;
-    } else if (r.flags & Record::kExt) [[unlikely]] {
+    } else if (r.has_ext()) [[unlikely]] {
       if (r.group() > 1) group_left = r.group() - 1;
     }
     if (r.owned()) {
@@ -169,7 +168,7 @@ RequestQueue::Expired RequestQueue::expire(std::uint64_t seq) {
     if (in_flight) {
       // Written: its reply is still owed (and dropped when it comes), but
       // the command is no longer in flight for anyone counting.
-      r->stage = Stage::owed;
+      r->set_stage(Stage::owed);
       ++owed_;
       if (!r->internal()) --stats_.in_flight;
     } else {

@@ -247,18 +247,18 @@ class RequestQueue {
   /// number.
   std::uint64_t push_user(std::uint32_t len, Callback<Reply>&& cb, bool owned, std::uint32_t track,
                           std::uint32_t timeout_ms) {
-    Record head;
-    head.seq = next_seq_++;
+    const std::uint64_t seq = next_seq_++;
+    RecordHead head;
     head.len = len;
-    head.flags = owned ? Record::kOwned : 0;
+    head.owned = owned;
     count_queued(len, false);
     if (track != 0 || timeout_ms != usual_timeout_ms_) [[unlikely]] {
-      const RecordExt ext{timeout_ms, 1, track, 0};
-      queued_.push(head, &ext, cb);
+      const RecordExt ext{timeout_ms, 1, track, 0, 0};
+      queued_.push(seq, head, &ext, cb);
     } else {
-      queued_.push(head, nullptr, cb);
+      queued_.push(seq, head, nullptr, cb);
     }
-    return head.seq;
+    return seq;
   }
   /// The pieces of an owned request (pushed next), handed over from these
   /// strings a slice at a time and never copied whole.
@@ -291,12 +291,12 @@ class RequestQueue {
   void written_taken() {
     if (from_first_) [[unlikely]] {
       from_first_ = false;
-      written(first_.front());
+      written(first_.front_seq(), first_.front());
       first_.pop_front();
       if (first_.empty()) drop_first();
       return;
     }
-    written(queued_.front());
+    written(queued_.front_seq(), queued_.front());
     queued_.pop_front();
     taken();
   }
@@ -325,15 +325,15 @@ class RequestQueue {
       out_pos_ = 0;
     }
   }
-  /// `r` (the front of a queue, popped by the caller next) was handed to
-  /// the link: it awaits its reply, in order.
-  void written(Record& r) {
+  /// `r` (number `seq`, the front of a queue, popped by the caller next)
+  /// was handed to the link: it awaits its reply, in order.
+  void written(std::uint64_t seq, Record& r) {
     if (!r.internal()) {
       ++stats_.sent;
       ++stats_.in_flight;
     }
-    r.stage = Stage::written;
-    const Record& w = inflight_.push_from(r);
+    r.set_stage(Stage::written);
+    const Record& w = inflight_.push_from(seq, r);
     if (w.track() != 0) [[unlikely]]
       track_written(w);
   }
@@ -344,16 +344,16 @@ class RequestQueue {
   std::size_t inflight_size() const noexcept { return inflight_.size(); }
   /// The oldest request in flight (inflight_empty() must be false).
   const Record& inflight_front() const noexcept { return inflight_.front(); }
+  std::uint64_t inflight_front_seq() const noexcept { return inflight_.front_seq(); }
   /// The oldest request in flight was answered (`replied`: by a reply, else
   /// by its link's end): leaves the queue, to be completed by the caller
   /// with complete() unless it already is (a late reply after its timeout).
   Request pop_answered(bool replied) {
     Record& f = inflight_.front();
     Request r;
-    r.seq = f.seq;
+    r.seq = inflight_.front_seq();
     r.len = f.len;
-    r.stage = f.stage;
-    r.push = f.push;
+    r.stage = f.stage();
     r.internal = f.internal();
     r.owned = f.owned();
     if (const RecordExt* e = f.ext()) {
@@ -361,6 +361,7 @@ class RequestQueue {
       r.group = e->group;
       r.track = e->track;
       r.pushes = e->pushes;
+      r.push = e->push;
     } else {
       r.timeout_ms = usual_timeout_ms_;
     }
@@ -379,7 +380,7 @@ class RequestQueue {
     if (inflight_.empty()) return 0;
     Record& front = inflight_.front();
     RecordExt* e = front.ext();  // a subscription command's record has one (its pushes)
-    return e != nullptr && count_confirmation(front.push, e->pushes, kind) ? front.seq : 0;
+    return e != nullptr && count_confirmation(e->push, e->pushes, kind) ? inflight_.front_seq() : 0;
   }
   /// Runs the callback of `r`, a request the caller holds outside the
   /// queues (pop_answered()'s), with `result`: where it is, not moved
@@ -404,9 +405,9 @@ class RequestQueue {
   bool prune() {
     std::uint64_t oldest = next_seq_;  // (records are in sequence order)
     if (!inflight_.empty())
-      oldest = inflight_.front().seq;
+      oldest = inflight_.front_seq();
     else if (!queued_.empty())
-      oldest = queued_.front().seq;
+      oldest = queued_.front_seq();
     deadlines_.prune(oldest);
     return deadlines_.empty();
   }
@@ -449,7 +450,7 @@ class RequestQueue {
   void complete(Record& r, Result<Reply>&& result) {
     Callback<Reply> cb;
     r.take_callback(cb);
-    if (r.stage != Stage::owed) r.stage = Stage::done;
+    if (r.stage() != Stage::owed) r.set_stage(Stage::done);
     RecordExt* e = r.ext();
     finish(r.internal(), e ? std::exchange(e->track, 0) : 0, r.len, cb, std::move(result));
   }
