@@ -11,6 +11,7 @@
 #include <uvredis/client_cache.hpp>
 
 #include "link/connection.hpp"
+#include "recipes/client_cache_index.hpp"
 #include "link/scheduler.hpp"
 #include "sentinel/sentinel.hpp"
 
@@ -37,8 +38,6 @@ inline constexpr std::string_view kInvalidateChannel = "__redis__:invalidate";
 // `out` (cleared first), so a lookup can reuse one buffer.
 void cache_signature(std::string& out, std::span<const std::string_view> argv);
 std::string cache_signature(std::span<const std::string_view> argv);
-std::string cache_get_signature(std::string_view key);
-void cache_get_signature(std::string& out, std::string_view key);
 
 // Lets the request-key index be searched with a string_view (no copy).
 struct SigHash {
@@ -50,7 +49,7 @@ struct SigHash {
 
 struct ClientCache::State : std::enable_shared_from_this<State> {
   struct Entry {
-    std::string sig;
+    std::string sig;  // empty for GET key: that entry is found by its key (by_get)
     std::string key;
     Reply value;
     std::uint64_t expires_ns = 0;  // 0: only an invalidation ends it
@@ -95,7 +94,10 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   bool closed = false;
 
   std::list<Entry> lru;  // front: most recently used
-  std::unordered_map<std::string, Iter, detail::SigHash, std::equal_to<>> by_sig;
+  std::unordered_map<std::string, Iter, detail::SigHash, std::equal_to<>> by_sig;  // all but GET entries
+  // GET key's entry by its key, which it views in the entry (list nodes do
+  // not move): the hot path builds no request key.
+  detail::KeyIndex<Iter> by_get;
   std::unordered_map<std::string, std::vector<Iter>> by_key;
   std::unordered_map<std::string, InFlight> inflight;
   std::string scratch;  // the request key of the lookup being made (keeps its capacity)
@@ -115,12 +117,23 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   std::vector<detail::CacheHit> hits_out;
   std::vector<detail::CacheHit> hits_running;
   std::shared_ptr<State> keep;
+  // A waiting GET hit views its entry's value (see CacheHit): before an
+  // entry goes, pin_hits() has every waiting hit copy what it views. These
+  // mark how far that has been done, so each hit is pinned at most once.
+  std::size_t out_pinned = 0;  // hits_out[0, out_pinned) view nothing
+  std::size_t run_pinned = 0;  // likewise in hits_running
+  std::size_t run_next = 0;    // the hit of hits_running being delivered
 
   bool ready() const noexcept { return !closed && data_up && sub_ready && inv_id != 0 && tracking_for == inv_id; }
 
   // --- the store (client_cache_store.cpp)
+  void pin_hits();
   void erase(Iter it);
+  void unindex(Iter it);
+  const Reply* serve(Iter it);
   const Reply* lookup(std::string_view sig);
+  const Reply* lookup_get(std::string_view key);
+  // `sig` empty: the entry of GET key.
   void store(std::string sig, std::string key, Reply value, std::uint64_t expires_ns);
   void drop_key(const std::string& key);
   void flush(bool count = true);
