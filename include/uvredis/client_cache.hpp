@@ -276,7 +276,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
       hits_->emplace_back(std::move(cb), *r);
       return;
     }
-    Commands<ClientCache>::get(key, std::move(cb));
+    get_miss(key, std::move(cb));
   }
 
   /// Any command, never cached. Unlike client().command, it first drops the
@@ -344,6 +344,8 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   // this turn is scheduled and the caller appends the hit to *hits_.
   const Reply* hit(std::span<const std::string_view> argv);
   const Reply* get_hit(std::string_view key);
+  // Out of line, so the hit path above stays small.
+  void get_miss(std::string_view key, Callback<std::optional<std::string>>&& cb);
   // 0: not a cached read; 1: a single-key cached read; 2: MGET.
   int cache_path(std::span<const std::string_view> argv) const;
   // Drops the local entries of argv's keys (a command that may write them).

@@ -44,6 +44,28 @@ struct KeyHash {
   }
 };
 
+// Whether two runs of n bytes are equal: inline (memcmp is a call, and
+// keys are short), with loads that may overlap as in KeyHash.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+  std::uint64_t x, y;
+  for (; n > 8; n -= 8, a += 8, b += 8) {
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    if (x != y) return false;
+  }
+  if (n >= 4) {
+    std::uint32_t p, q, r, s;
+    std::memcpy(&p, a, 4);
+    std::memcpy(&q, b, 4);
+    std::memcpy(&r, a + n - 4, 4);
+    std::memcpy(&s, b + n - 4, 4);
+    return ((p ^ q) | (r ^ s)) == 0;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 // Entry iterators (`it->key` is the key) by key: linear probing in a
 // power-of-two table at most half full, with backward-shift deletion (no
 // tombstones, so a probe ends at the first empty slot). A slot keeps the
@@ -51,19 +73,25 @@ struct KeyHash {
 template <class Iter>
 class KeyIndex {
  public:
-  // The entry of `key`, or null.
+  // The entry of `key`, or null. The slot found last is tried first: a hot
+  // key read over and over is then neither hashed nor probed for.
   const Iter* find(std::string_view key) const noexcept {
+    if (last_ && matches(*last_, key)) return &last_->it;
     if (used_ == 0) return nullptr;
     const std::uint64_t h = hash(key);
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.hash == 0) return nullptr;
-      if (s.hash == h && std::string_view(s.it->key) == key) return &s.it;
+      if (s.hash == h && matches(s, key)) {
+        last_ = &s;
+        return &s.it;
+      }
     }
   }
 
   // Adds an entry whose key is not in the index.
   void insert(Iter it) {
+    last_ = nullptr;  // slots may move
     if ((used_ + 1) * 2 > slots_.size()) grow();
     place(hash(it->key), it);
     ++used_;
@@ -71,6 +99,7 @@ class KeyIndex {
 
   // Removes an entry that is in the index.
   void erase(Iter it) noexcept {
+    last_ = nullptr;  // slots may move
     if (used_ == 0) return;
     std::size_t i = hash(it->key) & mask_;
     for (; slots_[i].it != it; i = (i + 1) & mask_)
@@ -92,6 +121,7 @@ class KeyIndex {
   // may stay small afterwards).
   void clear() noexcept {
     std::vector<Slot>().swap(slots_);
+    last_ = nullptr;
     mask_ = 0;
     used_ = 0;
   }
@@ -104,6 +134,9 @@ class KeyIndex {
     Iter it{};
   };
 
+  static bool matches(const Slot& s, std::string_view key) noexcept {
+    return s.it->key.size() == key.size() && same_bytes(s.it->key.data(), key.data(), key.size());
+  }
   static std::uint64_t hash(std::string_view key) noexcept {
     const std::uint64_t h = KeyHash{}(key);
     return h != 0 ? h : 1;
@@ -122,6 +155,7 @@ class KeyIndex {
   }
 
   std::vector<Slot> slots_;
+  mutable const Slot* last_ = nullptr;  // a slot holding an entry, or null
   std::size_t mask_ = 0;
   std::size_t used_ = 0;
 };

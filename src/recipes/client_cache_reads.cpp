@@ -59,8 +59,7 @@ const Reply* ClientCache::State::hit(std::span<const std::string_view> argv) {
   return r;
 }
 
-void ClientCache::State::schedule_hits() {
-  if (drain_task.scheduled()) return;
+void ClientCache::State::schedule_drain() {
   if (!sched) sched = detail::Scheduler::on(loop);
   keep = shared_from_this();
   sched->soon(drain_task);
@@ -72,10 +71,11 @@ void ClientCache::State::drain_hits() {
   auto self = std::move(keep);
   hits_running.swap(hits_out);
   run_pinned = std::exchange(out_pinned, 0);
-  // Indexed: a callback that drops entries pins the hits after its own.
-  for (run_next = 0; run_next < hits_running.size(); ++run_next) hits_running[run_next].deliver();
+  // A callback that drops entries pins the hits not delivered yet (pin()
+  // passes over delivered ones); nothing is added to this batch meanwhile.
+  for (detail::CacheHit& h : hits_running) h.deliver();
   hits_running.clear();  // keeps its capacity for the next batch
-  run_pinned = run_next = 0;
+  run_pinned = 0;
   if (closed && !drain_task.scheduled()) sched = {};  // see close()
 }
 
@@ -193,6 +193,10 @@ const Reply* ClientCache::get_hit(std::string_view key) {
   ++st.stats.hits;
   st.schedule_hits();
   return r;
+}
+
+void ClientCache::get_miss(std::string_view key, Callback<std::optional<std::string>>&& cb) {
+  Commands<ClientCache>::get(key, std::move(cb));
 }
 
 void ClientCache::cached(std::span<const std::string_view> argv, Callback<Reply> cb) {

@@ -69,7 +69,7 @@ std::string cache_signature(std::span<const std::string_view> argv) {
 void ClientCache::State::pin_hits() {
   for (std::size_t i = out_pinned; i < hits_out.size(); ++i) hits_out[i].pin();
   out_pinned = hits_out.size();
-  for (std::size_t i = std::max(run_pinned, run_next); i < hits_running.size(); ++i) hits_running[i].pin();
+  for (std::size_t i = run_pinned; i < hits_running.size(); ++i) hits_running[i].pin();
   run_pinned = hits_running.size();
 }
 
@@ -100,22 +100,9 @@ const Reply* ClientCache::State::lookup(std::string_view sig) {
   return f == by_sig.end() ? nullptr : serve(f->second);
 }
 
-const Reply* ClientCache::State::lookup_get(std::string_view key) {
-  const Iter* it = by_get.find(key);
-  return it ? serve(*it) : nullptr;
-}
-
-// The value of an entry found by a read, unless it has expired (then it
-// goes); it becomes the most recently used.
-const Reply* ClientCache::State::serve(Iter it) {
-  // The clock is read only for entries that can expire.
-  if (it->expires_ns != 0 && uv_hrtime() >= it->expires_ns) {
-    ++stats.expirations;
-    erase(it);
-    return nullptr;
-  }
-  if (it != lru.begin()) lru.splice(lru.begin(), lru, it);
-  return &it->value;
+void ClientCache::State::expire(Iter it) {
+  ++stats.expirations;
+  erase(it);
 }
 
 void ClientCache::State::store(std::string sig, std::string key, Reply value, std::uint64_t expires_ns) {
@@ -208,8 +195,7 @@ bool ClientCache::State::storable(const Result<Reply>& pttl) const {
   return store_absent || !pttl->is_integer() || pttl->integer() != -2;
 }
 
-bool ClientCache::State::tracked_key(std::string_view key) const {
-  if (opts.mode != TrackingMode::broadcast || opts.prefixes.empty()) return true;
+bool ClientCache::State::under_prefix(std::string_view key) const {
   for (const std::string& p : opts.prefixes)
     if (key.substr(0, p.size()) == p) return true;
   return false;
