@@ -132,11 +132,11 @@ class CacheHit {
   CacheHit(Callback<std::optional<std::string>>&& cb, const Reply& value)
       : CacheHit(std::move(cb), &uvredis::decode::optional_string, value) {}
   /// An untyped read (cached(), MGET): the reply as it is.
-  CacheHit(Callback<Reply>&& cb, Reply&& value) : ops_(&kOps<Reply>) {
+  CacheHit(Callback<Reply>&& cb, Reply&& value) : ops_(&kOps<Reply>), decode_(nullptr) {
     ::new (static_cast<void*>(&reply_)) Reply(std::move(value));
     ::new (static_cast<void*>(cb_)) Callback<Reply>(std::move(cb));
   }
-  CacheHit(CacheHit&& o) noexcept : decode_(o.decode_), ops_(o.ops_) {
+  CacheHit(CacheHit&& o) noexcept : ops_(o.ops_) {
     if (ops_) ops_->relocate(*this, o);
     o.ops_ = nullptr;
   }
@@ -167,14 +167,18 @@ class CacheHit {
     void (*relocate)(CacheHit& dst, CacheHit& src) noexcept;  // moves cb and value over, ends src's
     void (*destroy)(CacheHit& h) noexcept;
   };
+  // A viewing hit uses the first two cache lines only (ops_, view_ and the
+  // callback, whose own ops sit at its end): a batch of 1024 hits stays small.
+  const Ops* ops_ = nullptr;
+  union {
+    const Reply* view_;  // kViewOps
+    void (*decode_)();   // kOps<T>
+  };
   alignas(std::max_align_t) unsigned char cb_[sizeof(Callback<Reply>)];
-  union {  // which one is alive: see ops_
+  union {  // kOps<T>: reply_; kTextOps: text_
     Reply reply_;
     Text text_;
-    const Reply* view_;
   };
-  void (*decode_)() = nullptr;
-  const Ops* ops_ = nullptr;
   template <class T>
   static Callback<T>* as(void* p) noexcept {
     return std::launder(static_cast<Callback<T>*>(p));
@@ -212,6 +216,7 @@ class CacheHit {
   }
   template <class T>
   static void relocate_as(CacheHit& dst, CacheHit& src) noexcept {
+    dst.decode_ = src.decode_;
     ::new (static_cast<void*>(dst.cb_)) Callback<T>(std::move(*as<T>(src.cb_)));
     as<T>(src.cb_)->~Callback<T>();
     ::new (static_cast<void*>(&dst.reply_)) Reply(std::move(src.reply_));
