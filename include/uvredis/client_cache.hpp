@@ -147,7 +147,11 @@ class CacheHit {
   }
   /// Calls the callback (if any) with the decoded reply; at most once.
   void deliver() {
-    if (const Ops* ops = std::exchange(ops_, nullptr)) ops->deliver(*this);
+    const Ops* ops = std::exchange(ops_, nullptr);
+    if (ops == &kViewOps)
+      deliver_view(*this);  // GET's hit, the common case: a direct call
+    else if (ops)
+      ops->deliver(*this);
   }
   /// Stops viewing a cached reply: the value the hit will deliver is
   /// copied into it now (the entry is about to go).
