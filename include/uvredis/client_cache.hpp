@@ -71,8 +71,9 @@ struct UVREDIS_API ClientCacheOptions {
   /// a read of another key goes to the server every time.
   std::vector<std::string> prefixes{};
   /// Bounds of the local cache; the least recently used entries go first.
-  /// An entry counts its key and its request twice (entry and index), its
-  /// reply bytes, and ~100 bytes of bookkeeping.
+  /// An entry counts its key twice, its request twice (entry and index; a
+  /// GET entry has none: it is found by its key), its reply bytes, and ~100
+  /// bytes of bookkeeping.
   std::size_t max_entries = 100'000;
   std::size_t max_bytes = 64u * 1024 * 1024;
   /// Longest an entry is served, whatever its key's TTL; zero: no cap.
