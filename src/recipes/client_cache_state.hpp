@@ -11,8 +11,8 @@
 #include <uvredis/client_cache.hpp>
 
 #include "link/connection.hpp"
-#include "recipes/client_cache_index.hpp"
 #include "link/scheduler.hpp"
+#include "recipes/client_cache_index.hpp"
 #include "sentinel/sentinel.hpp"
 
 #include <spdlog/spdlog.h>
@@ -95,8 +95,8 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
 
   std::list<Entry> lru;  // front: most recently used
   std::unordered_map<std::string, Iter, detail::SigHash, std::equal_to<>> by_sig;  // all but GET entries
-  // GET key's entry by its key, which it views in the entry (list nodes do
-  // not move): the hot path builds no request key.
+  // The entries of GET key by their key (compared in the entry: the index
+  // holds no copy of it); the hot path builds no request key.
   detail::KeyIndex<Iter> by_get;
   std::unordered_map<std::string, std::vector<Iter>> by_key;
   std::unordered_map<std::string, InFlight> inflight;

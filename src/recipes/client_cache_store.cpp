@@ -114,7 +114,7 @@ void ClientCache::State::store(std::string sig, std::string key, Reply value, st
     if (old != by_sig.end()) erase(old->second);
   }
   // The request key and the key are held twice (entry and index); a GET
-  // entry has no request key, and its index only views its key.
+  // entry has no request key, and its index holds no copy of the key.
   const std::size_t bytes = 2 * (sig.size() + key.size()) + reply_bytes(value) + kEntryOverhead;
   if (bytes > opts.max_bytes || opts.max_entries == 0) return;
   lru.push_front(Entry{std::move(sig), std::move(key), std::move(value), expires_ns, bytes});
