@@ -4,6 +4,7 @@
 // bound, BCAST prefixes, OPTIN, and tracking restored after a reconnect.
 #include <uvredis/uvredis.hpp>
 
+#include "../src/recipes/client_cache_index.hpp"
 #include "support/await.hpp"
 #include "support/loop.hpp"
 #include "support/redis_server.hpp"
@@ -11,6 +12,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <list>
+#include <map>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -691,4 +696,147 @@ TEST(ClientCache, HitsOfOneTurnAnswerOnALaterTurnEachOnceAndAClosedCacheLetsTheL
   EXPECT_EQ(raw, 2);
   EXPECT_EQ(bad, 0);
   EXPECT_EQ(loop.close(), 0);  // the cache object still exists
+}
+
+// A GET hit waiting for its turn views the cached entry; an entry that goes
+// before that turn (a write through the cache, clear(), LRU eviction, the
+// cache destroyed by an earlier callback of the same batch) must not change
+// or break what the hit delivers: the value served at get(), once.
+TEST(ClientCache, HitsStillOwedDeliverTheValueServedWhenTheirEntryGoes) {
+  RedisServer server;
+  TestLoop loop;
+  {
+    ClientCacheOptions co;
+    co.max_entries = 2;
+    auto cache = std::make_unique<ClientCache>(loop.get(), options_for(server), co);
+    ASSERT_TRUE(loop.run_until([&] { return cache->ready(); }, 10s));
+    set(loop, cache->client(), "a", "va");
+    set(loop, cache->client(), "b", std::string(100, 'b'));  // not inline in std::string
+    ASSERT_TRUE(get(loop, *cache, "a"));
+    ASSERT_TRUE(get(loop, *cache, "b"));
+    ASSERT_EQ(cache->stats().entries, 2u);
+
+    int got = 0, bad = 0;
+    auto expect = [&](std::string want) {
+      return [&, want](Result<Value> v) {
+        ++got;
+        if (!v || *v != Value(want)) ++bad;
+      };
+    };
+    // Within one turn: hits on both, then a write of a through the cache
+    // (drops a), a read of a (a miss: the new value), clear() (drops b).
+    cache->get("a", expect("va"));
+    cache->get("b", expect(std::string(100, 'b')));
+    cache->command({"SET", "a", "va2"}, [&](Result<uvredis::Reply> r) {
+      ++got;
+      if (!r) ++bad;
+    });
+    cache->get("a", expect("va2"));
+    cache->clear();
+    EXPECT_EQ(got, 0);
+    ASSERT_TRUE(loop.run_until([&] { return got == 4; }, 5s));
+    EXPECT_EQ(bad, 0);
+
+    // Eviction with hits waiting. Cached: b, a (c and d do not exist). c's
+    // reply is stored (a goes), then its callback reads b and c from memory
+    // (b is now the least recently used); d's reply, read with c's, is
+    // stored before those hits' turn and evicts b.
+    ASSERT_TRUE(get(loop, *cache, "a"));
+    ASSERT_TRUE(get(loop, *cache, "b"));
+    got = 0;
+    const auto evictions = cache->stats().evictions;
+    auto nil = [&](Result<Value> v) {
+      ++got;
+      if (!v || v->has_value()) ++bad;
+    };
+    cache->get("c", [&](Result<Value> v) {
+      nil(std::move(v));
+      cache->get("b", expect(std::string(100, 'b')));
+      cache->get("c", nil);
+    });
+    cache->get("d", nil);
+    ASSERT_TRUE(loop.run_until([&] { return got == 4; }, 5s));
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(cache->stats().evictions, evictions + 2);
+
+    // The first callback of a batch clears the cache, the second destroys
+    // it: every hit of the batch still gets the value it was served.
+    ASSERT_TRUE(get(loop, *cache, "b"));
+    ASSERT_TRUE(get(loop, *cache, "b"));  // a hit: cached
+    got = 0;
+    const std::string vb(100, 'b');
+    cache->get("b", [&](Result<Value> v) {
+      ++got;
+      if (!v || *v != Value(vb)) ++bad;
+      cache->clear();
+    });
+    cache->get("b", [&](Result<Value> v) {
+      ++got;
+      if (!v || *v != Value(vb)) ++bad;
+      cache.reset();
+    });
+    for (int i = 0; i < 8; ++i) cache->get("b", expect(vb));
+    ASSERT_TRUE(loop.run_until([&] { return got == 10; }, 5s));
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(cache, nullptr);
+    loop.run_for(50ms);  // a callback owed twice would show now
+    EXPECT_EQ(got, 10);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// The GET index alone (no network): many keys, lookups, removals in any
+// order (runs of probes wrap round the table), the slot found last, clear.
+TEST(ClientCacheIndex, FindsEveryKeyItHoldsAndNoOther) {
+  struct Entry {
+    std::string key;
+  };
+  using Iter = std::list<Entry>::iterator;
+  std::list<Entry> entries;
+  uvredis::detail::KeyIndex<Iter> index;
+  std::map<std::string, Iter> model;
+  std::mt19937 rng(7);
+  auto check = [&](const std::string& k) {
+    const Iter* it = index.find(k);
+    auto m = model.find(k);
+    if (m == model.end()) {
+      EXPECT_EQ(it, nullptr) << k;
+    } else {
+      ASSERT_NE(it, nullptr) << k;
+      EXPECT_EQ(*it, m->second) << k;
+    }
+  };
+  EXPECT_EQ(index.find("x"), nullptr);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 3000; ++i) {
+      // Lengths 0..40, so every tail of the hash and the compare is used.
+      std::string k = "k" + std::to_string(rng() % 5000);
+      k.resize(rng() % 41, static_cast<char>('a' + i % 26));
+      if (model.count(k)) {
+        index.erase(model[k]);
+        entries.erase(model[k]);
+        model.erase(k);
+      } else {
+        entries.push_front(Entry{k});
+        index.insert(entries.begin());
+        model[k] = entries.begin();
+      }
+      check(k);
+      if (i % 7 == 0) check("k" + std::to_string(rng() % 5000));
+    }
+    EXPECT_EQ(index.size(), model.size());
+    for (const auto& [k, it] : model) check(k);
+    // The slot found last is dropped with its entry.
+    if (!model.empty()) {
+      const std::string k = model.begin()->first;
+      check(k);
+      index.erase(model[k]);
+      entries.erase(model[k]);
+      model.erase(k);
+      check(k);
+    }
+  }
+  index.clear();
+  EXPECT_EQ(index.size(), 0u);
+  for (const auto& [k, it] : model) EXPECT_EQ(index.find(k), nullptr);
 }

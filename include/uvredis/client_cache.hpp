@@ -46,10 +46,12 @@
 #include <initializer_list>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 struct uv_loop_s;
@@ -69,8 +71,9 @@ struct UVREDIS_API ClientCacheOptions {
   /// a read of another key goes to the server every time.
   std::vector<std::string> prefixes{};
   /// Bounds of the local cache; the least recently used entries go first.
-  /// An entry counts its key and its request twice (entry and index), its
-  /// reply bytes, and ~100 bytes of bookkeeping.
+  /// An entry counts its key twice, its request twice (entry and index; a
+  /// GET entry has none: it is found by its key), its reply bytes, and ~100
+  /// bytes of bookkeeping.
   std::size_t max_entries = 100'000;
   std::size_t max_bytes = 64u * 1024 * 1024;
   /// Longest an entry is served, whatever its key's TTL; zero: no cap.
@@ -100,73 +103,155 @@ namespace detail {
 
 /// Internal to ClientCache: a hit waiting for its loop turn. It holds the
 /// caller's typed callback (every Callback<T> has the same size, so one
-/// slot fits any), its decoder and a copy of the cached reply; deliver()
-/// decodes and calls it once. Loop thread only.
+/// slot fits any) and what it is answered with. For GET (and any read whose
+/// callback takes the optional string GET's decoder makes) it views the
+/// cached reply and copies the string just before the callback runs: one
+/// copy, no Reply copied and nothing decoded, and the copy is freed (by the
+/// callback) before the next hit allocates its own. The cache calls pin()
+/// before an entry goes while hits are waiting, which copies the value into
+/// the hit. Other reads hold a copy of the reply and its decoder.
+/// deliver() calls the callback once. Loop thread only.
 class CacheHit {
  public:
+  /// `value` is a cached entry's reply: it may be viewed until deliver() or pin().
   template <class T>
-  CacheHit(Callback<T>&& cb, Decoder<T> decode, const Reply& value)
-      : value_(value), decode_(reinterpret_cast<void (*)()>(decode)), ops_(&kOps<T>) {
-    static_assert(sizeof(Callback<T>) <= sizeof(cb_) && alignof(Callback<T>) <= alignof(std::max_align_t));
+  CacheHit(Callback<T>&& cb, Decoder<T> decoder, const Reply& value) {
+    if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+      if (decoder == &uvredis::decode::optional_string && (value.is_string() || value.is_status() || value.is_nil())) {
+        view_ = &value;
+        ops_ = &kViewOps;
+        ::new (static_cast<void*>(cb_)) Callback<T>(std::move(cb));
+        return;
+      }
+    }
+    ::new (static_cast<void*>(&reply_)) Reply(value);
+    decode_ = reinterpret_cast<void (*)()>(decoder);
+    ops_ = &kOps<T>;
     ::new (static_cast<void*>(cb_)) Callback<T>(std::move(cb));
   }
+  /// GET key: as above with GET's decoder.
+  CacheHit(Callback<std::optional<std::string>>&& cb, const Reply& value)
+      : CacheHit(std::move(cb), &uvredis::decode::optional_string, value) {}
   /// An untyped read (cached(), MGET): the reply as it is.
-  CacheHit(Callback<Reply>&& cb, Reply&& value) : value_(std::move(value)), ops_(&kOps<Reply>) {
+  CacheHit(Callback<Reply>&& cb, Reply&& value) : ops_(&kOps<Reply>), decode_(nullptr) {
+    ::new (static_cast<void*>(&reply_)) Reply(std::move(value));
     ::new (static_cast<void*>(cb_)) Callback<Reply>(std::move(cb));
   }
-  CacheHit(CacheHit&& o) noexcept : value_(std::move(o.value_)), decode_(o.decode_), ops_(o.ops_) {
-    if (ops_) ops_->move(cb_, o.cb_);
+  CacheHit(CacheHit&& o) noexcept : ops_(o.ops_) {
+    if (ops_) ops_->relocate(*this, o);
     o.ops_ = nullptr;
   }
   CacheHit& operator=(CacheHit&&) = delete;
   CacheHit(const CacheHit&) = delete;
   ~CacheHit() {
-    if (ops_) ops_->destroy(cb_);
+    if (ops_) ops_->destroy(*this);
   }
   /// Calls the callback (if any) with the decoded reply; at most once.
   void deliver() {
-    const Ops* ops = ops_;
-    ops_ = nullptr;
-    if (ops) ops->deliver(cb_, decode_, std::move(value_));
+    const Ops* ops = std::exchange(ops_, nullptr);
+    if (ops == &kViewOps)
+      deliver_view(*this);  // GET's hit, the common case: a direct call
+    else if (ops)
+      ops->deliver(*this);
+  }
+  /// Stops viewing a cached reply: the value the hit will deliver is
+  /// copied into it now (the entry is about to go).
+  void pin() {
+    if (ops_ != &kViewOps) return;
+    const Reply& r = *view_;
+    ::new (static_cast<void*>(&text_)) Text(text_of(r));
+    ops_ = &kTextOps;
   }
 
  private:
+  using Text = std::optional<std::string>;
+  // Each works on a hit whose ops_ is (or was, for deliver) this table:
+  // the callback and the value are alive; after the call they are not.
   struct Ops {
-    void (*deliver)(void* cb, void (*decode)(), Reply&& value);
-    void (*move)(void* dst, void* src) noexcept;
-    void (*destroy)(void* cb) noexcept;
+    void (*deliver)(CacheHit& h);
+    void (*relocate)(CacheHit& dst, CacheHit& src) noexcept;  // moves cb and value over, ends src's
+    void (*destroy)(CacheHit& h) noexcept;
+  };
+  // A viewing hit uses the first two cache lines only (ops_, view_ and the
+  // callback, whose own ops sit at its end): a batch of 1024 hits stays small.
+  const Ops* ops_ = nullptr;
+  union {
+    const Reply* view_;  // kViewOps
+    void (*decode_)();   // kOps<T>
+  };
+  alignas(std::max_align_t) unsigned char cb_[sizeof(Callback<Reply>)];
+  union {  // kOps<T>: reply_; kTextOps: text_
+    Reply reply_;
+    Text text_;
   };
   template <class T>
   static Callback<T>* as(void* p) noexcept {
     return std::launder(static_cast<Callback<T>*>(p));
   }
+  // What GET's decoder makes of a string, a status or nil.
+  static Text text_of(const Reply& r) { return r.is_nil() ? Text() : Text(std::in_place, r.str()); }
   template <class T>
-  static void deliver_as(void* p, void (*decode)(), Reply&& value) {
-    Callback<T>* cb = as<T>(p);
+  static void deliver_as(CacheHit& h) {
+    Callback<T>* cb = as<T>(h.cb_);
     if (*cb) {
       if constexpr (std::is_same_v<T, Reply>) {
-        if (!decode) (*cb)(Result<Reply>(std::move(value)));
-        else (*cb)(reinterpret_cast<Decoder<Reply>>(decode)(Result<Reply>(std::move(value))));
+        if (!h.decode_) cb->call_with(Result<Reply>(std::move(h.reply_)));
+        else cb->call_with(reinterpret_cast<Decoder<Reply>>(h.decode_)(Result<Reply>(std::move(h.reply_))));
       } else {
-        (*cb)(reinterpret_cast<Decoder<T>>(decode)(Result<Reply>(std::move(value))));
+        cb->call_with(reinterpret_cast<Decoder<T>>(h.decode_)(Result<Reply>(std::move(h.reply_))));
       }
     }
     cb->~Callback<T>();
+    h.reply_.~Reply();
+  }
+  static void deliver_view(CacheHit& h) {
+    Callback<Text>* cb = as<Text>(h.cb_);
+    if (*cb) {
+      Result<Text> value{Text()};
+      if (!h.view_->is_nil()) value->emplace(h.view_->str());
+      cb->call_with(std::move(value));
+    }
+    cb->~Callback<Text>();
+  }
+  static void deliver_text(CacheHit& h) {
+    Callback<Text>* cb = as<Text>(h.cb_);
+    if (*cb) cb->call_with(Result<Text>(std::move(h.text_)));
+    cb->~Callback<Text>();
+    h.text_.~Text();
   }
   template <class T>
-  static constexpr Ops kOps = {
-      &deliver_as<T>,
-      [](void* dst, void* src) noexcept {
-        ::new (dst) Callback<T>(std::move(*as<T>(src)));
-        as<T>(src)->~Callback<T>();
-      },
-      [](void* p) noexcept { as<T>(p)->~Callback<T>(); },
-  };
-
-  alignas(std::max_align_t) unsigned char cb_[sizeof(Callback<Reply>)];
-  Reply value_;
-  void (*decode_)() = nullptr;
-  const Ops* ops_ = nullptr;
+  static void relocate_as(CacheHit& dst, CacheHit& src) noexcept {
+    dst.decode_ = src.decode_;
+    ::new (static_cast<void*>(dst.cb_)) Callback<T>(std::move(*as<T>(src.cb_)));
+    as<T>(src.cb_)->~Callback<T>();
+    ::new (static_cast<void*>(&dst.reply_)) Reply(std::move(src.reply_));
+    src.reply_.~Reply();
+  }
+  template <class T>
+  static void destroy_as(CacheHit& h) noexcept {
+    as<T>(h.cb_)->~Callback<T>();
+    h.reply_.~Reply();
+  }
+  static void relocate_text(CacheHit& dst, CacheHit& src) noexcept {
+    ::new (static_cast<void*>(dst.cb_)) Callback<Text>(std::move(*as<Text>(src.cb_)));
+    as<Text>(src.cb_)->~Callback<Text>();
+    ::new (static_cast<void*>(&dst.text_)) Text(std::move(src.text_));
+    src.text_.~Text();
+  }
+  static void destroy_text(CacheHit& h) noexcept {
+    as<Text>(h.cb_)->~Callback<Text>();
+    h.text_.~Text();
+  }
+  template <class T>
+  static constexpr Ops kOps = {&deliver_as<T>, &relocate_as<T>, &destroy_as<T>};
+  static void relocate_view(CacheHit& dst, CacheHit& src) noexcept {
+    ::new (static_cast<void*>(dst.cb_)) Callback<Text>(std::move(*as<Text>(src.cb_)));
+    as<Text>(src.cb_)->~Callback<Text>();
+    dst.view_ = src.view_;
+  }
+  static void destroy_view(CacheHit& h) noexcept { as<Text>(h.cb_)->~Callback<Text>(); }
+  static constexpr Ops kTextOps = {&deliver_text, &relocate_text, &destroy_text};
+  static constexpr Ops kViewOps = {&deliver_view, &relocate_view, &destroy_view};
 };
 
 }  // namespace detail
@@ -198,10 +283,10 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// list, no request-key copy); otherwise as Commands::get.
   void get(std::string_view key, Callback<std::optional<std::string>> cb = {}) {
     if (const Reply* r = get_hit(key)) {
-      hits_->emplace_back(std::move(cb), &decode::optional_string, *r);
+      hits_->emplace_back(std::move(cb), *r);
       return;
     }
-    Commands<ClientCache>::get(key, std::move(cb));
+    get_miss(key, std::move(cb));
   }
 
   /// Any command, never cached. Unlike client().command, it first drops the
@@ -269,6 +354,8 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   // this turn is scheduled and the caller appends the hit to *hits_.
   const Reply* hit(std::span<const std::string_view> argv);
   const Reply* get_hit(std::string_view key);
+  // Out of line, so the hit path above stays small.
+  void get_miss(std::string_view key, Callback<std::optional<std::string>>&& cb);
   // 0: not a cached read; 1: a single-key cached read; 2: MGET.
   int cache_path(std::span<const std::string_view> argv) const;
   // Drops the local entries of argv's keys (a command that may write them).

@@ -8,10 +8,18 @@
 
 #include <uv.h>
 
+#include <utility>
+
 namespace uvredis {
 
-using detail::cache_get_signature;
 using detail::cache_signature;
+
+namespace {
+
+// GET key: its entry is found by the key alone (by_get).
+bool is_get(std::span<const std::string_view> argv) { return argv.size() == 2 && detail::iequals(argv[0], "GET"); }
+
+}  // namespace
 
 // Which cached path a command takes: 0 none, 1 single key, 2 MGET.
 int ClientCache::State::cache_path(std::span<const std::string_view> argv) const {
@@ -37,17 +45,21 @@ int ClientCache::State::cache_path(std::span<const std::string_view> argv) const
 
 // The entry answering a cached read, or null (not ready, not in memory,
 // expired). The request key is built in a reused buffer and looked up
-// without a copy.
+// without a copy; GET needs none.
 const Reply* ClientCache::State::hit(std::span<const std::string_view> argv) {
   if (!ready()) return nullptr;
-  cache_signature(scratch, argv);
-  const Reply* r = lookup(scratch);
+  const Reply* r;
+  if (is_get(argv)) {
+    r = lookup_get(argv[1]);
+  } else {
+    cache_signature(scratch, argv);
+    r = lookup(scratch);
+  }
   if (r) ++stats.hits;
   return r;
 }
 
-void ClientCache::State::schedule_hits() {
-  if (drain_task.scheduled()) return;
+void ClientCache::State::schedule_drain() {
   if (!sched) sched = detail::Scheduler::on(loop);
   keep = shared_from_this();
   sched->soon(drain_task);
@@ -58,8 +70,12 @@ void ClientCache::State::drain_hits() {
   // cache: this batch is moved aside and the state held until it is done.
   auto self = std::move(keep);
   hits_running.swap(hits_out);
+  run_pinned = std::exchange(out_pinned, 0);
+  // A callback that drops entries pins the hits not delivered yet (pin()
+  // passes over delivered ones); nothing is added to this batch meanwhile.
   for (detail::CacheHit& h : hits_running) h.deliver();
   hits_running.clear();  // keeps its capacity for the next batch
+  run_pinned = 0;
   if (closed && !drain_task.scheduled()) sched = {};  // see close()
 }
 
@@ -72,7 +88,7 @@ void ClientCache::State::single(std::span<const std::string_view> argv, std::str
     return;
   }
   ++stats.misses;
-  std::string sig = cache_signature(argv);
+  std::string sig = is_get(argv) ? std::string() : cache_signature(argv);
   std::string key(key_view);
   std::vector<std::vector<std::string>> cmds;
   cmds.reserve(3);
@@ -103,7 +119,7 @@ void ClientCache::State::mget(std::span<const std::string_view> argv, Callback<R
   std::vector<std::size_t> missing;
   const bool serve = ready();
   for (std::size_t i = 0; i < n; ++i) {
-    const Reply* hit = serve ? lookup(cache_get_signature(argv[i + 1])) : nullptr;
+    const Reply* hit = serve ? lookup_get(argv[i + 1]) : nullptr;
     if (hit)
       out[i] = *hit;
     else
@@ -141,7 +157,7 @@ void ClientCache::State::mget(std::span<const std::string_view> argv, Callback<R
       if (!shaped) continue;
       Reply& v = got->elements()[j];
       if (fresh && caching_ok && self->storable(rs[at + 1 + j]))
-        self->store(cache_get_signature(keys[j]), keys[j], v, self->deadline(sent, rs[at + 1 + j]));
+        self->store(std::string(), keys[j], v, self->deadline(sent, rs[at + 1 + j]));
       else if (!fresh)
         ++self->stats.discarded;
       out[missing[j]] = std::move(v);
@@ -172,12 +188,15 @@ const Reply* ClientCache::hit(std::span<const std::string_view> argv) {
 const Reply* ClientCache::get_hit(std::string_view key) {
   State& st = *st_;
   if (!st.ready() || st.config_error || !st.tracked_key(key)) return nullptr;
-  detail::cache_get_signature(st.scratch, key);
-  const Reply* r = st.lookup(st.scratch);
+  const Reply* r = st.lookup_get(key);
   if (!r) return nullptr;
   ++st.stats.hits;
   st.schedule_hits();
   return r;
+}
+
+void ClientCache::get_miss(std::string_view key, Callback<std::optional<std::string>>&& cb) {
+  Commands<ClientCache>::get(key, std::move(cb));
 }
 
 void ClientCache::cached(std::span<const std::string_view> argv, Callback<Reply> cb) {

@@ -12,6 +12,7 @@
 
 #include "link/connection.hpp"
 #include "link/scheduler.hpp"
+#include "recipes/client_cache_index.hpp"
 #include "sentinel/sentinel.hpp"
 
 #include <spdlog/spdlog.h>
@@ -37,8 +38,6 @@ inline constexpr std::string_view kInvalidateChannel = "__redis__:invalidate";
 // `out` (cleared first), so a lookup can reuse one buffer.
 void cache_signature(std::string& out, std::span<const std::string_view> argv);
 std::string cache_signature(std::span<const std::string_view> argv);
-std::string cache_get_signature(std::string_view key);
-void cache_get_signature(std::string& out, std::string_view key);
 
 // Lets the request-key index be searched with a string_view (no copy).
 struct SigHash {
@@ -50,7 +49,7 @@ struct SigHash {
 
 struct ClientCache::State : std::enable_shared_from_this<State> {
   struct Entry {
-    std::string sig;
+    std::string sig;  // empty for GET key: that entry is found by its key (by_get)
     std::string key;
     Reply value;
     std::uint64_t expires_ns = 0;  // 0: only an invalidation ends it
@@ -95,7 +94,10 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   bool closed = false;
 
   std::list<Entry> lru;  // front: most recently used
-  std::unordered_map<std::string, Iter, detail::SigHash, std::equal_to<>> by_sig;
+  std::unordered_map<std::string, Iter, detail::SigHash, std::equal_to<>> by_sig;  // all but GET entries
+  // The entries of GET key by their key (compared in the entry: the index
+  // holds no copy of it); the hot path builds no request key.
+  detail::KeyIndex<Iter> by_get;
   std::unordered_map<std::string, std::vector<Iter>> by_key;
   std::unordered_map<std::string, InFlight> inflight;
   std::string scratch;  // the request key of the lookup being made (keeps its capacity)
@@ -115,12 +117,36 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   std::vector<detail::CacheHit> hits_out;
   std::vector<detail::CacheHit> hits_running;
   std::shared_ptr<State> keep;
+  // A waiting GET hit views its entry's value (see CacheHit): before an
+  // entry goes, pin_hits() has every waiting hit copy what it views. These
+  // mark how far that has been done, so each hit is pinned at most once.
+  std::size_t out_pinned = 0;  // hits_out[0, out_pinned) view nothing
+  std::size_t run_pinned = 0;  // likewise in hits_running (the batch being delivered)
 
   bool ready() const noexcept { return !closed && data_up && sub_ready && inv_id != 0 && tracking_for == inv_id; }
 
   // --- the store (client_cache_store.cpp)
+  void pin_hits();
   void erase(Iter it);
+  void unindex(Iter it);
+  // The value of an entry found by a read, unless it has expired (then it
+  // goes); it becomes the most recently used. Inline: every hit runs it.
+  const Reply* serve(Iter it) {
+    // The clock is read only for entries that can expire.
+    if (it->expires_ns != 0 && uv_hrtime() >= it->expires_ns) {
+      expire(it);
+      return nullptr;
+    }
+    if (it != lru.begin()) lru.splice(lru.begin(), lru, it);
+    return &it->value;
+  }
+  void expire(Iter it);
   const Reply* lookup(std::string_view sig);
+  const Reply* lookup_get(std::string_view key) {
+    const Iter* it = by_get.find(key);
+    return it ? serve(*it) : nullptr;
+  }
+  // `sig` empty: the entry of GET key.
   void store(std::string sig, std::string key, Reply value, std::uint64_t expires_ns);
   void drop_key(const std::string& key);
   void flush(bool count = true);
@@ -128,7 +154,10 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   bool end_read(const std::string& key, const Ticket& t);
   std::uint64_t deadline(std::uint64_t sent_ns, const Result<Reply>& pttl) const;
   bool storable(const Result<Reply>& pttl) const;
-  bool tracked_key(std::string_view key) const;
+  bool tracked_key(std::string_view key) const {
+    return opts.mode != TrackingMode::broadcast || opts.prefixes.empty() || under_prefix(key);
+  }
+  bool under_prefix(std::string_view key) const;
 
   // --- the links (client_cache_tracking.cpp)
   void report_ready();
@@ -142,7 +171,11 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   // --- the read paths (client_cache_reads.cpp)
   int cache_path(std::span<const std::string_view> argv) const;
   const Reply* hit(std::span<const std::string_view> argv);
-  void schedule_hits();
+  // A hit was added to hits_out: make sure the batch is answered next turn.
+  void schedule_hits() {
+    if (!drain_task.scheduled()) schedule_drain();
+  }
+  void schedule_drain();
   void drain_hits();
   void single(std::span<const std::string_view> argv, std::string_view key_view, Callback<Reply> cb);
   void mget(std::span<const std::string_view> argv, Callback<Reply> cb);

@@ -62,29 +62,30 @@ std::string cache_signature(std::span<const std::string_view> argv) {
   return s;
 }
 
-// The request key of GET key, as cache_signature writes it.
-void cache_get_signature(std::string& s, std::string_view key) {
-  s.resize(5 + 21 + key.size());
-  char* const begin = s.data();
-  std::memcpy(begin, "3:GET", 5);
-  char* p = put_length(begin + 5, key.size());
-  if (!key.empty()) std::memcpy(p, key.data(), key.size());
-  p += key.size();
-  s.resize(static_cast<std::size_t>(p - begin));
-}
-
-std::string cache_get_signature(std::string_view key) {
-  std::string s;
-  cache_get_signature(s, key);
-  return s;
-}
-
 }  // namespace detail
 
+// Called before entries go (erase, drop_key, flush): no waiting hit may
+// still view one afterwards. Cheap when every waiting hit is pinned already.
+void ClientCache::State::pin_hits() {
+  for (std::size_t i = out_pinned; i < hits_out.size(); ++i) hits_out[i].pin();
+  out_pinned = hits_out.size();
+  for (std::size_t i = run_pinned; i < hits_running.size(); ++i) hits_running[i].pin();
+  run_pinned = hits_running.size();
+}
+
+// Takes the entry out of its request-key index.
+void ClientCache::State::unindex(Iter it) {
+  if (it->sig.empty())
+    by_get.erase(it);
+  else
+    by_sig.erase(it->sig);
+}
+
 void ClientCache::State::erase(Iter it) {
+  pin_hits();
   stats.bytes -= it->bytes;
   --stats.entries;
-  by_sig.erase(it->sig);
+  unindex(it);
   auto k = by_key.find(it->key);
   if (k != by_key.end()) {
     auto& v = k->second;
@@ -96,27 +97,32 @@ void ClientCache::State::erase(Iter it) {
 
 const Reply* ClientCache::State::lookup(std::string_view sig) {
   auto f = by_sig.find(sig);
-  if (f == by_sig.end()) return nullptr;
-  Iter it = f->second;
-  // The clock is read only for entries that can expire.
-  if (it->expires_ns != 0 && uv_hrtime() >= it->expires_ns) {
-    ++stats.expirations;
-    erase(it);
-    return nullptr;
-  }
-  if (it != lru.begin()) lru.splice(lru.begin(), lru, it);
-  return &it->value;
+  return f == by_sig.end() ? nullptr : serve(f->second);
+}
+
+void ClientCache::State::expire(Iter it) {
+  ++stats.expirations;
+  erase(it);
 }
 
 void ClientCache::State::store(std::string sig, std::string key, Reply value, std::uint64_t expires_ns) {
-  auto old = by_sig.find(sig);
-  if (old != by_sig.end()) erase(old->second);
-  // The request key and the key are held twice (entry and index).
+  const bool get = sig.empty();
+  if (get) {
+    if (const Iter* old = by_get.find(key)) erase(*old);
+  } else {
+    auto old = by_sig.find(sig);
+    if (old != by_sig.end()) erase(old->second);
+  }
+  // The request key and the key are held twice (entry and index); a GET
+  // entry has no request key, and its index holds no copy of the key.
   const std::size_t bytes = 2 * (sig.size() + key.size()) + reply_bytes(value) + kEntryOverhead;
   if (bytes > opts.max_bytes || opts.max_entries == 0) return;
   lru.push_front(Entry{std::move(sig), std::move(key), std::move(value), expires_ns, bytes});
   Iter it = lru.begin();
-  by_sig.emplace(it->sig, it);
+  if (get)
+    by_get.insert(it);
+  else
+    by_sig.emplace(it->sig, it);
   by_key[it->key].push_back(it);
   stats.bytes += bytes;
   ++stats.entries;
@@ -129,12 +135,13 @@ void ClientCache::State::store(std::string sig, std::string key, Reply value, st
 void ClientCache::State::drop_key(const std::string& key) {
   auto k = by_key.find(key);
   if (k == by_key.end()) return;
+  pin_hits();
   std::vector<Iter> v = std::move(k->second);
   by_key.erase(k);
   for (Iter it : v) {
     stats.bytes -= it->bytes;
     --stats.entries;
-    by_sig.erase(it->sig);
+    unindex(it);
     lru.erase(it);
   }
 }
@@ -143,8 +150,10 @@ void ClientCache::State::drop_key(const std::string& key) {
 void ClientCache::State::flush(bool count) {
   ++epoch;
   if (count) ++stats.flushes;
-  lru.clear();
+  pin_hits();
+  by_get.clear();
   by_sig.clear();
+  lru.clear();
   by_key.clear();
   stats.entries = 0;
   stats.bytes = 0;
@@ -186,8 +195,7 @@ bool ClientCache::State::storable(const Result<Reply>& pttl) const {
   return store_absent || !pttl->is_integer() || pttl->integer() != -2;
 }
 
-bool ClientCache::State::tracked_key(std::string_view key) const {
-  if (opts.mode != TrackingMode::broadcast || opts.prefixes.empty()) return true;
+bool ClientCache::State::under_prefix(std::string_view key) const {
   for (const std::string& p : opts.prefixes)
     if (key.substr(0, p.size()) == p) return true;
   return false;
