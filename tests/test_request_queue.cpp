@@ -226,7 +226,7 @@ TEST(PushKinds, ConfirmationsCountDownOnlyForTheirCommand) {
 // ------------------------------------------------------------ RequestQueue
 //
 // The queue driven as a connection drives it: push (after encoding into
-// out()), take + written (handed to the link), pop_answered + complete (a
+// out()), take + written (handed to the link), answer_front (a
 // reply, or the link's end), expire (a deadline), fail_queued (a link that
 // failed or closed). Every callback is counted: exactly once on every path.
 
@@ -251,6 +251,7 @@ struct Harness {
   int idle_calls = 0;
 
   Harness() {
+    q.set_usual_timeout(100);  // submit's: records without an extension, but groups'
     q.set_hooks(
         this, [](void* self) { ++static_cast<Harness*>(self)->idle_calls; },
         [](void* self, std::vector<std::string>&& pieces) {
@@ -293,12 +294,11 @@ struct Harness {
   // The oldest request in flight gets `reply` (nullptr: the link ended with `err`).
   void answer(const Reply* reply, const Error& err = Error{ErrorKind::connection_lost, "gone"}) {
     ASSERT_FALSE(q.inflight_empty());
-    Request r = q.pop_answered(reply != nullptr);
-    if (r.completed()) return;  // a late reply after its timeout: dropped
-    if (reply)
-      q.complete(r, Reply(*reply));
-    else
-      q.complete(r, err);
+    // (A late reply after its timeout is dropped: no result is made.)
+    q.answer_front(reply != nullptr, [&]() -> uvredis::Result<Reply> {
+      if (reply) return Reply(*reply);
+      return err;
+    });
   }
 };
 
@@ -641,15 +641,19 @@ TEST(TrackedQueue, EachTrackedRequestIsWrittenAndCompletedOnceOnEveryPath) {
   push("QUEUED", true);
   EXPECT_EQ(rec->events.size(), 2u) << "written: the two tracked ones handed over";
 
-  Request a = q.pop_answered(true);
+  int made = 0;
+  auto ok_reply = [&made]() -> uvredis::Result<Reply> {
+    ++made;
+    return Reply::status("OK");
+  };
   t.reply_bytes = 5;
-  q.complete(a, Reply::status("OK"));
+  q.answer_front(true, ok_reply);
   t.reply_bytes = 0;
-  EXPECT_TRUE(q.expire(late).found);        // times out while written
-  Request l = q.pop_answered(true);         // its late reply: dropped
-  EXPECT_TRUE(l.completed());
-  Request u = q.pop_answered(true);
-  q.complete(u, Reply::status("OK"));
+  EXPECT_TRUE(q.expire(late).found);  // times out while written
+  q.answer_front(true, ok_reply);     // its late reply: dropped, no result made
+  EXPECT_EQ(made, 1);
+  q.answer_front(true, ok_reply);
+  EXPECT_EQ(made, 2);
   q.fail_queued(uvredis::Error{ErrorKind::closed, "client is closed"});
 
   EXPECT_EQ(calls, (std::map<std::string, int>{{"ANSWERED", 1}, {"LATE", 1}, {"UNTRACKED", 1}, {"QUEUED", 1}}));
@@ -1008,4 +1012,39 @@ TEST(RequestFifo, WideCallablesAreAlignedInEveryRecord) {
     b.pop_front();
   }
   EXPECT_EQ(calls, 200);
+}
+
+// A callback run in place (answer_front) that queues and hands over more
+// than a chunk's worth of requests: what it runs in is not reused under
+// it, and everything completes once, in order.
+TEST(RequestQueue, ACallbackRunInPlaceMayQueueAndHandOverMore) {
+  Harness t;
+  t.submit({"GET", "a"}, "a");
+  t.hand_all();
+  bool more_done = false;
+  {
+    // "a"'s reply: its callback (logged by submit's lambda) is followed by
+    // a second answer whose callback floods the queue.
+    Request r;
+    r.len = static_cast<std::uint32_t>(uvredis::detail::encode_command(t.q.out(), std::vector<std::string_view>{"X"}));
+    r.timeout_ms = 100;
+    std::string big(64, 'z');  // captures that fill the callable
+    r.cb = [&t, &more_done, big](Result<Reply>) {
+      for (int i = 0; i < 600; ++i) t.submit({"GET", "k"}, "m" + std::to_string(i));
+      t.hand_all();  // into the in-flight queue, while this runs from it
+      more_done = big.size() == 64;
+    };
+    t.q.push(std::move(r));
+    t.hand_all();
+  }
+  Reply v = Reply::string("v");
+  t.answer(&v);  // a
+  t.answer(&v);  // the flooding one
+  EXPECT_TRUE(more_done);
+  EXPECT_EQ(t.q.inflight_size(), 600u);
+  for (int i = 0; i < 600; ++i) t.answer(&v);
+  ASSERT_EQ(t.log.size(), 601u);
+  EXPECT_EQ(t.log[0], "a:ok:v");
+  for (int i = 0; i < 600; ++i) EXPECT_EQ(t.log[1 + i], "m" + std::to_string(i) + ":ok:v");
+  EXPECT_TRUE(t.q.inflight_empty());
 }

@@ -283,6 +283,15 @@ struct OnceStorage<R(Args...)> {
     o.size_ = size;
     o.wide_ = wide;
   }
+  /// Runs the callable at `p` (operations `ops`) where it is, as
+  /// Once::call_with does (an exception ends the program).
+  static R call(const void* ops, void* p, Args&&... args) {
+    try {
+      return static_cast<const typename O::Ops*>(ops)->call(p, std::forward<Args>(args)...);
+    } catch (...) {
+      callback_threw();
+    }
+  }
   /// Moves the callable at `src` (operations `ops`) to `dst`.
   static void relocate(const void* ops, void* dst, void* src) noexcept {
     static_cast<const typename O::Ops*>(ops)->move(dst, src);

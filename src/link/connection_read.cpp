@@ -156,19 +156,16 @@ bool Connection::accept_reply() noexcept {
 
 void Connection::on_reply(Reply* reply) {
   if (q_.inflight_empty()) return;  // cannot happen: accept_reply checked
-  Request r = q_.pop_answered(reply != nullptr);
   bool demoted = false;
-  if (!r.completed()) {
-    if (reply == nullptr) {
-      q_.complete_popped(r, drop_error());
-    } else if (reply->is_error()) {
+  q_.answer_front(reply != nullptr, [&]() -> Result<Reply> {
+    if (reply == nullptr) return drop_error();
+    if (reply->is_error()) {
       // A followed master (Sentinel) was demoted under us.
       demoted = follows_master_ && reply->str().starts_with("READONLY");
-      q_.complete_popped(r, Error{ErrorKind::server, reply->take_str()});
-    } else {
-      q_.complete_popped(r, std::move(*reply));
+      return Error{ErrorKind::server, reply->take_str()};
     }
-  }
+    return std::move(*reply);
+  });
   if (demoted && link_.phase() == Link::ready && !closing_)
     request_drop(Error{ErrorKind::connection_lost,
                        "connection lost: " + cfg_.options.address.to_string() + " is no longer the master (READONLY)"});

@@ -1,7 +1,7 @@
 #pragma once
 // Requests in order, each held in the bytes it needs (internal to the
 // request queue, loop-thread only):
-// - Request: a request on its way in (push) or out (pop_answered): its
+// - Request: a request on its way in (push): its
 //   fields and its callback as a whole Once;
 // - Record: the same request inside a queue: a 16-byte header, the rarely
 //   set fields only when set, then the callback's callable, moved out of
@@ -108,7 +108,10 @@ class Record {
 
   unsigned char* bytes() noexcept { return reinterpret_cast<unsigned char*>(this); }
   std::size_t callable_offset() const noexcept {
-    return sizeof(Record) + (has_ext() ? kExtBytes : 0) + ((bits_ & kPadded) ? 8 : 0);
+    // sizeof(Record) + (kExt ? kExtBytes : 0) + (kPadded ? 8 : 0), by table.
+    static constexpr unsigned char kOffset[4] = {16, 16 + kExtBytes, 24, 24 + kExtBytes};
+    static_assert(kExt == 16 && kPadded == 32);
+    return kOffset[(bits_ >> 4) & 3];
   }
   // Bytes the callable may use (what its Once is told when it goes back).
   std::uint32_t callable_room() const noexcept {
@@ -131,13 +134,16 @@ class RequestFifo {
       : chunks_(std::move(o.chunks_)),
         head_(std::exchange(o.head_, 0)),
         count_(std::exchange(o.count_, 0)),
-        spare_(std::exchange(o.spare_, nullptr)) {}
+        spare_(std::exchange(o.spare_, nullptr)),
+        pins_(std::exchange(o.pins_, 0)),
+        parked_(std::move(o.parked_)) {}
   ~RequestFifo() {
     clear();
     while (!chunks_.empty()) {
       ::operator delete(chunks_.front());
       chunks_.pop_front();
     }
+    release_parked();
     ::operator delete(spare_);
   }
 
@@ -177,21 +183,23 @@ class RequestFifo {
   void pop_front() noexcept {
     Record& r = front();
     ReplyCallbackStorage::destroy(r.ops, r.callable());
-    head_ += std::size_t{r.units_} * 8;
-    --count_;
-    Chunk* c = chunks_.front();
-    if (head_ < c->used) return;
-    head_ = 0;
-    if (chunks_.size() == 1) {
-      c->used = 0;  // the last chunk stays for what comes next
-      return;
-    }
-    chunks_.pop_front();
-    if (spare_ == nullptr)
-      spare_ = c;
-    else
-      ::operator delete(c);
+    advance(r);
   }
+  /// Pins the FIFO's memory: until unpin(), records popped stay where they
+  /// are (their chunks are not reused), so a popped record's callable can
+  /// run in place while it pushes more records.
+  void pin() noexcept { ++pins_; }
+  void unpin() noexcept {
+    if (--pins_ > 0) return;
+    release_parked();
+    if (count_ == 0 && chunks_.size() == 1) {
+      chunks_.front()->used = 0;
+      head_ = 0;
+    }
+  }
+  /// As pop_front(), for a pinned FIFO, leaving the record's callable alone
+  /// (its ops taken by the caller, who runs and destroys it before unpin()).
+  void pop_front_pinned() noexcept { advance(front()); }
 
   void clear() noexcept {
     while (count_ > 0) pop_front();
@@ -291,6 +299,37 @@ class RequestFifo {
     return *r;
   }
 
+  void advance(const Record& r) noexcept {
+    head_ += std::size_t{r.units_} * 8;
+    --count_;
+    Chunk* c = chunks_.front();
+    if (head_ < c->used) return;
+    if (chunks_.size() == 1) {
+      // The last chunk stays for what comes next; from its start again,
+      // unless pinned (then after what was popped).
+      if (pins_ == 0) c->used = 0, head_ = 0;
+      return;
+    }
+    head_ = 0;
+    chunks_.pop_front();
+    if (pins_ > 0)
+      parked_.push_back(std::move(c));
+    else
+      retire(c);
+  }
+  void retire(Chunk* c) noexcept {
+    if (spare_ == nullptr)
+      spare_ = c;
+    else
+      ::operator delete(c);
+  }
+  void release_parked() noexcept {
+    while (!parked_.empty()) {
+      retire(parked_.front());
+      parked_.pop_front();
+    }
+  }
+
   Chunk* add_chunk(std::uint64_t seq) {
     Chunk* c = chunks_.empty() ? nullptr : chunks_.back();
     if (c != nullptr && count_ == 0) {
@@ -309,6 +348,8 @@ class RequestFifo {
   std::size_t head_ = 0;  // offset of the front record in the first chunk
   std::size_t count_ = 0;
   Chunk* spare_ = nullptr;  // one chunk kept for reuse
+  int pins_ = 0;
+  Ring<Chunk*> parked_;  // popped while pinned
 };
 
 }  // namespace uvredis::detail

@@ -346,33 +346,26 @@ class RequestQueue {
   const Record& inflight_front() const noexcept { return inflight_.front(); }
   std::uint64_t inflight_front_seq() const noexcept { return inflight_.front_seq(); }
   /// The oldest request in flight was answered (`replied`: by a reply, else
-  /// by its link's end): leaves the queue, to be completed by the caller
-  /// with complete() unless it already is (a late reply after its timeout).
-  Request pop_answered(bool replied) {
+  /// by its link's end): it leaves the queue and, unless it completed
+  /// already (a late reply after its timeout: dropped), its callback runs
+  /// with the result `make()` returns, where it lies (not moved first; the
+  /// queue's memory is pinned meanwhile, so the callback may queue more).
+  template <class Make>
+  void answer_front(bool replied, Make&& make) {
     Record& f = inflight_.front();
-    Request r;
-    r.seq = inflight_.front_seq();
-    r.len = f.len;
-    r.stage = f.stage();
-    r.internal = f.internal();
-    r.owned = f.owned();
-    if (const RecordExt* e = f.ext()) {
-      r.timeout_ms = e->timeout_ms;
-      r.group = e->group;
-      r.track = e->track;
-      r.pushes = e->pushes;
-      r.push = e->push;
-    } else {
-      r.timeout_ms = usual_timeout_ms_;
-    }
-    f.take_callback(r.cb);
-    inflight_.pop_front();
-    if (r.stage == Stage::owed) --owed_;
-    if (!r.internal) {
-      if (r.stage != Stage::owed) --stats_.in_flight;
+    const Stage stage = f.stage();
+    const bool internal = f.internal();
+    const std::uint32_t len = f.len;
+    RecordExt* e = f.ext();
+    const std::uint32_t slot = e ? std::exchange(e->track, 0) : 0;
+    Pinned held{inflight_, std::exchange(f.ops, nullptr), f.callable()};
+    inflight_.pop_front_pinned();
+    if (stage == Stage::owed) --owed_;
+    if (!internal) {
+      if (stage != Stage::owed) --stats_.in_flight;
       if (replied) ++stats_.replies;
     }
-    return r;
+    if (stage < Stage::owed) finish_at(internal, slot, len, held, make());
   }
   /// A push confirmation of kind `kind` arrived (push mode): the sequence
   /// number of the subscription command it answered in full, else 0.
@@ -382,14 +375,6 @@ class RequestQueue {
     RecordExt* e = front.ext();  // a subscription command's record has one (its pushes)
     return e != nullptr && count_confirmation(e->push, e->pushes, kind) ? inflight_.front_seq() : 0;
   }
-  /// Runs the callback of `r`, a request the caller holds outside the
-  /// queues (pop_answered()'s), with `result`: where it is, not moved
-  /// first (it stays in `r`, already called, until `r` goes).
-  void complete(Request& r, Result<Reply>&& result) {
-    if (r.stage != Stage::owed) r.stage = Stage::done;
-    finish(r.internal, std::exchange(r.track, 0), r.len, r.cb, std::move(result));
-  }
-  void complete_popped(Request& r, Result<Reply>&& result) { complete(r, std::move(result)); }
 
   // ------------------------------------------------------------- deadlines
 
@@ -453,6 +438,28 @@ class RequestQueue {
     if (r.stage() != Stage::owed) r.set_stage(Stage::done);
     RecordExt* e = r.ext();
     finish(r.internal(), e ? std::exchange(e->track, 0) : 0, r.len, cb, std::move(result));
+  }
+  // The callable of an answered record, run in place: destroyed (and the
+  // FIFO unpinned) when this goes, on every path.
+  struct Pinned {
+    RequestFifo& fifo;
+    const void* ops;
+    void* callable;
+    Pinned(RequestFifo& f, const void* o, void* c) noexcept : fifo(f), ops(o), callable(c) { fifo.pin(); }
+    Pinned(const Pinned&) = delete;
+    Pinned& operator=(const Pinned&) = delete;
+    ~Pinned() {
+      ReplyCallbackStorage::destroy(ops, callable);
+      fifo.unpin();
+    }
+  };
+  void finish_at(bool internal, std::uint32_t track_slot, std::uint32_t len, Pinned& held, Result<Reply>&& result) {
+    const bool user = !internal;
+    if (user && !result) ++stats_.errors;
+    if (track_slot != 0) [[unlikely]]
+      track_completed(track_slot, len, result);
+    if (held.ops) ReplyCallbackStorage::call(held.ops, held.callable, std::move(result));
+    if (user && done_) done_(ctx_);
   }
   // The completion itself; nothing of the request is touched once the
   // callback runs.
