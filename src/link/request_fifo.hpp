@@ -1,8 +1,8 @@
 #pragma once
 // Requests in order, each held in the bytes it needs (internal to the
 // request queue, loop-thread only):
-// - Request: a request on its way in (push): its
-//   fields and its callback as a whole Once;
+// - Request: a request on its way in (push): its fields and its callback
+//   as a whole Once;
 // - Record: the same request inside a queue: a 16-byte header, the rarely
 //   set fields only when set, then the callback's callable, moved out of
 //   its Once into exactly the bytes it uses (a typed GET: 24, so 40 in
@@ -92,7 +92,6 @@ class Record {
   const RecordExt* ext() const noexcept { return const_cast<Record*>(this)->ext(); }
   std::uint32_t group() const noexcept { return has_ext() ? ext()->group : 1; }
   std::uint32_t track() const noexcept { return has_ext() ? ext()->track : 0; }
-  std::uint8_t push() const noexcept { return has_ext() ? ext()->push : 0; }
   std::uint32_t timeout_ms(std::uint32_t usual) const noexcept { return has_ext() ? ext()->timeout_ms : usual; }
   // The callable of the callback, after the header (and the extension, and
   // 8 bytes of padding for one that needs 16-byte alignment).

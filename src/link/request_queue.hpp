@@ -343,7 +343,6 @@ class RequestQueue {
   bool inflight_empty() const noexcept { return inflight_.empty(); }
   std::size_t inflight_size() const noexcept { return inflight_.size(); }
   /// The oldest request in flight (inflight_empty() must be false).
-  const Record& inflight_front() const noexcept { return inflight_.front(); }
   std::uint64_t inflight_front_seq() const noexcept { return inflight_.front_seq(); }
   /// The oldest request in flight was answered (`replied`: by a reply, else
   /// by its link's end): it leaves the queue and, unless it completed
