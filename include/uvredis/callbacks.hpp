@@ -267,8 +267,8 @@ struct OnceStorage<R(Args...)> {
   /// alignment will do).
   static bool wide(const O& o) noexcept { return o.wide_; }
   /// Moves the callable of `o` to `dst` (size(o) bytes, aligned as wide(o)
-  /// says) and returns its
-  /// operations (null when `o` is empty); `o` is empty afterwards.
+  /// says) and returns its operations (null when `o` is empty); `o` is
+  /// empty afterwards.
   static const void* move_out(O& o, void* dst) noexcept {
     if (!o.ops_) return nullptr;
     o.ops_->move(dst, o.buf_);
