@@ -3,7 +3,6 @@
 #include "base/logging.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <csignal>
 
 // Connection: construction, deferred work (run later, never inside the
@@ -45,8 +44,7 @@ Connection::Connection(uv_loop_t* loop, ConnectionConfig cfg)
   follows_master_ = source_->follows_master();
   const ClientOptions& o = cfg_.options;
   link_ = LinkMachine(LinkPolicy{o.reconnect, o.reconnect_min_delay, o.reconnect_max_delay}, source_);
-  q_.set_usual_timeout(
-      static_cast<std::uint32_t>(std::clamp<long long>(o.command_timeout.count(), 0, UINT32_MAX)));
+  q_.set_usual_timeout(timeout_ms_of(o.command_timeout));
   q_.set_hooks(
       this, [](void* self) { static_cast<Connection*>(self)->notify_idle_if_drained(); },
       [](void* self, std::vector<std::string>&& pieces) {

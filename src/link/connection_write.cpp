@@ -41,8 +41,7 @@ bool Connection::refused(Callback<Reply>& cb) {
 inline void Connection::enqueue(Callback<Reply>&& cb, std::size_t len, bool owned,
                                 std::optional<std::chrono::milliseconds> timeout, std::uint32_t track) {
   auto t = timeout.value_or(cfg_.options.command_timeout);
-  const std::uint64_t seq = q_.push_user(static_cast<std::uint32_t>(len), std::move(cb), owned, track,
-                                         static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX)));
+  const std::uint64_t seq = q_.push_user(static_cast<std::uint32_t>(len), std::move(cb), owned, track, timeout_ms_of(t));
   if (t.count() > 0) add_deadline(seq, t);
   if (link_.phase() == Link::ready)
     schedule_flush();
@@ -159,7 +158,7 @@ void Connection::submit_group(const std::vector<std::vector<std::string>>& cmds,
     Request r;
     r.len = static_cast<std::uint32_t>(lens[i]);
     r.group = i == 0 ? static_cast<std::uint32_t>(cmds.size()) : 0;
-    r.timeout_ms = static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+    r.timeout_ms = timeout_ms_of(t);
     r.cb = [g, i](Result<Reply> res) {
       g->results[i].emplace(std::move(res));
       if (--g->left != 0) return;

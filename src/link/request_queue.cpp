@@ -55,12 +55,7 @@ void RequestQueue::store(RequestFifo& fifo, Request& r) {
   head.stage = r.stage;
   head.internal = r.internal;
   head.owned = r.owned;
-  if (r.timeout_ms != usual_timeout_ms_ || r.group != 1 || r.track != 0 || r.pushes != 0 || r.push != 0) {
-    const RecordExt ext{r.timeout_ms, r.group, r.track, r.pushes, r.push};
-    fifo.push(r.seq, head, &ext, r.cb);
-  } else {
-    fifo.push(r.seq, head, nullptr, r.cb);
-  }
+  put(fifo, r.seq, head, RecordExt{r.timeout_ms, r.group, r.track, r.pushes, r.push}, r.cb);
 }
 
 const Record* RequestQueue::take(Handoff& h, std::size_t& group_left, bool first_only) {

@@ -25,6 +25,7 @@
 #include <uvredis/result.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -153,6 +154,11 @@ inline bool queue_fits(const QueueBounds& bounds, std::size_t queued_cmds, std::
 std::optional<Error> queue_bounds_error(const QueueBounds& bounds, std::size_t queued_cmds, std::size_t queued_bytes,
                                         std::size_t extra_bytes, std::size_t extra_cmds);
 
+// A timeout as the queue keeps it: whole milliseconds, 0 to UINT32_MAX.
+inline std::uint32_t timeout_ms_of(std::chrono::milliseconds t) noexcept {
+  return static_cast<std::uint32_t>(std::clamp<long long>(t.count(), 0, UINT32_MAX));
+}
+
 // Push mode: the push kinds (PushKind) are in command_table.hpp, beside the
 // (un)subscribe rows that expect them.
 
@@ -252,12 +258,7 @@ class RequestQueue {
     head.len = len;
     head.owned = owned;
     count_queued(len, false);
-    if (track != 0 || timeout_ms != usual_timeout_ms_) [[unlikely]] {
-      const RecordExt ext{timeout_ms, 1, track, 0, 0};
-      queued_.push(seq, head, &ext, cb);
-    } else {
-      queued_.push(seq, head, nullptr, cb);
-    }
+    put(queued_, seq, head, RecordExt{timeout_ms, 1, track, 0, 0}, cb);
     return seq;
   }
   /// The pieces of an owned request (pushed next), handed over from these
@@ -364,7 +365,10 @@ class RequestQueue {
       if (stage != Stage::owed) --stats_.in_flight;
       if (replied) ++stats_.replies;
     }
-    if (stage < Stage::owed) finish_at(internal, slot, len, held, make());
+    if (stage < Stage::owed)
+      finish(internal, slot, len, make(), [&held](Result<Reply>&& res) {
+        if (held.ops) ReplyCallbackStorage::call(held.ops, held.callable, std::move(res));
+      });
   }
   /// A push confirmation of kind `kind` arrived (push mode): the sequence
   /// number of the subscription command it answered in full, else 0.
@@ -429,6 +433,13 @@ class RequestQueue {
   }
   // `r` (its seq and stage set) into `fifo`, its callback moved in.
   void store(RequestFifo& fifo, Request& r);
+  // A record at the back of `fifo`, with the extension only when `ext`
+  // differs from what a record without one means.
+  void put(RequestFifo& fifo, std::uint64_t seq, const RecordHead& head, const RecordExt& ext, Callback<Reply>& cb) {
+    const bool usual = ext.timeout_ms == usual_timeout_ms_ && ext.group == 1 && ext.track == 0 && ext.pushes == 0 &&
+                       ext.push == 0;
+    fifo.push(seq, head, usual ? nullptr : &ext, cb);
+  }
   // Runs the callback of a record still in a queue with `result` (moved
   // out first: the callback may queue more, or end the queue's link).
   void complete(Record& r, Result<Reply>&& result) {
@@ -436,7 +447,10 @@ class RequestQueue {
     r.take_callback(cb);
     if (r.stage() != Stage::owed) r.set_stage(Stage::done);
     RecordExt* e = r.ext();
-    finish(r.internal(), e ? std::exchange(e->track, 0) : 0, r.len, cb, std::move(result));
+    finish(r.internal(), e ? std::exchange(e->track, 0) : 0, r.len, std::move(result),
+           [&cb](Result<Reply>&& res) {
+             if (cb) cb.call_with(std::move(res));
+           });
   }
   // The callable of an answered record, run in place: destroyed (and the
   // FIFO unpinned) when this goes, on every path.
@@ -452,23 +466,16 @@ class RequestQueue {
       fifo.unpin();
     }
   };
-  void finish_at(bool internal, std::uint32_t track_slot, std::uint32_t len, Pinned& held, Result<Reply>&& result) {
-    const bool user = !internal;
-    if (user && !result) ++stats_.errors;
-    if (track_slot != 0) [[unlikely]]
-      track_completed(track_slot, len, result);
-    if (held.ops) ReplyCallbackStorage::call(held.ops, held.callable, std::move(result));
-    if (user && done_) done_(ctx_);
-  }
-  // The completion itself; nothing of the request is touched once the
+  // The completion itself, whichever way the callback is held (`call`
+  // runs it with the result); nothing of the request is touched once the
   // callback runs.
-  void finish(bool internal, std::uint32_t track_slot, std::uint32_t len, Callback<Reply>& cb,
-              Result<Reply>&& result) {
+  template <class Call>
+  void finish(bool internal, std::uint32_t track_slot, std::uint32_t len, Result<Reply>&& result, Call&& call) {
     const bool user = !internal;
     if (user && !result) ++stats_.errors;
     if (track_slot != 0) [[unlikely]]
       track_completed(track_slot, len, result);
-    if (cb) cb.call_with(std::move(result));
+    call(std::move(result));
     if (user && done_) done_(ctx_);
   }
   Record* find(std::uint64_t seq, bool& in_flight);
