@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using uvredis::ErrorKind;
@@ -1047,4 +1048,83 @@ TEST(RequestQueue, ACallbackRunInPlaceMayQueueAndHandOverMore) {
   EXPECT_EQ(t.log[0], "a:ok:v");
   for (int i = 0; i < 600; ++i) EXPECT_EQ(t.log[1 + i], "m" + std::to_string(i) + ":ok:v");
   EXPECT_TRUE(t.q.inflight_empty());
+}
+
+namespace {
+// A trivially copyable callable of about N bytes whose bytes are a pattern
+// made from `tag`: it logs whether the pattern arrived intact, so a move
+// that left bytes behind (or took the wrong ones) shows.
+template <std::size_t N>
+struct Patterned {
+  std::vector<std::string>* log;
+  int tag;
+  unsigned char bytes[N];
+  static Patterned make(std::vector<std::string>& l, int t) {
+    Patterned p{&l, t, {}};
+    for (std::size_t k = 0; k < N; ++k) p.bytes[k] = static_cast<unsigned char>(t * 31 + static_cast<int>(k) * 7);
+    return p;
+  }
+  bool intact() const {
+    for (std::size_t k = 0; k < N; ++k)
+      if (bytes[k] != static_cast<unsigned char>(tag * 31 + static_cast<int>(k) * 7)) return false;
+    return true;
+  }
+  template <class R>
+  void operator()(R&& r) {
+    log->push_back(std::to_string(tag) + (intact() ? ":intact" : ":damaged") + (r ? "" : ":err"));
+  }
+};
+static_assert(std::is_trivially_copyable_v<Patterned<7>> && sizeof(Patterned<64>) + 16 == uvredis::Callback<Reply>::kInline);
+
+template <std::size_t N>
+uvredis::Callback<Reply> patterned(std::vector<std::string>& log, int tag, bool typed) {
+  if (!typed) return Patterned<N>::make(log, tag);
+  uvredis::Callback<std::optional<std::string>> user = Patterned<N>::make(log, tag);
+  return uvredis::Callback<Reply>::converting(&as_text, std::move(user));
+}
+}  // namespace
+
+// Callables with nothing to destroy (no call through their destroy is made
+// for them, alone or behind a decoder): through Once's move and move
+// assignment, the decoder's link, a record, a move to another FIFO and
+// back into a Once, every byte of every size arrives, each is called once.
+// (Callables that do own something are released: the tests above count
+// their captures.)
+TEST(RequestFifo, TriviallyCopyableCallablesKeepEveryByteThroughEveryMove) {
+  std::vector<std::string> log, want;
+  RequestFifo queued, inflight;
+  constexpr int kCount = 600;
+  for (int i = 0; i < kCount; ++i) {
+    const bool typed = i % 2 == 1;
+    uvredis::Callback<Reply> cb;
+    switch (i % 12 / 2) {
+      case 0: cb = patterned<1>(log, i, typed); break;
+      case 1: cb = patterned<7>(log, i, typed); break;
+      case 2: cb = patterned<13>(log, i, typed); break;
+      case 3: cb = patterned<33>(log, i, typed); break;
+      case 4: cb = patterned<60>(log, i, typed); break;
+      case 5: cb = patterned<64>(log, i, typed); break;  // with the link: the whole inline buffer
+    }
+    uvredis::Callback<Reply> moved(std::move(cb));
+    uvredis::Callback<Reply> assigned;
+    assigned = std::move(moved);
+    EXPECT_FALSE(cb);
+    EXPECT_FALSE(moved);
+    RecordHead head;
+    const RecordExt ext{9, 1, 0, 0, 0};
+    queued.push(static_cast<std::uint64_t>(i) + 1, head, i % 5 == 0 ? &ext : nullptr, assigned);
+    want.push_back(std::to_string(i) + ":intact");
+  }
+  while (!queued.empty()) {
+    inflight.push_from(queued.front_seq(), queued.front());
+    queued.pop_front();
+  }
+  while (!inflight.empty()) {
+    uvredis::Callback<Reply> cb;
+    inflight.front().take_callback(cb);
+    inflight.pop_front();
+    uvredis::Callback<Reply> again = std::move(cb);
+    again(Reply::string("v"));
+  }
+  EXPECT_EQ(log, want);
 }

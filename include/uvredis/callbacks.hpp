@@ -137,7 +137,7 @@ class Once<R(Args...)> {
   /// Drops the callable (and what it captured) without calling it.
   void reset() noexcept {
     if (ops_) {
-      ops_->destroy(buf_);
+      if (!ops_->trivial_destroy) ops_->destroy(buf_);
       ops_ = nullptr;
     }
   }
@@ -158,11 +158,12 @@ class Once<R(Args...)> {
     } else if (inner.size_ <= kInline - kLinkBytes) {
       // [inner's ops][conv][inner's callable]: the layout does not depend on
       // where the buffer is, so the callable can be moved as size_ bytes.
+      // Nothing to destroy in the pair when there is nothing in the inner.
+      out.ops_ = inner.ops_->trivial_destroy ? &converting_ops<B, A, true> : &converting_ops<B, A, false>;
       inner.ops_->move(out.buf_ + kLinkBytes, inner.buf_);
       const void* in_ops = std::exchange(inner.ops_, nullptr);
       std::memcpy(out.buf_, &in_ops, sizeof(in_ops));
       std::memcpy(out.buf_ + sizeof(in_ops), &conv, sizeof(conv));
-      out.ops_ = &converting_ops<B, A>;
       out.size_ = static_cast<std::uint32_t>(kLinkBytes + inner.size_);
       out.wide_ = inner.wide_;
     } else {
@@ -181,6 +182,9 @@ class Once<R(Args...)> {
     R (*call)(void*, Args&&...);
     void (*move)(void* dst, void* src) noexcept;  // move-construct dst from src, destroy src
     void (*destroy)(void*) noexcept;
+    // Destroying the callable does nothing (it is trivially destructible):
+    // no call through destroy is needed, which stays correct all the same.
+    bool trivial_destroy;
   };
 
   // converting(): the inner Once's ops and the conversion come first, the
@@ -195,7 +199,7 @@ class Once<R(Args...)> {
     return o;
   }
   static unsigned char* inner_of(void* p) noexcept { return static_cast<unsigned char*>(p) + kLinkBytes; }
-  template <class B, class A>
+  template <class B, class A, bool TrivialDestroy>
   static constexpr Ops converting_ops = {
       [](void* p, Args&&... a) -> R {
         B (*conv)(A&&);
@@ -207,6 +211,7 @@ class Once<R(Args...)> {
         inner_ops<B>(src)->move(inner_of(dst), inner_of(src));
       },
       [](void* p) noexcept { inner_ops<B>(p)->destroy(inner_of(p)); },
+      TrivialDestroy,
   };
 
   template <class D>
@@ -217,6 +222,7 @@ class Once<R(Args...)> {
         static_cast<D*>(src)->~D();
       },
       [](void* p) noexcept { static_cast<D*>(p)->~D(); },
+      std::is_trivially_destructible_v<D>,
   };
 
   template <class D>
@@ -231,6 +237,7 @@ class Once<R(Args...)> {
       [](void* p, Args&&... a) -> R { return (*heap_ptr<D>(p))(std::forward<Args>(a)...); },
       [](void* dst, void* src) noexcept { std::memcpy(dst, src, sizeof(D*)); },
       [](void* p) noexcept { delete heap_ptr<D>(p); },
+      false,
   };
 
   void take(Once& o) noexcept {
@@ -298,7 +305,8 @@ struct OnceStorage<R(Args...)> {
   }
   /// Destroys the callable at `p` without calling it.
   static void destroy(const void* ops, void* p) noexcept {
-    if (ops) static_cast<const typename O::Ops*>(ops)->destroy(p);
+    const auto* o = static_cast<const typename O::Ops*>(ops);
+    if (o && !o->trivial_destroy) o->destroy(p);
   }
 };
 

@@ -14,6 +14,10 @@
 
 namespace uvredis {
 
+namespace detail {
+struct ReplyAccess;  // internal: the decoders' way to a reply's string
+}  // namespace detail
+
 /// The RESP2 reply types.
 enum class ReplyType : std::uint8_t { string, array, integer, nil, status, error };
 
@@ -66,6 +70,7 @@ class UVREDIS_API Reply {
 
  private:
   friend struct ReplyBuilder;
+  friend struct detail::ReplyAccess;
   Reply(ReplyType t, std::string s) : type_(t), str_(std::move(s)) {}
 
   ReplyType type_ = ReplyType::nil;

@@ -35,18 +35,18 @@ Result<void> ok(Result<Reply>&& r) {
 Result<std::string> string(Result<Reply>&& r) {
   if (!r) return std::move(r).error();
   if (!r->is_string() && !r->is_status()) return unexpected(*r, "string");
-  return r->take_str();
+  return std::move(detail::ReplyAccess::str(*r));
 }
 
 Result<std::optional<std::string>> optional_string(Result<Reply>&& r) {
   // One result, built where the caller wants it, the value moved into it
-  // in place (GET's decoder: a move of the string less than returning a
-  // new optional).
+  // in place (GET's decoder: one move of the string, from the reply into
+  // the optional).
   Result<std::optional<std::string>> out{std::optional<std::string>()};
   if (!r)
     out = std::move(r).error();
   else if (r->is_string() || r->is_status())
-    out->emplace(r->take_str());
+    out->emplace(std::move(detail::ReplyAccess::str(*r)));
   else if (!r->is_nil())
     out = unexpected(*r, "string or nil");
   return out;

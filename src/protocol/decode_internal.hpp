@@ -7,6 +7,17 @@
 #include <string>
 #include <vector>
 
+namespace uvredis::detail {
+
+/// The string of a reply, to be moved from where it lies: a decoder that
+/// moves it straight into its result saves the move into the temporary
+/// that Reply::take_str() returns.
+struct ReplyAccess {
+  static std::string& str(Reply& r) noexcept { return r.str_; }
+};
+
+}  // namespace uvredis::detail
+
 namespace uvredis::decode {
 
 /// A number element (bulk string, status or integer) -> double.

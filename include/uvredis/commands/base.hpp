@@ -26,11 +26,19 @@ using SinkResult = typename SinkTraits<Sink>::template result<T>;
 
 namespace detail {
 
+/// The usage error path of dispatch(), kept out of line so that the usual
+/// path (send) is small enough to be inlined into every typed helper.
+template <class T, class Sink>
+[[gnu::noinline, gnu::cold]] SinkResult<Sink, T> dispatch_failed(Sink& sink, Args& args, Callback<T>&& cb) {
+  return sink.template fail<T>(args.take_error(), std::move(cb));
+}
+
 /// Hands a built command to the sink, or its usage error when the builder
 /// found one (the sink delivers it on a later loop turn; nothing is sent).
 template <class T, class Sink>
 SinkResult<Sink, T> dispatch(Sink& sink, Args& args, Decoder<T> decode, Callback<T>&& cb) {
-  if (args.failed()) return sink.template fail<T>(args.take_error(), std::move(cb));
+  if (args.failed()) [[unlikely]]
+    return dispatch_failed<T>(sink, args, std::move(cb));
   return sink.template send<T>(args.argv(), decode, std::move(cb));
 }
 
