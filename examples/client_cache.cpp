@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 int main() {
   const char* url = std::getenv("REDIS_URL");
@@ -18,8 +19,10 @@ int main() {
   int status = 1;
 
   using Value = uvredis::Result<std::optional<std::string>>;
-  auto show = [&](const char* what, const Value& v) {
-    std::printf("%s: %s (hits %llu, misses %llu)\n", what, v && *v ? (*v)->c_str() : "?",
+  using View = uvredis::Result<std::optional<std::string_view>>;  // get_view: the bytes lent, not copied
+  auto show = [&](const char* what, const auto& v) {  // a Value or a View
+    const std::string text = v && *v ? std::string(**v) : "?";
+    std::printf("%s: %s (hits %llu, misses %llu)\n", what, text.c_str(),
                 static_cast<unsigned long long>(cache.stats().hits),
                 static_cast<unsigned long long>(cache.stats().misses));
   };
@@ -30,7 +33,8 @@ int main() {
   };
 
   // Once the cache is ready (both its connections up, tracking on): write,
-  // then read twice: a miss, then a hit.
+  // then read twice: a miss, then a hit (through get_view, which lends the
+  // cached bytes to the callback instead of copying them into a string).
   bool started = false;
   cache.on_ready_change([&](bool ready) {
     if (!ready || started) return;
@@ -38,7 +42,7 @@ int main() {
     admin.set("example:motd", "welcome", [&](uvredis::Result<bool>) {
       cache.get("example:motd", [&](Value v) {
         show("first read", v);
-        cache.get("example:motd", [&](Value again) {
+        cache.get_view("example:motd", [&](View again) {
           show("second read", again);
           // Redis tells the cache when the key changes; the next read fetches it.
           cache.on_invalidation([&](const std::vector<std::string>*) {

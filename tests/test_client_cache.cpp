@@ -785,6 +785,109 @@ TEST(ClientCache, HitsStillOwedDeliverTheValueServedWhenTheirEntryGoes) {
   EXPECT_EQ(loop.close(), 0);
 }
 
+// get_view lends the value: from the server on a miss (the reply stored as
+// get() stores it), from memory on a hit, empty for a missing key, the
+// server's error for a key of another type; a lent hit whose entry goes
+// before its turn (a write through the cache, clear()) still sees the value
+// it was served; each callback runs once, also after close.
+TEST(ClientCache, GetViewLendsTheValueFromTheServerAndFromMemory) {
+  RedisServer server;
+  TestLoop loop;
+  using Lent = std::optional<std::string_view>;
+  {
+    ClientCache cache(loop.get(), options_for(server));
+    ASSERT_TRUE(loop.run_until([&] { return cache.ready(); }, 10s));
+    const std::string big(100, 'v');  // not inline in a std::string
+    set(loop, cache.client(), "k", big);
+    ASSERT_TRUE(run_one(loop, cache.client(), {"RPUSH", "list", "x"}));
+
+    // What a callback saw, copied while it ran (the view ends with it).
+    struct Seen {
+      int calls = 0;
+      bool ok = false;
+      std::optional<std::string> value;
+      uvredis::ErrorKind error{};
+    };
+    auto read = [&](std::string_view key) {
+      Seen seen;
+      cache.get_view(key, [&seen](Result<Lent> r) {
+        ++seen.calls;
+        seen.ok = static_cast<bool>(r);
+        if (!r)
+          seen.error = r.error().kind;
+        else if (r->has_value())
+          seen.value = std::string(**r);
+      });
+      EXPECT_EQ(seen.calls, 0);  // never inside the call
+      EXPECT_TRUE(loop.run_until([&] { return seen.calls > 0; }, 5s));
+      return seen;
+    };
+
+    const auto misses = cache.stats().misses;
+    Seen a = read("k");
+    ASSERT_TRUE(a.ok);
+    EXPECT_EQ(a.value, big);
+    EXPECT_EQ(cache.stats().misses, misses + 1);
+    const auto hits = cache.stats().hits;
+    Seen b = read("k");  // from memory now
+    ASSERT_TRUE(b.ok);
+    EXPECT_EQ(b.value, big);
+    EXPECT_EQ(cache.stats().hits, hits + 1);
+    auto c = get(loop, cache, "k");  // get() and get_view() share the entry
+    ASSERT_TRUE(c && *c == Value(big));
+    EXPECT_EQ(cache.stats().hits, hits + 2);
+
+    Seen none = read("absent");
+    ASSERT_TRUE(none.ok);
+    EXPECT_FALSE(none.value.has_value());
+    Seen none_again = read("absent");  // a cached nil
+    ASSERT_TRUE(none_again.ok);
+    EXPECT_FALSE(none_again.value.has_value());
+
+    Seen wrong = read("list");
+    EXPECT_FALSE(wrong.ok);
+    EXPECT_EQ(wrong.error, uvredis::ErrorKind::server);
+
+    // Lent hits owed when their entry goes: they see what they were served.
+    int got = 0, bad = 0;
+    auto expect = [&](std::string want) {
+      return [&, want](Result<Lent> r) {
+        ++got;
+        if (!r || !r->has_value() || **r != want) ++bad;
+      };
+    };
+    cache.get_view("k", expect(big));
+    cache.get_view("k", expect(big));
+    cache.command({"SET", "k", "new"}, [&](Result<uvredis::Reply> r) {
+      ++got;
+      if (!r) ++bad;
+    });
+    cache.get_view("k", expect("new"));  // after the write: from the server
+    cache.get_view("absent", [&](Result<Lent> r) {
+      ++got;
+      if (!r || r->has_value()) ++bad;
+    });
+    cache.clear();
+    ASSERT_TRUE(loop.run_until([&] { return got == 5; }, 5s));
+    EXPECT_EQ(bad, 0);
+
+    // After close: an error, once.
+    bool closed = false;
+    cache.close([&] { closed = true; });
+    int after = 0;
+    uvredis::ErrorKind kind{};
+    cache.get_view("k", [&](Result<Lent> r) {
+      ++after;
+      if (!r) kind = r.error().kind;
+    });
+    ASSERT_TRUE(loop.run_until([&] { return closed && after == 1; }, 5s));
+    EXPECT_EQ(kind, uvredis::ErrorKind::closed);
+    loop.run_for(50ms);  // a callback owed twice would show now
+    EXPECT_EQ(after, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
 // The GET index alone (no network): many keys, lookups, removals in any
 // order (runs of probes wrap round the table), the slot found last, clear.
 TEST(ClientCacheIndex, FindsEveryKeyItHoldsAndNoOther) {

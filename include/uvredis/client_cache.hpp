@@ -132,6 +132,12 @@ class CacheHit {
   /// GET key: as above with GET's decoder.
   CacheHit(Callback<std::optional<std::string>>&& cb, const Reply& value)
       : CacheHit(std::move(cb), &uvredis::decode::optional_string, value) {}
+  /// GET key, lending the value (ClientCache::get_view): the callback views
+  /// the cached bytes; nothing is copied unless pin() must.
+  CacheHit(Callback<std::optional<std::string_view>>&& cb, const Reply& value) : ops_(&kLendOps) {
+    view_ = &value;
+    ::new (static_cast<void*>(cb_)) Callback<Lent>(std::move(cb));
+  }
   /// An untyped read (cached(), MGET): the reply as it is.
   CacheHit(Callback<Reply>&& cb, Reply&& value) : ops_(&kOps<Reply>), decode_(nullptr) {
     ::new (static_cast<void*>(&reply_)) Reply(std::move(value));
@@ -151,20 +157,30 @@ class CacheHit {
     const Ops* ops = std::exchange(ops_, nullptr);
     if (ops == &kViewOps)
       deliver_view(*this);  // GET's hit, the common case: a direct call
+    else if (ops == &kLendOps)
+      deliver_lend(*this);
     else if (ops)
       ops->deliver(*this);
   }
   /// Stops viewing a cached reply: the value the hit will deliver is
   /// copied into it now (the entry is about to go).
   void pin() {
-    if (ops_ != &kViewOps) return;
+    if (ops_ != &kViewOps && ops_ != &kLendOps) return;
     const Reply& r = *view_;
     ::new (static_cast<void*>(&text_)) Text(text_of(r));
-    ops_ = &kTextOps;
+    ops_ = ops_ == &kViewOps ? &kTextOps : &kLentTextOps;
+  }
+  /// What get_view()'s callback is given for GET's reply `r`: a view of its
+  /// bytes, empty for nil.
+  static Result<std::optional<std::string_view>> lent_of(const Reply& r) {
+    if (r.is_nil()) return std::optional<std::string_view>();
+    if (!r.is_string() && !r.is_status()) return uvredis::decode::unexpected(r, "string or nil");
+    return std::optional<std::string_view>(r.str());
   }
 
  private:
   using Text = std::optional<std::string>;
+  using Lent = std::optional<std::string_view>;
   // Each works on a hit whose ops_ is (or was, for deliver) this table:
   // the callback and the value are alive; after the call they are not.
   struct Ops {
@@ -219,6 +235,17 @@ class CacheHit {
     cb->~Callback<Text>();
     h.text_.~Text();
   }
+  static void deliver_lend(CacheHit& h) {
+    Callback<Lent>* cb = as<Lent>(h.cb_);
+    if (*cb) cb->call_with(lent_of(*h.view_));
+    cb->~Callback<Lent>();
+  }
+  static void deliver_lent_text(CacheHit& h) {
+    Callback<Lent>* cb = as<Lent>(h.cb_);
+    if (*cb) cb->call_with(Result<Lent>(h.text_ ? Lent(*h.text_) : Lent()));
+    cb->~Callback<Lent>();
+    h.text_.~Text();
+  }
   template <class T>
   static void relocate_as(CacheHit& dst, CacheHit& src) noexcept {
     dst.decode_ = src.decode_;
@@ -232,26 +259,36 @@ class CacheHit {
     as<T>(h.cb_)->~Callback<T>();
     h.reply_.~Reply();
   }
+  // A pinned hit (its value copied into text_), whose callback takes V.
+  template <class V>
   static void relocate_text(CacheHit& dst, CacheHit& src) noexcept {
-    ::new (static_cast<void*>(dst.cb_)) Callback<Text>(std::move(*as<Text>(src.cb_)));
-    as<Text>(src.cb_)->~Callback<Text>();
+    ::new (static_cast<void*>(dst.cb_)) Callback<V>(std::move(*as<V>(src.cb_)));
+    as<V>(src.cb_)->~Callback<V>();
     ::new (static_cast<void*>(&dst.text_)) Text(std::move(src.text_));
     src.text_.~Text();
   }
+  template <class V>
   static void destroy_text(CacheHit& h) noexcept {
-    as<Text>(h.cb_)->~Callback<Text>();
+    as<V>(h.cb_)->~Callback<V>();
     h.text_.~Text();
   }
   template <class T>
   static constexpr Ops kOps = {&deliver_as<T>, &relocate_as<T>, &destroy_as<T>};
+  // A hit viewing a cached reply, whose callback takes V.
+  template <class V>
   static void relocate_view(CacheHit& dst, CacheHit& src) noexcept {
-    ::new (static_cast<void*>(dst.cb_)) Callback<Text>(std::move(*as<Text>(src.cb_)));
-    as<Text>(src.cb_)->~Callback<Text>();
+    ::new (static_cast<void*>(dst.cb_)) Callback<V>(std::move(*as<V>(src.cb_)));
+    as<V>(src.cb_)->~Callback<V>();
     dst.view_ = src.view_;
   }
-  static void destroy_view(CacheHit& h) noexcept { as<Text>(h.cb_)->~Callback<Text>(); }
-  static constexpr Ops kTextOps = {&deliver_text, &relocate_text, &destroy_text};
-  static constexpr Ops kViewOps = {&deliver_view, &relocate_view, &destroy_view};
+  template <class V>
+  static void destroy_view(CacheHit& h) noexcept {
+    as<V>(h.cb_)->~Callback<V>();
+  }
+  static constexpr Ops kTextOps = {&deliver_text, &relocate_text<Text>, &destroy_text<Text>};
+  static constexpr Ops kViewOps = {&deliver_view, &relocate_view<Text>, &destroy_view<Text>};
+  static constexpr Ops kLentTextOps = {&deliver_lent_text, &relocate_text<Lent>, &destroy_text<Lent>};
+  static constexpr Ops kLendOps = {&deliver_lend, &relocate_view<Lent>, &destroy_view<Lent>};
 };
 
 }  // namespace detail
@@ -287,6 +324,19 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
       return;
     }
     get_miss(key, std::move(cb));
+  }
+
+  /// GET key, lending the value instead of copying it: `cb` gets a view of
+  /// the bytes, valid only while it runs (copy what you keep). Otherwise as
+  /// get(): from memory when cached (without the allocation and copy of the
+  /// string a get() hit hands out), else from the server, the reply stored
+  /// the same way; empty for a key that does not exist.
+  void get_view(std::string_view key, Callback<std::optional<std::string_view>> cb = {}) {
+    if (const Reply* r = get_hit(key)) {
+      hits_->emplace_back(std::move(cb), *r);
+      return;
+    }
+    get_view_miss(key, std::move(cb));
   }
 
   /// Any command, never cached. Unlike client().command, it first drops the
@@ -356,6 +406,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   const Reply* get_hit(std::string_view key);
   // Out of line, so the hit path above stays small.
   void get_miss(std::string_view key, Callback<std::optional<std::string>>&& cb);
+  void get_view_miss(std::string_view key, Callback<std::optional<std::string_view>>&& cb);
   // 0: not a cached read; 1: a single-key cached read; 2: MGET.
   int cache_path(std::span<const std::string_view> argv) const;
   // Drops the local entries of argv's keys (a command that may write them).

@@ -199,6 +199,15 @@ void ClientCache::get_miss(std::string_view key, Callback<std::optional<std::str
   Commands<ClientCache>::get(key, std::move(cb));
 }
 
+void ClientCache::get_view_miss(std::string_view key, Callback<std::optional<std::string_view>>&& cb) {
+  const std::string_view argv[] = {"GET", key};
+  route(argv, [cb = std::move(cb)](Result<Reply> r) mutable {
+    if (!cb) return;
+    if (!r) return cb(std::move(r).error());
+    cb(detail::CacheHit::lent_of(*r));
+  });
+}
+
 void ClientCache::cached(std::span<const std::string_view> argv, Callback<Reply> cb) {
   if (st_->config_error) return fail_reply(std::move(cb), *st_->config_error);
   if (argv.size() < 2) return fail_reply(std::move(cb), Error{ErrorKind::usage, "cached() needs a command and a key"});
