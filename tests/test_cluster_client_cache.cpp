@@ -77,6 +77,21 @@ TEST(ClusterClientCache, CachesPerMasterAndResumesAfterAFailover) {
     ASSERT_TRUE(loop.run_until([&] { return saw(other); }, 5s));
     auto r = get(loop, cache, other);
     ASSERT_TRUE(r && *r == Value("y"));
+    // get_view: the same entry, lent (a hit now), once per call.
+    for (int i = 0; i < 2; ++i) {
+      const auto hits = cache.stats().hits;
+      int calls = 0;
+      std::string lent;
+      cache.get_view(other, [&](Result<std::optional<std::string_view>> v) {
+        ++calls;
+        if (v && *v) lent = std::string(**v);
+      });
+      ASSERT_TRUE(loop.run_until([&] { return calls > 0; }, 5s));
+      EXPECT_EQ(lent, "y");
+      EXPECT_EQ(cache.stats().hits, hits + 1);
+      loop.run_for(5ms);
+      EXPECT_EQ(calls, 1);
+    }
 
     // Failover while writes go on. Each read must return at least the value
     // the writer had confirmed when the cache last heard of a change (an

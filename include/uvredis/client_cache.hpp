@@ -177,6 +177,15 @@ class CacheHit {
     if (!r.is_string() && !r.is_status()) return uvredis::decode::unexpected(r, "string or nil");
     return std::optional<std::string_view>(r.str());
   }
+  /// A reply callback that hands GET's reply (or its error) to a
+  /// get_view() callback, as a view valid while that callback runs.
+  static Callback<Reply> lending(Callback<std::optional<std::string_view>>&& cb) {
+    return [cb = std::move(cb)](Result<Reply> r) mutable {
+      if (!cb) return;
+      if (!r) return cb(std::move(r).error());
+      cb(lent_of(*r));
+    };
+  }
 
  private:
   using Text = std::optional<std::string>;

@@ -66,6 +66,13 @@ class UVREDIS_API ClusterClientCache : public Commands<ClusterClientCache> {
     command(std::span<const std::string_view>(argv.begin(), argv.size()), std::move(cb));
   }
 
+  /// GET key, lending the value (see ClientCache::get_view): `cb` gets a
+  /// view of the bytes, valid only while it runs. Cached as get() is.
+  void get_view(std::string_view key, Callback<std::optional<std::string_view>> cb = {}) {
+    const std::string_view argv[] = {"GET", key};
+    route(argv, detail::CacheHit::lending(std::move(cb)));
+  }
+
   /// Summed over the masters' caches (those closed since are not counted).
   ClientCacheStats stats() const noexcept;
   /// Masters whose cache serves from memory now.

@@ -201,11 +201,7 @@ void ClientCache::get_miss(std::string_view key, Callback<std::optional<std::str
 
 void ClientCache::get_view_miss(std::string_view key, Callback<std::optional<std::string_view>>&& cb) {
   const std::string_view argv[] = {"GET", key};
-  route(argv, [cb = std::move(cb)](Result<Reply> r) mutable {
-    if (!cb) return;
-    if (!r) return cb(std::move(r).error());
-    cb(detail::CacheHit::lent_of(*r));
-  });
+  route(argv, detail::CacheHit::lending(std::move(cb)));
 }
 
 void ClientCache::cached(std::span<const std::string_view> argv, Callback<Reply> cb) {
