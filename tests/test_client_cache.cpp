@@ -319,8 +319,18 @@ TEST(ClientCache, KilledInvalidationLinkNeverServesStaleAfterTheDropIsNoticed) {
     EXPECT_GT(checked, 300);
     EXPECT_TRUE(cache.ready());
     // Tracking points at the new invalidation link: a write is still seen.
+    // Quiet first: the marker's invalidation follows those of every write
+    // before it (one writer, one invalidation link), so none is still on
+    // its way when the hit below is counted.
+    marker_seen = false;
+    ASSERT_TRUE(get(loop, cache, "marker"));
+    set(loop, writer, "marker", "y");
+    ASSERT_TRUE(loop.run_until([&] { return marker_seen; }, 5s));
     auto before = cache.stats().invalidations;
     ASSERT_TRUE(get(loop, cache, "n"));
+    const auto hits_now = cache.stats().hits;
+    ASSERT_TRUE(get(loop, cache, "n"));
+    EXPECT_EQ(cache.stats().hits, hits_now + 1) << "hits are served from memory again on the new link";
     set(loop, writer, "n", "final");
     ASSERT_TRUE(loop.run_until([&] { return cache.stats().invalidations > before; }, 5s));
     auto r = get(loop, cache, "n");
@@ -360,6 +370,9 @@ TEST(ClientCache, DataLinkReconnectRestoresTrackingInTheHandshake) {
     ASSERT_TRUE(info) << info.error().to_string();
     EXPECT_NE(info->to_string().find("on"), std::string::npos) << info->to_string();
     ASSERT_TRUE(get(loop, cache, "k"));
+    const auto hits = cache.stats().hits;
+    ASSERT_TRUE(get(loop, cache, "k"));
+    EXPECT_EQ(cache.stats().hits, hits + 1) << "hits are served from memory again after the reconnect";
     set(loop, writer, "k", "2");
     ASSERT_TRUE(loop.run_until([&] { return seen.saw("k"); }, 5s));
     auto r = get(loop, cache, "k");

@@ -68,12 +68,16 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
     auto p = w.lock();
     if (!p || p->closed) return steps;
     p->tracking_for = 0;
+    p->update_serving();
     if (!p->tracking_accepted || !p->sub_ready || p->inv_id == 0) return steps;
     const long long id = p->inv_id;
     detail::HandshakeStep step;
     step.argv = p->tracking_argv(id);
     step.check = [w, id](const Reply&) -> std::string {
-      if (auto q = w.lock()) q->tracking_for = id;
+      if (auto q = w.lock()) {
+        q->tracking_for = id;
+        q->update_serving();
+      }
       return {};
     };
     steps.push_back(std::move(step));
@@ -87,6 +91,7 @@ ClientCache::ClientCache(uv_loop_s* loop, ClientOptions options, ClientCacheOpti
 
 ClientCache::~ClientCache() {
   st_->closed = true;
+  st_->update_serving();
   st_->flush(false);
   st_->on_inv = nullptr;
   st_->on_ready = nullptr;
@@ -126,6 +131,7 @@ void ClientCache::close(Once<void()> done) {
   State& st = *st_;
   const bool first = !st.closed;
   st.closed = true;
+  st.update_serving();
   st.flush(false);
   st.on_ready = nullptr;  // closing is not news
   // No hit is served once closed: the loop's scheduler is let go (a closed

@@ -76,16 +76,7 @@ class KeyIndex {
   // key read over and over is then neither hashed nor probed for.
   const Iter* find(std::string_view key) const noexcept {
     if (last_ && matches(*last_, key)) return &last_->it;
-    if (used_ == 0) return nullptr;
-    const std::uint64_t h = hash(key);
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (s.hash == 0) return nullptr;
-      if (s.hash == h && matches(s, key)) {
-        last_ = &s;
-        return &s.it;
-      }
-    }
+    return probe(key);
   }
 
   // Adds an entry whose key is not in the index.
@@ -132,6 +123,21 @@ class KeyIndex {
     std::uint64_t hash = 0;  // 0: empty
     Iter it{};
   };
+
+  // find() past the slot found last: out of line, so that the hit on the
+  // last key stays a short function.
+  [[gnu::noinline]] const Iter* probe(std::string_view key) const noexcept {
+    if (used_ == 0) return nullptr;
+    const std::uint64_t h = hash(key);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.hash == 0) return nullptr;
+      if (s.hash == h && matches(s, key)) {
+        last_ = &s;
+        return &s.it;
+      }
+    }
+  }
 
   static bool matches(const Slot& s, std::string_view key) noexcept {
     return s.it->key.size() == key.size() && same_bytes(s.it->key.data(), key.data(), key.size());

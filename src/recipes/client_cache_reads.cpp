@@ -187,7 +187,7 @@ const Reply* ClientCache::hit(std::span<const std::string_view> argv) {
 
 const Reply* ClientCache::get_hit(std::string_view key) {
   State& st = *st_;
-  if (!st.ready() || st.config_error || !st.tracked_key(key)) return nullptr;
+  if (!st.serving && !st.may_serve(key)) return nullptr;
   const Reply* r = st.lookup_get(key);
   if (!r) return nullptr;
   ++st.stats.hits;

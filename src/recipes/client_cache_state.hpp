@@ -124,6 +124,16 @@ struct ClientCache::State : std::enable_shared_from_this<State> {
   std::size_t run_pinned = 0;  // likewise in hits_running (the batch being delivered)
 
   bool ready() const noexcept { return !closed && data_up && sub_ready && inv_id != 0 && tracking_for == inv_id; }
+  // Whether `key` may be served from memory now.
+  bool may_serve(std::string_view key) const noexcept { return ready() && !config_error && tracked_key(key); }
+  // may_serve() of every key, as one flag for the hit path: set by
+  // update_serving(), which runs after every change of what ready() reads
+  // (a flag left true would serve from a cache that must not be; one left
+  // false only sends hits the long way). Never true with broadcast prefixes.
+  bool serving = false;
+  void update_serving() noexcept {
+    serving = ready() && !config_error && (opts.mode != TrackingMode::broadcast || opts.prefixes.empty());
+  }
 
   // --- the store (client_cache_store.cpp)
   void pin_hits();

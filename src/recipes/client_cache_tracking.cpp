@@ -56,6 +56,7 @@ void ClientCache::State::enable_tracking() {
     if (rs.size() == 2 && rs[1]) {
       st->tracking_accepted = true;
       if (st->inv_id == id && st->data_up) st->tracking_for = id;
+      st->update_serving();
       st->report_ready();
     } else if (!st->closed) {
       const Error& e = rs.size() == 2 ? rs[1].error() : rs[0].error();
@@ -67,11 +68,13 @@ void ClientCache::State::enable_tracking() {
 void ClientCache::State::on_data_state(ConnectionState s) {
   if (s == ConnectionState::connected) {
     data_up = true;
+    update_serving();
     enable_tracking();
   } else {
     if (data_up) flush();
     data_up = false;
     tracking_for = 0;
+    update_serving();
   }
   report_ready();
 }
@@ -81,11 +84,13 @@ void ClientCache::State::on_inv_state(ConnectionState s) {
     if (inv_id != 0 || sub_ready) flush();
     inv_id = 0;
     sub_ready = false;
+    update_serving();
     report_ready();
     return;
   }
   inv_id = pending_inv_id;
   sub_ready = false;
+  update_serving();
   const std::string_view argv[] = {"SUBSCRIBE", kInvalidateChannel};
   inv->send_subscription(argv, [w = weak_from_this(), id = inv_id](Result<Reply> r) {
     auto st = w.lock();
@@ -95,6 +100,7 @@ void ClientCache::State::on_inv_state(ConnectionState s) {
       return;
     }
     st->sub_ready = true;
+    st->update_serving();
     st->enable_tracking();
     st->report_ready();
   });
