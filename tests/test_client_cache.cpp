@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <list>
 #include <map>
 #include <memory>
@@ -897,6 +898,60 @@ TEST(ClientCache, GetViewLendsTheValueFromTheServerAndFromMemory) {
     EXPECT_EQ(kind, uvredis::ErrorKind::closed);
     loop.run_for(50ms);  // a callback owed twice would show now
     EXPECT_EQ(after, 1);
+  }
+  EXPECT_EQ(loop.close(), 0);
+}
+
+// get() and get_view() build a hit's callback where the hit waits for its
+// turn, from whatever they were given: a Callback, a lambda (moved or
+// copied), one too big to be stored inline (it goes to the heap), one that
+// owns what it captured, or nothing at all. Each runs once, on a later turn.
+TEST(ClientCache, HitsTakeAnyCallableAndCallEachOnce) {
+  RedisServer server;
+  TestLoop loop;
+  using Lent = std::optional<std::string_view>;
+  {
+    ClientCache cache(loop.get(), options_for(server));
+    ASSERT_TRUE(loop.run_until([&] { return cache.ready(); }, 10s));
+    set(loop, cache.client(), "k", "v");
+    ASSERT_TRUE(get(loop, cache, "k"));  // a miss stores it
+    const auto hits = cache.stats().hits;
+
+    int calls = 0, right = 0;
+    auto check = [&](auto r) {  // a Result of an optional string or view
+      ++calls;
+      if (r && *r && **r == "v") ++right;
+    };
+    cache.get("k", check);  // copied
+    cache.get_view("k", check);
+    cache.get("k", uvredis::Callback<Value>(check));
+    cache.get_view("k", uvredis::Callback<Lent>(check));
+    std::array<char, 2 * uvredis::Callback<Value>::kInline> big{};
+    big.back() = 'b';
+    cache.get("k", [&, big](Result<Value> r) {
+      check(std::move(r));
+      EXPECT_EQ(big.back(), 'b');
+    });
+    cache.get_view("k", [&, big](Result<Lent> r) {
+      check(std::move(r));
+      EXPECT_EQ(big.back(), 'b');
+    });
+    auto owned = std::make_unique<int>(7);
+    cache.get_view("k", [&, owned = std::move(owned)](Result<Lent> r) {
+      check(std::move(r));
+      EXPECT_EQ(*owned, 7);
+    });
+    cache.get("k");
+    cache.get_view("k");
+    cache.get("k", nullptr);
+    cache.get_view("k", {});
+    EXPECT_EQ(calls, 0) << "a hit is answered on a later turn, never inside the call";
+    EXPECT_EQ(cache.stats().hits, hits + 11);
+    ASSERT_TRUE(loop.run_until([&] { return calls == 7; }, 5s));
+    ASSERT_TRUE(get(loop, cache, "k"));  // a later turn: nothing runs twice
+    EXPECT_EQ(calls, 7);
+    EXPECT_EQ(right, 7);
+    close_and_wait(loop, cache);
   }
   EXPECT_EQ(loop.close(), 0);
 }

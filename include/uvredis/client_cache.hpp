@@ -129,14 +129,35 @@ class CacheHit {
     ops_ = &kOps<T>;
     ::new (static_cast<void*>(cb_)) Callback<T>(std::move(cb));
   }
+  /// Tags of the two GET kinds, whose callback is built in place from
+  /// whatever the caller passed (a Callback, or a callable that makes one).
+  struct CopyTag {};
+  struct LendTag {};
   /// GET key: as above with GET's decoder.
-  CacheHit(Callback<std::optional<std::string>>&& cb, const Reply& value)
-      : CacheHit(std::move(cb), &uvredis::decode::optional_string, value) {}
+  template <class F>
+  CacheHit(CopyTag, F&& cb, const Reply& value) {
+    if (value.is_string() || value.is_status() || value.is_nil()) {
+      ::new (static_cast<void*>(cb_)) Callback<Text>(std::forward<F>(cb));
+      view_ = &value;
+      ops_ = &kViewOps;
+      return;
+    }
+    ::new (static_cast<void*>(&reply_)) Reply(value);
+    try {
+      ::new (static_cast<void*>(cb_)) Callback<Text>(std::forward<F>(cb));
+    } catch (...) {
+      reply_.~Reply();
+      throw;
+    }
+    decode_ = reinterpret_cast<void (*)()>(&uvredis::decode::optional_string);
+    ops_ = &kOps<Text>;
+  }
   /// GET key, lending the value (ClientCache::get_view): the callback views
   /// the cached bytes; nothing is copied unless pin() must.
-  CacheHit(Callback<std::optional<std::string_view>>&& cb, const Reply& value) : ops_(&kLendOps) {
+  template <class F>
+  CacheHit(LendTag, F&& cb, const Reply& value) : ops_(&kLendOps) {
     view_ = &value;
-    ::new (static_cast<void*>(cb_)) Callback<Lent>(std::move(cb));
+    ::new (static_cast<void*>(cb_)) Callback<Lent>(std::forward<F>(cb));
   }
   /// An untyped read (cached(), MGET): the reply as it is.
   CacheHit(Callback<Reply>&& cb, Reply&& value) : ops_(&kOps<Reply>), decode_(nullptr) {
@@ -327,12 +348,16 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
 
   /// GET key, from memory when it is cached (the hot path: no argument
   /// list, no request-key copy); otherwise as Commands::get.
-  void get(std::string_view key, Callback<std::optional<std::string>> cb = {}) {
+  /// `cb` is a Callback or anything one is made from (a callable taking
+  /// the Result): on a hit it is built where the hit waits for its turn.
+  template <class F = Callback<std::optional<std::string>>>
+    requires std::is_constructible_v<Callback<std::optional<std::string>>, F&&>
+  void get(std::string_view key, F&& cb = {}) {
     if (const Reply* r = get_hit(key)) {
-      hits_->emplace_back(std::move(cb), *r);
+      hits_->emplace_back(detail::CacheHit::CopyTag{}, std::forward<F>(cb), *r);
       return;
     }
-    get_miss(key, std::move(cb));
+    get_miss(key, Callback<std::optional<std::string>>(std::forward<F>(cb)));
   }
 
   /// GET key, lending the value instead of copying it: `cb` gets a view of
@@ -340,12 +365,15 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
   /// get(): from memory when cached (without the allocation and copy of the
   /// string a get() hit hands out), else from the server, the reply stored
   /// the same way; empty for a key that does not exist.
-  void get_view(std::string_view key, Callback<std::optional<std::string_view>> cb = {}) {
+  /// `cb` as for get().
+  template <class F = Callback<std::optional<std::string_view>>>
+    requires std::is_constructible_v<Callback<std::optional<std::string_view>>, F&&>
+  void get_view(std::string_view key, F&& cb = {}) {
     if (const Reply* r = get_hit(key)) {
-      hits_->emplace_back(std::move(cb), *r);
+      hits_->emplace_back(detail::CacheHit::LendTag{}, std::forward<F>(cb), *r);
       return;
     }
-    get_view_miss(key, std::move(cb));
+    get_view_miss(key, Callback<std::optional<std::string_view>>(std::forward<F>(cb)));
   }
 
   /// Any command, never cached. Unlike client().command, it first drops the
