@@ -11,9 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include <uv.h>
 
@@ -45,7 +47,7 @@ struct Listener {
 struct Recorder : Transport::Events {
   int connected_ok = 0, connected_failed = 0, readable = 0, writable = 0, write_wanted = 0, closing = 0, closed = 0,
       handles_closed = 0, tls = 0;
-  std::function<void()> on_connected, on_readable, on_closed;
+  std::function<void()> on_connected, on_readable, on_writable, on_closed;
   void transport_connected(bool ok) override {
     ++(ok ? connected_ok : connected_failed);
     if (on_connected) on_connected();
@@ -54,7 +56,10 @@ struct Recorder : Transport::Events {
     ++readable;
     if (on_readable) on_readable();
   }
-  void transport_writable() override { ++writable; }
+  void transport_writable() override {
+    ++writable;
+    if (on_writable) on_writable();
+  }
   void transport_write_wanted() override { ++write_wanted; }
   void transport_tls_data(const char*, std::size_t) override { ++tls; }
   void transport_tls_error(std::string) override { ++tls; }
@@ -198,6 +203,110 @@ TEST(Transport, DropTearsDownAtOnceAndClosesTheHandle) {
   EXPECT_EQ(ev.connected_ok + ev.connected_failed, 0);
   EXPECT_EQ(ev.handles_closed, 1);
   EXPECT_EQ(t.open_handles(), 0);
+  EXPECT_EQ(l.close(), 0);
+}
+
+// Output the socket cannot take at once, in writes small enough that the
+// transport keeps its buffer after each complete one: a short write keeps
+// the rest in order and waits for POLLOUT, which brings the transport back
+// until all is written; the peer gets every byte once, in order.
+TEST(Transport, ShortWritesKeepTheRestInOrderUntilAllIsWritten) {
+  Loop l;
+  Listener srv;
+  Recorder ev;
+  Transport t(&l.loop, &ev, nullptr);
+  int peer = -1;
+  std::string sent, got;
+  std::thread reader;
+  bool short_write = false;
+  int writes_after = 0;
+  ev.on_connected = [&] {
+    peer = ::accept(srv.fd, nullptr, nullptr);
+    ASSERT_GE(peer, 0);
+    // Numbered chunks until a write comes up short (the peer reads nothing yet).
+    // (POLLOUT is still armed from the connect until the first write.)
+    int i = 0;
+    do {
+      std::string chunk = std::to_string(i) + ":";
+      chunk.resize(1000, static_cast<char>('a' + i % 26));
+      ASSERT_TRUE(t.append_raw(chunk));
+      sent += chunk;
+      t.write();
+      ++i;
+    } while (!t.want_writable() && sent.size() < (512u << 20));
+    ASSERT_TRUE(t.want_writable());
+    short_write = t.out_len() > 0;
+    // Now the peer reads it all, then goes away.
+    reader = std::thread([&, total = sent.size()] {
+      char buf[65536];
+      while (got.size() < total) {
+        const ssize_t n = ::read(peer, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      ::shutdown(peer, SHUT_RDWR);
+    });
+  };
+  ev.on_writable = [&] {
+    ++writes_after;
+    t.write();
+  };
+  ev.on_readable = [&] {
+    char buf[64];
+    if (t.read(buf, sizeof buf) < 0) t.fail_read();
+  };
+  std::string why;
+  ASSERT_EQ(t.open_tcp("127.0.0.1", srv.port, false, why), Transport::Open::ok) << why;
+  l.run();
+  if (reader.joinable()) reader.join();
+  EXPECT_TRUE(short_write);
+  EXPECT_GE(writes_after, 1);
+  EXPECT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent) << "the bytes the peer got differ from those written";
+  EXPECT_EQ(ev.closing, 1);
+  EXPECT_EQ(ev.closed, 1);
+  EXPECT_EQ(ev.handles_closed, 1);
+  ::close(peer);
+  EXPECT_EQ(l.close(), 0);
+}
+
+// A write to a peer that reset the connection fails through hiredis' path:
+// the context is torn down once. The write is made when the reset has
+// arrived (the socket turns readable), before anything reads it.
+TEST(Transport, AWriteToAResetPeerTearsDownOnce) {
+  std::signal(SIGPIPE, SIG_IGN);  // as a Connection has it (hiredis writes with write(2))
+  Loop l;
+  Listener srv;
+  Recorder ev;
+  Transport t(&l.loop, &ev, nullptr);
+  int writes = 0;
+  ev.on_connected = [&] {
+    ASSERT_TRUE(t.append_raw("*1\r\n$4\r\nPING\r\n"));
+    t.write();  // goes out whole: the peer has not closed yet
+    EXPECT_TRUE(t.up());
+    const int peer = ::accept(srv.fd, nullptr, nullptr);
+    ASSERT_GE(peer, 0);
+    linger lg{1, 0};  // close with a reset
+    ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    ::close(peer);
+  };
+  ev.on_readable = [&] {
+    if (writes++ == 0) {
+      ASSERT_TRUE(t.append_raw("*1\r\n$4\r\nPING\r\n"));
+      t.write();
+      if (!t.up()) return;  // the write failed and tore the context down
+    }
+    char buf[64];
+    if (t.read(buf, sizeof buf) < 0) t.fail_read();
+  };
+  std::string why;
+  ASSERT_EQ(t.open_tcp("127.0.0.1", srv.port, false, why), Transport::Open::ok) << why;
+  l.run();
+  EXPECT_EQ(writes, 1);
+  EXPECT_FALSE(t.up());
+  EXPECT_EQ(ev.closing, 1);
+  EXPECT_EQ(ev.closed, 1);
+  EXPECT_EQ(ev.handles_closed, 1);
   EXPECT_EQ(l.close(), 0);
 }
 

@@ -250,6 +250,33 @@ void Transport::on_poll(int status, int events) {
   if (ac_ && status < 0) update_poll();
 }
 
+// hiredis' write path frees the output buffer after every complete write
+// and makes a new empty one, which the next command grows again: a free, a
+// calloc and a realloc per write, most of a round trip's user-space work
+// when one command or message is in flight at a time. The complete write
+// is done here instead and the buffer cleared, keeping its allocation
+// (when small: a big one goes back as hiredis lets it). Anything else (a
+// short write, a full socket, an error, not yet connected) goes through
+// hiredis' path, which writes what is left and arms POLLOUT, or tears the
+// context down, as it always does.
+void Transport::write() {
+  redisContext& c = ac_->c;
+  const std::size_t len = sdslen(c.obuf);
+  if (len > 0 && (c.flags & REDIS_CONNECTED) && c.err == 0 && sdsalloc(c.obuf) <= kKeptOutputBytes) {
+    const ssize_t n = ::write(c.fd, c.obuf, len);
+    if (n == static_cast<ssize_t>(len)) {
+      sdsclear(c.obuf);
+      hook_del_write(this);  // what hiredis does after a complete write
+      hook_add_read(this);
+      return;
+    }
+    if (n > 0) sdsrange(c.obuf, static_cast<int>(n), -1);
+  }
+  in_write_ = true;
+  redisAsyncHandleWrite(ac_);
+  in_write_ = false;
+}
+
 void Transport::update_poll() {
   if (!poll_) return;
   int ev = (reading_ ? UV_READABLE : 0) | (want_writable_ ? UV_WRITABLE : 0);

@@ -104,13 +104,9 @@ class Transport {
     ac_->c.obuf = grown;
     return true;
   }
-  /// One write of the output buffer to the socket (hiredis' write path; a
-  /// short write arms POLLOUT, a failure tears the context down).
-  void write() {
-    in_write_ = true;
-    redisAsyncHandleWrite(ac_);
-    in_write_ = false;
-  }
+  /// One write of the output buffer to the socket (as hiredis' write path
+  /// does it: a short write arms POLLOUT, a failure tears the context down).
+  void write();
   /// TLS up: output goes straight to the bridge ...
   bool tls_direct() const noexcept { return bridge_ && tls_ready_; }
   /// ... which wants us to wait for transport_drained.
@@ -189,6 +185,8 @@ class Transport {
   bool reading_ = false;
   bool want_writable_ = false;
   bool in_write_ = false;
+  // write() keeps an output buffer of up to this size for the next command.
+  static constexpr std::size_t kKeptOutputBytes = 16 * 1024;
   // rediss://: the TLS bridge of the current link (it counts as one open
   // handle until it reports itself closed), and which of its two halves is up.
   TlsBridge* bridge_ = nullptr;
