@@ -20,10 +20,17 @@
 //   writer's reply to the cache dropping the entry (negative when the
 //   invalidation arrived first: the two travel on different connections),
 //   and from the write being issued to the drop; p50 and p99.
+//
+// Instructions per cached hit: `--callgrind get` (or `get_view`) runs only
+// that throughput phase, bracketed for callgrind, after one warming miss:
+//   valgrind --tool=callgrind --instr-atstart=no
+//     build-rel/tests/bench/client-cache --callgrind get_view --reads 400000
+// then divide the total Ir by the number of reads.
 
 #include <uvredis/uvredis.hpp>
 #include <uv.h>
 
+#include "support.hpp"  // callgrind's brackets only
 #include "support/redis_server.hpp"
 
 #include <algorithm>
@@ -85,11 +92,13 @@ int main(int argc, char** argv) {
   long reads = 1'000'000;
   int rounds = 5;
   int invalidations = 2000;
+  std::string callgrind;  // "get" or "get_view": that phase only
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--reads")) reads = std::atol(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--callgrind")) callgrind = argv[i + 1];
     else if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--invalidations")) invalidations = std::atoi(argv[i + 1]);
-    else die("options: --reads N --rounds N --invalidations N");
+    else die("options: --reads N --rounds N --invalidations N --callgrind get|get_view");
   }
   uvredis::test::RedisServer server;
   uv_loop_t loop;
@@ -102,6 +111,25 @@ int main(int argc, char** argv) {
     uvredis::Client writer(&loop, *opts);
     run_until(&loop, [&] { return cache.ready(); });
     server.cmd({"SET", "hot", std::string(100, 'x')});
+
+    if (!callgrind.empty()) {
+      if (callgrind != "get" && callgrind != "get_view") die("--callgrind takes get or get_view");
+      bool warm = false;
+      cache.get("hot", [&](Value) { warm = true; });
+      run_until(&loop, [&] { return warm; });
+      const auto hits = cache.stats().hits;
+      BENCH_CG_START();
+      if (callgrind == "get")
+        throughput(&loop, reads, 1024, [&](auto& cb) { cache.get("hot", cb); });
+      else
+        throughput(&loop, reads, 1024, [&](auto& cb) { cache.get_view("hot", cb); });
+      BENCH_CG_STOP();
+      if (cache.stats().hits - hits != static_cast<std::uint64_t>(reads)) die("not every read was a hit");
+      std::printf("%ld cached reads through %s measured: divide callgrind's Ir by %ld\n", reads, callgrind.c_str(),
+                  reads);
+      rounds = 0;
+      invalidations = 0;
+    }
 
     std::vector<double> cached_tp, lent_tp, plain_tp, ratio, lent_ratio, hit_lat, hit_turn, call_ns, miss_lat, miss_turn;
     for (int r = 0; r < rounds; ++r) {
@@ -165,17 +193,19 @@ int main(int argc, char** argv) {
       from_issue.push_back(static_cast<double>(dropped_at - issued_at) / 1e3);
     }
 
-    std::printf("hot-key GET, 1024 in flight: cached %.0f/s, uncached %.0f/s, ratio %.1fx (hits %llu)\n",
-                pct(cached_tp, 0.5), pct(plain_tp, 0.5), pct(ratio, 0.5), static_cast<unsigned long long>(hits));
-    std::printf("hot-key GET lending the value (get_view), 1024 in flight: cached %.0f/s, ratio to uncached get %.1fx\n",
-                pct(lent_tp, 0.5), pct(lent_ratio, 0.5));
-    std::printf("one at a time, call to callback: cached p50 %.2f us p99 %.2f us; uncached p50 %.2f us p99 %.2f us\n",
-                pct(hit_lat, 0.5), pct(hit_lat, 0.99), pct(miss_lat, 0.5), pct(miss_lat, 0.99));
-    std::printf("one at a time, call to the end of its loop turn: cached p50 %.2f us p99 %.2f us; uncached p50 %.2f us p99 %.2f us\n",
-                pct(hit_turn, 0.5), pct(hit_turn, 0.99), pct(miss_turn, 0.5), pct(miss_turn, 0.99));
-    std::printf("inside the cached get() call: p50 %.0f ns p99 %.0f ns\n", pct(call_ns, 0.5), pct(call_ns, 0.99));
-    std::printf("invalidation: writer reply -> drop p50 %.1f us p99 %.1f us; write issued -> drop p50 %.1f us p99 %.1f us\n",
-                pct(from_reply, 0.5), pct(from_reply, 0.99), pct(from_issue, 0.5), pct(from_issue, 0.99));
+    if (callgrind.empty()) {  // (--callgrind measured nothing else)
+      std::printf("hot-key GET, 1024 in flight: cached %.0f/s, uncached %.0f/s, ratio %.1fx (hits %llu)\n",
+                  pct(cached_tp, 0.5), pct(plain_tp, 0.5), pct(ratio, 0.5), static_cast<unsigned long long>(hits));
+      std::printf("hot-key GET lending the value (get_view), 1024 in flight: cached %.0f/s, ratio to uncached get %.1fx\n",
+                  pct(lent_tp, 0.5), pct(lent_ratio, 0.5));
+      std::printf("one at a time, call to callback: cached p50 %.2f us p99 %.2f us; uncached p50 %.2f us p99 %.2f us\n",
+                  pct(hit_lat, 0.5), pct(hit_lat, 0.99), pct(miss_lat, 0.5), pct(miss_lat, 0.99));
+      std::printf("one at a time, call to the end of its loop turn: cached p50 %.2f us p99 %.2f us; uncached p50 %.2f us p99 %.2f us\n",
+                  pct(hit_turn, 0.5), pct(hit_turn, 0.99), pct(miss_turn, 0.5), pct(miss_turn, 0.99));
+      std::printf("inside the cached get() call: p50 %.0f ns p99 %.0f ns\n", pct(call_ns, 0.5), pct(call_ns, 0.99));
+      std::printf("invalidation: writer reply -> drop p50 %.1f us p99 %.1f us; write issued -> drop p50 %.1f us p99 %.1f us\n",
+                  pct(from_reply, 0.5), pct(from_reply, 0.99), pct(from_issue, 0.5), pct(from_issue, 0.99));
+    }
 
     bool closed = false;
     int left = 2;
