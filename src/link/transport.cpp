@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 // The transport: hiredis' async context on a uv poll handle, plain or
 // through the TLS bridge. Bytes and events only; what they mean is the
@@ -272,9 +273,11 @@ void Transport::write() {
     }
     if (n > 0) sdsrange(c.obuf, static_cast<int>(n), -1);
   }
-  in_write_ = true;
+  // Restored, not cleared: a write made from the connect callback runs
+  // inside hiredis' write of the connect, which goes on after it.
+  const bool outer = std::exchange(in_write_, true);
   redisAsyncHandleWrite(ac_);
-  in_write_ = false;
+  in_write_ = outer;
 }
 
 void Transport::update_poll() {
