@@ -113,45 +113,31 @@ namespace detail {
 /// deliver() calls the callback once. Loop thread only.
 class CacheHit {
  public:
-  /// `value` is a cached entry's reply: it may be viewed until deliver() or pin().
-  template <class T>
-  CacheHit(Callback<T>&& cb, Decoder<T> decoder, const Reply& value) {
+  /// `value` is a cached entry's reply: it may be viewed until deliver() or
+  /// pin(). `cb` is a Callback<T> or anything one is made from: it is built
+  /// here, in place.
+  template <class T, class F>
+  CacheHit(F&& cb, Decoder<T> decoder, const Reply& value) {
     if constexpr (std::is_same_v<T, std::optional<std::string>>) {
       if (decoder == &uvredis::decode::optional_string && (value.is_string() || value.is_status() || value.is_nil())) {
+        ::new (static_cast<void*>(cb_)) Callback<T>(std::forward<F>(cb));
         view_ = &value;
         ops_ = &kViewOps;
-        ::new (static_cast<void*>(cb_)) Callback<T>(std::move(cb));
         return;
       }
     }
     ::new (static_cast<void*>(&reply_)) Reply(value);
-    decode_ = reinterpret_cast<void (*)()>(decoder);
-    ops_ = &kOps<T>;
-    ::new (static_cast<void*>(cb_)) Callback<T>(std::move(cb));
-  }
-  /// Tags of the two GET kinds, whose callback is built in place from
-  /// whatever the caller passed (a Callback, or a callable that makes one).
-  struct CopyTag {};
-  struct LendTag {};
-  /// GET key: as above with GET's decoder.
-  template <class F>
-  CacheHit(CopyTag, F&& cb, const Reply& value) {
-    if (value.is_string() || value.is_status() || value.is_nil()) {
-      ::new (static_cast<void*>(cb_)) Callback<Text>(std::forward<F>(cb));
-      view_ = &value;
-      ops_ = &kViewOps;
-      return;
-    }
-    ::new (static_cast<void*>(&reply_)) Reply(value);
     try {
-      ::new (static_cast<void*>(cb_)) Callback<Text>(std::forward<F>(cb));
+      ::new (static_cast<void*>(cb_)) Callback<T>(std::forward<F>(cb));
     } catch (...) {
       reply_.~Reply();
       throw;
     }
-    decode_ = reinterpret_cast<void (*)()>(&uvredis::decode::optional_string);
-    ops_ = &kOps<Text>;
+    decode_ = reinterpret_cast<void (*)()>(decoder);
+    ops_ = &kOps<T>;
   }
+  /// Tag of the lending GET kind (its callback is built in place, as above).
+  struct LendTag {};
   /// GET key, lending the value (ClientCache::get_view): the callback views
   /// the cached bytes; nothing is copied unless pin() must.
   template <class F>
@@ -354,7 +340,7 @@ class UVREDIS_API ClientCache : public Commands<ClientCache> {
     requires std::is_constructible_v<Callback<std::optional<std::string>>, F&&>
   void get(std::string_view key, F&& cb = {}) {
     if (const Reply* r = get_hit(key)) {
-      hits_->emplace_back(detail::CacheHit::CopyTag{}, std::forward<F>(cb), *r);
+      hits_->emplace_back(std::forward<F>(cb), &uvredis::decode::optional_string, *r);
       return;
     }
     get_miss(key, Callback<std::optional<std::string>>(std::forward<F>(cb)));

@@ -68,14 +68,13 @@ void ClientCache::State::enable_tracking() {
 void ClientCache::State::on_data_state(ConnectionState s) {
   if (s == ConnectionState::connected) {
     data_up = true;
-    update_serving();
     enable_tracking();
   } else {
     if (data_up) flush();
     data_up = false;
     tracking_for = 0;
-    update_serving();
   }
+  update_serving();
   report_ready();
 }
 
